@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo "bench/run.sh: not implemented yet"

@@ -1,0 +1,141 @@
+/*
+ * cli.c: shared helpers of the clens subcommands (error printing, id lists).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, const clens_error *err)
+{
+    fprintf(stderr, "clens %s: %s\n", cmd, err->msg[0] ? err->msg : "error");
+    return CLI_EXIT_ERR;
+}
+
+int cli_errorf(const char *cmd, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "clens %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "clens %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nsee 'clens %s --help'\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_is_help(const char *a)
+{
+    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+int cli_parse_ids(const char *s, int32_t **ids, int *n)
+{
+    int cap = 16, k = 0;
+    int32_t *v = malloc(sizeof(*v) * cap);
+    const char *p = s;
+    if (!v) return -1;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 0 || x > INT32_MAX) { free(v); return -1; }
+        if (k == cap) {
+            int32_t *nv = realloc(v, sizeof(*v) * (cap *= 2));
+            if (!nv) { free(v); return -1; }
+            v = nv;
+        }
+        v[k++] = (int32_t)x;
+        p = end;
+        while (*p == ' ') p++;
+        if (*p == ',') p++;
+        else if (*p) { free(v); return -1; }
+    }
+    if (k == 0) { free(v); return -1; }
+    *ids = v; *n = k;
+    return 0;
+}
+
+static int json_ids(json_t *a, int32_t **out, int *n)
+{
+    size_t m = json_array_size(a);
+    int32_t *v = malloc(sizeof(*v) * (m ? m : 1));
+    if (!v) return -1;
+    for (size_t i = 0; i < m; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > INT32_MAX) {
+            free(v); return -1;
+        }
+        v[i] = (int32_t)json_integer_value(x);
+    }
+    *out = v; *n = (int)m;
+    return 0;
+}
+
+int cli_read_ids_file(const char *path, int32_t ***seqs, int **lens, int *n_seq, clens_error *err)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) {
+        err->code = CLENS_E_FORMAT;
+        snprintf(err->msg, sizeof err->msg, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+        return -1;
+    }
+    int ok = json_is_array(root) && json_array_size(root) > 0;
+    int batch = ok && json_is_array(json_array_get(root, 0));
+    int ns = batch ? (int)json_array_size(root) : 1;
+    int32_t **s = calloc(ns, sizeof(*s));
+    int *l = calloc(ns, sizeof(*l));
+    if (!s || !l) ok = 0;
+    for (int i = 0; ok && i < ns; i++) {
+        json_t *a = batch ? json_array_get(root, i) : root;
+        if (!json_is_array(a) || json_ids(a, &s[i], &l[i]) || l[i] == 0) ok = 0;
+    }
+    json_decref(root);
+    if (!ok) {
+        for (int i = 0; s && i < ns; i++) free(s[i]);
+        free(s); free(l);
+        err->code = CLENS_E_FORMAT;
+        snprintf(err->msg, sizeof err->msg,
+                 "%s: expected a non-empty JSON array of token ids (or an array of such arrays)", path);
+        return -1;
+    }
+    *seqs = s; *lens = l; *n_seq = ns;
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *flag, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || *end || errno || x < lo || x > hi)
+        return cli_usage_error(cmd, "%s expects an integer in [%ld, %ld], got '%s'", flag, lo, hi,
+                               v ? v : "(nothing)");
+    *out = x;
+    return 0;
+}
+
+int cli_parse_float(const char *cmd, const char *flag, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || end == v || *end || errno)
+        return cli_usage_error(cmd, "%s expects a number, got '%s'", flag, v ? v : "(nothing)");
+    *out = x;
+    return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * cli.h: shared helpers of the `clens` subcommands. The CLI is a thin client
+ * of libclens: parse flags, call the library, print. It is the only code that
+ * exits. Exit codes: 0 ok, 1 runtime error (bad input file, model, ...),
+ * 2 usage error.
+ */
+#ifndef CLENS_CLI_H
+#define CLENS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "clens.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERR 1
+#define CLI_EXIT_USAGE 2
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+/* Prints "clens CMD: message" to stderr and returns CLI_EXIT_ERR. */
+int cli_fail(const char *cmd, const clens_error *err);
+/* Prints "clens CMD: fmt..." to stderr and returns code. */
+int cli_errorf(const char *cmd, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Usage error: message plus "see 'clens CMD --help'", returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses "1,2,3" into a malloc'd array. Returns 0 on success. */
+int cli_parse_ids(const char *s, int32_t **ids, int *n);
+/* Reads a flat JSON array of ints from a file (rulings R5). A batch
+ * [[...],[...]] is returned as n_seq > 1 sequences. Returns 0 on success. */
+int cli_read_ids_file(const char *path, int32_t ***seqs, int **lens, int *n_seq,
+                      clens_error *err);
+/* Parses an int / float flag value with range check. */
+int cli_parse_int(const char *cmd, const char *flag, const char *v, long lo, long hi, long *out);
+int cli_parse_float(const char *cmd, const char *flag, const char *v, double *out);
+
+/* 1 if argv[i] equals -h or --help. */
+int cli_is_help(const char *a);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * kernels.h: the numeric kernels of clens (internal API).
+ *
+ * Kernels are plain functions: output first, const inputs, dimensions last
+ * (llm.c). Letters: M rows of activations, K input features, N output features.
+ * Weights are stored as in safetensors: W[N][K], one row per output feature,
+ * in bf16 / f16 / f32, used in place from the file mapping.
+ *
+ * Every fast kernel has a plain C twin (the "portable" path) and a test
+ * comparing them on every dispatch path the machine has.
+ */
+#ifndef CLENS_KERNELS_H
+#define CLENS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clens.h"
+
+/* A weight matrix W[N][K] (+ optional packed copy owned by the kernel layer). */
+typedef struct kern_weight {
+    const void *data;   /* N*K elements of dtype, row-major; file mapping */
+    clens_dtype dtype;
+    int N, K;
+    void *packed;       /* kernel-private prepacked layout, or NULL */
+    size_t packed_bytes;
+} kern_weight;
+
+typedef enum {
+    KERN_PATH_PORTABLE = 0, /* plain C, one row at a time: bitwise batch-independent */
+    KERN_PATH_AVX2,         /* AVX2+FMA, bf16 widened to fp32 */
+    KERN_PATH_AVX512,       /* AVX-512F, fp32 FMA on widened weights */
+    KERN_PATH_AVX512_BF16,  /* bf16 dot products (activations rounded; opt-in) */
+    KERN_PATH_COUNT
+} kern_path;
+
+/* CPU features, detected once. */
+typedef struct kern_cpu {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16;
+} kern_cpu;
+const kern_cpu *kern_cpu_get(void);
+const char *kern_path_name(kern_path p);
+/* Best fp32-activation path on this machine (honours CLENS_KERNEL=portable|avx2|avx512
+ * in the environment as an override; an unavailable override falls back to portable). */
+kern_path kern_path_default(void);
+/* 1 if the path can run on this CPU. */
+int kern_path_available(kern_path p);
+
+/* Threads used by the kernels (OpenMP); 0 = all cores. */
+void kern_set_threads(int n);
+int kern_get_threads(void);
+
+/* Y[M][N] = X[M][K] * W^T + bias (bias may be NULL). X, Y fp32, row-major.
+ * On KERN_PATH_PORTABLE every output element is computed by the same
+ * sequential dot product regardless of M. */
+void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bias,
+                 int M, kern_path path);
+
+/* Optional one-time preparation of W for the path (may fill W->packed). */
+int kern_weight_prepare(kern_weight *W, kern_path path);
+void kern_weight_release(kern_weight *W);
+
+/* Convert n elements of dtype at src to fp32. */
+void kern_to_f32(float *dst, const void *src, clens_dtype dt, size_t n);
+float kern_bf16_to_f32(uint16_t v);
+uint16_t kern_f32_to_bf16(float v); /* round to nearest even */
+float kern_f16_to_f32(uint16_t v);
+
+/* y[C] = w[C] * x / sqrt(mean(x^2) + eps), n rows. y may alias x. */
+void kern_rmsnorm(float *y, const float *x, const float *w, float eps, int n, int C);
+
+/* y = silu(g) * u, n elements; y may alias g. */
+void kern_swiglu(float *y, const float *g, const float *u, size_t n);
+
+#endif /* CLENS_KERNELS_H */

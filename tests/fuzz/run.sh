@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo "tests/fuzz/run.sh: not implemented yet"
