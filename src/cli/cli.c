@@ -139,3 +139,45 @@ int cli_parse_float(const char *cmd, const char *flag, const char *v, double *ou
     *out = x;
     return 0;
 }
+
+int cli_open_model(const char *cmd, const char *path, const char *kernel, int threads, clens_model **m)
+{
+    clens_model_params mp = clens_model_default_params();
+    clens_error err = {0};
+    mp.n_threads = threads;
+    if (kernel) {
+        if (strcmp(kernel, "default") == 0) mp.matmul = CLENS_MATMUL_DEFAULT;
+        else if (strcmp(kernel, "portable") == 0) mp.matmul = CLENS_MATMUL_PORTABLE;
+        else if (strcmp(kernel, "bf16") == 0) mp.matmul = CLENS_MATMUL_BF16;
+        else return cli_usage_error(cmd, "--matmul expects default, portable or bf16, got '%s'", kernel);
+    }
+    if (clens_model_open(m, path, &mp, &err)) return cli_fail(cmd, &err);
+    return 0;
+}
+
+int cli_get_ids(const char *cmd, const char *ids, const char *ids_file, int32_t ***seqs, int **lens, int *n_seq)
+{
+    if (!!ids == !!ids_file) return cli_usage_error(cmd, "give exactly one of --ids and --ids-file");
+    if (ids) {
+        int32_t *v;
+        int n;
+        if (cli_parse_ids(ids, &v, &n)) return cli_usage_error(cmd, "--ids expects comma-separated token ids, got '%s'", ids);
+        *seqs = malloc(sizeof **seqs);
+        *lens = malloc(sizeof **lens);
+        if (!*seqs || !*lens) { free(v); free(*seqs); free(*lens); return cli_errorf(cmd, 1, "out of memory"); }
+        (*seqs)[0] = v;
+        (*lens)[0] = n;
+        *n_seq = 1;
+        return 0;
+    }
+    clens_error err = {0};
+    if (cli_read_ids_file(ids_file, seqs, lens, n_seq, &err)) return cli_fail(cmd, &err);
+    return 0;
+}
+
+void cli_free_ids(int32_t **seqs, int *lens, int n_seq)
+{
+    for (int i = 0; seqs && i < n_seq; i++) free(seqs[i]);
+    free(seqs);
+    free(lens);
+}

@@ -40,4 +40,14 @@ int cli_parse_float(const char *cmd, const char *flag, const char *v, double *ou
 /* 1 if argv[i] equals -h or --help. */
 int cli_is_help(const char *a);
 
+
+
+/* Opens a model with the common flags: kernel ("default", "portable", "bf16"
+ * or NULL) and threads (0 = all). Prints the error and returns non-zero on failure. */
+int cli_open_model(const char *cmd, const char *path, const char *kernel, int threads, clens_model **m);
+
+/* Token ids from --ids or --ids-file (exactly one must be given). */
+int cli_get_ids(const char *cmd, const char *ids, const char *ids_file, int32_t ***seqs, int **lens, int *n_seq);
+void cli_free_ids(int32_t **seqs, int *lens, int n_seq);
+
 #endif

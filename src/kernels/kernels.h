@@ -72,4 +72,15 @@ void kern_rmsnorm(float *y, const float *x, const float *w, float eps, int n, in
 /* y = silu(g) * u, n elements; y may alias g. */
 void kern_swiglu(float *y, const float *g, const float *u, size_t n);
 
+/* Causal attention of one query row over a KV cache, all heads, with an
+ * online (streaming) softmax: no score matrix is materialised.
+ *   out[H*D]  attention output (head-major), q[H*D] query (post-RoPE),
+ *   K, V      cache rows [T][Hkv*D]; keys lo..hi-1 are attended,
+ *   k_self, v_self  an extra key/value after them ([Hkv*D]) or NULL,
+ *   scale     1/sqrt(D). Query head h uses kv head h / (H/Hkv) (GQA).
+ * fp32 throughout; softmax max-subtracted in fp32. */
+void kern_attention_row(float *out, const float *q, const float *K, const float *V,
+                        int lo, int hi, const float *k_self, const float *v_self,
+                        int H, int Hkv, int D, float scale);
+
 #endif /* CLENS_KERNELS_H */

@@ -1,0 +1,310 @@
+/*
+ * forward.c: the inference context (KV caches + batch scratch, planned up
+ * front, no allocation inside the forward pass) and the forward pass with
+ * hook points.
+ *
+ * A batch is a list of rows, one token each (clens_row). Committed rows
+ * append their K/V to their sequence's cache; ephemeral rows attend to the
+ * cache prefix [0, pos) plus their own K/V and write nothing, so many
+ * variants of one final token (the patching engine's rows) can share one
+ * cache. Rows may start at a later block (start_layer) from a given residual
+ * stream. Every row is computed independently except through the cache, so
+ * on the portable kernel path a row's result does not depend on the batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "model/model.h"
+
+size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos)
+{
+    const model_config *c = &ctx->m->cfg;
+    return (((size_t)seq * c->n_layers + layer) * ctx->n_ctx + pos) * (size_t)(c->n_kv_heads * c->head_dim);
+}
+
+void clens_ctx_free(clens_ctx *ctx)
+{
+    if (!ctx) return;
+    free(ctx->seq_len);
+    free(ctx->k_cache);
+    free(ctx->v_cache);
+    free(ctx->x);
+    free(ctx->h);
+    free(ctx->q);
+    free(ctx->k);
+    free(ctx->v);
+    free(ctx->z);
+    free(ctx->g);
+    free(ctx->u);
+    free(ctx->norm_row);
+    free(ctx->row_ids);
+    free(ctx);
+}
+
+int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max_rows, clens_error *err)
+{
+    const model_config *c = &m->cfg;
+    *out = NULL;
+    if (n_seq < 1 || n_ctx < 1 || max_rows < 1)
+        return clens_err(err, CLENS_E_ARG, "context: n_seq, n_ctx and max_rows must be positive");
+    clens_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    ctx->m = m;
+    ctx->n_seq = n_seq;
+    ctx->n_ctx = n_ctx;
+    ctx->max_rows = max_rows;
+    size_t kvw = (size_t)c->n_kv_heads * c->head_dim, R = (size_t)max_rows;
+    size_t kv = (size_t)n_seq * c->n_layers * (size_t)n_ctx * kvw;
+    size_t C = c->d_model, HD = (size_t)c->n_heads * c->head_dim, F = c->d_ff;
+    ctx->seq_len = calloc(n_seq, sizeof(int));
+    ctx->k_cache = malloc(kv * sizeof(float));
+    ctx->v_cache = malloc(kv * sizeof(float));
+    ctx->x = malloc(R * C * sizeof(float));
+    ctx->h = malloc(R * (C > HD ? C : HD) * sizeof(float));
+    ctx->q = malloc(R * HD * sizeof(float));
+    ctx->k = malloc(R * kvw * sizeof(float));
+    ctx->v = malloc(R * kvw * sizeof(float));
+    ctx->z = malloc(R * HD * sizeof(float));
+    ctx->g = malloc(R * F * sizeof(float));
+    ctx->u = malloc(R * F * sizeof(float));
+    ctx->norm_row = malloc(R * C * sizeof(float));
+    ctx->row_ids = malloc(R * sizeof(int));
+    if (!ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
+        !ctx->z || !ctx->g || !ctx->u || !ctx->norm_row || !ctx->row_ids) {
+        clens_ctx_free(ctx);
+        return clens_err(err, CLENS_E_NOMEM, "context: out of memory for %d sequences x %d tokens (KV cache %.1f MiB)",
+                         n_seq, n_ctx, 2.0 * kv * sizeof(float) / (1 << 20));
+    }
+    for (int i = 0; i < max_rows; i++) ctx->row_ids[i] = i;
+    *out = ctx;
+    return CLENS_OK;
+}
+
+int clens_ctx_seq_len(const clens_ctx *ctx, int seq)
+{
+    return seq >= 0 && seq < ctx->n_seq ? ctx->seq_len[seq] : -1;
+}
+
+void clens_ctx_seq_clear(clens_ctx *ctx, int seq)
+{
+    if (seq >= 0 && seq < ctx->n_seq) ctx->seq_len[seq] = 0;
+}
+
+int clens_ctx_seq_copy(clens_ctx *ctx, int dst, int src, int n, clens_error *err)
+{
+    if (dst < 0 || dst >= ctx->n_seq || src < 0 || src >= ctx->n_seq || n < 0 || n > ctx->seq_len[src])
+        return clens_err(err, CLENS_E_ARG, "context: bad sequence copy %d -> %d of %d positions", src, dst, n);
+    if (dst != src) {
+        size_t kvw = (size_t)ctx->m->cfg.n_kv_heads * ctx->m->cfg.head_dim;
+        for (int l = 0; l < ctx->m->cfg.n_layers; l++) {
+            memcpy(ctx->k_cache + ctx_kv_offset(ctx, dst, l, 0), ctx->k_cache + ctx_kv_offset(ctx, src, l, 0),
+                   (size_t)n * kvw * sizeof(float));
+            memcpy(ctx->v_cache + ctx_kv_offset(ctx, dst, l, 0), ctx->v_cache + ctx_kv_offset(ctx, src, l, 0),
+                   (size_t)n * kvw * sizeof(float));
+        }
+    }
+    ctx->seq_len[dst] = n;
+    return CLENS_OK;
+}
+
+static void call_hook(const clens_forward_args *a, clens_hook_point p, int layer, int width, int n_rows,
+                      const int *rows, const clens_row *batch, float *data)
+{
+    if (!a || !a->hook || n_rows == 0) return;
+    clens_hook_event ev = {p, layer, width, n_rows, rows, batch, data};
+    a->hook(a->hook_user, &ev);
+}
+
+static int validate(clens_ctx *ctx, const clens_row *rows, int n, const clens_forward_args *args, int *next,
+                    clens_error *err)
+{
+    const model_config *c = &ctx->m->cfg;
+    if (n < 1 || n > ctx->max_rows)
+        return clens_err(err, CLENS_E_ARG, "forward: %d rows, the context holds 1..%d", n, ctx->max_rows);
+    for (int s = 0; s < ctx->n_seq; s++) next[s] = ctx->seq_len[s];
+    for (int i = 0; i < n; i++) {
+        const clens_row *r = &rows[i];
+        if (r->seq < 0 || r->seq >= ctx->n_seq)
+            return clens_err(err, CLENS_E_ARG, "forward: row %d: sequence %d out of range [0, %d)", i, r->seq,
+                             ctx->n_seq);
+        if (r->pos < 0 || r->pos >= ctx->n_ctx || r->pos >= c->max_pos)
+            return clens_err(err, CLENS_E_ARG,
+                             "forward: row %d: position %d beyond the context (%d tokens; max_position_embeddings %d)",
+                             i, r->pos, ctx->n_ctx, c->max_pos);
+        if (r->start_layer < 0 || r->start_layer > c->n_layers)
+            return clens_err(err, CLENS_E_ARG, "forward: row %d: start_layer %d out of range [0, %d]", i,
+                             r->start_layer, c->n_layers);
+        if (i && r->start_layer < rows[i - 1].start_layer)
+            return clens_err(err, CLENS_E_ARG, "forward: rows must be sorted by start_layer");
+        if (r->start_layer == 0 && (r->token < 0 || r->token >= c->vocab))
+            return clens_err(err, CLENS_E_ARG, "forward: row %d: token id %d outside the vocabulary [0, %d)", i,
+                             r->token, c->vocab);
+        if (r->start_layer > 0 && (!args || !args->init_resid))
+            return clens_err(err, CLENS_E_ARG, "forward: row %d starts at block %d but no init_resid was given", i,
+                             r->start_layer);
+        if (r->commit) {
+            if (r->start_layer != 0)
+                return clens_err(err, CLENS_E_ARG, "forward: row %d: committed rows must start at the embedding", i);
+            if (r->pos != next[r->seq])
+                return clens_err(err, CLENS_E_ARG,
+                                 "forward: row %d: committed position %d but sequence %d continues at %d", i, r->pos,
+                                 r->seq, next[r->seq]);
+            next[r->seq]++;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (!rows[i].commit && rows[i].pos > next[rows[i].seq])
+            return clens_err(err, CLENS_E_ARG, "forward: row %d: ephemeral position %d but sequence %d has %d cached",
+                             i, rows[i].pos, rows[i].seq, next[rows[i].seq]);
+    return CLENS_OK;
+}
+
+/* In-place RMSNorm of each head vector (Qwen3) or of the whole row (OLMo). */
+static void qk_norm(const clens_model *m, float *x, const float *w, int n, int heads)
+{
+    const model_config *c = &m->cfg;
+    if (c->arch->qknorm == QKNORM_PER_HEAD) kern_rmsnorm(x, x, w, (float)c->rms_eps, n * heads, c->head_dim);
+    else kern_rmsnorm(x, x, w, (float)c->rms_eps, n, heads * c->head_dim);
+}
+
+int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forward_args *args, clens_error *err)
+{
+    clens_model *m = ctx->m;
+    const model_config *c = &m->cfg;
+    const int C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = c->head_dim, F = c->d_ff;
+    const int HD = H * D, KVW = Hkv * D;
+    const float eps = (float)c->rms_eps, scale = 1.0f / sqrtf((float)D);
+    const kern_path kp = m->path_kind;
+    int next[ctx->n_seq];
+    int rc = validate(ctx, rows, n, args, next, err);
+    if (rc) return rc;
+
+    float *x = ctx->x, *h = ctx->h;
+    int n0 = 0;
+    while (n0 < n && rows[n0].start_layer == 0) n0++;
+    for (int i = 0; i < n; i++) {
+        float *xi = x + (size_t)i * C;
+        if (i < n0) {
+            size_t es = m->embed_dtype == CLENS_DTYPE_F32 ? 4 : 2;
+            kern_to_f32(xi, (const char *)m->embed + (size_t)rows[i].token * C * es, m->embed_dtype, C);
+        } else {
+            memcpy(xi, args->init_resid + (size_t)i * C, sizeof(float) * C);
+        }
+    }
+    call_hook(args, CLENS_HOOK_EMBED, -1, C, n0, ctx->row_ids, rows, x);
+
+    int act = n0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        while (act < n && rows[act].start_layer <= l) act++;
+        if (act == 0) continue;
+        call_hook(args, CLENS_HOOK_RESID_PRE, l, C, act, ctx->row_ids, rows, x);
+
+        /* Attention. Pre-norm blocks read norm(x); OLMo reads x itself. */
+        const float *in = x;
+        if (w->attn_norm) { kern_rmsnorm(h, x, w->attn_norm, eps, act, C); in = h; }
+        kern_matmul(ctx->q, in, &w->q, w->q_bias, act, kp);
+        kern_matmul(ctx->k, in, &w->k, w->k_bias, act, kp);
+        kern_matmul(ctx->v, in, &w->v, w->v_bias, act, kp);
+        if (w->q_norm) {
+            qk_norm(m, ctx->q, w->q_norm, act, H);
+            qk_norm(m, ctx->k, w->k_norm, act, Hkv);
+        }
+        for (int i = 0; i < act; i++)
+            rope_apply(w->rope, ctx->q + (size_t)i * HD, H, ctx->k + (size_t)i * KVW, Hkv, D, rows[i].pos);
+        for (int i = 0; i < act; i++)
+            if (rows[i].commit) {
+                size_t off = ctx_kv_offset(ctx, rows[i].seq, l, rows[i].pos);
+                memcpy(ctx->k_cache + off, ctx->k + (size_t)i * KVW, sizeof(float) * KVW);
+                memcpy(ctx->v_cache + off, ctx->v + (size_t)i * KVW, sizeof(float) * KVW);
+            }
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int i = 0; i < act; i++) {
+            const clens_row *r = &rows[i];
+            int lo = w->sliding ? r->pos - c->window + 1 : 0;
+            if (lo < 0) lo = 0;
+            size_t base = ctx_kv_offset(ctx, r->seq, l, 0);
+            kern_attention_row(ctx->z + (size_t)i * HD, ctx->q + (size_t)i * HD, ctx->k_cache + base,
+                               ctx->v_cache + base, lo, r->commit ? r->pos + 1 : r->pos,
+                               r->commit ? NULL : ctx->k + (size_t)i * KVW, r->commit ? NULL : ctx->v + (size_t)i * KVW,
+                               H, Hkv, D, scale);
+        }
+        call_hook(args, CLENS_HOOK_ATTN_Z, l, HD, act, ctx->row_ids, rows, ctx->z);
+        kern_matmul(h, ctx->z, &w->o, w->o_bias, act, kp);
+        if (w->post_attn_norm) kern_rmsnorm(h, h, w->post_attn_norm, eps, act, C);
+        call_hook(args, CLENS_HOOK_ATTN_OUT, l, C, act, ctx->row_ids, rows, h);
+        for (size_t i = 0; i < (size_t)act * C; i++) x[i] += h[i];
+
+        /* MLP. */
+        in = x;
+        if (w->mlp_norm) { kern_rmsnorm(h, x, w->mlp_norm, eps, act, C); in = h; }
+        kern_matmul(ctx->g, in, &w->gate, NULL, act, kp);
+        kern_matmul(ctx->u, in, &w->up, NULL, act, kp);
+        kern_swiglu(ctx->g, ctx->g, ctx->u, (size_t)act * F);
+        kern_matmul(h, ctx->g, &w->down, NULL, act, kp);
+        if (w->post_mlp_norm) kern_rmsnorm(h, h, w->post_mlp_norm, eps, act, C);
+        call_hook(args, CLENS_HOOK_MLP_OUT, l, C, act, ctx->row_ids, rows, h);
+        for (size_t i = 0; i < (size_t)act * C; i++) x[i] += h[i];
+        call_hook(args, CLENS_HOOK_RESID_POST, l, C, act, ctx->row_ids, rows, x);
+    }
+
+    for (int s = 0; s < ctx->n_seq; s++) ctx->seq_len[s] = next[s];
+    if (args && args->out_resid) memcpy(args->out_resid, x, sizeof(float) * (size_t)n * C);
+
+    int nl = 0;
+    for (int i = 0; i < n; i++) nl += rows[i].want_logits != 0;
+    int need_norm = nl > 0 || (args && args->hook);
+    if (need_norm) {
+        kern_rmsnorm(ctx->norm_row, x, m->final_norm, eps, n, C);
+        call_hook(args, CLENS_HOOK_LN_FINAL, -1, C, n, ctx->row_ids, rows, ctx->norm_row);
+    }
+    if (nl > 0 && args && args->out_logits) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (rows[i].want_logits) memcpy(h + (size_t)k++ * C, ctx->norm_row + (size_t)i * C, sizeof(float) * C);
+        kern_matmul(args->out_logits, h, &m->lm_head, NULL, nl, kp);
+    }
+    return CLENS_OK;
+}
+
+void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits)
+{
+    int C = m->cfg.d_model;
+    float normed[C];
+    kern_rmsnorm(normed, resid, m->final_norm, (float)m->cfg.rms_eps, 1, C);
+    kern_matmul(logits, normed, &m->lm_head, NULL, 1, m->path_kind);
+}
+
+int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n, float *all_logits, float *last_logits,
+                  const clens_forward_args *hooks, clens_error *err)
+{
+    if (seq < 0 || seq >= ctx->n_seq) return clens_err(err, CLENS_E_ARG, "prefill: sequence %d out of range", seq);
+    if (n < 1) return clens_err(err, CLENS_E_ARG, "prefill: empty token sequence");
+    int start = ctx->seq_len[seq];
+    if (start + n > ctx->n_ctx || start + n > ctx->m->cfg.max_pos)
+        return clens_err(err, CLENS_E_ARG,
+                         "prompt of %d tokens (after %d cached) is longer than the context (%d tokens; "
+                         "max_position_embeddings %d)",
+                         n, start, ctx->n_ctx, ctx->m->cfg.max_pos);
+    clens_row rows[ctx->max_rows];
+    size_t V = (size_t)ctx->m->cfg.vocab;
+    for (int done = 0; done < n;) {
+        int k = n - done < ctx->max_rows ? n - done : ctx->max_rows;
+        int last_chunk = done + k == n;
+        for (int i = 0; i < k; i++)
+            rows[i] = (clens_row){seq, start + done + i, ids[done + i], 0, 1,
+                                  all_logits != NULL || (last_logits && last_chunk && i == k - 1)};
+        clens_forward_args a = {0};
+        if (hooks) { a.hook = hooks->hook; a.hook_user = hooks->hook_user; }
+        if (all_logits) a.out_logits = all_logits + (size_t)done * V;
+        else if (last_logits && last_chunk) a.out_logits = last_logits;
+        int rc = clens_forward(ctx, rows, k, &a, err);
+        if (rc) return rc;
+        if (all_logits && last_logits && last_chunk)
+            memcpy(last_logits, all_logits + (size_t)(n - 1) * V, sizeof(float) * V);
+        done += k;
+    }
+    return CLENS_OK;
+}

@@ -1,0 +1,157 @@
+/*
+ * generate.c: batched generation: every prompt is prefilled into its own
+ * sequence, then one decode row per unfinished prompt runs per step, so the
+ * weights are read once per step for the whole batch. Greedy (argmax, lowest
+ * id on ties) or seeded sampling (temperature, top-k, top-p) with one
+ * xoshiro256** stream per prompt, so results do not depend on the batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "model/model.h"
+
+clens_sample_params clens_sample_default_params(void)
+{
+    clens_sample_params p = {0};
+    p.temperature = 0.0f;
+    p.top_p = 1.0f;
+    p.top_k = 0;
+    p.seed = 0;
+    p.max_new_tokens = 64;
+    return p;
+}
+
+typedef struct { uint64_t s[4]; } rng_t;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(rng_t *r)
+{
+    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return res;
+}
+
+static double rng_uniform(rng_t *r) { return (rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+typedef struct { float p; int id; } cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->id - y->id;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* Samples from logits (modified in place) with scratch c[V]. */
+static int sample(float *logits, int V, const clens_sample_params *sp, rng_t *r, cand *c)
+{
+    if (sp->temperature <= 0.0f) return argmax(logits, V);
+    float mx = logits[argmax(logits, V)];
+    double sum = 0;
+    for (int i = 0; i < V; i++) {
+        c[i].p = expf((logits[i] - mx) / sp->temperature);
+        c[i].id = i;
+        sum += c[i].p;
+    }
+    qsort(c, V, sizeof *c, cmp_cand);
+    int n = V;
+    if (sp->top_k > 0 && sp->top_k < n) n = sp->top_k;
+    if (sp->top_p < 1.0f) {
+        double acc = 0, tot = 0;
+        for (int i = 0; i < n; i++) tot += c[i].p;
+        for (int i = 0; i < n; i++) {
+            acc += c[i].p;
+            if (acc >= sp->top_p * tot) { n = i + 1; break; }
+        }
+    }
+    sum = 0;
+    for (int i = 0; i < n; i++) sum += c[i].p;
+    double u = rng_uniform(r) * sum, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += c[i].p;
+        if (u < acc) return c[i].id;
+    }
+    return c[n - 1].id;
+}
+
+int clens_generate(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+                   const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err)
+{
+    int V = m->cfg.vocab, maxlen = 0, rc = 0;
+    for (int i = 0; i < np; i++) {
+        if (plen[i] < 1) return clens_err(err, CLENS_E_ARG, "generate: prompt %d is empty", i);
+        if (plen[i] > maxlen) maxlen = plen[i];
+        out[i] = NULL;
+        out_n[i] = 0;
+    }
+    int n_ctx = maxlen + (sp->max_new_tokens > 0 ? sp->max_new_tokens : 0);
+    if (n_ctx > m->cfg.max_pos) n_ctx = m->cfg.max_pos;
+    if (maxlen > n_ctx)
+        return clens_err(err, CLENS_E_ARG, "generate: prompt of %d tokens is longer than max_position_embeddings %d",
+                         maxlen, m->cfg.max_pos);
+    int rows_cap = np > 128 ? np : 128;
+    clens_ctx *ctx = NULL;
+    float *logits = malloc(sizeof(float) * V * (size_t)np);
+    cand *c = malloc(sizeof(cand) * V);
+    rng_t *rng = calloc(np, sizeof *rng);
+    int *done = calloc(np, sizeof(int)), *cur = calloc(np, sizeof(int));
+    clens_row *rows = malloc(sizeof *rows * np);
+    int *row_prompt = malloc(sizeof(int) * np);
+    float *step_logits = malloc(sizeof(float) * V * (size_t)np);
+    if (!step_logits || !logits || !c || !rng || !done || !cur || !rows || !row_prompt) {
+        rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+        goto end;
+    }
+    if ((rc = clens_ctx_new(&ctx, m, np, n_ctx, rows_cap, err))) goto end;
+    for (int i = 0; i < np; i++) {
+        uint64_t s = sp->seed ^ (0x51ed270b27bd3c1dULL * (uint64_t)(i + 1));
+        for (int k = 0; k < 4; k++) rng[i].s[k] = splitmix64(&s);
+        out[i] = malloc(sizeof(int32_t) * (sp->max_new_tokens > 0 ? sp->max_new_tokens : 1));
+        if (!out[i]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+        if ((rc = clens_prefill(ctx, i, prompts[i], plen[i], NULL, logits + (size_t)i * V, NULL, err))) goto end;
+    }
+    for (int step = 0; step < sp->max_new_tokens; step++) {
+        int nr = 0;
+        for (int i = 0; i < np; i++) {
+            if (done[i]) continue;
+            int t = sample(logits + (size_t)i * V, V, sp, &rng[i], c);
+            out[i][out_n[i]++] = t;
+            for (int k = 0; k < sp->n_stop; k++) done[i] |= t == sp->stop_ids[k];
+            if (plen[i] + out_n[i] >= n_ctx) done[i] = 1;
+            if (done[i]) continue;
+            rows[nr] = (clens_row){i, plen[i] + out_n[i] - 1, t, 0, 1, 1};
+            row_prompt[nr++] = i;
+        }
+        if (nr == 0) break;
+        clens_forward_args a = {0};
+        a.out_logits = step_logits;
+        if ((rc = clens_forward(ctx, rows, nr, &a, err))) goto end;
+        for (int r = 0; r < nr; r++)
+            memcpy(logits + (size_t)row_prompt[r] * V, step_logits + (size_t)r * V, sizeof(float) * V);
+    }
+end:
+    if (rc)
+        for (int i = 0; i < np; i++) { free(out[i]); out[i] = NULL; out_n[i] = 0; }
+    clens_ctx_free(ctx);
+    free(logits); free(c); free(rng); free(done); free(cur); free(rows); free(row_prompt); free(step_logits);
+    return rc;
+}
