@@ -1,0 +1,359 @@
+/*
+ * patch.c: final-token activation patching (study.md §5) over many sites in
+ * about one forward pass.
+ *
+ * Patching only the last position leaves every earlier position's keys and
+ * values untouched, so with the corrupted prompt's KV cache in place each
+ * patched variant is a one-token recomputation: a row that starts at the
+ * site's block from the residual stream there (clean resid_pre for resid_pre
+ * sites, the corrupted one for sites inside a block, where a hook then
+ * writes the clean value). All variants of a pair run as one batch of
+ * ephemeral rows, so each block's weights are read once per pair. Clean and
+ * corrupted prompts share every token before the error: that prefix is
+ * prefilled once and its cache copied.
+ *
+ * Every metric comes from clens_logits_from_resid on the final residual
+ * (rulings R3), so the site after the last block reproduces the clean metric
+ * exactly (100% recovery).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "interp/patch.h"
+
+enum { SEQ_PREFIX = 0, SEQ_CLEAN = 1, SEQ_CORR = 2, N_SEQ = 3 };
+
+static const char *site_names[CLENS_SITE_COUNT] = {"resid_pre", "resid_post", "attn_out", "mlp_out", "z"};
+static const clens_hook_point site_hook[CLENS_SITE_COUNT] = {CLENS_HOOK_RESID_PRE, CLENS_HOOK_RESID_POST,
+                                                             CLENS_HOOK_ATTN_OUT, CLENS_HOOK_MLP_OUT,
+                                                             CLENS_HOOK_ATTN_Z};
+
+const char *clens_site_type_name(clens_site_type t)
+{
+    return t >= 0 && t < CLENS_SITE_COUNT ? site_names[t] : "?";
+}
+
+int clens_site_type_parse(const char *s, clens_site_type *t)
+{
+    for (int i = 0; i < CLENS_SITE_COUNT; i++)
+        if (strcmp(s, site_names[i]) == 0) { *t = i; return 0; }
+    return -1;
+}
+
+double clens_metric_value(const clens_metric *mt, const float *logits, int V)
+{
+    if (mt->kind == CLENS_METRIC_LOGIT_MEAN) {
+        double s = 0;
+        for (int i = 0; i < mt->n_ids; i++) s += logits[mt->ids[i]];
+        return s / mt->n_ids;
+    }
+    double mx = -INFINITY, mxs = -INFINITY, all = 0, sel = 0;
+    for (int v = 0; v < V; v++) mx = fmax(mx, logits[v]);
+    for (int i = 0; i < mt->n_ids; i++) mxs = fmax(mxs, logits[mt->ids[i]]);
+    for (int v = 0; v < V; v++) all += exp(logits[v] - mx);
+    for (int i = 0; i < mt->n_ids; i++) sel += exp(logits[mt->ids[i]] - mxs);
+    return (mxs + log(sel)) - (mx + log(all));
+}
+
+struct clens_patcher {
+    clens_model *m;
+    clens_ctx *ctx;
+    int max_tokens, n_sites, n_metrics, L, C, HD, V;
+    clens_site *sites;        /* sorted by (start layer) */
+    int *site_order;          /* sorted position -> caller's site index */
+    clens_metric *metrics;
+    int need[CLENS_SITE_COUNT];
+    /* final-position activations: [CLENS_SITE_COUNT][L+1][width] */
+    float *clean_act[CLENS_SITE_COUNT], *corr_resid_pre;
+    float *clean_final, *corr_final;   /* (C) final residual */
+    float *init, *out_resid;           /* (n_sites, C) */
+    float *logits;                     /* (V) */
+    clens_row *rows;
+    int max_rows;
+};
+
+static int site_start(const clens_site *s)
+{
+    return s->layer; /* resid_pre L starts at L (L = n_layers: no block runs) */
+}
+
+void clens_patcher_free(clens_patcher *p)
+{
+    if (!p) return;
+    clens_ctx_free(p->ctx);
+    for (int t = 0; t < CLENS_SITE_COUNT; t++) free(p->clean_act[t]);
+    free(p->corr_resid_pre);
+    free(p->clean_final);
+    free(p->corr_final);
+    free(p->init);
+    free(p->out_resid);
+    free(p->logits);
+    free(p->rows);
+    free(p->sites);
+    free(p->site_order);
+    if (p->metrics)
+        for (int i = 0; i < p->n_metrics; i++) free((void *)p->metrics[i].ids);
+    free(p->metrics);
+    free(p);
+}
+
+int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const clens_site *sites, int n_sites,
+                      const clens_metric *metrics, int n_metrics, clens_error *err)
+{
+    const clens_model_info *in = clens_model_get_info(m);
+    *out = NULL;
+    if (n_sites < 1 || n_metrics < 1 || max_tokens < 1)
+        return clens_err(err, CLENS_E_ARG, "patch: need at least one site, one metric and one token");
+    clens_patcher *p = calloc(1, sizeof *p);
+    if (!p) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    p->m = m;
+    p->max_tokens = max_tokens;
+    p->n_sites = n_sites;
+    p->n_metrics = n_metrics;
+    p->L = in->n_layers;
+    p->C = in->d_model;
+    p->HD = in->n_heads * in->head_dim;
+    p->V = in->vocab;
+    int rc = 0;
+    p->sites = malloc(sizeof *p->sites * n_sites);
+    p->site_order = malloc(sizeof(int) * n_sites);
+    p->metrics = calloc(n_metrics, sizeof *p->metrics);
+    if (!p->sites || !p->site_order || !p->metrics) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
+    for (int i = 0; i < n_metrics; i++) {
+        if (metrics[i].n_ids < 1) { rc = clens_err(err, CLENS_E_ARG, "patch: metric %d has no token ids", i); goto fail; }
+        int32_t *ids = malloc(sizeof *ids * metrics[i].n_ids);
+        if (!ids) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
+        for (int k = 0; k < metrics[i].n_ids; k++) {
+            if (metrics[i].ids[k] < 0 || metrics[i].ids[k] >= p->V) {
+                free(ids);
+                rc = clens_err(err, CLENS_E_ARG, "patch: metric token id %d outside the vocabulary [0, %d)",
+                               metrics[i].ids[k], p->V);
+                goto fail;
+            }
+            ids[k] = metrics[i].ids[k];
+        }
+        p->metrics[i] = (clens_metric){metrics[i].kind, ids, metrics[i].n_ids};
+    }
+    /* Validate and sort the sites by start layer (stable: insertion sort). */
+    for (int i = 0; i < n_sites; i++) {
+        const clens_site *s = &sites[i];
+        int maxl = s->type == CLENS_SITE_RESID_PRE ? p->L : p->L - 1;
+        if (s->type < 0 || s->type >= CLENS_SITE_COUNT || s->layer < 0 || s->layer > maxl ||
+            (s->type == CLENS_SITE_Z && (s->head < 0 || s->head >= in->n_heads))) {
+            rc = clens_err(err, CLENS_E_ARG, "patch: site %s layer %d head %d out of range (layers 0..%d, heads 0..%d)",
+                           clens_site_type_name(s->type), s->layer, s->head, maxl, in->n_heads - 1);
+            goto fail;
+        }
+        int j = i;
+        while (j > 0 && site_start(&p->sites[j - 1]) > site_start(s)) {
+            p->sites[j] = p->sites[j - 1];
+            p->site_order[j] = p->site_order[j - 1];
+            j--;
+        }
+        p->sites[j] = *s;
+        p->site_order[j] = i;
+        p->need[s->type] = 1;
+    }
+    p->need[CLENS_SITE_RESID_PRE] = 1;
+    size_t LC = (size_t)(p->L + 1);
+    for (int t = 0; t < CLENS_SITE_COUNT; t++)
+        if (p->need[t] && !(p->clean_act[t] = calloc(LC * (t == CLENS_SITE_Z ? p->HD : p->C), sizeof(float)))) {
+            rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+            goto fail;
+        }
+    p->max_rows = n_sites > 64 ? n_sites : 64;
+    p->corr_resid_pre = calloc(LC * p->C, sizeof(float));
+    p->clean_final = calloc(p->C, sizeof(float));
+    p->corr_final = calloc(p->C, sizeof(float));
+    p->init = calloc((size_t)p->max_rows * p->C, sizeof(float));
+    p->out_resid = calloc((size_t)p->max_rows * p->C, sizeof(float));
+    p->logits = calloc(p->V, sizeof(float));
+    p->rows = calloc(p->max_rows, sizeof *p->rows);
+    if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows) {
+        rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = clens_ctx_new(&p->ctx, m, N_SEQ, max_tokens, p->max_rows, err))) goto fail;
+    *out = p;
+    return CLENS_OK;
+fail:
+    clens_patcher_free(p);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- hooks */
+
+typedef struct {
+    clens_patcher *p;
+    int pos;                  /* final position */
+    float **act;              /* capture targets per site type, or NULL */
+    float *resid_pre;         /* capture resid_pre here if not NULL */
+    /* patch mode */
+    const clens_site *site;   /* rerun: the one site to write */
+    const float *value;       /* its clean value */
+    int *row_site;            /* fast: batch row -> sorted site index, -1 = none */
+} hook_state;
+
+static clens_site_type site_of_hook(clens_hook_point pt)
+{
+    for (int t = 0; t < CLENS_SITE_COUNT; t++)
+        if (site_hook[t] == pt) return t;
+    return CLENS_SITE_COUNT;
+}
+
+static void capture_hook(void *user, const clens_hook_event *ev)
+{
+    hook_state *h = user;
+    if (ev->layer < 0) return;
+    clens_site_type t = site_of_hook(ev->point);
+    if (t == CLENS_SITE_COUNT) return;
+    for (int i = 0; i < ev->n_rows; i++) {
+        if (ev->batch[ev->rows[i]].pos != h->pos) continue;
+        const float *row = ev->data + (size_t)i * ev->width;
+        if (h->act && h->act[t]) memcpy(h->act[t] + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
+        if (h->resid_pre && t == CLENS_SITE_RESID_PRE)
+            memcpy(h->resid_pre + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
+    }
+}
+
+static const float *clean_value(const clens_patcher *p, const clens_site *s)
+{
+    int w = s->type == CLENS_SITE_Z ? p->HD : p->C;
+    return p->clean_act[s->type] + (size_t)s->layer * w;
+}
+
+static void write_site(const clens_patcher *p, const clens_site *s, float *row)
+{
+    const float *v = clean_value(p, s);
+    if (s->type == CLENS_SITE_Z) {
+        int D = p->HD / clens_model_get_info(p->m)->n_heads;
+        memcpy(row + (size_t)s->head * D, v + (size_t)s->head * D, sizeof(float) * D);
+    } else {
+        memcpy(row, v, sizeof(float) * (s->type == CLENS_SITE_Z ? p->HD : p->C));
+    }
+}
+
+static void patch_hook(void *user, const clens_hook_event *ev)
+{
+    hook_state *h = user;
+    if (ev->layer < 0) return;
+    clens_site_type t = site_of_hook(ev->point);
+    for (int i = 0; i < ev->n_rows; i++) {
+        const clens_row *r = &ev->batch[ev->rows[i]];
+        if (r->pos != h->pos) continue;
+        const clens_site *s = h->site;
+        if (h->row_site) {
+            int k = h->row_site[ev->rows[i]];
+            s = k >= 0 ? &h->p->sites[k] : NULL;
+        }
+        if (!s) continue;
+        /* rerun: resid_pre after the last block is written at resid_post of the last block */
+        clens_site_type st = s->type;
+        int sl = s->layer;
+        if (st == CLENS_SITE_RESID_PRE && sl == h->p->L) { st = CLENS_SITE_RESID_POST; sl = h->p->L - 1; }
+        if (st != t || sl != ev->layer) continue;
+        if (h->value) memcpy(ev->data + (size_t)i * ev->width, h->value, sizeof(float) * ev->width);
+        else write_site(h->p, s, ev->data + (size_t)i * ev->width);
+    }
+}
+
+/* Runs ids[from, to) committed on seq, in chunks; copies the residual of the
+ * last position into final (if not NULL). */
+static int run_tokens(clens_patcher *p, int seq, const int32_t *ids, int from, int to, clens_hook_fn hook,
+                      void *user, float *final, clens_error *err)
+{
+    clens_forward_args a = {0};
+    a.hook = hook;
+    a.hook_user = user;
+    for (int s = from; s < to;) {
+        int k = to - s < p->max_rows ? to - s : p->max_rows;
+        for (int i = 0; i < k; i++) p->rows[i] = (clens_row){seq, s + i, ids[s + i], 0, 1, 0};
+        a.out_resid = s + k == to && final ? p->out_resid : NULL;
+        int rc = clens_forward(p->ctx, p->rows, k, &a, err);
+        if (rc) return rc;
+        if (a.out_resid) memcpy(final, p->out_resid + (size_t)(k - 1) * p->C, sizeof(float) * p->C);
+        s += k;
+    }
+    return CLENS_OK;
+}
+
+static void metrics_of(clens_patcher *p, const float *resid, double *out, int col)
+{
+    clens_logits_from_resid(p->m, resid, p->logits);
+    for (int i = 0; i < p->n_metrics; i++)
+        out[(size_t)i * (2 + p->n_sites) + col] = clens_metric_value(&p->metrics[i], p->logits, p->V);
+}
+
+int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                    double *out, int *shared_prefix, clens_error *err)
+{
+    if (T < 1 || T > p->max_tokens)
+        return clens_err(err, CLENS_E_ARG, "patch: prompt of %d tokens, the patcher holds 1..%d", T, p->max_tokens);
+    int rc, P = 0;
+    hook_state cap = {p, T - 1, p->clean_act, NULL, NULL, NULL, NULL};
+    if (method == CLENS_PATCH_RERUN) {
+        /* Reference method: plain full forwards, one per site. */
+        clens_ctx_seq_clear(p->ctx, 0);
+        if ((rc = run_tokens(p, 0, clean, 0, T, capture_hook, &cap, p->clean_final, err))) return rc;
+        metrics_of(p, p->clean_final, out, 0);
+        clens_ctx_seq_clear(p->ctx, 0);
+        if ((rc = run_tokens(p, 0, corr, 0, T, NULL, NULL, p->corr_final, err))) return rc;
+        metrics_of(p, p->corr_final, out, 1);
+        for (int k = 0; k < p->n_sites; k++) {
+            const clens_site *s = &p->sites[k];
+            hook_state ph = {p, T - 1, NULL, NULL, s, NULL, NULL};
+            if (s->type == CLENS_SITE_RESID_PRE && s->layer == p->L) ph.value = p->clean_final;
+            clens_ctx_seq_clear(p->ctx, 0);
+            if ((rc = run_tokens(p, 0, corr, 0, T, patch_hook, &ph, p->corr_final, err))) return rc;
+            metrics_of(p, p->corr_final, out, 2 + p->site_order[k]);
+        }
+        if (shared_prefix) *shared_prefix = 0;
+        return CLENS_OK;
+    }
+
+    /* Fast method. The shared prefix stops before the last token so that both
+     * final positions are computed (and captured) in their own suffix runs. */
+    while (P < T - 1 && clean[P] == corr[P]) P++;
+    for (int s = 0; s < N_SEQ; s++) clens_ctx_seq_clear(p->ctx, s);
+    if (P > 0 && (rc = run_tokens(p, SEQ_PREFIX, clean, 0, P, NULL, NULL, NULL, err))) return rc;
+    if ((rc = clens_ctx_seq_copy(p->ctx, SEQ_CLEAN, SEQ_PREFIX, P, err)) ||
+        (rc = clens_ctx_seq_copy(p->ctx, SEQ_CORR, SEQ_PREFIX, P, err)))
+        return rc;
+    if ((rc = run_tokens(p, SEQ_CLEAN, clean, P, T, capture_hook, &cap, p->clean_final, err))) return rc;
+    memcpy(p->clean_act[CLENS_SITE_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
+    metrics_of(p, p->clean_final, out, 0);
+    hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
+    if ((rc = run_tokens(p, SEQ_CORR, corr, P, T, capture_hook, &cc, p->corr_final, err))) return rc;
+    memcpy(p->corr_resid_pre + (size_t)p->L * p->C, p->corr_final, sizeof(float) * p->C);
+    metrics_of(p, p->corr_final, out, 1);
+
+    /* All patched variants as one batch of ephemeral rows at the final position. */
+    int row_site[p->max_rows];
+    for (int done = 0; done < p->n_sites;) {
+        int k = p->n_sites - done < p->max_rows ? p->n_sites - done : p->max_rows;
+        for (int i = 0; i < k; i++) {
+            const clens_site *s = &p->sites[done + i];
+            p->rows[i] = (clens_row){SEQ_CORR, T - 1, corr[T - 1], site_start(s), 0, 0};
+            /* resid_pre sites start from the clean value itself, the others from
+             * the corrupted residual (rows at block 0 start from the embedding
+             * instead, and the hook writes resid_pre 0) */
+            const float *init = s->type == CLENS_SITE_RESID_PRE ? clean_value(p, s)
+                                                                : p->corr_resid_pre + (size_t)s->layer * p->C;
+            memcpy(p->init + (size_t)i * p->C, init, sizeof(float) * p->C);
+            row_site[i] = done + i; /* the hook writes the clean value at the site */
+        }
+        hook_state ph = {p, T - 1, NULL, NULL, NULL, NULL, row_site};
+        clens_forward_args a = {0};
+        a.hook = patch_hook;
+        a.hook_user = &ph;
+        a.init_resid = p->init;
+        a.out_resid = p->out_resid;
+        if ((rc = clens_forward(p->ctx, p->rows, k, &a, err))) return rc;
+        for (int i = 0; i < k; i++) metrics_of(p, p->out_resid + (size_t)i * p->C, out, 2 + p->site_order[done + i]);
+        done += k;
+    }
+    if (shared_prefix) *shared_prefix = P;
+    return CLENS_OK;
+}
