@@ -17,7 +17,8 @@ int npy_write_f32(const char *path, const float *data, const int64_t *shape, int
     int64_t n = 1;
     int k = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < ndim; i++) {
-        k += snprintf(hdr + k, sizeof hdr - k, "%lld,%s", (long long)shape[i], i + 1 < ndim ? " " : "");
+        /* numpy's own spelling: (5,) for one dimension, (2, 3) otherwise */
+        k += snprintf(hdr + k, sizeof hdr - k, "%s%lld%s", i ? ", " : "", (long long)shape[i], ndim == 1 ? "," : "");
         n *= shape[i];
     }
     k += snprintf(hdr + k, sizeof hdr - k, "), }");
