@@ -220,3 +220,19 @@ int clens_sha256_file_hex(const char *path, char hex[65], clens_error *err)
     to_hex(d, hex);
     return CLENS_OK;
 }
+
+clens_mem clens_mem_usage(void)
+{
+    clens_mem m = {0, 0, 0};
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    if (!f) return m;
+    while (fgets(line, sizeof line, f)) {
+        long long kb;
+        if (sscanf(line, "VmHWM: %lld", &kb) == 1) m.peak = kb * 1024;
+        else if (sscanf(line, "RssFile: %lld", &kb) == 1) m.file = kb * 1024;
+        else if (sscanf(line, "RssAnon: %lld", &kb) == 1) m.anon = kb * 1024;
+    }
+    fclose(f);
+    return m;
+}

@@ -41,4 +41,11 @@ int clens_sha256_file_hex(const char *path, char hex[65], clens_error *err);
 /* Monotonic seconds. */
 double clens_now(void);
 
+
+
+/* Memory of this process from /proc/self/status, in bytes (0 if unknown):
+ * peak resident (VmHWM), current file-backed (RssFile) and anonymous (RssAnon). */
+typedef struct clens_mem { long long peak, file, anon; } clens_mem;
+clens_mem clens_mem_usage(void);
+
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -83,6 +84,7 @@ int cmd_generate(int argc, char **argv)
     int32_t **out = calloc(ns, sizeof *out);
     int *out_n = calloc(ns, sizeof *out_n);
     clens_error err = {0};
+    double t0 = clens_now();
     if (!out || !out_n) rc = cli_errorf("generate", 1, "out of memory");
     else if (clens_generate(m, (const int32_t *const *)seqs, lens, ns, &sp, out, out_n, &err)) rc = cli_fail("generate", &err);
     else
@@ -91,6 +93,15 @@ int cmd_generate(int argc, char **argv)
             for (int k = 0; k < out_n[i]; k++) printf("%s%d", k ? ", " : "", out[i][k]);
             printf("]}\n");
         }
+    if (!rc) {
+        long long n_new = 0;
+        for (int i = 0; i < ns; i++) n_new += out_n[i];
+        clens_mem mem = clens_mem_usage();
+        fprintf(stderr, "generate: %lld new tokens in %.2f s, kernel %s; peak RSS %.2f GiB (now file-backed %.2f GiB, "
+                        "anonymous %.2f GiB)\n",
+                n_new, clens_now() - t0, clens_model_kernel_name(m), mem.peak / 1073741824.0, mem.file / 1073741824.0,
+                mem.anon / 1073741824.0);
+    }
     for (int i = 0; out && i < ns; i++) free(out[i]);
     free(out);
     free(out_n);

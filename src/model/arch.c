@@ -35,15 +35,15 @@
 #define QK_NORM_NAMES [ROLE_Q_NORM] = L_ "self_attn.q_norm.weight", [ROLE_K_NORM] = L_ "self_attn.k_norm.weight"
 
 static const arch_desc arch_table[] = {
-    {CLENS_ARCH_LLAMA, "llama", NORM_PRE, QKNORM_NONE, QKV_BIAS_CONFIG, SWA_NONE, 0,
+    {CLENS_ARCH_LLAMA, "llama", NORM_PRE, QKNORM_NONE, QKV_BIAS_CONFIG, SWA_NONE, 0, 1e-6, 0,
      {COMMON_NAMES, PRE_NORM_NAMES}},
-    {CLENS_ARCH_QWEN2, "qwen2", NORM_PRE, QKNORM_NONE, QKV_BIAS_ALWAYS, SWA_QWEN, 0,
+    {CLENS_ARCH_QWEN2, "qwen2", NORM_PRE, QKNORM_NONE, QKV_BIAS_ALWAYS, SWA_QWEN, 0, 1e-6, 4096,
      {COMMON_NAMES, PRE_NORM_NAMES}},
-    {CLENS_ARCH_QWEN3, "qwen3", NORM_PRE, QKNORM_PER_HEAD, QKV_BIAS_CONFIG, SWA_QWEN, 0,
+    {CLENS_ARCH_QWEN3, "qwen3", NORM_PRE, QKNORM_PER_HEAD, QKV_BIAS_CONFIG, SWA_QWEN, 0, 1e-6, 4096,
      {COMMON_NAMES, PRE_NORM_NAMES, QK_NORM_NAMES}},
-    {CLENS_ARCH_OLMO2, "olmo2", NORM_POST, QKNORM_FULL, QKV_BIAS_CONFIG, SWA_NONE, 0,
+    {CLENS_ARCH_OLMO2, "olmo2", NORM_POST, QKNORM_FULL, QKV_BIAS_CONFIG, SWA_NONE, 0, 1e-5, 0,
      {COMMON_NAMES, POST_NORM_NAMES, QK_NORM_NAMES}},
-    {CLENS_ARCH_OLMO3, "olmo3", NORM_POST, QKNORM_FULL, QKV_BIAS_CONFIG, SWA_OLMO3, 1,
+    {CLENS_ARCH_OLMO3, "olmo3", NORM_POST, QKNORM_FULL, QKV_BIAS_CONFIG, SWA_OLMO3, 1, 1e-5, 4096,
      {COMMON_NAMES, POST_NORM_NAMES, QK_NORM_NAMES}},
 };
 
@@ -197,7 +197,7 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
                        path, c->n_heads, c->n_kv_heads);
         goto fail;
     }
-    if ((rc = get_num(&p, root, "rms_norm_eps", 1e-6, &c->rms_eps))) goto fail;
+    if ((rc = get_num(&p, root, "rms_norm_eps", c->arch->default_rms_eps, &c->rms_eps))) goto fail;
     if (c->rms_eps < 0) { rc = clens_err(err, CLENS_E_FORMAT, "%s: rms_norm_eps must be >= 0", path); goto fail; }
     if ((rc = get_bool(&p, "tie_word_embeddings", 0, &c->tied)) ||
         (rc = get_bool(&p, "attention_bias", 0, &c->attn_bias)))
@@ -237,7 +237,7 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
     c->layer_sliding = calloc(c->n_layers, sizeof *c->layer_sliding);
     if (!c->layer_sliding) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     json_t *sw = json_object_get(root, "sliding_window"), *lt = json_object_get(root, "layer_types");
-    int window = json_is_integer(sw) ? (int)json_integer_value(sw) : 0;
+    int window = json_is_integer(sw) ? (int)json_integer_value(sw) : sw ? 0 : c->arch->default_window;
     if (sw && !json_is_null(sw) && (!json_is_integer(sw) || window < 1)) {
         rc = clens_err(err, CLENS_E_FORMAT, "%s: sliding_window must be a positive integer or null", path);
         goto fail;
@@ -265,7 +265,7 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
     case SWA_QWEN:
         /* The window exists only with use_sliding_window (R7). */
         if ((rc = get_bool(&p, "use_sliding_window", 0, &use_sw)) ||
-            (rc = get_int(&p, "max_window_layers", 0, c->n_layers, 0, 1 << 20, &mwl)))
+            (rc = get_int(&p, "max_window_layers", 0, 28, 0, 1 << 20, &mwl)))
             goto fail;
         if (!use_sw || !window) memset(c->layer_sliding, 0, sizeof *c->layer_sliding * c->n_layers);
         else if (!lt || json_is_null(lt))

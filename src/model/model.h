@@ -34,6 +34,8 @@ typedef struct arch_desc {
     qkv_bias_rule qkv_bias;
     sliding_rule sliding;
     int rope_scaling_full_only;    /* OLMo-3 (transformers 4.57): sliding layers use default RoPE */
+    double default_rms_eps;        /* HF config class default when the key is absent */
+    int default_window;            /* sliding_window default (0 = none) */
     const char *names[ROLE_COUNT]; /* HF tensor name formats, NULL = role absent */
 } arch_desc;
 
