@@ -72,6 +72,9 @@ struct clens_patcher {
     float *logits;                     /* (V) */
     clens_row *rows;
     int max_rows;
+    int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
+    int cap_tokens, T, ready;
+    clens_patch_method method;
 };
 
 static int site_start(const clens_site *s)
@@ -91,6 +94,7 @@ void clens_patcher_free(clens_patcher *p)
     free(p->out_resid);
     free(p->logits);
     free(p->rows);
+    free(p->corr_ids);
     free(p->sites);
     free(p->site_order);
     if (p->metrics)
@@ -171,7 +175,9 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->out_resid = calloc((size_t)p->max_rows * p->C, sizeof(float));
     p->logits = calloc(p->V, sizeof(float));
     p->rows = calloc(p->max_rows, sizeof *p->rows);
-    if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows) {
+    p->corr_ids = calloc(max_tokens, sizeof *p->corr_ids);
+    p->cap_tokens = max_tokens;
+    if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids) {
         rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -286,21 +292,54 @@ static void metrics_of(clens_patcher *p, const float *resid, double *out, int co
         out[(size_t)i * (2 + p->n_sites) + col] = clens_metric_value(&p->metrics[i], p->logits, p->V);
 }
 
-int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
-                    double *out, int *shared_prefix, clens_error *err)
+int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                      double *out, int *shared_prefix, clens_error *err)
 {
+    p->ready = 0;
     if (T < 1 || T > p->max_tokens)
         return clens_err(err, CLENS_E_ARG, "patch: prompt of %d tokens, the patcher holds 1..%d", T, p->max_tokens);
+    if (T > p->cap_tokens) return clens_err(err, CLENS_E_ARG, "patch: internal token buffer too small");
+    memcpy(p->corr_ids, corr, sizeof(int32_t) * T);
+    p->T = T;
+    p->method = method;
     int rc, P = 0;
     hook_state cap = {p, T - 1, p->clean_act, NULL, NULL, NULL, NULL};
     if (method == CLENS_PATCH_RERUN) {
-        /* Reference method: plain full forwards, one per site. */
+        /* Reference method: plain full forwards. */
         clens_ctx_seq_clear(p->ctx, 0);
         if ((rc = run_tokens(p, 0, clean, 0, T, capture_hook, &cap, p->clean_final, err))) return rc;
         metrics_of(p, p->clean_final, out, 0);
         clens_ctx_seq_clear(p->ctx, 0);
         if ((rc = run_tokens(p, 0, corr, 0, T, NULL, NULL, p->corr_final, err))) return rc;
         metrics_of(p, p->corr_final, out, 1);
+    } else {
+        /* The shared prefix stops before the last token so that both final
+         * positions are computed (and captured) in their own suffix runs. */
+        while (P < T - 1 && clean[P] == corr[P]) P++;
+        for (int s = 0; s < N_SEQ; s++) clens_ctx_seq_clear(p->ctx, s);
+        if (P > 0 && (rc = run_tokens(p, SEQ_PREFIX, clean, 0, P, NULL, NULL, NULL, err))) return rc;
+        if ((rc = clens_ctx_seq_copy(p->ctx, SEQ_CLEAN, SEQ_PREFIX, P, err)) ||
+            (rc = clens_ctx_seq_copy(p->ctx, SEQ_CORR, SEQ_PREFIX, P, err)))
+            return rc;
+        if ((rc = run_tokens(p, SEQ_CLEAN, clean, P, T, capture_hook, &cap, p->clean_final, err))) return rc;
+        metrics_of(p, p->clean_final, out, 0);
+        hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
+        if ((rc = run_tokens(p, SEQ_CORR, corr, P, T, capture_hook, &cc, p->corr_final, err))) return rc;
+        memcpy(p->corr_resid_pre + (size_t)p->L * p->C, p->corr_final, sizeof(float) * p->C);
+        metrics_of(p, p->corr_final, out, 1);
+    }
+    memcpy(p->clean_act[CLENS_SITE_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
+    if (shared_prefix) *shared_prefix = P;
+    p->ready = 1;
+    return CLENS_OK;
+}
+
+int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
+{
+    if (!p->ready) return clens_err(err, CLENS_E_STATE, "patch: clens_patch_sites without a successful clens_patch_begin");
+    int rc, T = p->T;
+    const int32_t *corr = p->corr_ids;
+    if (p->method == CLENS_PATCH_RERUN) {
         for (int k = 0; k < p->n_sites; k++) {
             const clens_site *s = &p->sites[k];
             hook_state ph = {p, T - 1, NULL, NULL, s, NULL, NULL};
@@ -309,26 +348,8 @@ int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr,
             if ((rc = run_tokens(p, 0, corr, 0, T, patch_hook, &ph, p->corr_final, err))) return rc;
             metrics_of(p, p->corr_final, out, 2 + p->site_order[k]);
         }
-        if (shared_prefix) *shared_prefix = 0;
         return CLENS_OK;
     }
-
-    /* Fast method. The shared prefix stops before the last token so that both
-     * final positions are computed (and captured) in their own suffix runs. */
-    while (P < T - 1 && clean[P] == corr[P]) P++;
-    for (int s = 0; s < N_SEQ; s++) clens_ctx_seq_clear(p->ctx, s);
-    if (P > 0 && (rc = run_tokens(p, SEQ_PREFIX, clean, 0, P, NULL, NULL, NULL, err))) return rc;
-    if ((rc = clens_ctx_seq_copy(p->ctx, SEQ_CLEAN, SEQ_PREFIX, P, err)) ||
-        (rc = clens_ctx_seq_copy(p->ctx, SEQ_CORR, SEQ_PREFIX, P, err)))
-        return rc;
-    if ((rc = run_tokens(p, SEQ_CLEAN, clean, P, T, capture_hook, &cap, p->clean_final, err))) return rc;
-    memcpy(p->clean_act[CLENS_SITE_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
-    metrics_of(p, p->clean_final, out, 0);
-    hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
-    if ((rc = run_tokens(p, SEQ_CORR, corr, P, T, capture_hook, &cc, p->corr_final, err))) return rc;
-    memcpy(p->corr_resid_pre + (size_t)p->L * p->C, p->corr_final, sizeof(float) * p->C);
-    metrics_of(p, p->corr_final, out, 1);
-
     /* All patched variants as one batch of ephemeral rows at the final position. */
     int row_site[p->max_rows];
     for (int done = 0; done < p->n_sites;) {
@@ -354,6 +375,12 @@ int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr,
         for (int i = 0; i < k; i++) metrics_of(p, p->out_resid + (size_t)i * p->C, out, 2 + p->site_order[done + i]);
         done += k;
     }
-    if (shared_prefix) *shared_prefix = P;
     return CLENS_OK;
+}
+
+int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                    double *out, int *shared_prefix, clens_error *err)
+{
+    int rc = clens_patch_begin(p, clean, corr, T, method, out, shared_prefix, err);
+    return rc ? rc : clens_patch_sites(p, out, err);
 }
