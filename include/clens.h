@@ -234,8 +234,261 @@ int clens_generate(clens_model *m, const int32_t *const *prompts, const int *pro
 /* ------------------------------------------------------------------- pairs */
 /* (section owned by src/data/) */
 
+/* (clean, corrupted) prompt pairs: the same solution text cut at the same
+ * boundary, except that one verified intermediate arithmetic result is wrong
+ * in the corrupted one (study.md §5.3, §5.5, §5.6; rulings R5, R6, R13).
+ * Pairs are model-independent text: rendering and tokenization happen where
+ * pairs are used. Rules and defaults: the comment at the top of
+ * src/data/pairs.c. All offsets are in bytes of the UTF-8 text. */
+
+typedef enum { CLENS_PAIRS_MATH = 0, CLENS_PAIRS_GSM8K = 1 } clens_pairs_format;
+
+typedef enum {
+    CLENS_CORRUPT_LAST_DIGIT = 0, /* last digit +1 (9 -> 8): digit count kept (default) */
+    CLENS_CORRUPT_PLUS_ONE = 1    /* number + 1 as Python's str() prints it (the seed's) */
+} clens_corrupt_mode;
+
+typedef enum {
+    CLENS_CUT_LINE = 0,      /* after the number through the end of its line or sentence (default) */
+    CLENS_CUT_CHARS = 1,     /* N characters after the start of the number, both prompts
+                                cut at the same text boundary ("chars:N") */
+    CLENS_CUT_CHARS_RAW = 2  /* the seed's: each prompt cut N characters after the start
+                                of the number in its own text ("chars-raw:N") */
+} clens_cut_mode;
+
+typedef enum {
+    CLENS_SITE_RANDOM = 0,   /* seeded choice among the problem's sites (default) */
+    CLENS_SITE_LAST = 1      /* the last site before the answer */
+} clens_site_mode;
+
+/* One candidate ("lhs = n" or GSM8K annotation) as the builder judged it,
+ * for auditing (clens pairs --candidates). Pointers are valid during the call. */
+typedef struct clens_pairs_candidate {
+    const char *id;              /* problem id */
+    int64_t line;                /* 1-based dataset line, 0 if unknown */
+    const char *text;            /* the text prompts are cut from (MATH solution,
+                                    GSM8K answer without annotations) */
+    size_t text_len;
+    int64_t start, end;          /* the number in text (start == end if not located) */
+    int negative;                /* written "-n" (the sign is not part of the site) */
+    const char *expr;            /* the lhs as written: expr[0, expr_len) */
+    size_t expr_len;
+    int reason;                  /* 0: usable site; else clens_pairs_reason_name(reason) */
+    const char *lhs_value;       /* exact value of the lhs ("12", "-7/2"), "" if not evaluated */
+} clens_pairs_candidate;
+
+typedef void (*clens_pairs_candidate_fn)(void *user, const clens_pairs_candidate *c);
+
+typedef struct clens_pairs_params {
+    const char *data_path;       /* JSONL dataset (clens_pairs_build) */
+    const char *source_name;     /* recorded as "source"; NULL = data_path */
+    clens_pairs_format format;
+    uint64_t seed;               /* 0 .. 2^63-1 (written as a JSON integer) */
+    long limit;                  /* stop after this many pairs; 0 = no limit */
+    clens_cut_mode cut;
+    int cut_chars;               /* N of chars:N / chars-raw:N */
+    clens_corrupt_mode corrupt;
+    clens_site_mode site;
+    clens_pairs_candidate_fn on_candidate; /* called for every candidate, or NULL */
+    void *on_candidate_user;
+} clens_pairs_params;
+
+/* MATH, seed 0, no limit, cut line, corrupt last-digit, site random. */
+clens_pairs_params clens_pairs_default_params(void);
+
+typedef struct clens_pair_site {
+    int64_t start, end;          /* the clean number is clean_prefix[start, end) */
+    char *expr;                  /* the left-hand side as written ("120\cdot30", "16-3-4") */
+    char *clean_value;           /* == clean_prefix[start, end), as written ("74,592") */
+    char *corrupted_value;       /* == corrupted_prefix[start, start + strlen(corrupted_value)) */
+} clens_pair_site;
+
+/* One pair (the R5 keys, then ours). Every string is malloc'd, NUL-terminated
+ * and owned by the pair array (clens_pairs_free). Outside [start, end) the two
+ * prefixes are equal byte for byte (except with chars-raw cuts, where the
+ * tails may differ in length). */
+typedef struct clens_pair {
+    char *id;                    /* problem id ("test/algebra/351.json"; "gsm8k/test.jsonl:17") */
+    char *source;                /* dataset path as given */
+    char *source_sha256;         /* hex sha256 of the dataset file */
+    char *problem;               /* problem / question text */
+    char *clean_prefix;          /* solution text from its start through the cut */
+    char *corrupted_prefix;
+    clens_pair_site site;
+    char *cut;                   /* "line", "chars:20", "chars-raw:20" */
+    char *corrupt;               /* "last-digit", "plus-one" */
+    uint64_t seed;
+    int64_t candidate_index;     /* index of this pair in the file (R13 shards by index mod n) */
+    char *format;                /* "math", "gsm8k" */
+    char *answer;                /* final answer as written (\boxed{..} / "#### ..") */
+    int64_t line;                /* 1-based line of the problem in the dataset */
+    int n_sites;                 /* usable sites in the problem */
+    int site_index;              /* which of them (0-based, text order) */
+} clens_pair;
+
+#define CLENS_PAIRS_MAX_REASONS 32
+
+/* Counters of a build. A candidate is an "lhs = n" ("= n" whose n starts
+ * with a digit) or a GSM8K annotation; each is either a site or dropped for
+ * exactly one reason (clens_pairs_reason_name), so
+ * candidates == sites + sum(drops). */
+typedef struct clens_pairs_stats {
+    char source_sha256[65];      /* hex sha256 of the dataset (build, build_buffer) */
+    long problems;               /* dataset lines read */
+    long problems_with_site;     /* problems with >= 1 usable site */
+    long candidates;
+    long sites;                  /* verified, intermediate, not the final answer */
+    long pairs;                  /* pairs made */
+    long drops[CLENS_PAIRS_MAX_REASONS]; /* candidates dropped, by reason index */
+} clens_pairs_stats;
+
+/* Number of reasons and their names ("mismatch", "assignment", ...); index 0
+ * is "ok" (not a drop). */
+int clens_pairs_reason_count(void);
+const char *clens_pairs_reason_name(int i);
+
+/* Parses "line" / "chars:N" / "chars-raw:N", "last-digit" / "plus-one",
+ * "random" / "last", "math" / "gsm8k" into params. 0 or CLENS_E_ARG. */
+int clens_pairs_parse_cut(clens_pairs_params *p, const char *s, clens_error *err);
+int clens_pairs_parse_corrupt(clens_pairs_params *p, const char *s, clens_error *err);
+int clens_pairs_parse_site(clens_pairs_params *p, const char *s, clens_error *err);
+int clens_pairs_parse_format(clens_pairs_params *p, const char *s, clens_error *err);
+
+/* Builds pairs from params->data_path: one pair per problem that has a usable
+ * site, in file order, up to params->limit. On success *pairs (malloc'd, free
+ * with clens_pairs_free) holds *n pairs and *stats (may be NULL) the counts.
+ * A malformed line is an error naming the file and line number. */
+int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size_t *n,
+                      clens_pairs_stats *stats, clens_error *err);
+
+/* The same from a JSONL buffer in memory; source_sha256 is the buffer's. */
+int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data, size_t len,
+                             clens_pair **pairs, size_t *n, clens_pairs_stats *stats,
+                             clens_error *err);
+
+/* One pair from one solution text (MATH LaTeX, or GSM8K with its <<..>>
+ * annotations; e.g. a generated solution). Returns 1 and fills *out (free
+ * with clens_pair_clear) if the text has a usable site, 0 if not, or a
+ * negative -status on error. stats (may be NULL) is added to. source,
+ * source_sha256 and candidate_index are left empty / 0 for the caller. */
+int clens_pairs_from_text(const clens_pairs_params *params, const char *id,
+                          const char *problem, const char *solution, clens_pair *out,
+                          clens_pairs_stats *stats, clens_error *err);
+
+/* The corrupted form of a numeral as written ("74,592", "2.50", "1,\!000"; no
+ * sign) under mode: malloc'd (caller frees), NULL when out of memory. */
+char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode);
+
+/* One JSON line (no newline) for a pair, keys in R5 order then ours;
+ * malloc'd (caller frees), NULL when out of memory. */
+char *clens_pair_to_json(const clens_pair *p);
+
+/* Writes pairs as JSONL atomically (temp file + rename). */
+int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n,
+                            clens_error *err);
+
+/* Reads a pairs.jsonl file. Each line must be a JSON object with the R5 keys
+ * of the right types and a site consistent with the prefixes; otherwise an
+ * error "path:LINE: what". Blank lines are skipped. *pairs: clens_pairs_free. */
+int clens_pairs_read_jsonl(const char *path, clens_pair **pairs, size_t *n, clens_error *err);
+
+void clens_pair_clear(clens_pair *p);
+void clens_pairs_free(clens_pair *pairs, size_t n);
+
 /* ---------------------------------------------------------------- patching */
-/* (section owned by src/interp/) */
+/* Final-token activation patching (src/interp/patch.c; study.md §5). */
+
+typedef enum {
+    CLENS_SITE_RESID_PRE = 0, /* layers 0..n_layers (n_layers = after the last block) */
+    CLENS_SITE_RESID_POST,    /* layers 0..n_layers-1 */
+    CLENS_SITE_ATTN_OUT,
+    CLENS_SITE_MLP_OUT,
+    CLENS_SITE_Z,             /* per head */
+    CLENS_SITE_COUNT
+} clens_site_type;
+
+typedef struct clens_site {
+    clens_site_type type;
+    int layer;
+    int head;                 /* z only; -1 otherwise */
+} clens_site;
+
+const char *clens_site_type_name(clens_site_type t);
+int clens_site_type_parse(const char *s, clens_site_type *t);
+
+typedef enum { CLENS_METRIC_LOGPROB_MASS = 0, CLENS_METRIC_LOGIT_MEAN } clens_metric_kind;
+
+typedef struct clens_metric {
+    clens_metric_kind kind;
+    const int32_t *ids;
+    int n_ids;
+} clens_metric;
+
+/* Value of a metric on one row of logits: logprob_mass = log of the total
+ * softmax probability of ids; logit_mean = mean raw logit of ids. */
+double clens_metric_value(const clens_metric *mt, const float *logits, int vocab);
+
+typedef enum { CLENS_PATCH_FAST = 0, CLENS_PATCH_RERUN } clens_patch_method;
+
+typedef struct clens_patcher clens_patcher;
+
+/* A patcher for prompts of up to max_tokens tokens and a fixed list of sites
+ * and metrics. Owns its context; free with clens_patcher_free. */
+int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const clens_site *sites, int n_sites,
+                      const clens_metric *metrics, int n_metrics, clens_error *err);
+void clens_patcher_free(clens_patcher *p);
+
+/* Patches the final position of the corrupted prompt with the clean run's
+ * activation at every site. clean and corr have T tokens each. out is
+ * [n_metrics][2 + n_sites]: metric of the clean run, of the corrupted run,
+ * then of the run patched at each site. FAST: the shared prefix is computed
+ * once, and every patched variant is an ephemeral one-token row on top of the
+ * corrupted run's KV cache, all in one batch. RERUN: one plain full forward
+ * of the corrupted prompt per site with one hook writing the final position.
+ * *shared_prefix (may be NULL) receives the prefix length computed once. */
+int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                    double *out, int *shared_prefix, clens_error *err);
+
+/* clens_patch_run in two steps, so that a caller can filter a pair on its
+ * clean and corrupted metrics (out columns 0 and 1) before paying for the
+ * patched variants: begin runs both prompts, sites the variants of the pair
+ * begun last (valid until the next begin). */
+int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                      double *out, int *shared_prefix, clens_error *err);
+int clens_patch_sites(clens_patcher *p, double *out, clens_error *err);
+
+/* results (src/report/results.c) */
+
+/* Aggregate statistics of a patching run (docs/patch-output.md): per-pair
+ * recovery with the primary metric, per site mean / population SD / median /
+ * ratio of sums / seeded percentile-bootstrap 95% CI, per-layer increments,
+ * counts, per-pair values. The first settings.n kept pairs in candidate order
+ * are used (rulings R13). Everything in results.json but "timing" is a
+ * deterministic function of the inputs (same bytes on every machine).
+ *
+ * settings_json: the NUL-terminated text of settings.json; records_jsonl: len
+ * bytes of records.jsonl lines (several shards' files may be concatenated,
+ * lines in any order). Malformed lines are reported with their line number,
+ * a candidate recorded twice is an error. On success *results_json and
+ * *results_md (may be NULL if not wanted) are malloc'd texts the caller frees. */
+int clens_results_build(const char *settings_json, const char *records_jsonl, size_t len,
+                        char **results_json, char **results_md, clens_error *err);
+
+/* Reads DIR/settings.json and DIR/records.jsonl and writes DIR/results.json
+ * and DIR/results.md atomically. If results_md is not NULL it receives a
+ * malloc'd copy of the markdown (for printing). */
+int clens_results_write(const char *dir, char **results_md, clens_error *err);
+
+/* `clens merge`: checks that dirs[0..n_dirs) are all the shards of one study
+ * (same settings_hash and settings, same shard count, distinct indices, none
+ * missing, same model identity in provenance), then writes into out_dir
+ * (created if needed; refused if it is an input or holds another study):
+ * settings.json (shard {0, 1}, the lowest shard's provenance), records.jsonl
+ * (all records, sorted by candidate, lines verbatim), results.json, results.md,
+ * each atomically. *warnings (may be NULL) receives malloc'd text (one line per
+ * warning, e.g. a differing provenance.host_cpu) or NULL if none. */
+int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir,
+                        char **warnings, clens_error *err);
 
 #ifdef __cplusplus
 }
