@@ -1,8 +1,186 @@
-/* cmd_pairs.c: `clens pairs` (not implemented yet). */
+/*
+ * cmd_pairs.c: `clens pairs`: builds (clean, corrupted) prompt pairs from a
+ * MATH or GSM8K JSONL file and writes pairs.jsonl (rulings R5, R6). The rules
+ * are documented at the top of src/data/pairs.c.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
 #include "cli.h"
+
+/* --candidates: one JSON line per candidate, collected in memory. */
+typedef struct cand_sink {
+    char *buf;
+    size_t n, cap;
+    int bad;
+} cand_sink;
+
+/* Moves i back to the start of a UTF-8 code point. */
+static size_t cp_start(const char *s, size_t i)
+{
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80) i--;
+    return i;
+}
+
+static void on_candidate(void *user, const clens_pairs_candidate *c)
+{
+    cand_sink *k = user;
+    size_t s = (size_t)c->start, e = (size_t)c->end;
+    size_t a = cp_start(c->text, s > 60 ? s - 60 : 0);
+    size_t b = e + 60 < c->text_len ? cp_start(c->text, e + 60) : c->text_len;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(c->id));
+    json_object_set_new(o, "line", json_integer(c->line));
+    json_object_set_new(o, "reason", json_string(clens_pairs_reason_name(c->reason)));
+    json_object_set_new(o, "expr", json_stringn(c->expr, c->expr_len));
+    json_object_set_new(o, "number", json_stringn(c->text + s, e - s));
+    json_object_set_new(o, "negative", json_boolean(c->negative));
+    json_object_set_new(o, "lhs_value", json_string(c->lhs_value));
+    json_object_set_new(o, "start", json_integer(c->start));
+    json_object_set_new(o, "before", json_stringn(c->text + a, s - a));
+    json_object_set_new(o, "after", json_stringn(c->text + e, b - e));
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!line) { k->bad = 1; return; }
+    size_t n = strlen(line);
+    if (k->n + n + 2 > k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 1 << 16;
+        while (cap < k->n + n + 2) cap *= 2;
+        char *d = realloc(k->buf, cap);
+        if (!d) { k->bad = 1; free(line); return; }
+        k->buf = d;
+        k->cap = cap;
+    }
+    memcpy(k->buf + k->n, line, n);
+    k->buf[k->n + n] = '\n';
+    k->n += n + 1;
+    free(line);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clens pairs --data FILE --format math|gsm8k --out FILE [options]\n"
+        "\n"
+        "Builds (clean, corrupted) prompt pairs: the same solution text cut at the\n"
+        "same boundary, except that one verified intermediate arithmetic result\n"
+        "(\"lhs = n\", lhs numeric and equal to n, not the final answer) is wrong in\n"
+        "the corrupted prompt. One pair per problem with a site, in file order.\n"
+        "Pairs are model-independent text (no chat template, no tokenization).\n"
+        "\n"
+        "options:\n"
+        "  --data FILE      (path, required) JSONL dataset: MATH rows {id, problem, solution}\n"
+        "                   or GSM8K rows {question, answer}.\n"
+        "                   e.g. --data ../shared/data/math_algebra/test.jsonl\n"
+        "  --format F       (math|gsm8k, required) e.g. --format gsm8k\n"
+        "  --out FILE       (path, required) pairs.jsonl, written atomically. e.g. --out pairs.jsonl\n"
+        "  --seed S         (integer 0..2^63-1, default 0) seeds the choice of the site in\n"
+        "                   each problem; the same seed gives a byte-identical file. e.g. --seed 7\n"
+        "  --limit N        (integer >= 0, default 0 = all) stop after N pairs. e.g. --limit 50\n"
+        "  --cut C          (line|chars:N|chars-raw:N, default line) where both prompts end:\n"
+        "                   line = after the number through the end of its line or sentence;\n"
+        "                   chars:N = N characters after the start of the number, both\n"
+        "                   prompts at the same text boundary; chars-raw:N = the seed's, each\n"
+        "                   prompt N characters after the number's start in its own text.\n"
+        "                   e.g. --cut chars:20\n"
+        "  --corrupt M      (last-digit|plus-one, default last-digit) last-digit: last digit\n"
+        "                   +1 (9 -> 8), digit count kept; plus-one: the seed's number+1.\n"
+        "                   e.g. --corrupt plus-one\n"
+        "  --site M         (random|last, default random) which of a problem's sites:\n"
+        "                   seeded choice, or the last one. e.g. --site last\n"
+        "  --candidates F   (path, default none) also write every candidate \"lhs = n\" with\n"
+        "                   its verdict (reason, expr, number, context) as JSONL, for\n"
+        "                   auditing. e.g. --candidates candidates.jsonl\n"
+        "  --quiet          (flag) print nothing on success\n"
+        "  -h, --help       this help\n"
+        "\n"
+        "Prints a summary: problems read, candidates, sites, pairs written, drops by reason.\n"
+        "exit codes: 0 ok, 1 error (bad data file, I/O), 2 usage error\n");
+}
 
 int cmd_pairs(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    return cli_errorf("pairs", CLI_EXIT_ERR, "not implemented yet");
+    const char *cmd = "pairs", *out = NULL, *fmt = NULL, *cands = NULL;
+    cand_sink sink = {0};
+    clens_pairs_params p = clens_pairs_default_params();
+    clens_error err = {0};
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) { usage(stdout); return CLI_EXIT_OK; }
+        if (strcmp(a, "--quiet") == 0) { quiet = 1; continue; }
+        const char *flags[] = {"--data", "--format", "--out", "--seed", "--limit", "--cut",
+                               "--corrupt", "--site", "--candidates"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= strcmp(a, flags[k]) == 0;
+        if (!known) return cli_usage_error(cmd, "unknown option '%s'", a);
+        if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
+        const char *v = argv[++i];
+        long x;
+        if (strcmp(a, "--data") == 0) p.data_path = v;
+        else if (strcmp(a, "--out") == 0) out = v;
+        else if (strcmp(a, "--candidates") == 0) cands = v;
+        else if (strcmp(a, "--format") == 0) {
+            fmt = v;
+            if (clens_pairs_parse_format(&p, v, &err)) return cli_usage_error(cmd, "%s", err.msg);
+        } else if (strcmp(a, "--seed") == 0) {
+            char *end;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (end == v || *end || v[0] == '-' || s > (unsigned long long)INT64_MAX)
+                return cli_usage_error(cmd, "--seed expects an integer in [0, 2^63-1], got '%s'", v);
+            p.seed = s;
+        } else if (strcmp(a, "--limit") == 0) {
+            int rc = cli_parse_int(cmd, a, v, 0, 1000000000L, &x);
+            if (rc) return rc;
+            p.limit = x;
+        } else if (strcmp(a, "--cut") == 0) {
+            if (clens_pairs_parse_cut(&p, v, &err)) return cli_usage_error(cmd, "%s", err.msg);
+        } else if (strcmp(a, "--corrupt") == 0) {
+            if (clens_pairs_parse_corrupt(&p, v, &err)) return cli_usage_error(cmd, "%s", err.msg);
+        } else if (strcmp(a, "--site") == 0) {
+            if (clens_pairs_parse_site(&p, v, &err)) return cli_usage_error(cmd, "%s", err.msg);
+        }
+    }
+    if (!p.data_path) return cli_usage_error(cmd, "--data is required");
+    if (!fmt) return cli_usage_error(cmd, "--format is required (math or gsm8k)");
+    if (!out) return cli_usage_error(cmd, "--out is required");
+
+    if (cands) {
+        p.on_candidate = on_candidate;
+        p.on_candidate_user = &sink;
+    }
+    clens_pair *pairs = NULL;
+    size_t n = 0;
+    clens_pairs_stats st;
+    if (clens_pairs_build(&p, &pairs, &n, &st, &err)) {
+        free(sink.buf);
+        return cli_fail(cmd, &err);
+    }
+    int rc = clens_pairs_write_jsonl(out, pairs, n, &err);
+    if (!rc && cands) {
+        if (sink.bad) rc = clens_err(&err, CLENS_E_NOMEM, "%s: cannot format the candidates", cands);
+        else rc = clens_write_file_atomic(cands, sink.buf ? sink.buf : "", sink.n, &err);
+    }
+    free(sink.buf);
+    if (rc) {
+        clens_pairs_free(pairs, n);
+        return cli_fail(cmd, &err);
+    }
+    if (!quiet) {
+        printf("pairs: %s (sha256 %s)\n", p.data_path, st.source_sha256);
+        printf("  problems read           %ld\n", st.problems);
+        printf("  candidates (lhs = n)    %ld\n", st.candidates);
+        printf("  sites (verified, intermediate, not the answer)  %ld in %ld problems\n",
+               st.sites, st.problems_with_site);
+        printf("  problems without a site %ld\n", st.problems - st.problems_with_site);
+        printf("  pairs written           %zu -> %s\n", n, out);
+        printf("  candidates dropped, by reason:\n");
+        for (int r = 1; r < clens_pairs_reason_count(); r++)
+            if (st.drops[r]) printf("    %-16s %ld\n", clens_pairs_reason_name(r), st.drops[r]);
+    }
+    clens_pairs_free(pairs, n);
+    return CLI_EXIT_OK;
 }
