@@ -101,6 +101,13 @@ const clens_model_info *clens_model_get_info(const clens_model *m);
 const char *const *clens_model_unknown_keys(const clens_model *m);
 /* Name of the kernel path used for matrix products ("avx512-bf16", "avx2", "portable"). */
 const char *clens_model_kernel_name(const clens_model *m);
+/* Memory plan (rulings R15): bytes left for KV caches and scratch after the
+ * weights and a 2 GiB reserve, from the machine's MemTotal (never below 0). */
+int64_t clens_model_kv_budget(const clens_model *m);
+/* Largest number of sequences of n_ctx tokens whose fp32 KV caches fit the
+ * budget (at least 1). */
+int clens_model_plan_seqs(const clens_model *m, int n_ctx);
+
 /* Layer type: 1 if layer l uses sliding-window attention, with its window in *window. */
 int clens_model_layer_sliding(const clens_model *m, int l, int *window);
 
@@ -226,10 +233,177 @@ int clens_generate(clens_model *m, const int32_t *const *prompts, const int *pro
                    int32_t **out, int *out_n, clens_error *err);
 
 /* --------------------------------------------------------------- tokenizer */
-/* (section owned by src/tokenizer/) */
+/* Byte-level BPE tokenizers, byte-identical to Hugging Face `tokenizers`
+ * 0.22 (ids, decodes and offsets). Files: tokenizer.json (model BPE;
+ * normalizers NFC/NFD/NFKC/NFKD/Sequence; pre-tokenizers Split/ByteLevel/
+ * Sequence; post-processors ByteLevel/TemplateProcessing/Sequence; decoder
+ * ByteLevel), or vocab.json + merges.txt + tokenizer_config.json
+ * (Qwen2Tokenizer, GPT2Tokenizer). Any other component is an error naming it.
+ * An open tokenizer is immutable: every call below may run concurrently. */
+
+typedef struct clens_tokenizer clens_tokenizer;
+
+/* Opens a tokenizer from a model folder, an `org/name[@revision]` in the
+ * offline Hugging Face cache, or a tokenizer.json path. tokenizer_config.json
+ * beside it (optional with tokenizer.json) gives bos_token, eos_token and
+ * add_bos_token; for Llama/Gemma tokenizer classes the add_bos_token /
+ * add_eos_token flags replace the post-processor, as transformers does.
+ * On success *out owns the tokenizer; free it with clens_tokenizer_free. */
+int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *err);
+void clens_tokenizer_free(clens_tokenizer *tok);
+
+/* Encodes text[0..len) (UTF-8; invalid UTF-8 is CLENS_E_ARG naming the byte
+ * offset, see clens_utf8_lossy). add_special: HF add_special_tokens (the
+ * post-processor's BOS/EOS). *ids: malloc'd array of *n ids (never NULL on
+ * success; caller frees). offsets: NULL, or receives a malloc'd array of
+ * 2 * *n byte offsets into text, [start, end) per token (tokens added by the
+ * post-processor get [0, 0)); caller frees. */
+int clens_tokenize(const clens_tokenizer *tok, const char *text, size_t len, int add_special,
+                   int32_t **ids, int *n, size_t **offsets, clens_error *err);
+
+/* An encoding as HF's Encoding: ids, byte offsets and token strings (the
+ * vocabulary string of each id, e.g. "Ġworld"; for an added token the text it
+ * matched, including whitespace taken by lstrip/rstrip, normalized if the
+ * token is). Free with clens_encoding_free. */
+typedef struct clens_encoding {
+    int32_t *ids;       /* [n] */
+    size_t *offsets;    /* [2*n] byte offsets [start, end) into the text */
+    char **tokens;      /* [n] NUL-terminated strings */
+    int n;
+} clens_encoding;
+
+int clens_tokenize_full(const clens_tokenizer *tok, const char *text, size_t len, int add_special,
+                        clens_encoding *out, clens_error *err);
+void clens_encoding_free(clens_encoding *e);
+
+/* Encodes n_texts texts on n_threads threads (0 = all cores). ids[i] is a
+ * malloc'd array of n[i] ids (caller frees each). On error nothing is
+ * returned and the message names the text index. */
+int clens_tokenize_batch(const clens_tokenizer *tok, const char *const *texts, const size_t *lens,
+                         int n_texts, int add_special, int n_threads, int32_t **ids, int *n,
+                         clens_error *err);
+
+/* Decodes ids to text as HF decode does: ids without a token are skipped,
+ * skip_special drops special added tokens, byte-level bytes that do not form
+ * valid UTF-8 (e.g. the ids end inside a character) become U+FFFD. *text:
+ * malloc'd, NUL-terminated, *len bytes (it may contain NUL); caller frees. */
+int clens_detokenize(const clens_tokenizer *tok, const int32_t *ids, int n, int skip_special,
+                     char **text, size_t *len, clens_error *err);
+
+/* Id of a token string (added tokens first, then the model vocabulary), or -1. */
+int32_t clens_tokenizer_token_to_id(const clens_tokenizer *tok, const char *token);
+/* Token string of an id (byte-level form, e.g. "Ġworld"), or NULL. Valid as
+ * long as the tokenizer. */
+const char *clens_tokenizer_id_to_token(const clens_tokenizer *tok, int32_t id);
+/* Largest token id + 1, added tokens included (the model's embedding may be larger). */
+int32_t clens_tokenizer_vocab_size(const clens_tokenizer *tok);
+/* 1 if id is a special added token (dropped by skip_special). */
+int clens_tokenizer_is_special(const clens_tokenizer *tok, int32_t id);
+
+typedef struct clens_tokenizer_info {
+    const char *path;        /* tokenizer.json, or the folder of the older form */
+    const char *dir;         /* folder holding the tokenizer files */
+    const char *bos_token;   /* tokenizer_config.json bos_token, NULL if absent/null */
+    const char *eos_token;   /* tokenizer_config.json eos_token, NULL if absent/null */
+    int32_t bos_id, eos_id;  /* their ids, -1 if absent or not in the vocabulary */
+    int add_bos_token;       /* add_bos_token as written: 1, 0, or -1 if absent */
+    int adds_bos;            /* 1 if encoding with add_special prepends a token */
+    int32_t vocab_size;      /* as clens_tokenizer_vocab_size */
+    int n_added;             /* number of added tokens */
+} clens_tokenizer_info;
+
+/* Fills info; its strings are valid as long as the tokenizer. */
+int clens_tokenizer_get_info(const clens_tokenizer *tok, clens_tokenizer_info *info);
+
+/* UTF-8 helpers. clens_utf8_check returns n if s[0..n) is valid UTF-8, else
+ * the byte offset of the first invalid sequence. clens_utf8_lossy replaces
+ * every maximal invalid subpart by U+FFFD (WHATWG decoder, as Node and Rust's
+ * from_utf8_lossy do) into a malloc'd, NUL-terminated *out; caller frees. */
+size_t clens_utf8_check(const char *s, size_t n);
+int clens_utf8_lossy(const char *s, size_t n, char **out, size_t *out_len);
 
 /* ---------------------------------------------------------- chat templates */
-/* (section owned by src/tokenizer/template*) */
+/* Chat templates are Jinja2 programs shipped with a model (rulings R8: always
+ * read from the model folder, none compiled in). clens renders them with its
+ * own interpreter of the Jinja2 subset real templates use, with the semantics
+ * of transformers' apply_chat_template: jinja2 ImmutableSandboxedEnvironment
+ * (trim_blocks, lstrip_blocks, loopcontrols), a tojson that does not escape
+ * non-ASCII, raise_exception(msg), strftime_now(fmt), the {% generation %}
+ * tag. Unsupported constructs are errors naming line and column. */
+
+typedef struct clens_chat_template clens_chat_template;
+
+/* Opens a chat template. path is a model folder (its chat_template.jinja wins
+ * over the "chat_template" of its tokenizer_config.json, which may be a string
+ * or a list of {"name", "template"} of which "default" is taken), a .jinja
+ * file, or a tokenizer_config.json. Special tokens (bos_token, eos_token,
+ * unk_token, pad_token, sep_token, cls_token, mask_token,
+ * additional_special_tokens; strings or {"content": ...} objects; null ones
+ * are left undefined, as transformers does) come from the tokenizer_config.json
+ * in the same folder, if there is one. The template is parsed here: syntax
+ * errors and unknown filters/tests/tags are reported with line and column.
+ * On success *out owns the template; free it with clens_chat_template_free. */
+int clens_chat_template_open(clens_chat_template **out, const char *path, clens_error *err);
+/* Same from a template source; special_tokens_json is a JSON object such as
+ * {"bos_token": "<s>", "eos_token": "</s>"} or NULL. */
+int clens_chat_template_from_string(clens_chat_template **out, const char *source, size_t len,
+                                    const char *special_tokens_json, clens_error *err);
+void clens_chat_template_free(clens_chat_template *t);
+/* Provenance, valid as long as the template: sha256 (hex) of the template
+ * source bytes; where it was read from ("DIR/chat_template.jinja" or
+ * "DIR/tokenizer_config.json#chat_template" or "<string>"); the source. */
+const char *clens_chat_template_sha256(const clens_chat_template *t);
+const char *clens_chat_template_origin(const clens_chat_template *t);
+const char *clens_chat_template_source(const clens_chat_template *t, size_t *len);
+/* A special token string by name ("bos_token", ...), or NULL when undefined. */
+const char *clens_chat_template_special_token(const clens_chat_template *t, const char *name);
+
+#define CLENS_CHAT_NOW_LOCAL INT64_MIN
+
+typedef struct clens_chat_render_params {
+    int add_generation_prompt;     /* 1 / 0, or -1: the messages object's
+                                      "add_generation_prompt" key, default 0 */
+    const char *extra_kwargs_json; /* JSON object of more template variables,
+                                      e.g. {"enable_thinking": false}, or NULL */
+    int64_t now;                   /* what strftime_now() formats: epoch seconds
+                                      (UTC), or CLENS_CHAT_NOW_LOCAL (default) */
+    size_t max_output;             /* bytes of output, default 64 MiB */
+    size_t max_memory;             /* bytes of working memory, default 1 GiB */
+    int64_t max_steps;             /* evaluation steps (guards against runaway
+                                      templates), default 200000000 */
+} clens_chat_render_params;
+
+clens_chat_render_params clens_chat_render_default_params(void);
+
+/* Renders a conversation. messages_json is a JSON list of messages
+ * ({"role", "content", ...any other keys: reasoning_content, tool_calls, ...})
+ * or an object {"messages": [...], "tools": [...], "documents": [...], ...}
+ * whose other keys are template variables too. Template variables, later
+ * wins: the special tokens; the object's other keys; extra_kwargs_json; then
+ * messages, tools and documents (None when absent) and add_generation_prompt.
+ * JSON maps to template values generically (object -> dict in key order,
+ * array -> list, integer -> int, real -> float, null -> None).
+ * On success *out is a malloc'd NUL-terminated string (the caller frees it)
+ * of *out_len bytes. A raise_exception("msg") in the template fails with
+ * CLENS_E_ARG and "... raise_exception: msg"; other runtime errors name the
+ * template line and column. */
+int clens_chat_template_render(const clens_chat_template *t, const char *messages_json,
+                               int add_generation_prompt, const char *extra_kwargs_json,
+                               char **out, size_t *out_len, clens_error *err);
+/* Same with params; when spans is not NULL, *spans receives a malloc'd array
+ * of *n_spans (start, end) byte-offset pairs ([2 * n_spans] entries) of the
+ * text the top-level {% generation %} blocks produced (transformers'
+ * assistant mask), or NULL when there are none. */
+int clens_chat_template_render_ex(const clens_chat_template *t, const char *messages_json,
+                                  const clens_chat_render_params *params, char **out, size_t *out_len,
+                                  size_t **spans, size_t *n_spans, clens_error *err);
+/* Encodes rendered text with tok (architectures.md 4.3): when the text
+ * already starts with the template's bos_token, special tokens are off (no
+ * double BOS, as apply_chat_template(tokenize=True)); otherwise the
+ * tokenizer's default (add_special_tokens=True). *ids is malloc'd (caller
+ * frees); *add_special (may be NULL) receives the choice made. */
+int clens_chat_template_tokenize(const clens_chat_template *t, const clens_tokenizer *tok, const char *text,
+                                 size_t len, int32_t **ids, int *n, int *add_special, clens_error *err);
 
 /* ------------------------------------------------------------------- pairs */
 /* (section owned by src/data/) */
@@ -324,6 +498,7 @@ typedef struct clens_pair {
     int64_t line;                /* 1-based line of the problem in the dataset */
     int n_sites;                 /* usable sites in the problem */
     int site_index;              /* which of them (0-based, text order) */
+    clens_site_mode site_rule;   /* how it was chosen ("site_rule": "random" / "last") */
 } clens_pair;
 
 #define CLENS_PAIRS_MAX_REASONS 32

@@ -61,6 +61,9 @@ int cmd_info(int argc, char **argv)
            "              e.g. %.2f GiB for 2 sequences of 1024 tokens\n",
            in->weight_bytes / 1073741824.0, (long long)in->kv_bytes_per_token,
            2.0 * 1024 * in->kv_bytes_per_token / 1073741824.0);
+    int64_t budget = clens_model_kv_budget(m);
+    printf("memory plan:  %.2f GiB left for KV caches and scratch (RAM - 2 GiB - weights) = %lld tokens of KV\n",
+           budget / 1073741824.0, (long long)(budget / (in->kv_bytes_per_token ? in->kv_bytes_per_token : 1)));
     printf("hook points:  hook_embed, blocks.{0..%d}.{hook_resid_pre, attn.hook_z, hook_attn_out,\n"
            "              hook_mlp_out, hook_resid_post}, ln_final.hook_normalized\n",
            in->n_layers - 1);

@@ -467,7 +467,15 @@ int cmd_patch(int argc, char **argv)
     }
 
     /* The patcher. */
+    /* Memory plan (R15): three KV caches (prefix, clean, corrupted) of maxT tokens. */
+    int64_t fit = clens_model_kv_budget(m) / (3 * in->kv_bytes_per_token + 1);
     int maxT = max_tokens ? (int)max_tokens : (in->max_pos < 4096 ? in->max_pos : 4096);
+    if (!max_tokens && fit < maxT) maxT = fit > 64 ? (int)fit : 64;
+    if (!quiet)
+        fprintf(stderr, "patch: memory plan: weights %.2f GiB, KV %.2f MiB/token x 3 caches x %d tokens = %.2f GiB, "
+                        "%d sites per batch\n",
+                in->weight_bytes / 1073741824.0, in->kv_bytes_per_token / 1048576.0, maxT,
+                3.0 * maxT * in->kv_bytes_per_token / 1073741824.0, n_sites);
     clens_metric metrics[2] = {{CLENS_METRIC_LOGPROB_MASS, mass.ids, mass.n}, {CLENS_METRIC_LOGIT_MEAN, mean.ids, mean.n}};
     if (clens_patcher_new(&pt, m, maxT, sites, n_sites, metrics, 2, &err)) { rc = cli_fail("patch", &err); goto end; }
     size_t W = 2 + (size_t)n_sites;

@@ -93,8 +93,29 @@ static int sample(float *logits, int V, const clens_sample_params *sp, rng_t *r,
     return c[n - 1].id;
 }
 
+static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+                          const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err);
+
 int clens_generate(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
                    const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err)
+{
+    /* Batches sized so that their KV caches fit the memory plan (R15). */
+    int maxlen = 1;
+    for (int i = 0; i < np; i++) maxlen = plen[i] > maxlen ? plen[i] : maxlen;
+    int per = clens_model_plan_seqs(m, maxlen + (sp->max_new_tokens > 0 ? sp->max_new_tokens : 0));
+    for (int i = 0; i < np; i += per) {
+        int k = np - i < per ? np - i : per;
+        int rc = generate_batch(m, prompts + i, plen + i, k, sp, out + i, out_n + i, err);
+        if (rc) {
+            for (int j = 0; j < i; j++) { free(out[j]); out[j] = NULL; out_n[j] = 0; }
+            return rc;
+        }
+    }
+    return CLENS_OK;
+}
+
+static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+                          const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err)
 {
     int V = m->cfg.vocab, maxlen = 0, rc = 0;
     for (int i = 0; i < np; i++) {

@@ -268,3 +268,23 @@ int clens_model_layer_sliding(const clens_model *m, int l, int *window)
     if (window) *window = m->layers[l].sliding ? m->cfg.window : 0;
     return m->layers[l].sliding;
 }
+
+int64_t clens_model_kv_budget(const clens_model *m)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    long long kb = 0;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemTotal: %lld", &kb) == 1) break;
+    if (f) fclose(f);
+    int64_t total = kb > 0 ? (int64_t)kb * 1024 : (int64_t)8 << 30;
+    int64_t left = total - ((int64_t)2 << 30) - m->info.weight_bytes;
+    return left > 0 ? left : 0;
+}
+
+int clens_model_plan_seqs(const clens_model *m, int n_ctx)
+{
+    int64_t per = (int64_t)n_ctx * m->info.kv_bytes_per_token;
+    int64_t n = per > 0 ? clens_model_kv_budget(m) / per : 1;
+    return n < 1 ? 1 : n > (1 << 20) ? (1 << 20) : (int)n;
+}
