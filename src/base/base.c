@@ -112,6 +112,23 @@ int clens_append_line_durable(const char *path, const char *line, clens_error *e
     return CLENS_OK;
 }
 
+int clens_mkdir_p(const char *dir, clens_error *err)
+{
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof buf) return clens_err(err, CLENS_E_ARG, "bad folder name '%s'", dir);
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST)
+                return clens_err(err, CLENS_E_IO, "%s: cannot create folder: %s", buf, strerror(errno));
+            buf[i] = c;
+        }
+    return CLENS_OK;
+}
+
 double clens_now(void)
 {
     struct timespec ts;

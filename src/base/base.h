@@ -38,6 +38,9 @@ void clens_sha256_final(clens_sha256 *s, uint8_t out[32]);
 void clens_sha256_hex(const void *data, size_t n, char hex[65]);
 int clens_sha256_file_hex(const char *path, char hex[65], clens_error *err);
 
+/* Creates dir and its missing parents (mkdir -p). */
+int clens_mkdir_p(const char *dir, clens_error *err);
+
 /* Monotonic seconds. */
 double clens_now(void);
 

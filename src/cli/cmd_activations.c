@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/base.h"
 #include "cli.h"
 #include "formats/formats.h"
 
@@ -119,7 +120,7 @@ int cmd_activations(int argc, char **argv)
     hk.hook = on_hook;
     hk.hook_user = cap;
     if (clens_prefill(ctx, 0, seqs[0], T, logits, NULL, &hk, &err)) { rc = cli_fail("activations", &err); goto end; }
-    mkdir(out, 0755);
+    if (clens_mkdir_p(out, &err)) { rc = cli_fail("activations", &err); goto end; }
     char path[4096];
     int64_t shape[2] = {T, V};
     snprintf(path, sizeof path, "%s/logits.npy", out);

@@ -406,7 +406,7 @@ int cmd_patch(int argc, char **argv)
 
     /* The output folder: new, or the same study (resume). */
     char path[4096], rpath[4096];
-    if (mkdir(out, 0755) && errno != EEXIST) { rc = cli_errorf("patch", 1, "%s: %s", out, strerror(errno)); goto end; }
+    if (clens_mkdir_p(out, &err)) { rc = cli_fail("patch", &err); goto end; }
     snprintf(path, sizeof path, "%s/settings.json", out);
     snprintf(rpath, sizeof rpath, "%s/records.jsonl", out);
     json_error_t je;
