@@ -1,4 +1,5 @@
 /* cmd_generate.c: `clens generate MODEL --ids ...`: greedy or seeded sampling. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,11 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clens generate MODEL (--ids 1,2,3 | --ids-file F.json) [options]\n\n"
+            "usage: clens generate MODEL (--ids 1,2,3 | --ids-file F.json | --text STR) [options]\n\n"
             "Generates continuations; a batch file [[...],[...]] runs all prompts as one batch.\n"
-            "Prints one JSON line per prompt: {\"prompt\": i, \"ids\": [...]}.\n\n"
+            "Prints one JSON line per prompt: {\"prompt\": i, \"ids\": [...]} (with --text also \"text\").\n\n"
             "  --ids LIST           comma-separated prompt token ids\n"
+            "  --text STR           a text prompt, encoded with the model's tokenizer (special tokens on)\n"
             "  --ids-file F         JSON array of ids, or an array of such arrays\n"
             "  --max-new N          new tokens per prompt (default 32)\n"
             "  --temperature T      0 = greedy (default 0)\n"
@@ -27,7 +29,7 @@ static void usage(FILE *f)
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model = NULL, *ids = NULL, *ids_file = NULL, *mm = NULL, *stop = NULL;
+    const char *model = NULL, *ids = NULL, *ids_file = NULL, *mm = NULL, *stop = NULL, *text = NULL;
     long threads = 0, max_new = 32, top_k = 0, seed = 0;
     double temp = 0, top_p = 1;
     for (int i = 1; i < argc; i++) {
@@ -41,6 +43,7 @@ int cmd_generate(int argc, char **argv)
         if (!v) return cli_usage_error("generate", "%s needs a value", a);
         int bad = 0;
         if (strcmp(a, "--ids") == 0) ids = v;
+        else if (strcmp(a, "--text") == 0) text = v;
         else if (strcmp(a, "--ids-file") == 0) ids_file = v;
         else if (strcmp(a, "--matmul") == 0) mm = v;
         else if (strcmp(a, "--stop") == 0) stop = v;
@@ -57,11 +60,29 @@ int cmd_generate(int argc, char **argv)
     if (!model) return cli_usage_error("generate", "missing MODEL");
     if (temp < 0 || top_p <= 0 || top_p > 1)
         return cli_usage_error("generate", "--temperature must be >= 0 and --top-p in (0, 1]");
-    int32_t **seqs;
-    int *lens, ns, rc;
-    if ((rc = cli_get_ids("generate", ids, ids_file, &seqs, &lens, &ns))) return rc;
+    int32_t **seqs = NULL;
+    int *lens = NULL, ns = 0, rc;
+    clens_tokenizer *tok = NULL;
+    clens_error terr = {0};
+    if (text && (ids || ids_file)) return cli_usage_error("generate", "give one of --ids, --ids-file and --text");
+    if (!text && (rc = cli_get_ids("generate", ids, ids_file, &seqs, &lens, &ns))) return rc;
     clens_model *m;
     if ((rc = cli_open_model("generate", model, mm, (int)threads, &m))) { cli_free_ids(seqs, lens, ns); return rc; }
+    if (text) {
+        int n = 0;
+        seqs = calloc(1, sizeof *seqs);
+        lens = calloc(1, sizeof *lens);
+        ns = 1;
+        if (!seqs || !lens || clens_tokenizer_open(&tok, clens_model_get_info(m)->path, &terr) ||
+            clens_tokenize(tok, text, strlen(text), 1, &seqs[0], &n, NULL, &terr)) {
+            rc = terr.msg[0] ? cli_fail("generate", &terr) : cli_errorf("generate", 1, "out of memory");
+            clens_tokenizer_free(tok);
+            clens_model_free(m);
+            cli_free_ids(seqs, lens, ns);
+            return rc;
+        }
+        lens[0] = n;
+    }
     int32_t *stops = NULL;
     int nstop = 0;
     if (stop && cli_parse_ids(stop, &stops, &nstop)) {
@@ -91,7 +112,18 @@ int cmd_generate(int argc, char **argv)
         for (int i = 0; i < ns; i++) {
             printf("{\"prompt\": %d, \"ids\": [", i);
             for (int k = 0; k < out_n[i]; k++) printf("%s%d", k ? ", " : "", out[i][k]);
-            printf("]}\n");
+            printf("]");
+            char *dec = NULL;
+            size_t dl = 0;
+            if (tok && clens_detokenize(tok, out[i], out_n[i], 0, &dec, &dl, &terr) == 0) {
+                json_t *jt = json_stringn_nocheck(dec, dl);
+                char *js = jt ? json_dumps(jt, JSON_ENCODE_ANY) : NULL;
+                printf(", \"text\": %s", js ? js : "null");
+                free(js);
+                json_decref(jt);
+            }
+            free(dec);
+            printf("}\n");
         }
     if (!rc) {
         long long n_new = 0;
@@ -107,6 +139,7 @@ int cmd_generate(int argc, char **argv)
     free(out_n);
 end:
     free(stops);
+    clens_tokenizer_free(tok);
     clens_model_free(m);
     cli_free_ids(seqs, lens, ns);
     return rc;

@@ -192,8 +192,8 @@ static void show_progress(progress *pg, long done, long kept, long target, long 
     if (pg->quiet) return;
     double eta = per_pair * (double)(target - kept > 0 ? (target - kept) : 0) * (kept > 0 ? (double)done / kept : 1.0);
     if (todo < done) eta = 0;
-    fprintf(stderr, "%spatch: %ld/%ld kept, %ld pairs done, %.1f s/pair, ETA %.0fs%s", pg->tty ? "\r" : "", kept,
-            target, done, per_pair, eta, pg->tty ? "   " : "\n");
+    fprintf(stderr, "%spatch: %ld/%ld kept, %ld/%ld candidates done, %.1f s/pair, ETA %.0fs%s", pg->tty ? "\r" : "",
+            kept, target, done, todo, per_pair, eta, pg->tty ? "   " : "\n");
     fflush(stderr);
 }
 
