@@ -12,6 +12,7 @@
  * Sequence; decoder ByteLevel (or none). Anything else is an error naming
  * the component. Added-token ids are assigned as the reference assigns them
  * (the id of the content in the model vocabulary, else the next free id).
+ * "truncation" and "padding" are ignored: transformers sets them per call.
  */
 #include "tokenizer/tok_internal.h"
 
@@ -588,21 +589,15 @@ static int read_config(load_ctx *L, clens_tokenizer *t, json_t *cfg)
 
 static int finish(load_ctx *L, clens_tokenizer *t)
 {
-    /* id tables for added tokens */
-    int32_t maxid = t->n_ids;
-    for (int i = 0; i < t->n_added; i++)
-        if (t->added[i].id >= maxid) maxid = t->added[i].id + 1;
+    /* id -> string for added tokens (the reference resolves an id to its
+     * added token first, then to the model vocabulary) */
     for (int i = 0; i < t->n_added; i++)
         if (set_id_str(t, t->added[i].id, t->added[i].content, (size_t)t->added[i].len))
             return fail(L, CLENS_E_NOMEM, "out of memory");
-    /* set_id_str grows n_ids in powers of two; shrink to the real size */
+    /* set_id_str grows n_ids in powers of two: shrink to max id + 1 */
     int32_t real = 0;
     for (int32_t i = 0; i < t->n_ids; i++)
         if (t->id_str[i]) real = i + 1;
-    (void)maxid;
-    /* restore model strings overwritten by added tokens of the same id? The
-     * reference resolves id -> added token first, so keeping the added
-     * content is right. */
     t->n_ids = real;
     t->added_of_id = malloc((size_t)(real ? real : 1) * sizeof *t->added_of_id);
     t->is_special = calloc((size_t)(real ? real : 1), 1);
