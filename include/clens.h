@@ -329,7 +329,8 @@ int clens_utf8_lossy(const char *s, size_t n, char **out, size_t *out_len);
  * of transformers' apply_chat_template: jinja2 ImmutableSandboxedEnvironment
  * (trim_blocks, lstrip_blocks, loopcontrols), a tojson that does not escape
  * non-ASCII, raise_exception(msg), strftime_now(fmt), the {% generation %}
- * tag. Unsupported constructs are errors naming line and column. */
+ * tag. Unsupported constructs are errors naming line and column. A template
+ * is immutable once open: renders of one template may run concurrently. */
 
 typedef struct clens_chat_template clens_chat_template;
 

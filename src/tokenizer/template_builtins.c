@@ -510,7 +510,7 @@ static tv str_pad(rctx *c, const tv *s, int64_t width, const tv *fill, int mode 
     for (int64_t i = 0; i < left; i++) tsb_put(&b, fill->u.s.p, fill->u.s.n);
     tsb_put(&b, s->u.s.p, s->u.s.n);
     for (int64_t i = 0; i < pad - left; i++) tsb_put(&b, fill->u.s.p, fill->u.s.n);
-    return tv_str(b.p, b.n);
+    return tv_str(b.p ? b.p : "", b.n);
 }
 
 /* start/end code point bounds as Python slices them */
@@ -713,7 +713,11 @@ tv tpl_str_percent(rctx *c, const tnode *at, const tv *fmt, const tv *arg)
             tpl_rfail(c, at, CLENS_E_ARG, "unsupported format character '%c'", conv);
         }
     }
-    if (!is_map && used < nitems)
+    /* CPython skips this check when the argument supports [] (PyMapping_Check):
+     * dicts, lists, ranges, but not tuples or strings */
+    int subscriptable = is_map || (arg->t == TV_LIST && arg->k != LK_TUPLE && arg->k != LK_GEN &&
+                                   arg->k != LK_ITEMS && arg->k != LK_KEYS && arg->k != LK_VALUES);
+    if (!subscriptable && used < nitems)
         tpl_rfail(c, at, CLENS_E_ARG, "not all arguments converted during string formatting");
     return tv_str(b.p ? b.p : "", b.n);
 }
@@ -922,6 +926,7 @@ static int call_test_by_name(rctx *c, const tnode *at, const tv *name, const tv 
 /* select / reject / selectattr / rejectattr */
 static tv select_reject(rctx *c, const tnode *at, const tv *in, const targs *a, int attr, int reject)
 {
+    if (!tv_truthy(in)) return tv_list_new(c->ar, LK_GEN, 0); /* jinja2: "if value:" */
     int off = 0;
     tv attrname = tv_none();
     if (attr) {
@@ -997,7 +1002,7 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
         if (missing(&p[0])) tpl_rfail(c, at, CLENS_E_ARG, "attr() missing required argument 'name'");
         tv nm = soft_str(c, at, &p[0]);
         const char *s = tpl_strndup(c->ar, nm.u.s.p, nm.u.s.n);
-        if (in->t == TV_UNDEF) return tv_undef_attr(c->ar, in, s);
+        if (in->t == TV_UNDEF) tpl_undef_fail(c, at, in); /* hasattr(Undefined, ...) raises */
         tv out;
         if (tpl_builtin_attr(c, at, in, s, &out)) return out;
         if (in->t == TV_NS) {
@@ -1031,15 +1036,18 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
     case F_CAPITALIZE: case F_LOWER: case F_UPPER: case F_TITLE: {
         bind(c, at, name, a, NULL, 0, p, 0, NULL);
         tv s = soft_str(c, at, in);
-        if (id == F_TITLE) return jinja_title(c, &s);
-        return str_case(c, &s, id == F_UPPER ? 1 : id == F_LOWER ? 2 : 5);
+        tv r = id == F_TITLE ? jinja_title(c, &s) : str_case(c, &s, id == F_UPPER ? 1 : id == F_LOWER ? 2 : 5);
+        if (id != F_TITLE) r.k = s.k; /* Markup.upper() etc. return Markup */
+        return r;
     }
     case F_CENTER: {
         static const char *const ps[] = {"width"};
         bind(c, at, name, a, ps, 1, p, 0, NULL);
         tv s = soft_str(c, at, in);
         tv sp = tv_str(" ", 1);
-        return str_pad(c, &s, missing(&p[0]) ? 80 : want_int(c, at, &p[0], "center"), &sp, 0);
+        tv r = str_pad(c, &s, missing(&p[0]) ? 80 : want_int(c, at, &p[0], "center"), &sp, 0);
+        r.k = s.k;
+        return r;
     }
     case F_COUNT:
         bind(c, at, name, a, NULL, 0, p, 0, NULL);
@@ -1107,12 +1115,17 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
         if (in->t != TV_UNDEF && in->t != TV_STR && in->t != TV_LIST && in->t != TV_DICT)
             tpl_rfail(c, at, CLENS_E_ARG, "'%s' object is not reversible", tv_type_name(in));
         tlist *l = tpl_iter(c, at, in);
-        if (l->n) return l->v[l->n - 1];
+        if (l->n) {
+            tv r = l->v[l->n - 1];
+            if (in->t == TV_STR) r.k = in->k; /* reversed() indexes: Markup.__getitem__ */
+            return r;
+        }
         return tv_undef_hint(c->ar, "No last item, sequence was empty.", 0);
     }
     case F_FLOAT: {
         static const char *const ps[] = {"default"};
         bind(c, at, name, a, ps, 1, p, 0, NULL);
+        if (in->t == TV_UNDEF) tpl_undef_fail(c, at, in); /* float(Undefined) raises */
         double d;
         if (py_float(in, &d)) return tv_float(d);
         return missing(&p[0]) ? tv_float(0.0) : p[0];
@@ -1120,6 +1133,7 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
     case F_INT: {
         static const char *const ps[] = {"default", "base"};
         bind(c, at, name, a, ps, 2, p, 0, NULL);
+        if (in->t == TV_UNDEF) tpl_undef_fail(c, at, in); /* int(Undefined) raises */
         int64_t base = missing(&p[1]) ? 10 : want_int(c, at, &p[1], "int");
         int64_t r;
         if (in->t == TV_STR && py_int_str(in, base, &r)) return tv_int(r);
@@ -1167,7 +1181,7 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
         tsb_init(&sx, c->ar, 0);
         tsb_put(&sx, in->u.s.p, in->u.s.n);
         tsb_putc(&sx, '\n');
-        tv s = tv_str(sx.p, sx.n);
+        tv s = tv_str(sx.p ? sx.p : "", sx.n);
         tv lines = str_splitlines(c, &s, 0);
         tsb b;
         tsb_init(&b, c->ar, c->o->max_output);
@@ -1215,6 +1229,7 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
         bind(c, at, name, a, NULL, 0, p, 0, NULL);
         return list_of(c, at, in);
     case F_MAP: {
+        if (!tv_truthy(in)) return tv_list_new(c->ar, LK_GEN, 0); /* jinja2: "if value:" */
         tlist *l = tpl_iter(c, at, in);
         tv out = tv_list_new(c->ar, LK_GEN, l->n);
         int by_attr = 0;
@@ -1285,7 +1300,9 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
                 tsb_put(&b, in->u.s.p + e - k, k);
                 e -= k;
             }
-            return tv_str(b.p ? b.p : "", b.n);
+            tv r = tv_str(b.p ? b.p : "", b.n);
+            r.k = in->k; /* value[::-1] */
+            return r;
         }
         int reversible = in->t == TV_UNDEF || in->t == TV_DICT || (in->t == TV_LIST && in->k != LK_GEN);
         tlist *l = tpl_iter(c, at, in);
@@ -1402,24 +1419,27 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
         static const char *const ps[] = {"chars"};
         bind(c, at, name, a, ps, 1, p, 0, NULL);
         tv s = soft_str(c, at, in);
+        tv r;
         if (!missing(&p[0]) && p[0].t != TV_NONE) {
             tv ch = want_str(c, at, &p[0], "strip arg");
-            return str_strip(&s, 3, &ch);
-        }
-        return str_strip(&s, 3, NULL);
+            r = str_strip(&s, 3, &ch);
+        } else r = str_strip(&s, 3, NULL);
+        r.k = s.k;
+        return r;
     }
     case F_TRUNCATE: {
         static const char *const ps[] = {"length", "killwords", "end", "leeway"};
         bind(c, at, name, a, ps, 4, p, 0, NULL);
         tv s = *in;
-        if (s.t != TV_STR) s = soft_str(c, at, in);
         int64_t length = missing(&p[0]) ? 255 : want_int(c, at, &p[0], "truncate");
         tv end = missing(&p[2]) ? tv_str("...", 3) : want_str(c, at, &p[2], "truncate end");
         int64_t leeway = missing(&p[3]) || p[3].t == TV_NONE ? 5 : want_int(c, at, &p[3], "truncate");
-        int64_t elen = (int64_t)cp_len(&end), slen = (int64_t)cp_len(&s);
+        int64_t elen = (int64_t)cp_len(&end);
         if (length < elen) tpl_rfail(c, at, CLENS_E_ARG, "expected length >= %lld, got %lld", (long long)elen, (long long)length);
         if (leeway < 0) tpl_rfail(c, at, CLENS_E_ARG, "expected leeway >= 0, got %lld", (long long)leeway);
+        int64_t slen = py_len(c, at, in); /* any sized value short enough is returned as is */
         if (slen <= length + leeway) return s;
+        if (s.t != TV_STR) tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "truncate of a long %s is not supported by clens", tv_type_name(in));
         tv head = tv_str(s.u.s.p, cp_off(&s, length - elen));
         if (!(!missing(&p[1]) && tv_truthy(&p[1]))) {
             const char *sp = memrfind(head.u.s.p, head.u.s.n, " ", 1);
@@ -1429,7 +1449,7 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
         tsb_init(&b, c->ar, 0);
         tsb_put(&b, head.u.s.p, head.u.s.n);
         tsb_put(&b, end.u.s.p, end.u.s.n);
-        return tv_str(b.p, b.n);
+        return tv_str(b.p ? b.p : "", b.n);
     }
     case F_UNIQUE: {
         static const char *const ps[] = {"case_sensitive", "attribute"};
@@ -1475,9 +1495,10 @@ int tpl_test(rctx *c, const tnode *at, int id, const char *name, const tv *in, c
 {
     tv p[2];
     static const char *const one[] = {"other"};
+    if (id != T_DIVISIBLEBY && id != T_SAMEAS && id != T_IN && id < T_EQ) /* one-argument tests */
+        bind(c, at, name, a, NULL, 0, p, 0, NULL);
     switch (id) {
     case T_DEFINED: case T_UNDEFINED:
-        bind(c, at, name, a, NULL, 0, p, 0, NULL);
         return (in->t == TV_UNDEF) == (id == T_UNDEFINED);
     case T_NONE: return in->t == TV_NONE;
     case T_BOOLEAN: return in->t == TV_BOOL;
@@ -1493,7 +1514,8 @@ int tpl_test(rctx *c, const tnode *at, int id, const char *name, const tv *in, c
                (in->t == TV_LIST && (in->k == LK_LIST || in->k == LK_TUPLE || in->k == LK_RANGE));
     case T_ITERABLE: return in->t == TV_UNDEF || in->t == TV_STR || in->t == TV_DICT || in->t == TV_LIST;
     case T_CALLABLE:
-        return in->t == TV_MACRO || in->t == TV_FUNC || in->t == TV_LOOP || (in->t == TV_OBJ && in->k == OK_JOINER);
+        return in->t == TV_UNDEF || in->t == TV_MACRO || in->t == TV_FUNC || in->t == TV_LOOP ||
+               (in->t == TV_OBJ && in->k == OK_JOINER); /* Undefined has __call__ */
     case T_ESCAPED: return in->t == TV_STR && in->k == SK_MARKUP;
     case T_LOWER: case T_UPPER: {
         tv s = soft_str(c, at, in);
@@ -1696,6 +1718,190 @@ static void strftime_into(rctx *c, const tnode *at, const tv *fmt, tsb *b)
     tpl_rfail(c, at, CLENS_E_ARG, "strftime_now: result too long");
 }
 
+/* Python str methods (fn->self is the string). */
+static tv str_method(rctx *c, const tnode *at, const tfunc *fn, const targs *a)
+{
+    tv p[4];
+    const tv *s = &fn->self;
+    switch (fn->id) {
+    case S_STRIP: case S_LSTRIP: case S_RSTRIP: {
+        static const char *const ps[] = {"chars"};
+        if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
+        bind(c, at, fn->name, a, ps, 1, p, 0, NULL);
+        int which = fn->id == S_STRIP ? 3 : fn->id == S_LSTRIP ? 1 : 2;
+        if (!missing(&p[0]) && p[0].t != TV_NONE) {
+            tv ch = want_str(c, at, &p[0], "strip arg");
+            return str_strip(s, which, &ch);
+        }
+        return str_strip(s, which, NULL);
+    }
+    case S_SPLIT: case S_RSPLIT: {
+        static const char *const ps[] = {"sep", "maxsplit"};
+        bind(c, at, fn->name, a, ps, 2, p, 0, NULL);
+        int64_t ms = missing(&p[1]) ? -1 : want_int(c, at, &p[1], fn->name);
+        return str_split(c, at, s, missing(&p[0]) ? NULL : &p[0], ms, fn->id == S_RSPLIT);
+    }
+    case S_SPLITLINES: {
+        static const char *const ps[] = {"keepends"};
+        bind(c, at, fn->name, a, ps, 1, p, 0, NULL);
+        return str_splitlines(c, s, !missing(&p[0]) && tv_truthy(&p[0]));
+    }
+    case S_STARTSWITH: case S_ENDSWITH: {
+        if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
+        if (a->npos < 1 || a->npos > 3) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes at least 1 argument", fn->name);
+        size_t bs, be;
+        bounds(c, at, s, a->npos > 1 ? &a->pos[1] : NULL, a->npos > 2 ? &a->pos[2] : NULL, &bs, &be);
+        const tv *pre = &a->pos[0];
+        const tv *cands = pre;
+        size_t nc = 1;
+        if (pre->t == TV_LIST && pre->k == LK_TUPLE) { cands = pre->u.l->v; nc = pre->u.l->n; }
+        else if (pre->t != TV_STR)
+            tpl_rfail(c, at, CLENS_E_ARG, "%s first arg must be str or a tuple of str, not %s", fn->name, tv_type_name(pre));
+        int64_t len = (int64_t)cp_len(s);
+        int64_t st = a->npos > 1 && a->pos[1].t != TV_NONE ? want_int(c, at, &a->pos[1], "slice") : 0;
+        if (st < 0) st += len;
+        if (st > len) return tv_bool(0);
+        for (size_t i = 0; i < nc; i++) {
+            if (cands[i].t != TV_STR) tpl_rfail(c, at, CLENS_E_ARG, "tuple for %s must only contain str", fn->name);
+            size_t k = cands[i].u.s.n;
+            if (k > be - bs) continue;
+            const char *q = fn->id == S_STARTSWITH ? s->u.s.p + bs : s->u.s.p + be - k;
+            if (memcmp(q, cands[i].u.s.p, k) == 0) return tv_bool(1);
+        }
+        return tv_bool(0);
+    }
+    case S_REPLACE: {
+        if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "replace() takes no keyword arguments");
+        static const char *const ps[] = {"old", "new", "count"};
+        bind(c, at, fn->name, a, ps, 3, p, 0, NULL);
+        if (missing(&p[0]) || missing(&p[1])) tpl_rfail(c, at, CLENS_E_ARG, "replace expected at least 2 arguments");
+        tv o = want_str(c, at, &p[0], "replace() argument 1"), nw = want_str(c, at, &p[1], "replace() argument 2");
+        return str_replace(c, s, &o, &nw, missing(&p[2]) ? -1 : want_int(c, at, &p[2], "replace"));
+    }
+    case S_UPPER: case S_LOWER: case S_SWAPCASE: case S_TITLE: case S_CAPITALIZE: case S_CASEFOLD:
+        bind(c, at, fn->name, a, NULL, 0, p, 0, NULL);
+        return str_case(c, s, fn->id == S_UPPER ? 1 : fn->id == S_LOWER || fn->id == S_CASEFOLD ? 2
+                              : fn->id == S_SWAPCASE ? 3 : fn->id == S_TITLE ? 4 : 5);
+    case S_FIND: case S_RFIND: case S_INDEX: case S_RINDEX: case S_COUNT: {
+        if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
+        if (a->npos < 1 || a->npos > 3) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes at least 1 argument", fn->name);
+        tv sub = want_str(c, at, &a->pos[0], fn->name);
+        size_t bs, be;
+        bounds(c, at, s, a->npos > 1 ? &a->pos[1] : NULL, a->npos > 2 ? &a->pos[2] : NULL, &bs, &be);
+        if (fn->id == S_COUNT) {
+            if (sub.u.s.n == 0) return tv_int((int64_t)tpl_utf8_count(s->u.s.p + bs, be - bs) + 1);
+            int64_t cnt = 0;
+            size_t i = bs;
+            const char *f;
+            while ((f = memfind(s->u.s.p + i, be - i, sub.u.s.p, sub.u.s.n)) != NULL) {
+                cnt++;
+                i = (size_t)(f - s->u.s.p) + sub.u.s.n;
+            }
+            return tv_int(cnt);
+        }
+        int rev = fn->id == S_RFIND || fn->id == S_RINDEX;
+        const char *f = rev ? memrfind(s->u.s.p + bs, be - bs, sub.u.s.p, sub.u.s.n)
+                            : memfind(s->u.s.p + bs, be - bs, sub.u.s.p, sub.u.s.n);
+        if (!f) {
+            if (fn->id == S_INDEX || fn->id == S_RINDEX) tpl_rfail(c, at, CLENS_E_ARG, "substring not found");
+            return tv_int(-1);
+        }
+        return tv_int(cp_index_of(s, (size_t)(f - s->u.s.p)));
+    }
+    case S_JOIN: {
+        if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "join() takes exactly one argument");
+        tlist *l = tpl_iter(c, at, &a->pos[0]);
+        tsb b;
+        tsb_init(&b, c->ar, c->o->max_output);
+        for (size_t i = 0; i < l->n; i++) {
+            if (l->v[i].t != TV_STR)
+                tpl_rfail(c, at, CLENS_E_ARG, "sequence item %zu: expected str instance, %s found", i, tv_type_name(&l->v[i]));
+            if (i) tsb_put(&b, s->u.s.p, s->u.s.n);
+            tsb_put(&b, l->v[i].u.s.p, l->v[i].u.s.n);
+        }
+        return tv_str(b.p ? b.p : "", b.n);
+    }
+    case S_FORMAT: return str_format(c, at, s, a);
+    case S_ZFILL: {
+        if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "zfill() takes exactly one argument");
+        int64_t w = want_int(c, at, &a->pos[0], "zfill");
+        int64_t len = (int64_t)cp_len(s);
+        if (w <= len) return *s;
+        tsb b;
+        tsb_init(&b, c->ar, c->o->max_output);
+        size_t off = 0;
+        if (s->u.s.n && (s->u.s.p[0] == '+' || s->u.s.p[0] == '-')) { tsb_putc(&b, s->u.s.p[0]); off = 1; }
+        for (int64_t i = 0; i < w - len; i++) tsb_putc(&b, '0');
+        tsb_put(&b, s->u.s.p + off, s->u.s.n - off);
+        return tv_str(b.p ? b.p : "", b.n);
+    }
+    case S_CENTER: case S_LJUST: case S_RJUST: {
+        if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
+        if (a->npos < 1 || a->npos > 2) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes 1 or 2 arguments", fn->name);
+        tv fill = a->npos > 1 ? want_str(c, at, &a->pos[1], fn->name) : tv_str(" ", 1);
+        if (cp_len(&fill) != 1) tpl_rfail(c, at, CLENS_E_ARG, "The fill character must be exactly one character long");
+        return str_pad(c, s, want_int(c, at, &a->pos[0], fn->name), &fill,
+                       fn->id == S_CENTER ? 0 : fn->id == S_LJUST ? 1 : 2);
+    }
+    case S_PARTITION: case S_RPARTITION: {
+        if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes exactly one argument", fn->name);
+        tv sep = want_str(c, at, &a->pos[0], fn->name);
+        if (!sep.u.s.n) tpl_rfail(c, at, CLENS_E_ARG, "empty separator");
+        const char *f = fn->id == S_PARTITION ? memfind(s->u.s.p, s->u.s.n, sep.u.s.p, sep.u.s.n)
+                                              : memrfind(s->u.s.p, s->u.s.n, sep.u.s.p, sep.u.s.n);
+        tv t = tv_list_new(c->ar, LK_TUPLE, 3);
+        if (!f) {
+            if (fn->id == S_PARTITION) { tv_list_push(c->ar, &t, *s); tv_list_push(c->ar, &t, tv_str("", 0)); tv_list_push(c->ar, &t, tv_str("", 0)); }
+            else { tv_list_push(c->ar, &t, tv_str("", 0)); tv_list_push(c->ar, &t, tv_str("", 0)); tv_list_push(c->ar, &t, *s); }
+            return t;
+        }
+        size_t j = (size_t)(f - s->u.s.p);
+        tv_list_push(c->ar, &t, tv_str(s->u.s.p, j));
+        tv_list_push(c->ar, &t, sep);
+        tv_list_push(c->ar, &t, tv_str(s->u.s.p + j + sep.u.s.n, s->u.s.n - j - sep.u.s.n));
+        return t;
+    }
+    case S_REMOVEPREFIX: case S_REMOVESUFFIX: {
+        if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes exactly one argument", fn->name);
+        tv x = want_str(c, at, &a->pos[0], fn->name);
+        if (x.u.s.n <= s->u.s.n) {
+            if (fn->id == S_REMOVEPREFIX && !memcmp(s->u.s.p, x.u.s.p, x.u.s.n))
+                return tv_str(s->u.s.p + x.u.s.n, s->u.s.n - x.u.s.n);
+            if (fn->id == S_REMOVESUFFIX && x.u.s.n && !memcmp(s->u.s.p + s->u.s.n - x.u.s.n, x.u.s.p, x.u.s.n))
+                return tv_str(s->u.s.p, s->u.s.n - x.u.s.n);
+        }
+        return *s;
+    }
+    default:
+        bind(c, at, fn->name, a, NULL, 0, p, 0, NULL);
+        return tv_bool(str_pred(s, fn->id));
+    }
+    tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "'%s' is not supported by clens", fn->name);
+}
+
+/* markupsafe.Markup wraps these str methods so that they return Markup */
+static tv markup_result(rctx *c, int id, tv r)
+{
+    switch (id) {
+    case S_STRIP: case S_LSTRIP: case S_RSTRIP: case S_UPPER: case S_LOWER: case S_TITLE: case S_CAPITALIZE:
+    case S_SWAPCASE: case S_REPLACE: case S_CENTER: case S_LJUST: case S_RJUST: case S_ZFILL: case S_FORMAT:
+    case S_JOIN:
+        if (r.t == TV_STR) r.k = SK_MARKUP;
+        return r;
+    case S_SPLIT: case S_RSPLIT: case S_SPLITLINES: case S_PARTITION: case S_RPARTITION: {
+        tv out = tv_list_new(c->ar, r.k, r.u.l->n);
+        for (size_t i = 0; i < r.u.l->n; i++) {
+            tv x = r.u.l->v[i];
+            x.k = SK_MARKUP;
+            tv_list_push(c->ar, &out, x);
+        }
+        return out;
+    }
+    default:
+        return r;
+    }
+}
+
 tv tpl_call_builtin(rctx *c, const tnode *at, const tfunc *fn, const targs *a)
 {
     tv p[4];
@@ -1857,160 +2063,8 @@ tv tpl_call_builtin(rctx *c, const tnode *at, const tfunc *fn, const targs *a)
         break;
     }
     if (fn->id >= S_STRIP && fn->id <= S_ISTITLE) {
-        const tv *s = self;
-        switch (fn->id) {
-        case S_STRIP: case S_LSTRIP: case S_RSTRIP: {
-            static const char *const ps[] = {"chars"};
-            if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
-            bind(c, at, fn->name, a, ps, 1, p, 0, NULL);
-            int which = fn->id == S_STRIP ? 3 : fn->id == S_LSTRIP ? 1 : 2;
-            if (!missing(&p[0]) && p[0].t != TV_NONE) {
-                tv ch = want_str(c, at, &p[0], "strip arg");
-                return str_strip(s, which, &ch);
-            }
-            return str_strip(s, which, NULL);
-        }
-        case S_SPLIT: case S_RSPLIT: {
-            static const char *const ps[] = {"sep", "maxsplit"};
-            bind(c, at, fn->name, a, ps, 2, p, 0, NULL);
-            int64_t ms = missing(&p[1]) ? -1 : want_int(c, at, &p[1], fn->name);
-            return str_split(c, at, s, missing(&p[0]) ? NULL : &p[0], ms, fn->id == S_RSPLIT);
-        }
-        case S_SPLITLINES: {
-            static const char *const ps[] = {"keepends"};
-            bind(c, at, fn->name, a, ps, 1, p, 0, NULL);
-            return str_splitlines(c, s, !missing(&p[0]) && tv_truthy(&p[0]));
-        }
-        case S_STARTSWITH: case S_ENDSWITH: {
-            if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
-            if (a->npos < 1 || a->npos > 3) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes at least 1 argument", fn->name);
-            size_t bs, be;
-            bounds(c, at, s, a->npos > 1 ? &a->pos[1] : NULL, a->npos > 2 ? &a->pos[2] : NULL, &bs, &be);
-            const tv *pre = &a->pos[0];
-            const tv *cands = pre;
-            size_t nc = 1;
-            if (pre->t == TV_LIST && pre->k == LK_TUPLE) { cands = pre->u.l->v; nc = pre->u.l->n; }
-            else if (pre->t != TV_STR)
-                tpl_rfail(c, at, CLENS_E_ARG, "%s first arg must be str or a tuple of str, not %s", fn->name, tv_type_name(pre));
-            int64_t len = (int64_t)cp_len(s);
-            int64_t st = a->npos > 1 && a->pos[1].t != TV_NONE ? want_int(c, at, &a->pos[1], "slice") : 0;
-            if (st < 0) st += len;
-            if (st > len) return tv_bool(0);
-            for (size_t i = 0; i < nc; i++) {
-                if (cands[i].t != TV_STR) tpl_rfail(c, at, CLENS_E_ARG, "tuple for %s must only contain str", fn->name);
-                size_t k = cands[i].u.s.n;
-                if (k > be - bs) continue;
-                const char *q = fn->id == S_STARTSWITH ? s->u.s.p + bs : s->u.s.p + be - k;
-                if (memcmp(q, cands[i].u.s.p, k) == 0) return tv_bool(1);
-            }
-            return tv_bool(0);
-        }
-        case S_REPLACE: {
-            if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "replace() takes no keyword arguments");
-            static const char *const ps[] = {"old", "new", "count"};
-            bind(c, at, fn->name, a, ps, 3, p, 0, NULL);
-            if (missing(&p[0]) || missing(&p[1])) tpl_rfail(c, at, CLENS_E_ARG, "replace expected at least 2 arguments");
-            tv o = want_str(c, at, &p[0], "replace() argument 1"), nw = want_str(c, at, &p[1], "replace() argument 2");
-            return str_replace(c, s, &o, &nw, missing(&p[2]) ? -1 : want_int(c, at, &p[2], "replace"));
-        }
-        case S_UPPER: case S_LOWER: case S_SWAPCASE: case S_TITLE: case S_CAPITALIZE: case S_CASEFOLD:
-            bind(c, at, fn->name, a, NULL, 0, p, 0, NULL);
-            return str_case(c, s, fn->id == S_UPPER ? 1 : fn->id == S_LOWER || fn->id == S_CASEFOLD ? 2
-                                  : fn->id == S_SWAPCASE ? 3 : fn->id == S_TITLE ? 4 : 5);
-        case S_FIND: case S_RFIND: case S_INDEX: case S_RINDEX: case S_COUNT: {
-            if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
-            if (a->npos < 1 || a->npos > 3) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes at least 1 argument", fn->name);
-            tv sub = want_str(c, at, &a->pos[0], fn->name);
-            size_t bs, be;
-            bounds(c, at, s, a->npos > 1 ? &a->pos[1] : NULL, a->npos > 2 ? &a->pos[2] : NULL, &bs, &be);
-            if (fn->id == S_COUNT) {
-                if (sub.u.s.n == 0) return tv_int((int64_t)tpl_utf8_count(s->u.s.p + bs, be - bs) + 1);
-                int64_t cnt = 0;
-                size_t i = bs;
-                const char *f;
-                while ((f = memfind(s->u.s.p + i, be - i, sub.u.s.p, sub.u.s.n)) != NULL) {
-                    cnt++;
-                    i = (size_t)(f - s->u.s.p) + sub.u.s.n;
-                }
-                return tv_int(cnt);
-            }
-            int rev = fn->id == S_RFIND || fn->id == S_RINDEX;
-            const char *f = rev ? memrfind(s->u.s.p + bs, be - bs, sub.u.s.p, sub.u.s.n)
-                                : memfind(s->u.s.p + bs, be - bs, sub.u.s.p, sub.u.s.n);
-            if (!f) {
-                if (fn->id == S_INDEX || fn->id == S_RINDEX) tpl_rfail(c, at, CLENS_E_ARG, "substring not found");
-                return tv_int(-1);
-            }
-            return tv_int(cp_index_of(s, (size_t)(f - s->u.s.p)));
-        }
-        case S_JOIN: {
-            if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "join() takes exactly one argument");
-            tlist *l = tpl_iter(c, at, &a->pos[0]);
-            tsb b;
-            tsb_init(&b, c->ar, c->o->max_output);
-            for (size_t i = 0; i < l->n; i++) {
-                if (l->v[i].t != TV_STR)
-                    tpl_rfail(c, at, CLENS_E_ARG, "sequence item %zu: expected str instance, %s found", i, tv_type_name(&l->v[i]));
-                if (i) tsb_put(&b, s->u.s.p, s->u.s.n);
-                tsb_put(&b, l->v[i].u.s.p, l->v[i].u.s.n);
-            }
-            return tv_str(b.p ? b.p : "", b.n);
-        }
-        case S_FORMAT: return str_format(c, at, s, a);
-        case S_ZFILL: {
-            if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "zfill() takes exactly one argument");
-            int64_t w = want_int(c, at, &a->pos[0], "zfill");
-            int64_t len = (int64_t)cp_len(s);
-            if (w <= len) return *s;
-            tsb b;
-            tsb_init(&b, c->ar, c->o->max_output);
-            size_t off = 0;
-            if (s->u.s.n && (s->u.s.p[0] == '+' || s->u.s.p[0] == '-')) { tsb_putc(&b, s->u.s.p[0]); off = 1; }
-            for (int64_t i = 0; i < w - len; i++) tsb_putc(&b, '0');
-            tsb_put(&b, s->u.s.p + off, s->u.s.n - off);
-            return tv_str(b.p, b.n);
-        }
-        case S_CENTER: case S_LJUST: case S_RJUST: {
-            if (a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes no keyword arguments", fn->name);
-            if (a->npos < 1 || a->npos > 2) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes 1 or 2 arguments", fn->name);
-            tv fill = a->npos > 1 ? want_str(c, at, &a->pos[1], fn->name) : tv_str(" ", 1);
-            if (cp_len(&fill) != 1) tpl_rfail(c, at, CLENS_E_ARG, "The fill character must be exactly one character long");
-            return str_pad(c, s, want_int(c, at, &a->pos[0], fn->name), &fill,
-                           fn->id == S_CENTER ? 0 : fn->id == S_LJUST ? 1 : 2);
-        }
-        case S_PARTITION: case S_RPARTITION: {
-            if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes exactly one argument", fn->name);
-            tv sep = want_str(c, at, &a->pos[0], fn->name);
-            if (!sep.u.s.n) tpl_rfail(c, at, CLENS_E_ARG, "empty separator");
-            const char *f = fn->id == S_PARTITION ? memfind(s->u.s.p, s->u.s.n, sep.u.s.p, sep.u.s.n)
-                                                  : memrfind(s->u.s.p, s->u.s.n, sep.u.s.p, sep.u.s.n);
-            tv t = tv_list_new(c->ar, LK_TUPLE, 3);
-            if (!f) {
-                if (fn->id == S_PARTITION) { tv_list_push(c->ar, &t, *s); tv_list_push(c->ar, &t, tv_str("", 0)); tv_list_push(c->ar, &t, tv_str("", 0)); }
-                else { tv_list_push(c->ar, &t, tv_str("", 0)); tv_list_push(c->ar, &t, tv_str("", 0)); tv_list_push(c->ar, &t, *s); }
-                return t;
-            }
-            size_t j = (size_t)(f - s->u.s.p);
-            tv_list_push(c->ar, &t, tv_str(s->u.s.p, j));
-            tv_list_push(c->ar, &t, sep);
-            tv_list_push(c->ar, &t, tv_str(s->u.s.p + j + sep.u.s.n, s->u.s.n - j - sep.u.s.n));
-            return t;
-        }
-        case S_REMOVEPREFIX: case S_REMOVESUFFIX: {
-            if (a->npos != 1 || a->nkw) tpl_rfail(c, at, CLENS_E_ARG, "%s() takes exactly one argument", fn->name);
-            tv x = want_str(c, at, &a->pos[0], fn->name);
-            if (x.u.s.n <= s->u.s.n) {
-                if (fn->id == S_REMOVEPREFIX && !memcmp(s->u.s.p, x.u.s.p, x.u.s.n))
-                    return tv_str(s->u.s.p + x.u.s.n, s->u.s.n - x.u.s.n);
-                if (fn->id == S_REMOVESUFFIX && x.u.s.n && !memcmp(s->u.s.p + s->u.s.n - x.u.s.n, x.u.s.p, x.u.s.n))
-                    return tv_str(s->u.s.p, s->u.s.n - x.u.s.n);
-            }
-            return *s;
-        }
-        default:
-            bind(c, at, fn->name, a, NULL, 0, p, 0, NULL);
-            return tv_bool(str_pred(s, fn->id));
-        }
+        tv r = str_method(c, at, fn, a);
+        return self->k == SK_MARKUP ? markup_result(c, fn->id, r) : r;
     }
     tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "'%s' is not supported by clens", fn->name);
 }

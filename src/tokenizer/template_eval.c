@@ -98,12 +98,25 @@ tv tpl_to_str(rctx *c, const tnode *at, const tv *v)
     tsb b;
     tsb_init(&b, c->ar, 0);
     if (tv_str_into(&b, v) != 0)
-        tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "cannot convert a %s object to text (Python prints its address)",
-                  tv_type_name(v));
+        tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "cannot convert a %s object to text (Python prints its address, "
+                  "or it is nested too deeply)", tv_type_name(v));
     return tv_str(b.p ? b.p : "", b.n);
 }
 
+static tlist *iter_impl(rctx *c, const tnode *at, const tv *v);
+
+/* Iteration is charged to the step budget by its length, so filters over
+ * long sequences inside loops cannot run unbounded. */
 tlist *tpl_iter(rctx *c, const tnode *at, const tv *v)
+{
+    tlist *l = iter_impl(c, at, v);
+    c->steps += (int64_t)l->n;
+    if (c->steps > c->o->max_steps)
+        tpl_rfail(c, at, CLENS_E_ARG, "evaluation step limit (%lld) exceeded", (long long)c->o->max_steps);
+    return l;
+}
+
+static tlist *iter_impl(rctx *c, const tnode *at, const tv *v)
 {
     switch (v->t) {
     case TV_UNDEF: return tpl_alloc(c->ar, sizeof(tlist));
@@ -111,7 +124,7 @@ tlist *tpl_iter(rctx *c, const tnode *at, const tv *v)
         if (v->k == LK_GEN) {
             tlist *l = tpl_alloc(c->ar, sizeof(tlist));
             tlist *g = v->u.l;
-            l->v = g->v + g->pos;
+            l->v = g->v ? g->v + g->pos : NULL;
             l->n = l->cap = g->n - g->pos;
             g->pos = g->n;
             return l;
@@ -183,7 +196,9 @@ tv tpl_getitem(rctx *c, const tnode *at, const tv *obj, const tv *key)
                 }
                 uint32_t cp;
                 int k = tpl_utf8_dec(obj->u.s.p + p, obj->u.s.n - p, &cp);
-                return tv_str(obj->u.s.p + p, (size_t)k);
+                tv r = tv_str(obj->u.s.p + p, (size_t)k);
+                r.k = obj->k; /* Markup.__getitem__ returns Markup */
+                return r;
             }
         } else {
             int64_t i = norm_index(key->u.i, obj->u.l->n, &ok);
@@ -203,19 +218,23 @@ tv tpl_getitem(rctx *c, const tnode *at, const tv *obj, const tv *key)
     return tv_undef_item(c->ar, obj, key);
 }
 
-/* Python slice semantics for str / list / tuple */
+/* Python slice semantics for str / list / tuple. jinja2 compiles a[b:c] to a
+ * plain Python subscription (no sandbox getitem), so errors are raised. */
 static tv do_slice(rctx *c, const tnode *at, const tv *obj, const tv *sv, int nsv)
 {
     if (obj->t == TV_UNDEF) tpl_undef_fail(c, at, obj);
     int is_str = obj->t == TV_STR;
-    if (!is_str && !(obj->t == TV_LIST && (obj->k == LK_LIST || obj->k == LK_TUPLE || obj->k == LK_RANGE)))
-        return tv_undef_hint(c->ar, "slice of an unsliceable object", 0);
+    if (!is_str && !(obj->t == TV_LIST && (obj->k == LK_LIST || obj->k == LK_TUPLE || obj->k == LK_RANGE))) {
+        if (obj->t == TV_DICT) tpl_rfail(c, at, CLENS_E_ARG, "unhashable type: 'slice'");
+        tpl_rfail(c, at, CLENS_E_ARG, "'%s' object is not subscriptable", tv_type_name(obj));
+    }
     int64_t idx[3];
     int has[3];
     for (int i = 0; i < 3; i++) {
         has[i] = i < nsv && sv[i].t != TV_NONE;
+        if (has[i] && sv[i].t == TV_UNDEF) tpl_undef_fail(c, at, &sv[i]);
         if (has[i] && sv[i].t != TV_INT && sv[i].t != TV_BOOL)
-            return tv_undef_hint(c->ar, "slice indices must be integers or None", 0);
+            tpl_rfail(c, at, CLENS_E_ARG, "slice indices must be integers or None or have an __index__ method");
         idx[i] = has[i] ? sv[i].u.i : 0;
     }
     int64_t stepv = has[2] ? idx[2] : 1;
@@ -249,8 +268,9 @@ static tv do_slice(rctx *c, const tnode *at, const tv *obj, const tv *sv, int ns
     }
     if (is_str) {
         if (stepv == 1) {
-            if (stop <= start) return tv_str("", 0);
-            return tv_str(obj->u.s.p + offs[start], offs[stop] - offs[start]);
+            tv r = stop <= start ? tv_str("", 0) : tv_str(obj->u.s.p + offs[start], offs[stop] - offs[start]);
+            r.k = obj->k;
+            return r;
         }
         tsb b;
         tsb_init(&b, c->ar, 0);
@@ -837,6 +857,10 @@ static int exec_for(rctx *c, const tnode *n, tframe *f)
     tloop *lp = tpl_alloc(c->ar, sizeof(tloop));
     lp->length = cnt;
     lp->items = sel;
+    /* jinja2 clears its "run the else block" flag only after a body that ran
+     * to its end: if every iteration ends in continue, or the first one in
+     * break, the else block runs too (jinja2/compiler.py visit_For). */
+    int run_else = 1;
     for (size_t i = 0; i < cnt; i++) {
         tframe *fi = frame_new(c, f);
         tloop *li = tpl_alloc(c->ar, sizeof(tloop));
@@ -850,7 +874,9 @@ static int exec_for(rctx *c, const tnode *n, tframe *f)
         int r = exec_body(c, n->v, n->nv, fi);
         *lp = *li; /* carry loop.changed() state */
         if (r == X_BREAK) break;
+        if (r == X_NORMAL) run_else = 0;
     }
+    if (run_else && n->nw) return exec_body(c, n->w, n->nw, frame_new(c, f));
     return X_NORMAL;
 }
 
@@ -865,8 +891,8 @@ static int exec_stmt(rctx *c, const tnode *n, tframe *f)
         tv v = eval(c, n->a, f);
         if (v.t == TV_STR) emit(c, v.u.s.p, v.u.s.n);
         else if (v.t != TV_UNDEF && tv_str_into(c->out, &v) != 0)
-            tpl_rfail(c, n, CLENS_E_UNSUPPORTED, "cannot print a %s object (Python prints its address)",
-                      tv_type_name(&v));
+            tpl_rfail(c, n, CLENS_E_UNSUPPORTED, "cannot print a %s object (Python prints its address, "
+                      "or it is nested too deeply)", tv_type_name(&v));
         return X_NORMAL;
     }
     case N_IF: {

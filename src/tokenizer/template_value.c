@@ -408,16 +408,24 @@ int tv_truthy(const tv *v)
     }
 }
 
-int tv_is_hashable(const tv *v)
+/* Values nested deeper than this are refused by the recursive helpers below
+ * (Python raises RecursionError at a similar depth); templates can build
+ * such values with {% set x = [x] %} in a loop. */
+#define TV_MAX_DEPTH 900
+
+static int hashable_rec(const tv *v, int depth)
 {
     if (v->t == TV_LIST) {
         if (v->k != LK_TUPLE) return v->k == LK_GEN || v->k == LK_RANGE;
+        if (depth > TV_MAX_DEPTH) return 0;
         for (size_t i = 0; i < v->u.l->n; i++)
-            if (!tv_is_hashable(&v->u.l->v[i])) return 0;
+            if (!hashable_rec(&v->u.l->v[i], depth + 1)) return 0;
         return 1;
     }
     return v->t != TV_DICT;
 }
+
+int tv_is_hashable(const tv *v) { return hashable_rec(v, 0); }
 
 static int is_num(const tv *v) { return v->t == TV_BOOL || v->t == TV_INT || v->t == TV_FLOAT; }
 
@@ -439,8 +447,13 @@ static int num_cmp(const tv *a, const tv *b)
     return fl < f ? -1 : 0;
 }
 
-int tv_eq(const tv *a, const tv *b)
+static int eq_rec(const tv *a, const tv *b, int depth);
+
+int tv_eq(const tv *a, const tv *b) { return eq_rec(a, b, 0); }
+
+static int eq_rec(const tv *a, const tv *b, int depth)
 {
+    if (depth > TV_MAX_DEPTH) return 0;
     if (is_num(a) && is_num(b)) return num_cmp(a, b) == 0;
     if (a->t != b->t) return 0;
     switch (a->t) {
@@ -455,7 +468,7 @@ int tv_eq(const tv *a, const tv *b)
         if (ka != kb) return 0;
         if (a->u.l->n != b->u.l->n) return 0;
         for (size_t i = 0; i < a->u.l->n; i++)
-            if (!tv_eq(&a->u.l->v[i], &b->u.l->v[i])) return 0;
+            if (!eq_rec(&a->u.l->v[i], &b->u.l->v[i], depth + 1)) return 0;
         return 1;
     }
     case TV_DICT: {
@@ -463,7 +476,7 @@ int tv_eq(const tv *a, const tv *b)
         if (x->n != y->n) return 0;
         for (size_t i = 0; i < x->n; i++) {
             tv *o = tv_dict_get(y, &x->keys[i]);
-            if (!o || !tv_eq(&x->vals[i], o)) return 0;
+            if (!o || !eq_rec(&x->vals[i], o, depth + 1)) return 0;
         }
         return 1;
     }
@@ -484,9 +497,14 @@ static int bytes_cmp(const char *a, size_t na, const char *b, size_t nb)
     return (na > nb) - (na < nb);
 }
 
-int tv_cmp(const tv *a, const tv *b, int *ok)
+static int cmp_rec(const tv *a, const tv *b, int *ok, int depth);
+
+int tv_cmp(const tv *a, const tv *b, int *ok) { return cmp_rec(a, b, ok, 0); }
+
+static int cmp_rec(const tv *a, const tv *b, int *ok, int depth)
 {
     *ok = 1;
+    if (depth > TV_MAX_DEPTH) { *ok = 0; return 0; }
     if (is_num(a) && is_num(b)) {
         int c = num_cmp(a, b);
         if (c == 2) { *ok = 2; return 0; } /* NaN: every comparison false */
@@ -497,8 +515,8 @@ int tv_cmp(const tv *a, const tv *b, int *ok)
     if (a->t == TV_LIST && b->t == TV_LIST && a->k == b->k && (a->k == LK_LIST || a->k == LK_TUPLE)) {
         size_t n = a->u.l->n < b->u.l->n ? a->u.l->n : b->u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (tv_eq(&a->u.l->v[i], &b->u.l->v[i])) continue;
-            return tv_cmp(&a->u.l->v[i], &b->u.l->v[i], ok);
+            if (eq_rec(&a->u.l->v[i], &b->u.l->v[i], depth + 1)) continue;
+            return cmp_rec(&a->u.l->v[i], &b->u.l->v[i], ok, depth + 1);
         }
         return (a->u.l->n > b->u.l->n) - (a->u.l->n < b->u.l->n);
     }
@@ -590,29 +608,41 @@ void tv_repr_str(tsb *b, const char *s, size_t n)
     tsb_putc(b, q);
 }
 
-static int repr_seq(tsb *b, const tlist *l, size_t from, const char *open, const char *close, int tuple)
+static int repr_rec(tsb *b, const tv *v, int depth);
+static int str_rec(tsb *b, const tv *v, int depth);
+
+static int repr_seq(tsb *b, const tlist *l, size_t from, const char *open, const char *close, int tuple, int depth)
 {
     tsb_puts(b, open);
     for (size_t i = from; i < l->n; i++) {
         if (i > from) tsb_puts(b, ", ");
-        if (tv_repr_into(b, &l->v[i]) != 0) return -1;
+        if (repr_rec(b, &l->v[i], depth + 1) != 0) return -1;
     }
     if (tuple && l->n - from == 1) tsb_putc(b, ',');
     tsb_puts(b, close);
     return 0;
 }
 
-int tv_repr_into(tsb *b, const tv *v)
+int tv_repr_into(tsb *b, const tv *v) { return repr_rec(b, v, 0); }
+int tv_str_into(tsb *b, const tv *v) { return str_rec(b, v, 0); }
+
+static int repr_rec(tsb *b, const tv *v, int depth)
 {
+    if (depth > TV_MAX_DEPTH) return -1;
     switch (v->t) {
     case TV_UNDEF: tsb_puts(b, "Undefined"); return 0;
-    case TV_STR: tv_repr_str(b, v->u.s.p, v->u.s.n); return 0;
-    default: return tv_str_into(b, v);
+    case TV_STR:
+        if (v->k == SK_MARKUP) tsb_puts(b, "Markup(");
+        tv_repr_str(b, v->u.s.p, v->u.s.n);
+        if (v->k == SK_MARKUP) tsb_putc(b, ')');
+        return 0;
+    default: return str_rec(b, v, depth);
     }
 }
 
-int tv_str_into(tsb *b, const tv *v)
+static int str_rec(tsb *b, const tv *v, int depth)
 {
+    if (depth > TV_MAX_DEPTH) return -1;
     switch (v->t) {
     case TV_UNDEF: return 0;
     case TV_NONE: tsb_puts(b, "None"); return 0;
@@ -622,11 +652,11 @@ int tv_str_into(tsb *b, const tv *v)
     case TV_STR: tsb_put(b, v->u.s.p, v->u.s.n); return 0;
     case TV_LIST:
         switch (v->k) {
-        case LK_LIST: return repr_seq(b, v->u.l, 0, "[", "]", 0);
-        case LK_TUPLE: return repr_seq(b, v->u.l, 0, "(", ")", 1);
-        case LK_ITEMS: return repr_seq(b, v->u.l, 0, "dict_items([", "])", 0);
-        case LK_KEYS: return repr_seq(b, v->u.l, 0, "dict_keys([", "])", 0);
-        case LK_VALUES: return repr_seq(b, v->u.l, 0, "dict_values([", "])", 0);
+        case LK_LIST: return repr_seq(b, v->u.l, 0, "[", "]", 0, depth);
+        case LK_TUPLE: return repr_seq(b, v->u.l, 0, "(", ")", 1, depth);
+        case LK_ITEMS: return repr_seq(b, v->u.l, 0, "dict_items([", "])", 0, depth);
+        case LK_KEYS: return repr_seq(b, v->u.l, 0, "dict_keys([", "])", 0, depth);
+        case LK_VALUES: return repr_seq(b, v->u.l, 0, "dict_values([", "])", 0, depth);
         case LK_RANGE:
             if (v->u.l->r[2] == 1) tsb_printf(b, "range(%lld, %lld)", (long long)v->u.l->r[0], (long long)v->u.l->r[1]);
             else tsb_printf(b, "range(%lld, %lld, %lld)", (long long)v->u.l->r[0], (long long)v->u.l->r[1],
@@ -640,9 +670,9 @@ int tv_str_into(tsb *b, const tv *v)
         tsb_putc(b, '{');
         for (size_t i = 0; i < d->n; i++) {
             if (i) tsb_puts(b, ", ");
-            if (tv_repr_into(b, &d->keys[i]) != 0) return -1;
+            if (repr_rec(b, &d->keys[i], depth + 1) != 0) return -1;
             tsb_puts(b, ": ");
-            if (tv_repr_into(b, &d->vals[i]) != 0) return -1;
+            if (repr_rec(b, &d->vals[i], depth + 1) != 0) return -1;
         }
         tsb_putc(b, '}');
         if (v->t == TV_NS) tsb_putc(b, '>');
