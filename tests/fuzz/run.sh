@@ -25,8 +25,11 @@ for n in "${names[@]}"; do
   rm -rf "$work"; mkdir -p "$work"
   [ -d "tests/fuzz/corpus/$n" ] && cp -r "tests/fuzz/corpus/$n/." "$work/"
   echo "fuzz_$n: seed corpus $(ls "$work" | wc -l) files, ${SECS}s"
-  if ! (cd "$BUILD" && ASAN_OPTIONS=detect_leaks=1 "./fuzz_$n" -max_total_time="$SECS" -print_final_stats=1 \
-          "corpus-$n" >"fuzz_$n.log" 2>&1); then
+  dict=()
+  [ -f "tests/fuzz/fuzz_$n.dict" ] && dict=(-dict="$ROOT/tests/fuzz/fuzz_$n.dict")
+  if ! (cd "$BUILD" && SHARED=${SHARED:-$ROOT/../shared} ASAN_OPTIONS=detect_leaks=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "./fuzz_$n" -max_total_time="$SECS" -rss_limit_mb=4096 \
+          -print_final_stats=1 "${dict[@]}" "corpus-$n" >"fuzz_$n.log" 2>&1); then
     echo "fuzz_$n: FAILED"; tail -40 "$BUILD/fuzz_$n.log"; status=1
   else
     grep -E 'stat::number_of_executed_units|stat::new_units_added' "$BUILD/fuzz_$n.log" | sed "s/^/fuzz_$n: /"
