@@ -1,20 +1,23 @@
 /*
  * attention.c: causal attention of one query row over the KV cache (see
- * kernels.h). A two-pass softmax per head: the maximum score first, then
+ * kernels.h), and its dispatch to the SIMD paths (kern_simd.inc). The portable
+ * twin: a two-pass softmax per head: the maximum score first, then
  * exp-weights accumulated into the output; scores are recomputed rather than
  * stored so memory stays O(D) per head whatever the context length.
  */
 #include "kernels/kernels.h"
+#include "kernels/kern_internal.h"
 
 #include <math.h>
+#include <omp.h>
 
-void kern_attention_row(float *out, const float *q, const float *K, const float *V,
-                        int lo, int hi, const float *k_self, const float *v_self,
-                        int H, int Hkv, int D, float scale)
+void kern_attention_row_portable(float *out, const float *q, const float *K, const float *V,
+                                 int lo, int hi, const float *k_self, const float *v_self,
+                                 int H, int Hkv, int D, float scale, int h0, int h1)
 {
     int rep = H / Hkv;
     size_t stride = (size_t)Hkv * D;
-    for (int h = 0; h < H; h++) {
+    for (int h = h0; h < h1; h++) {
         const float *qh = q + (size_t)h * D;
         int g = h / rep;
         float *o = out + (size_t)h * D;
@@ -53,4 +56,54 @@ void kern_attention_row(float *out, const float *q, const float *K, const float 
         float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
         for (int d = 0; d < D; d++) o[d] *= inv;
     }
+}
+
+/* Work units of one row on a path: heads (portable) or kv-group head chunks. */
+static void att_units(kern_path path, float *out, const float *q, const float *K, const float *V,
+                      int lo, int hi, const float *k_self, const float *v_self, int H, int Hkv,
+                      int D, float scale, int u0, int u1)
+{
+    switch (path) {
+    case KERN_PATH_AVX512:
+    case KERN_PATH_AVX512_BF16:
+        kern_attention_units_avx512(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        break;
+    case KERN_PATH_AVX2:
+        kern_attention_units_avx2(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        break;
+    default:
+        kern_attention_row_portable(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        break;
+    }
+}
+
+/* Called outside a parallel region (e.g. decode: one row), a long row splits
+ * its heads across the threads; inside one (an OpenMP loop over rows) it runs
+ * on the calling thread. Units are independent, so results do not change. */
+void kern_attention_row_path(float *out, const float *q, const float *K, const float *V,
+                             int lo, int hi, const float *k_self, const float *v_self,
+                             int H, int Hkv, int D, float scale, kern_path path)
+{
+    path = kern_path_available(path) ? path : KERN_PATH_PORTABLE;
+    int nu = path == KERN_PATH_PORTABLE ? H : Hkv * ((H / Hkv + KERN_ATT_RCH - 1) / KERN_ATT_RCH);
+    long work = (long)(hi - lo + 1) * H * D;
+    int nt = kern_get_threads();
+    if (nt > 1 && nu > 1 && work >= (1L << 18) && !omp_in_parallel()) {
+        #pragma omp parallel num_threads(nt < nu ? nt : nu)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads();
+            att_units(path, out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, nu * t / T,
+                      nu * (t + 1) / T);
+        }
+    } else {
+        att_units(path, out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, 0, nu);
+    }
+}
+
+void kern_attention_row(float *out, const float *q, const float *K, const float *V,
+                        int lo, int hi, const float *k_self, const float *v_self,
+                        int H, int Hkv, int D, float scale)
+{
+    kern_attention_row_path(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale,
+                            kern_path_default());
 }

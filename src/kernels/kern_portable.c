@@ -77,7 +77,8 @@ static float dot_row(const float *x, const kern_weight *W, int n)
 void kern_matmul_portable(float *Y, const float *X, const kern_weight *W, const float *bias, int M)
 {
     int N = W->N, K = W->K;
-    #pragma omp parallel for schedule(static)
+    /* small products on the calling thread (no fork/join); same bits either way */
+    #pragma omp parallel for schedule(static) if ((double)M * N * K >= 1e6)
     for (int n = 0; n < N; n++)
         for (int m = 0; m < M; m++) {
             float v = dot_row(X + (size_t)m * K, W, n);
@@ -97,7 +98,7 @@ void kern_rmsnorm(float *y, const float *x, const float *w, float eps, int n, in
     }
 }
 
-void kern_swiglu(float *y, const float *g, const float *u, size_t n)
+void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float z = g[i];

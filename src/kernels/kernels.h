@@ -52,11 +52,22 @@ int kern_get_threads(void);
 
 /* Y[M][N] = X[M][K] * W^T + bias (bias may be NULL). X, Y fp32, row-major.
  * On KERN_PATH_PORTABLE every output element is computed by the same
- * sequential dot product regardless of M. */
+ * sequential dot product regardless of M. KERN_PATH_AVX512 / AVX2 agree with
+ * it within fp32 rounding (bf16 / f16 weights are widened exactly), give the
+ * same bits for any thread count, and on AVX512 (dot form at every M by
+ * default) also whatever M. KERN_PATH_AVX512_BF16 rounds X to bf16 for bf16
+ * weights (speed mode: ~3 significant digits per activation; f32 / f16
+ * weights run the AVX512 kernels). A path the CPU lacks runs the portable
+ * twin. Both cores are used above ~1e6 multiply-adds; nothing is allocated
+ * except a thread-local scratch that grows to the largest packed GEMM seen
+ * (not used by the dot form) and the bf16 mode's bf16 copy of X. */
 void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bias,
                  int M, kern_path path);
 
-/* Optional one-time preparation of W for the path (may fill W->packed). */
+/* Optional one-time preparation of W for the path (may fill W->packed).
+ * Currently no path packs: every kernel reads W in place (the fp32 paths
+ * widen on the fly, the bf16 mode gives oneDNN a strided K x N view), so the
+ * resident memory stays the file mapping; returns 0. */
 int kern_weight_prepare(kern_weight *W, kern_path path);
 void kern_weight_release(kern_weight *W);
 
@@ -69,8 +80,10 @@ float kern_f16_to_f32(uint16_t v);
 /* y[C] = w[C] * x / sqrt(mean(x^2) + eps), n rows. y may alias x. */
 void kern_rmsnorm(float *y, const float *x, const float *w, float eps, int n, int C);
 
-/* y = silu(g) * u, n elements; y may alias g. */
+/* y = silu(g) * u, n elements; y may alias g. kern_swiglu uses kern_path_default();
+ * the SIMD paths use a vector exp (about 1 ulp) instead of expf. */
 void kern_swiglu(float *y, const float *g, const float *u, size_t n);
+void kern_swiglu_path(float *y, const float *g, const float *u, size_t n, kern_path path);
 
 /* Causal attention of one query row over a KV cache, all heads, with an
  * online (streaming) softmax: no score matrix is materialised.
@@ -82,5 +95,17 @@ void kern_swiglu(float *y, const float *g, const float *u, size_t n);
 void kern_attention_row(float *out, const float *q, const float *K, const float *V,
                         int lo, int hi, const float *k_self, const float *v_self,
                         int H, int Hkv, int D, float scale);
+/* The same on an explicit path (kern_attention_row uses kern_path_default()).
+ * The SIMD paths make one pass over the keys in blocks of 64 (online softmax
+ * with rescaling), process the query heads of a kv group together and agree
+ * with the portable twin within fp32 rounding. Thread-safe, allocates nothing:
+ * call it from an OpenMP loop over rows. */
+void kern_attention_row_path(float *out, const float *q, const float *K, const float *V,
+                             int lo, int hi, const float *k_self, const float *v_self,
+                             int H, int Hkv, int D, float scale, kern_path path);
+
+/* Frees the calling thread's kernel scratch (grown on demand by the fast matmul
+ * paths and then reused; call at thread or program end, never required). */
+void kern_scratch_release(void);
 
 #endif /* CLENS_KERNELS_H */

@@ -220,16 +220,16 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
                 memcpy(ctx->k_cache + off, ctx->k + (size_t)i * KVW, sizeof(float) * KVW);
                 memcpy(ctx->v_cache + off, ctx->v + (size_t)i * KVW, sizeof(float) * KVW);
             }
-        #pragma omp parallel for schedule(dynamic, 1)
+        #pragma omp parallel for schedule(dynamic, 1) if (act > 1)
         for (int i = 0; i < act; i++) {
             const clens_row *r = &rows[i];
             int lo = w->sliding ? r->pos - c->window + 1 : 0;
             if (lo < 0) lo = 0;
             size_t base = ctx_kv_offset(ctx, r->seq, l, 0);
-            kern_attention_row(ctx->z + (size_t)i * HD, ctx->q + (size_t)i * HD, ctx->k_cache + base,
+            kern_attention_row_path(ctx->z + (size_t)i * HD, ctx->q + (size_t)i * HD, ctx->k_cache + base,
                                ctx->v_cache + base, lo, r->commit ? r->pos + 1 : r->pos,
                                r->commit ? NULL : ctx->k + (size_t)i * KVW, r->commit ? NULL : ctx->v + (size_t)i * KVW,
-                               H, Hkv, D, scale);
+                               H, Hkv, D, scale, kp);
         }
         call_hook(args, CLENS_HOOK_ATTN_Z, l, HD, act, ctx->row_ids, rows, ctx->z);
         kern_matmul(h, ctx->z, &w->o, w->o_bias, act, kp);
@@ -242,7 +242,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         if (w->mlp_norm) { kern_rmsnorm(h, x, w->mlp_norm, eps, act, C); in = h; }
         kern_matmul(ctx->g, in, &w->gate, NULL, act, kp);
         kern_matmul(ctx->u, in, &w->up, NULL, act, kp);
-        kern_swiglu(ctx->g, ctx->g, ctx->u, (size_t)act * F);
+        kern_swiglu_path(ctx->g, ctx->g, ctx->u, (size_t)act * F, kp);
         kern_matmul(h, ctx->g, &w->down, NULL, act, kp);
         if (w->post_mlp_norm) kern_rmsnorm(h, h, w->post_mlp_norm, eps, act, C);
         call_hook(args, CLENS_HOOK_MLP_OUT, l, C, act, ctx->row_ids, rows, h);

@@ -1,0 +1,97 @@
+/*
+ * bench_patch.c: the patching benchmark (issue 7, rulings R14): on one real
+ * pair (raw prompt), the time of a full resid_pre sweep with the fast method
+ * against one plain forward pass of the corrupted prompt, and against
+ * --method rerun (one full forward per site).
+ * usage: bench_patch MODEL PAIRS.jsonl [pair_index] [--no-rerun]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "clens.h"
+#include "interp/prompts.h"
+
+static int die(const char *what, const clens_error *e)
+{
+    fprintf(stderr, "bench_patch: %s: %s\n", what, e->msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) { fprintf(stderr, "usage: bench_patch MODEL PAIRS.jsonl [pair_index] [--no-rerun]\n"); return 2; }
+    int idx = argc > 3 && argv[3][0] != '-' ? atoi(argv[3]) : 0, rerun = 1;
+    for (int i = 3; i < argc; i++) rerun &= strcmp(argv[i], "--no-rerun") != 0;
+    clens_error err = {0};
+    clens_model *m;
+    clens_tokenizer *tok;
+    clens_pair *pairs;
+    size_t np;
+    if (clens_model_open(&m, argv[1], NULL, &err)) return die("model", &err);
+    if (clens_tokenizer_open(&tok, argv[1], &err)) return die("tokenizer", &err);
+    if (clens_pairs_read_jsonl(argv[2], &pairs, &np, &err)) return die("pairs", &err);
+    const clens_model_info *in = clens_model_get_info(m);
+    int32_t *c = NULL, *r = NULL;
+    size_t nc, nr;
+    size_t k = (size_t)idx;
+    for (; k < np; k++) {
+        free(c); free(r);
+        if (clens_prompt_ids(tok, NULL, CLENS_PROMPT_RAW, pairs[k].problem, pairs[k].clean_prefix, &c, &nc, &err) ||
+            clens_prompt_ids(tok, NULL, CLENS_PROMPT_RAW, pairs[k].problem, pairs[k].corrupted_prefix, &r, &nr, &err))
+            return die("prompt", &err);
+        if (nc == nr && c[nc - 1] == r[nr - 1]) break;
+    }
+    if (k == np) { fprintf(stderr, "bench_patch: no usable pair\n"); return 1; }
+    int T = (int)nc, L = in->n_layers, P = 0;
+    clens_site *sites = malloc(sizeof *sites * (L + 1));
+    for (int l = 0; l <= L; l++) sites[l] = (clens_site){CLENS_SITE_RESID_PRE, l, -1};
+    int32_t ids[] = {0, 1, 2};
+    clens_metric mt = {CLENS_METRIC_LOGPROB_MASS, ids, 3};
+    clens_patcher *p;
+    if (clens_patcher_new(&p, m, T, sites, L + 1, &mt, 1, &err)) return die("patcher", &err);
+    double *out = malloc(sizeof(double) * (L + 3));
+    /* warm-up (page in the weights) */
+    if (clens_patch_run(p, c, r, T, CLENS_PATCH_FAST, out, &P, &err)) return die("warm-up", &err);
+
+    clens_ctx *ctx;
+    float *logits = malloc(sizeof(float) * in->vocab);
+    if (clens_ctx_new(&ctx, m, 1, T, 256, &err)) return die("ctx", &err);
+    double best_fwd = 1e30, best_fast = 1e30, t;
+    for (int rep = 0; rep < 3; rep++) {
+        clens_ctx_seq_clear(ctx, 0);
+        t = clens_now();
+        if (clens_prefill(ctx, 0, r, T, NULL, logits, NULL, &err)) return die("forward", &err);
+        t = clens_now() - t;
+        if (t < best_fwd) best_fwd = t;
+        t = clens_now();
+        if (clens_patch_run(p, c, r, T, CLENS_PATCH_FAST, out, &P, &err)) return die("fast", &err);
+        t = clens_now() - t;
+        if (t < best_fast) best_fast = t;
+    }
+    double t_rerun = 0;
+    if (rerun) {
+        t = clens_now();
+        if (clens_patch_run(p, c, r, T, CLENS_PATCH_RERUN, out, NULL, &err)) return die("rerun", &err);
+        t_rerun = clens_now() - t;
+    }
+    clens_mem mem = clens_mem_usage();
+    printf("patch bench: model %s (%s, %d layers, kernel %s), pair %zu (%s)\n", in->path, in->arch_name, L,
+           clens_model_kernel_name(m), k, pairs[k].id);
+    printf("  prompt %d tokens, shared prefix %d tokens, %d resid_pre sites\n", T, P, L + 1);
+    printf("  one forward of the corrupted prompt: %8.3f s (best of 3)\n", best_fwd);
+    printf("  fast sweep (all sites):              %8.3f s (best of 3)  = %.2fx one forward (target <= 1.2x)\n",
+           best_fast, best_fast / best_fwd);
+    if (rerun)
+        printf("  rerun sweep (one forward per site):  %8.3f s             = %.1fx the fast sweep (target >= 20x)\n",
+               t_rerun, t_rerun / best_fast);
+    printf("  peak RSS %.2f GiB\n", mem.peak / 1073741824.0);
+    free(out); free(logits); free(sites); free(c); free(r);
+    clens_ctx_free(ctx);
+    clens_patcher_free(p);
+    clens_pairs_free(pairs, np);
+    clens_tokenizer_free(tok);
+    clens_model_free(m);
+    return 0;
+}
