@@ -207,6 +207,9 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n_rows,
 /* The one function that turns a final residual row into logits: final norm and
  * unembedding (rulings R3). logits has vocab entries. */
 void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits);
+/* The same for n rows at once (the unembedding weights are read once):
+ * normed is caller scratch [n][d_model], logits [n][vocab]. */
+void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int n, float *normed, float *logits);
 
 /* Convenience: prefill ids into seq (appending) and return the logits of every
  * new position ([n][vocab], may be NULL) or only of the last (last_logits). */

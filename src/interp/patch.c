@@ -24,6 +24,9 @@
 #include "interp/patch.h"
 
 enum { SEQ_PREFIX = 0, SEQ_CLEAN = 1, SEQ_CORR = 2, N_SEQ = 3 };
+/* Final residuals unembedded per call: one read of the unembedding matrix
+ * serves this many rows. */
+enum { METRIC_ROWS = 32 };
 
 static const char *site_names[CLENS_SITE_COUNT] = {"resid_pre", "resid_post", "attn_out", "mlp_out", "z"};
 static const clens_hook_point site_hook[CLENS_SITE_COUNT] = {CLENS_HOOK_RESID_PRE, CLENS_HOOK_RESID_POST,
@@ -69,7 +72,9 @@ struct clens_patcher {
     float *clean_act[CLENS_SITE_COUNT], *corr_resid_pre;
     float *clean_final, *corr_final;   /* (C) final residual */
     float *init, *out_resid;           /* (n_sites, C) */
-    float *logits;                     /* (V) */
+    float *logits;                     /* (METRIC_ROWS, V) */
+    float *normed;                     /* (METRIC_ROWS, C) */
+    float *finals;                     /* (2 + n_sites, C): clean, corr, patched final residuals */
     clens_row *rows;
     int max_rows;
     int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
@@ -93,6 +98,8 @@ void clens_patcher_free(clens_patcher *p)
     free(p->init);
     free(p->out_resid);
     free(p->logits);
+    free(p->normed);
+    free(p->finals);
     free(p->rows);
     free(p->corr_ids);
     free(p->sites);
@@ -173,11 +180,14 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->corr_final = calloc(p->C, sizeof(float));
     p->init = calloc((size_t)p->max_rows * p->C, sizeof(float));
     p->out_resid = calloc((size_t)p->max_rows * p->C, sizeof(float));
-    p->logits = calloc(p->V, sizeof(float));
+    p->logits = calloc((size_t)METRIC_ROWS * p->V, sizeof(float));
+    p->normed = calloc((size_t)METRIC_ROWS * p->C, sizeof(float));
+    p->finals = calloc((size_t)(2 + n_sites) * p->C, sizeof(float));
     p->rows = calloc(p->max_rows, sizeof *p->rows);
     p->corr_ids = calloc(max_tokens, sizeof *p->corr_ids);
     p->cap_tokens = max_tokens;
-    if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids) {
+    if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids ||
+        !p->normed || !p->finals) {
         rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -221,6 +231,22 @@ static void capture_hook(void *user, const clens_hook_event *ev)
         if (h->act && h->act[t]) memcpy(h->act[t] + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
         if (h->resid_pre && t == CLENS_SITE_RESID_PRE)
             memcpy(h->resid_pre + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
+    }
+}
+
+/* Captures of a batch holding both suffixes: user is hook_state[N_SEQ],
+ * indexed by each row's sequence. */
+static void suffix_hook(void *user, const clens_hook_event *ev)
+{
+    hook_state *hs = user;
+    for (int i = 0; i < ev->n_rows; i++) {
+        const clens_row *r = &ev->batch[ev->rows[i]];
+        if (r->pos != hs[r->seq].pos) continue;
+        clens_hook_event single = *ev;
+        single.n_rows = 1;
+        single.rows = &ev->rows[i];
+        single.data = ev->data + (size_t)i * ev->width;
+        capture_hook(&hs[r->seq], &single);
     }
 }
 
@@ -285,11 +311,24 @@ static int run_tokens(clens_patcher *p, int seq, const int32_t *ids, int from, i
     return CLENS_OK;
 }
 
+/* Metrics of n final residuals resid[n][C] into columns cols[i]; rows are
+ * unembedded METRIC_ROWS at a time by clens_logits_from_resid_rows. */
+static void metrics_rows(clens_patcher *p, const float *resid, int n, const int *cols, double *out)
+{
+    for (int done = 0; done < n;) {
+        int k = n - done < METRIC_ROWS ? n - done : METRIC_ROWS;
+        clens_logits_from_resid_rows(p->m, resid + (size_t)done * p->C, k, p->normed, p->logits);
+        for (int r = 0; r < k; r++)
+            for (int i = 0; i < p->n_metrics; i++)
+                out[(size_t)i * (2 + p->n_sites) + cols[done + r]] =
+                    clens_metric_value(&p->metrics[i], p->logits + (size_t)r * p->V, p->V);
+        done += k;
+    }
+}
+
 static void metrics_of(clens_patcher *p, const float *resid, double *out, int col)
 {
-    clens_logits_from_resid(p->m, resid, p->logits);
-    for (int i = 0; i < p->n_metrics; i++)
-        out[(size_t)i * (2 + p->n_sites) + col] = clens_metric_value(&p->metrics[i], p->logits, p->V);
+    metrics_rows(p, resid, 1, &col, out);
 }
 
 int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
@@ -321,12 +360,33 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
         if ((rc = clens_ctx_seq_copy(p->ctx, SEQ_CLEAN, SEQ_PREFIX, P, err)) ||
             (rc = clens_ctx_seq_copy(p->ctx, SEQ_CORR, SEQ_PREFIX, P, err)))
             return rc;
-        if ((rc = run_tokens(p, SEQ_CLEAN, clean, P, T, capture_hook, &cap, p->clean_final, err))) return rc;
-        metrics_of(p, p->clean_final, out, 0);
         hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
-        if ((rc = run_tokens(p, SEQ_CORR, corr, P, T, capture_hook, &cc, p->corr_final, err))) return rc;
+        int S = T - P;
+        if (2 * S <= p->max_rows) {
+            /* Both suffixes as one batch: the weights are read once for both. */
+            hook_state both[N_SEQ];
+            both[SEQ_CLEAN] = cap;
+            both[SEQ_CORR] = cc;
+            for (int i = 0; i < S; i++) {
+                p->rows[i] = (clens_row){SEQ_CLEAN, P + i, clean[P + i], 0, 1, 0};
+                p->rows[S + i] = (clens_row){SEQ_CORR, P + i, corr[P + i], 0, 1, 0};
+            }
+            clens_forward_args a = {0};
+            a.hook = suffix_hook;
+            a.hook_user = both;
+            a.out_resid = p->out_resid;
+            if ((rc = clens_forward(p->ctx, p->rows, 2 * S, &a, err))) return rc;
+            memcpy(p->clean_final, p->out_resid + (size_t)(S - 1) * p->C, sizeof(float) * p->C);
+            memcpy(p->corr_final, p->out_resid + (size_t)(2 * S - 1) * p->C, sizeof(float) * p->C);
+        } else if ((rc = run_tokens(p, SEQ_CLEAN, clean, P, T, capture_hook, &cap, p->clean_final, err)) ||
+                   (rc = run_tokens(p, SEQ_CORR, corr, P, T, capture_hook, &cc, p->corr_final, err))) {
+            return rc;
+        }
         memcpy(p->corr_resid_pre + (size_t)p->L * p->C, p->corr_final, sizeof(float) * p->C);
-        metrics_of(p, p->corr_final, out, 1);
+        memcpy(p->finals, p->clean_final, sizeof(float) * p->C);
+        memcpy(p->finals + p->C, p->corr_final, sizeof(float) * p->C);
+        int cols[2] = {0, 1};
+        metrics_rows(p, p->finals, 2, cols, out);
     }
     memcpy(p->clean_act[CLENS_SITE_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
     if (shared_prefix) *shared_prefix = P;
@@ -372,9 +432,18 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
         a.init_resid = p->init;
         a.out_resid = p->out_resid;
         if ((rc = clens_forward(p->ctx, p->rows, k, &a, err))) return rc;
-        for (int i = 0; i < k; i++) metrics_of(p, p->out_resid + (size_t)i * p->C, out, 2 + p->site_order[done + i]);
+        memcpy(p->finals + (size_t)(2 + done) * p->C, p->out_resid, sizeof(float) * (size_t)k * p->C);
         done += k;
     }
+    /* Every metric of the pair from one batched unembedding (the clean and
+     * corrupted rows again, so that all columns come from the same calls). */
+    memcpy(p->finals, p->clean_final, sizeof(float) * p->C);
+    memcpy(p->finals + p->C, p->corr_final, sizeof(float) * p->C);
+    int cols[2 + p->n_sites];
+    cols[0] = 0;
+    cols[1] = 1;
+    for (int i = 0; i < p->n_sites; i++) cols[2 + i] = 2 + p->site_order[i];
+    metrics_rows(p, p->finals, 2 + p->n_sites, cols, out);
     return CLENS_OK;
 }
 

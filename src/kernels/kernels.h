@@ -71,6 +71,12 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
 int kern_weight_prepare(kern_weight *W, kern_path path);
 void kern_weight_release(kern_weight *W);
 
+/* 1 if a product of M rows on this path gives every row the same bits as
+ * that row alone (portable; avx512 in its dot form, tested in test_kernels).
+ * Callers that need exact equality across calls (the patching metrics,
+ * rulings R3) batch rows only then. */
+int kern_matmul_rows_exact(kern_path path, int M);
+
 /* Convert n elements of dtype at src to fp32. */
 void kern_to_f32(float *dst, const void *src, clens_dtype dt, size_t n);
 float kern_bf16_to_f32(uint16_t v);

@@ -156,3 +156,8 @@ void kern_swiglu(float *y, const float *g, const float *u, size_t n)
 {
     kern_swiglu_path(y, g, u, n, kern_path_default());
 }
+
+int kern_matmul_rows_exact(kern_path path, int M)
+{
+    return path == KERN_PATH_PORTABLE || M <= 1 || (path == KERN_PATH_AVX512 && M <= kern_tune_params.small_m);
+}

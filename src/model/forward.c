@@ -269,12 +269,22 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
     return CLENS_OK;
 }
 
+void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int n, float *normed, float *logits)
+{
+    /* Rows go through the unembedding together only where that gives every
+     * row the same bits as alone (R3: the site after the last block must
+     * reproduce the clean metric exactly); elsewhere one row at a time. */
+    int C = m->cfg.d_model, step = kern_matmul_rows_exact(m->path_kind, n) ? n : 1;
+    kern_rmsnorm(normed, resid, m->final_norm, (float)m->cfg.rms_eps, n, C);
+    for (int i = 0; i < n; i += step)
+        kern_matmul(logits + (size_t)i * m->cfg.vocab, normed + (size_t)i * C, &m->lm_head, NULL,
+                    n - i < step ? n - i : step, m->path_kind);
+}
+
 void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits)
 {
-    int C = m->cfg.d_model;
-    float normed[C];
-    kern_rmsnorm(normed, resid, m->final_norm, (float)m->cfg.rms_eps, 1, C);
-    kern_matmul(logits, normed, &m->lm_head, NULL, 1, m->path_kind);
+    float normed[m->cfg.d_model];
+    clens_logits_from_resid_rows(m, resid, 1, normed, logits);
 }
 
 int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n, float *all_logits, float *last_logits,
