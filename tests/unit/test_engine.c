@@ -24,15 +24,7 @@ static char model_dir[N_ARCH][4200];
 static int setup(void **state)
 {
     (void)state;
-    const char *d = tu_tmpdir("engine-models");
-    for (size_t a = 0; a < N_ARCH; a++) {
-        static char cmd[32768];
-        snprintf(model_dir[a], sizeof model_dir[a], "%s/%s", d, archs[a]);
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 tools/gen_model.py --arch %s --dtype f32 --seed %zu --quiet --out '%s'",
-                 archs[a], a + 1, model_dir[a]);
-        if (system(cmd) != 0) return -1;
-    }
-    return 0;
+    return tu_gen_arch_models("engine-models", archs, N_ARCH, 1, model_dir);
 }
 
 static clens_model *open_model(size_t a, clens_matmul_mode mode)

@@ -42,4 +42,21 @@ static inline void tu_write(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
+/* Generates one f32 random-weight model of each architecture in archs into
+ * $CLENS_TEST_TMP/<name>/<arch> with tools/gen_model.py (seeds seed0, seed0+1,
+ * ...), filling dirs[i]. Returns 0 on success (a cmocka group setup). */
+static inline int tu_gen_arch_models(const char *name, const char *const *archs, size_t n, int seed0,
+                                     char (*dirs)[4200])
+{
+    const char *d = tu_tmpdir(name);
+    for (size_t a = 0; a < n; a++) {
+        static char cmd[32768];
+        snprintf(dirs[a], 4200, "%s/%s", d, archs[a]);
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 tools/gen_model.py --arch %s --dtype f32 --seed %zu --quiet --out '%s'",
+                 archs[a], (size_t)seed0 + a, dirs[a]);
+        if (system(cmd) != 0) return -1;
+    }
+    return 0;
+}
+
 #endif
