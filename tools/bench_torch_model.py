@@ -131,36 +131,7 @@ class TorchModel:
                 t = t.view(torch.bfloat16)
             return t.reshape(e["shape"]).to(dtype).contiguous()
 
-        s = self
-        H, D, nH, nKV, I, V = s.H, s.D, s.nH, s.nKV, s.I, s.V
-        s.embed = g("model.embed_tokens.weight", (V, H))
-        s.layers = []
-        for i in range(s.L):
-            p = "model.layers.%d." % i
-            w = {}
-            if s.post_norm:
-                w["ln_post_attn"] = g(p + "post_attention_layernorm.weight", (H,))
-                w["ln_post_mlp"] = g(p + "post_feedforward_layernorm.weight", (H,))
-            else:
-                w["ln_in"] = g(p + "input_layernorm.weight", (H,))
-                w["ln_mlp"] = g(p + "post_attention_layernorm.weight", (H,))
-            for nm, rows in (("q", nH * D), ("k", nKV * D), ("v", nKV * D)):
-                w[nm] = g(p + "self_attn.%s_proj.weight" % nm, (rows, H))
-                w[nm + "_b"] = g(p + "self_attn.%s_proj.bias" % nm, (rows,)) if s.qkv_bias else None
-            w["o"] = g(p + "self_attn.o_proj.weight", (H, nH * D))
-            w["o_b"] = g(p + "self_attn.o_proj.bias", (H,)) if s.o_bias else None
-            if s.qk_norm == "head":
-                w["q_norm"] = g(p + "self_attn.q_norm.weight", (D,))
-                w["k_norm"] = g(p + "self_attn.k_norm.weight", (D,))
-            elif s.qk_norm == "full":
-                w["q_norm"] = g(p + "self_attn.q_norm.weight", (nH * D,))
-                w["k_norm"] = g(p + "self_attn.k_norm.weight", (nKV * D,))
-            for nm, shape in (("gate", (I, H)), ("up", (I, H)), ("down", (H, I))):
-                w[nm] = g(p + "mlp.%s_proj.weight" % nm, shape)
-                w[nm + "_b"] = g(p + "mlp.%s_proj.bias" % nm, (shape[0],)) if s.mlp_bias else None
-            s.layers.append(w)
-        s.norm = g("model.norm.weight", (H,))
-        s.lm_head = s.embed if s.tied else g("lm_head.weight", (V, H))
+        ref.bind_weights(self, g)
         del ck  # its memory maps were never touched: no resident pages
 
     def _config(self, c, mt):

@@ -39,6 +39,44 @@ F64 = torch.float64
 F32 = torch.float32
 
 
+
+def bind_weights(spec, g):
+    """Sets spec.embed, spec.layers, spec.norm, spec.lm_head from g(name, shape): the HF tensor
+    names and shapes of the five architectures (spec carries H, D, nH, nKV, I, V, L, post_norm,
+    qkv_bias, o_bias, qk_norm, mlp_bias, tied). Shared with tools/bench_torch_model.py."""
+    H, D, nH, nKV, I, V = spec.H, spec.D, spec.nH, spec.nKV, spec.I, spec.V
+    spec.embed = g("model.embed_tokens.weight", (V, H))
+    spec.layers = []
+    for i in range(spec.L):
+        p = "model.layers.%d." % i
+        w = {}
+        if not spec.post_norm:
+            w["ln_in"] = g(p + "input_layernorm.weight", (H,))
+            w["ln_mlp"] = g(p + "post_attention_layernorm.weight", (H,))
+        else:
+            w["ln_post_attn"] = g(p + "post_attention_layernorm.weight", (H,))
+            w["ln_post_mlp"] = g(p + "post_feedforward_layernorm.weight", (H,))
+        for nm, rows in (("q", nH * D), ("k", nKV * D), ("v", nKV * D)):
+            w[nm] = g(p + "self_attn.%s_proj.weight" % nm, (rows, H))
+            w[nm + "_b"] = g(p + "self_attn.%s_proj.bias" % nm, (rows,)) if spec.qkv_bias else None
+        w["o"] = g(p + "self_attn.o_proj.weight", (H, nH * D))
+        w["o_b"] = g(p + "self_attn.o_proj.bias", (H,)) if spec.o_bias else None
+        if spec.qk_norm == "head":
+            w["q_norm"] = g(p + "self_attn.q_norm.weight", (D,))
+            w["k_norm"] = g(p + "self_attn.k_norm.weight", (D,))
+        elif spec.qk_norm == "full":
+            w["q_norm"] = g(p + "self_attn.q_norm.weight", (nH * D,))
+            w["k_norm"] = g(p + "self_attn.k_norm.weight", (nKV * D,))
+        for nm, shape in (("gate", (I, H)), ("up", (I, H)), ("down", (H, I))):
+            w[nm] = g(p + "mlp.%s_proj.weight" % nm, shape)
+            w[nm + "_b"] = g(p + "mlp.%s_proj.bias" % nm, (shape[0],)) if spec.mlp_bias else None
+        spec.layers.append(w)
+    spec.norm = g("model.norm.weight", (H,))
+    if spec.tied:
+        spec.lm_head = spec.embed
+    else:
+        spec.lm_head = g("lm_head.weight", (V, H))
+
 class RefError(Exception):
     pass
 
@@ -306,40 +344,9 @@ class Model:
             self.rope = {"sliding_attention": rp, "full_attention": rp}
 
         ck = Checkpoint(folder)
-        H, D, nH, nKV, I, V = self.H, self.D, self.nH, self.nKV, self.I, self.V
         def g(name, shape):
             return ck.get(name, shape, dtype)
-        self.embed = g("model.embed_tokens.weight", (V, H))
-        self.layers = []
-        for i in range(self.L):
-            p = "model.layers.%d." % i
-            w = {}
-            if not self.post_norm:
-                w["ln_in"] = g(p + "input_layernorm.weight", (H,))
-                w["ln_mlp"] = g(p + "post_attention_layernorm.weight", (H,))
-            else:
-                w["ln_post_attn"] = g(p + "post_attention_layernorm.weight", (H,))
-                w["ln_post_mlp"] = g(p + "post_feedforward_layernorm.weight", (H,))
-            for nm, rows in (("q", nH * D), ("k", nKV * D), ("v", nKV * D)):
-                w[nm] = g(p + "self_attn.%s_proj.weight" % nm, (rows, H))
-                w[nm + "_b"] = g(p + "self_attn.%s_proj.bias" % nm, (rows,)) if self.qkv_bias else None
-            w["o"] = g(p + "self_attn.o_proj.weight", (H, nH * D))
-            w["o_b"] = g(p + "self_attn.o_proj.bias", (H,)) if self.o_bias else None
-            if self.qk_norm == "head":
-                w["q_norm"] = g(p + "self_attn.q_norm.weight", (D,))
-                w["k_norm"] = g(p + "self_attn.k_norm.weight", (D,))
-            elif self.qk_norm == "full":
-                w["q_norm"] = g(p + "self_attn.q_norm.weight", (nH * D,))
-                w["k_norm"] = g(p + "self_attn.k_norm.weight", (nKV * D,))
-            for nm, shape in (("gate", (I, H)), ("up", (I, H)), ("down", (H, I))):
-                w[nm] = g(p + "mlp.%s_proj.weight" % nm, shape)
-                w[nm + "_b"] = g(p + "mlp.%s_proj.bias" % nm, (shape[0],)) if self.mlp_bias else None
-            self.layers.append(w)
-        self.norm = g("model.norm.weight", (H,))
-        if self.tied:
-            self.lm_head = self.embed
-        else:
-            self.lm_head = g("lm_head.weight", (V, H))
+        bind_weights(self, g)
 
     # -----------------------------------------------------------------------------------------
 
