@@ -631,7 +631,8 @@ int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr,
 /* clens_patch_run in two steps, so that a caller can filter a pair on its
  * clean and corrupted metrics (out columns 0 and 1) before paying for the
  * patched variants: begin runs both prompts, sites the variants of the pair
- * begun last (valid until the next begin). */
+ * begun last (valid until the next begin); sites fills columns 2.. of the
+ * same out array begin filled. */
 int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
                       double *out, int *shared_prefix, clens_error *err);
 int clens_patch_sites(clens_patcher *p, double *out, clens_error *err);

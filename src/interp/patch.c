@@ -435,15 +435,12 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
         memcpy(p->finals + (size_t)(2 + done) * p->C, p->out_resid, sizeof(float) * (size_t)k * p->C);
         done += k;
     }
-    /* Every metric of the pair from one batched unembedding (the clean and
-     * corrupted rows again, so that all columns come from the same calls). */
-    memcpy(p->finals, p->clean_final, sizeof(float) * p->C);
-    memcpy(p->finals + p->C, p->corr_final, sizeof(float) * p->C);
-    int cols[2 + p->n_sites];
-    cols[0] = 0;
-    cols[1] = 1;
-    for (int i = 0; i < p->n_sites; i++) cols[2 + i] = 2 + p->site_order[i];
-    metrics_rows(p, p->finals, 2 + p->n_sites, cols, out);
+    /* The patched rows' metrics in batched unembeddings; clens_logits_from_resid_rows
+     * gives each row the bits it has alone, so these columns are exactly
+     * comparable with the clean and corrupted ones computed by begin. */
+    int cols[p->n_sites];
+    for (int i = 0; i < p->n_sites; i++) cols[i] = 2 + p->site_order[i];
+    metrics_rows(p, p->finals + (size_t)2 * p->C, p->n_sites, cols, out);
     return CLENS_OK;
 }
 
