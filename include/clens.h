@@ -503,6 +503,8 @@ typedef struct clens_pair {
     int n_sites;                 /* usable sites in the problem */
     int site_index;              /* which of them (0-based, text order) */
     clens_site_mode site_rule;   /* how it was chosen ("site_rule": "random" / "last") */
+    char *solution_source;       /* "reference" (the dataset's solution) or "on-policy" */
+    char *generator;             /* on-policy: JSON object text (model, settings), else NULL */
 } clens_pair;
 
 #define CLENS_PAIRS_MAX_REASONS 32
@@ -554,6 +556,16 @@ int clens_pairs_from_text(const clens_pairs_params *params, const char *id,
                           const char *problem, const char *solution, clens_pair *out,
                           clens_pairs_stats *stats, clens_error *err);
 
+/* The same for a model-generated solution (on-policy mode): prose with
+ * LaTeX math, plain-text steps "12*5 = 60" included (la_find_steps_text);
+ * sites equal to the text's own answer or to the dataset's reference answer
+ * (reference: the reference solution / answer text, may be NULL) are
+ * excluded. solution_source is "on-policy". */
+int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
+                                const char *problem, const char *generated,
+                                const char *reference, clens_pair *out,
+                                clens_pairs_stats *stats, clens_error *err);
+
 /* The corrupted form of a numeral as written ("74,592", "2.50", "1,\!000"; no
  * sign) under mode: malloc'd (caller frees), NULL when out of memory. */
 char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode);
@@ -573,6 +585,37 @@ int clens_pairs_read_jsonl(const char *path, clens_pair **pairs, size_t *n, clen
 
 void clens_pair_clear(clens_pair *p);
 void clens_pairs_free(clens_pair *pairs, size_t n);
+
+/* On-policy pairs (study.md §3.1): the model writes its own greedy solution
+ * to each problem (raw prompt by default), and the error is injected into
+ * that text (clens_pairs_from_generation's rules). src/interp/onpolicy.c. */
+typedef struct clens_onpolicy_params {
+    const char *generations_path; /* append-only JSONL of the generated texts (resumable) */
+    int max_new_tokens;           /* 512 (the seed's) */
+    int batch;                    /* problems generated together (16) */
+    long pool;                    /* at most this many problems, in file order (0 = all) */
+    int prompt_chat;              /* 0: the seed's raw prompt; 1: the model's chat template */
+    const char *model_label;      /* recorded in the pairs (default: the model path) */
+    /* called after each batch: rows done of rows, texts generated, pairs made */
+    void (*progress)(void *user, long done, long total, long generated, long pairs);
+    void *progress_user;
+} clens_onpolicy_params;
+
+clens_onpolicy_params clens_onpolicy_default_params(void);
+
+/* Builds pairs from the model's own solutions to the problems of
+ * pp->data_path (in file order, until pp->limit pairs or op->pool problems).
+ * Generations already in op->generations_path (same settings) are reused;
+ * the file is refused if its settings differ. Pairs carry solution_source
+ * "on-policy" and a generator object (model, settings hash, text hash). */
+int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
+                                const clens_chat_template *tmpl, const clens_pairs_params *pp,
+                                const clens_onpolicy_params *op, clens_pair **pairs,
+                                size_t *n, clens_pairs_stats *stats, clens_error *err);
+
+/* The ids that end generation: generation_config.json's eos_token_id (int or
+ * list), else config.json's. *ids malloc'd (caller frees); returns *n. */
+int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n);
 
 /* ---------------------------------------------------------------- patching */
 /* Final-token activation patching (src/interp/patch.c; study.md §5). */

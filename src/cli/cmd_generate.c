@@ -21,7 +21,8 @@ static void usage(FILE *f)
             "  --top-k K            sample from the K most likely (default 0 = off)\n"
             "  --top-p P            nucleus sampling (default 1 = off)\n"
             "  --seed S             sampling seed (default 0)\n"
-            "  --stop LIST          stop token ids (default: config.json eos_token_id)\n"
+            "  --stop LIST          stop token ids (default: eos_token_id of generation_config.json,\n"
+            "                       else of config.json; an int or a list)\n"
             "  --matmul MODE        default | portable | bf16\n"
             "  --threads N          threads (default: all cores)\n\n"
             "example: clens generate ./qwen2-tiny --ids 1,2,3 --max-new 16 --temperature 0.7 --seed 1\n");
@@ -89,11 +90,7 @@ int cmd_generate(int argc, char **argv)
         rc = cli_usage_error("generate", "--stop expects comma-separated ids");
         goto end;
     }
-    int eos = clens_model_get_info(m)->eos_id;
-    if (!stop && eos >= 0) {
-        stops = malloc(sizeof *stops);
-        if (stops) { stops[0] = eos; nstop = 1; }
-    }
+    if (!stop) clens_model_stop_ids(m, &stops, &nstop);
     clens_sample_params sp = clens_sample_default_params();
     sp.temperature = (float)temp;
     sp.top_k = (int)top_k;

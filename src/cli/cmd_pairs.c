@@ -60,10 +60,46 @@ static void on_candidate(void *user, const clens_pairs_candidate *c)
     free(line);
 }
 
+static void progress(void *user, long done, long total, long generated, long pairs)
+{
+    if (*(int *)user) return;
+    fprintf(stderr, "pairs: %ld/%ld problems, %ld solutions generated this run, %ld pairs\n", done,
+            total, generated, pairs);
+}
+
+/* Opens the model, its tokenizer and (optional) template, then builds. */
+static int build_on_policy(const char *model, const char *mm, int threads,
+                           const clens_pairs_params *p, const clens_onpolicy_params *op,
+                           clens_pair **pairs, size_t *n, clens_pairs_stats *st)
+{
+    clens_model *m = NULL;
+    clens_tokenizer *tok = NULL;
+    clens_chat_template *tmpl = NULL;
+    clens_error err = {0};
+    int rc = cli_open_model("pairs", model, mm, threads, &m);
+    if (rc) return rc;
+    const char *dir = clens_model_get_info(m)->path;
+    if (clens_tokenizer_open(&tok, dir, &err)) {
+        rc = cli_fail("pairs", &err);
+    } else if (op->prompt_chat && clens_chat_template_open(&tmpl, dir, &err)) {
+        rc = cli_fail("pairs", &err);
+    } else {
+        clens_onpolicy_params o = *op;
+        if (!o.model_label) o.model_label = model;
+        if (clens_pairs_build_on_policy(m, tok, tmpl, p, &o, pairs, n, st, &err))
+            rc = cli_fail("pairs", &err);
+    }
+    clens_chat_template_free(tmpl);
+    clens_tokenizer_free(tok);
+    clens_model_free(m);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
         "usage: clens pairs --data FILE --format math|gsm8k --out FILE [options]\n"
+        "       clens pairs --data FILE --format math|gsm8k --out FILE --on-policy MODEL [options]\n"
         "\n"
         "Builds (clean, corrupted) prompt pairs: the same solution text cut at the\n"
         "same boundary, except that one verified intermediate arithmetic result\n"
@@ -94,6 +130,25 @@ static void usage(FILE *f)
         "  --candidates F   (path, default none) also write every candidate \"lhs = n\" with\n"
         "                   its verdict (reason, expr, number, context) as JSONL, for\n"
         "                   auditing. e.g. --candidates candidates.jsonl\n"
+        "\n"
+        "on-policy mode (the seed's source of text): the model under test writes its\n"
+        "own greedy solution to each problem, and the error is injected into it\n"
+        "(prose steps such as \"16 - 3 - 4 = 9\" count as well as LaTeX ones; sites\n"
+        "equal to the model's or the dataset's final answer are excluded):\n"
+        "  --on-policy M    (model folder or org/name) generate with this model.\n"
+        "                   e.g. --on-policy models/DeepSeek-R1-Distill-Qwen-7B\n"
+        "  --generations F  (path, default OUT.generations.jsonl) the generated texts,\n"
+        "                   appended and fsync'd per batch; a rerun reuses them and\n"
+        "                   generates only what is missing (other settings: refused).\n"
+        "  --max-new N      (integer 1..100000, default 512) new tokens per solution\n"
+        "  --batch N        (integer 1..4096, default 16) problems generated together\n"
+        "  --pool N         (integer >= 0, default 0 = all) at most N problems, in file order\n"
+        "                   (the seed used 5 x the pairs wanted). e.g. --pool 250\n"
+        "  --gen-prompt P   (raw|chat, default raw) raw: \"Solve this math problem step by\n"
+        "                   step:\\n\\n{problem}\\n\\nSolution:\" (the seed's); chat: the model's\n"
+        "                   chat template with its generation prompt\n"
+        "  --matmul K       (default|portable|bf16, default default) kernel for generation\n"
+        "  --threads N      (integer >= 0, default 0 = all cores)\n"
         "  --quiet          (flag) print nothing on success\n"
         "  -h, --help       this help\n"
         "\n"
@@ -107,13 +162,18 @@ int cmd_pairs(int argc, char **argv)
     cand_sink sink = {0};
     clens_pairs_params p = clens_pairs_default_params();
     clens_error err = {0};
+    clens_onpolicy_params op = clens_onpolicy_default_params();
+    const char *model = NULL, *mm = NULL;
+    long threads = 0;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) { usage(stdout); return CLI_EXIT_OK; }
         if (strcmp(a, "--quiet") == 0) { quiet = 1; continue; }
         const char *flags[] = {"--data", "--format", "--out", "--seed", "--limit", "--cut",
-                               "--corrupt", "--site", "--candidates"};
+                               "--corrupt", "--site", "--candidates", "--on-policy",
+                               "--generations", "--max-new", "--batch", "--pool", "--gen-prompt",
+                               "--matmul", "--threads"};
         int known = 0;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= strcmp(a, flags[k]) == 0;
         if (!known) return cli_usage_error(cmd, "unknown option '%s'", a);
@@ -123,6 +183,25 @@ int cmd_pairs(int argc, char **argv)
         if (strcmp(a, "--data") == 0) p.data_path = v;
         else if (strcmp(a, "--out") == 0) out = v;
         else if (strcmp(a, "--candidates") == 0) cands = v;
+        else if (strcmp(a, "--on-policy") == 0) model = v;
+        else if (strcmp(a, "--generations") == 0) op.generations_path = v;
+        else if (strcmp(a, "--matmul") == 0) mm = v;
+        else if (strcmp(a, "--gen-prompt") == 0) {
+            if (strcmp(v, "raw") && strcmp(v, "chat"))
+                return cli_usage_error(cmd, "--gen-prompt expects raw or chat, got '%s'", v);
+            op.prompt_chat = strcmp(v, "chat") == 0;
+        } else if (strcmp(a, "--max-new") == 0 || strcmp(a, "--batch") == 0 ||
+                   strcmp(a, "--pool") == 0 || strcmp(a, "--threads") == 0) {
+            long lo = strcmp(a, "--pool") == 0 || strcmp(a, "--threads") == 0 ? 0 : 1;
+            long hi = strcmp(a, "--batch") == 0 ? 4096 : strcmp(a, "--threads") == 0 ? 1024
+                      : strcmp(a, "--max-new") == 0 ? 100000 : 1000000000L;
+            int rc = cli_parse_int(cmd, a, v, lo, hi, &x);
+            if (rc) return rc;
+            if (a[2] == 'm') op.max_new_tokens = (int)x;
+            else if (a[2] == 'b') op.batch = (int)x;
+            else if (a[2] == 'p') op.pool = x;
+            else threads = x;
+        }
         else if (strcmp(a, "--format") == 0) {
             fmt = v;
             if (clens_pairs_parse_format(&p, v, &err)) return cli_usage_error(cmd, "%s", err.msg);
@@ -155,7 +234,19 @@ int cmd_pairs(int argc, char **argv)
     clens_pair *pairs = NULL;
     size_t n = 0;
     clens_pairs_stats st;
-    if (clens_pairs_build(&p, &pairs, &n, &st, &err)) {
+    char genpath[4096];
+    if (model) {
+        if (!op.generations_path) {
+            snprintf(genpath, sizeof genpath, "%s.generations.jsonl", out);
+            op.generations_path = genpath;
+        }
+        op.progress = progress;
+        op.progress_user = &quiet;
+        if (build_on_policy(model, mm, (int)threads, &p, &op, &pairs, &n, &st)) {
+            free(sink.buf);
+            return CLI_EXIT_ERR;
+        }
+    } else if (clens_pairs_build(&p, &pairs, &n, &st, &err)) {
         free(sink.buf);
         return cli_fail(cmd, &err);
     }
@@ -176,6 +267,7 @@ int cmd_pairs(int argc, char **argv)
         printf("  sites (verified, intermediate, not the answer)  %ld in %ld problems\n",
                st.sites, st.problems_with_site);
         printf("  problems without a site %ld\n", st.problems - st.problems_with_site);
+        if (model) printf("  solutions               generated by %s -> %s\n", model, op.generations_path);
         printf("  pairs written           %zu -> %s\n", n, out);
         printf("  candidates dropped, by reason:\n");
         for (int r = 1; r < clens_pairs_reason_count(); r++)

@@ -765,7 +765,24 @@ static size_t find_lit(const char *s, size_t i, size_t end, const char *lit)
     return end;
 }
 
-static int math_segments(const char *s, size_t len, vec *out)
+/* Text mode (generated prose): a single "$" opens inline math only if a
+ * non-space follows it, and closes only if a non-space precedes it and no
+ * digit follows it, within the paragraph (pandoc's rule), so the currency in
+ * "costs $2, so 9 * 2 = 18" stays prose. Returns the closing index or end. */
+static size_t text_dollar_close(const char *s, size_t i, size_t end)
+{
+    if (i + 1 >= end || strchr(" \t\r\n", s[i + 1])) return end;
+    for (size_t j = i + 1; j < end; j++) {
+        if (s[j] == '\\') { j++; continue; }
+        if (s[j] == '\n' && j + 1 < end && s[j + 1] == '\n') return end;
+        if (s[j] == '$' && j > i + 1 && !strchr(" \t\r\n", s[j - 1]) &&
+            !(j + 1 < end && is_digit(s[j + 1])))
+            return j;
+    }
+    return end;
+}
+
+static int math_segments(const char *s, size_t len, int text_mode, vec *out)
 {
     size_t i = 0;
     while (i < len) {
@@ -803,6 +820,11 @@ static int math_segments(const char *s, size_t len, vec *out)
                 a = i + 2;
                 b = find_unescaped(s, a, len, "$$");
                 next = b < len ? b + 2 : len;
+            } else if (text_mode) {
+                a = i + 1;
+                b = text_dollar_close(s, i, len);
+                if (b >= len) { i++; continue; }
+                next = b + 1;
             } else {
                 a = i + 1;
                 b = find_unescaped(s, a, len, "$");
@@ -814,6 +836,7 @@ static int math_segments(const char *s, size_t len, vec *out)
         }
         la_span *sp = vec_push(out);
         if (!sp) return -1;
+        sp->open = i;
         sp->a = a;
         sp->b = b;
         sp->next = next;
@@ -967,10 +990,10 @@ static int split_chain(const char *s, size_t a, size_t b, vec *items)
     return 0;
 }
 
-int la_math_spans(const char *text, size_t len, la_span **out, size_t *n)
+int la_math_spans_mode(const char *text, size_t len, int text_mode, la_span **out, size_t *n)
 {
     vec segs = {NULL, 0, 0, sizeof(la_span)};
-    if (math_segments(text, len, &segs)) {
+    if (math_segments(text, len, text_mode, &segs)) {
         free(segs.data);
         *out = NULL;
         *n = 0;
@@ -979,6 +1002,11 @@ int la_math_spans(const char *text, size_t len, la_span **out, size_t *n)
     *out = segs.data;
     *n = segs.n;
     return 0;
+}
+
+int la_math_spans(const char *text, size_t len, la_span **out, size_t *n)
+{
+    return la_math_spans_mode(text, len, 0, out, n);
 }
 
 size_t la_first_boxed(const char *text, size_t len)
@@ -1050,15 +1078,24 @@ static void judge(const char *s, la_step *st, size_t boxed)
     st->reason = rounds_to(st->lhs_value, rhs, st->rhs.frac_digits) ? LA_APPROXIMATION : LA_MISMATCH;
 }
 
-int la_find_steps(const char *text, size_t len, la_step **out, size_t *n)
+static int prose_steps(const char *s, size_t a, size_t b, size_t limit, vec *steps);
+
+static int find_steps(const char *text, size_t len, int text_mode, la_step **out, size_t *n)
 {
     vec segs = {NULL, 0, 0, sizeof(la_span)}, items = {NULL, 0, 0, sizeof(item)},
         steps = {NULL, 0, 0, sizeof(la_step)};
-    size_t boxed = la_first_boxed(text, len);
+    size_t boxed = text_mode ? la_text_limit(text, len) : la_first_boxed(text, len);
     *out = NULL;
     *n = 0;
-    if (math_segments(text, len, &segs)) goto fail;
-    for (size_t k = 0; k < segs.n; k++) {
+    if (math_segments(text, len, text_mode, &segs)) goto fail;
+    for (size_t k = 0; k <= segs.n; k++) {
+        if (text_mode) { /* the prose before segment k (or after the last) */
+            size_t g0 = k ? ((la_span *)segs.data)[k - 1].next : 0;
+            size_t g1 = k < segs.n ? ((la_span *)segs.data)[k].a : len;
+            if (k < segs.n) g1 = ((la_span *)segs.data)[k].open;
+            if (g1 > g0 && prose_steps(text, g0, g1, boxed, &steps)) goto fail;
+        }
+        if (k == segs.n) break;
         la_span *sp = (la_span *)segs.data + k;
         items.n = 0;
         if (split_chain(text, sp->a, sp->b, &items)) goto fail;
@@ -1092,6 +1129,138 @@ fail:
     free(items.data);
     free(steps.data);
     return -1;
+}
+
+int la_find_steps(const char *text, size_t len, la_step **out, size_t *n)
+{
+    return find_steps(text, len, 0, out, n);
+}
+
+int la_find_steps_text(const char *text, size_t len, la_step **out, size_t *n)
+{
+    return find_steps(text, len, 1, out, n);
+}
+
+size_t la_text_limit(const char *text, size_t len)
+{
+    size_t b = la_first_boxed(text, len), h = find_lit(text, 0, len, "####");
+    return b < h ? b : h;
+}
+
+/* ------------------------------------------------------------ prose */
+
+/* Bytes of an arithmetic character of prose at s[i] (0 if none): digits,
+ * spaces, ". , + - * / ( ) % $" and the UTF-8 signs x-times, division,
+ * middle dot and minus. */
+static size_t prose_arith_len(const char *s, size_t i, size_t end)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (is_digit((char)c) || strchr(" \t.,+-*/()%$", c)) return c ? 1 : 0;
+    if (c == 0xC3 && i + 1 < end && ((unsigned char)s[i + 1] == 0x97 || (unsigned char)s[i + 1] == 0xB7))
+        return 2;
+    if (c == 0xC2 && i + 1 < end && (unsigned char)s[i + 1] == 0xB7) return 2;
+    if (c == 0xE2 && i + 2 < end && (unsigned char)s[i + 1] == 0x88 && (unsigned char)s[i + 2] == 0x92)
+        return 3;
+    return 0;
+}
+
+/* The prose lhs s[a, b) in GSM8K syntax: "$" dropped, the UTF-8 signs
+ * replaced by their ASCII operators. buf holds at least b - a + 1 bytes. */
+static size_t prose_normalize(const char *s, size_t a, size_t b, char *buf)
+{
+    size_t n = 0;
+    for (size_t i = a; i < b;) {
+        size_t k = prose_arith_len(s, i, b);
+        if (k == 0) k = 1;
+        unsigned char c = (unsigned char)s[i];
+        if (c == '$') { i++; continue; }
+        if (k == 1) buf[n++] = (char)c;
+        else if (c == 0xC3 && (unsigned char)s[i + 1] == 0xB7) buf[n++] = '/';
+        else if (c == 0xE2) buf[n++] = '-';
+        else buf[n++] = '*';
+        i += k;
+    }
+    buf[n] = 0;
+    return n;
+}
+
+/* Plain-text steps "12*5 = 60" in prose s[a, b) (text mode). The lhs is the
+ * run of arithmetic characters before the "=" (it stops at a letter, a
+ * newline, a colon ...); one that starts with an operator right after a word
+ * ("x + 2 + 3 = 5") has unknowns. The rhs is a number, optionally "$" or
+ * "-" first, not followed by a letter, digit or another operator. */
+static int prose_steps(const char *s, size_t a, size_t b, size_t limit, vec *steps)
+{
+    for (size_t i = a; i < b; i++) {
+        if (s[i] != '=') continue;
+        if ((i + 1 < b && s[i + 1] == '=') || (i > a && strchr("=<>!", s[i - 1]))) continue;
+        la_step st;
+        memset(&st, 0, sizeof st);
+        size_t p = i + 1;
+        while (p < b && (s[p] == ' ' || s[p] == '\t')) p++;
+        if (p < b && s[p] == '$') p++;
+        if (p < b && s[p] == '-') { st.negative = 1; p++; }
+        size_t q = la_lex_number(s, p, b, 0, &st.rhs);
+        if (q == p) continue;
+        /* a trailing sentence comma or period is not part of the number */
+        size_t r = q;
+        while (r < b && (s[r] == ' ' || s[r] == '\t')) r++;
+        int more = r < b && (isalnum((unsigned char)s[q]) || s[q] == '_' || s[q] == '%' ||
+                             (strchr("+-*/^(", s[r]) && s[r]) || prose_arith_len(s, r, b) > 1);
+        if (st.rhs.overflow) st.reason = LA_OVERFLOW;
+        else if (st.rhs.repeating || more) st.reason = LA_RHS_NOT_NUMBER;
+        size_t x = i;
+        while (x > a) {
+            size_t k = 1;
+            while (k < 3 && x - k > a && ((unsigned char)s[x - k] & 0xC0) == 0x80) k++;
+            if (prose_arith_len(s, x - k, i) != k) break;
+            x -= k;
+        }
+        size_t y = i;
+        while (x < y && strchr(" \t,", s[x])) x++;
+        while (y > x && (s[y - 1] == ' ' || s[y - 1] == '\t')) y--;
+        if (x < y && s[x] == '.' && !(x + 1 < y && is_digit(s[x + 1]))) {
+            x++;
+            while (x < y && (s[x] == ' ' || s[x] == '\t')) x++;
+        }
+        st.lhs_start = x;
+        st.lhs_end = y;
+        if (st.rhs.start >= limit) st.reason = LA_AFTER_BOXED;
+        else if (!st.reason && x == y) st.reason = LA_NO_LHS;
+        else if (!st.reason) {
+            size_t w = x; /* the word right before the run */
+            while (w > a && (s[w - 1] == ' ' || s[w - 1] == '\t')) w--;
+            int after_word = w > a && (isalnum((unsigned char)s[w - 1]) || s[w - 1] == '_' ||
+                                       ((unsigned char)s[w - 1] & 0x80));
+            int lead_op = strchr("+*/", s[x]) || prose_arith_len(s, x, y) > 1 ||
+                          (s[x] == '-' && after_word);
+            if (lead_op || (after_word && s[x] == '(' && w == x)) {
+                st.reason = LA_UNKNOWNS;
+            } else {
+                char *buf = malloc(y - x + 1);
+                if (!buf) return -1;
+                size_t nb = prose_normalize(s, x, y, buf);
+                int n_ops;
+                la_rat rhs = st.rhs.value;
+                if (st.negative) rhs.num = -rhs.num;
+                int rc = la_eval(buf, 0, nb, 1, &st.lhs_value, &n_ops);
+                free(buf);
+                if (rc) st.reason = rc;
+                else if (n_ops == 0) st.reason = LA_TRIVIAL;
+                else {
+                    st.evaluated = 1;
+                    st.reason = la_rat_eq(st.lhs_value, rhs) ? LA_OK
+                                : rounds_to(st.lhs_value, rhs, st.rhs.frac_digits) ? LA_APPROXIMATION
+                                                                                  : LA_MISMATCH;
+                }
+            }
+        }
+        la_step *dst = vec_push(steps);
+        if (!dst) return -1;
+        *dst = st;
+        i = q - 1;
+    }
+    return 0;
 }
 
 int la_final_values(const char *text, size_t len, la_rat **vals, size_t *n)

@@ -88,11 +88,24 @@ int la_find_steps(const char *text, size_t len, la_step **out, size_t *n);
 /* A math segment: content s[a, b); the closing delimiter ends at next. */
 typedef struct la_span {
     size_t a, b, next;
+    size_t open;                 /* where the opening delimiter starts */
 } la_span;
 
 /* The math segments of a MATH solution, in order (see la_find_steps). *out is
  * malloc'd (caller frees). Returns 0, or -1 when out of memory. */
 int la_math_spans(const char *text, size_t len, la_span **out, size_t *n);
+
+/* Text mode, for generated solutions (on-policy pairs): free prose with
+ * LaTeX math. Math segments as la_find_steps finds them, except that an
+ * inline "$" follows pandoc's rule (opens before a non-space, closes after a
+ * non-space and not before a digit, within a paragraph) so currency stays
+ * prose; plus plain-text steps in the prose ("16 - 3 - 4 = 9 eggs",
+ * "12 × 5 = 60": GSM8K syntax with "×", "÷", "·", "−" and "$" allowed).
+ * Steps at or after la_text_limit are AFTER_BOXED. */
+int la_find_steps_text(const char *text, size_t len, la_step **out, size_t *n);
+int la_math_spans_mode(const char *text, size_t len, int text_mode, la_span **out, size_t *n);
+/* The first "\boxed" / "\fbox" or "####" in text, or len. */
+size_t la_text_limit(const char *text, size_t len);
 
 /* Position of the first "\boxed" (or "\fbox") in text, or len if none. */
 size_t la_first_boxed(const char *text, size_t len);

@@ -86,6 +86,7 @@
 
 #include "base/base.h"
 #include "data/latex_arith.h"
+#include "data/pairs_internal.h"
 
 _Static_assert(LA_REASON_COUNT + 2 <= CLENS_PAIRS_MAX_REASONS, "too many reasons");
 
@@ -535,6 +536,73 @@ done:
     return rc;
 }
 
+/* Appends the final-answer values of a text: every \boxed value (see
+ * la_final_values) and the number after "####". 0 or -1. */
+static int add_final_values(const char *t, size_t len, la_rat **fin, size_t *nf)
+{
+    la_rat *v = NULL;
+    size_t n = 0;
+    if (la_final_values(t, len, &v, &n)) return -1;
+    la_rat *d = realloc(*fin, (*nf + n + 1) * sizeof *d);
+    if (!d) { free(v); return -1; }
+    *fin = d;
+    if (n) memcpy(d + *nf, v, n * sizeof *v);
+    *nf += n;
+    free(v);
+    const char *h = NULL;
+    for (size_t i = 0; i + 4 <= len; i++)
+        if (memcmp(t + i, "####", 4) == 0) { h = t + i; break; }
+    if (h) {
+        size_t a = (size_t)(h - t) + 4;
+        while (a < len && strchr(" \t$", t[a])) a++;
+        if (a < len && t[a] == '-') a++;
+        la_num num;
+        if (la_lex_number(t, a, len, 0, &num) > a && !num.overflow) d[(*nf)++] = num.value;
+    }
+    return 0;
+}
+
+/* A generated solution (on-policy): prose with LaTeX (la_find_steps_text).
+ * The answer is excluded as the text's own (\boxed, "####") and as the
+ * dataset's reference answer (R6). */
+static int prepare_text(const char *sol, const char *reference, prepared *P, const pctx *C)
+{
+    P->len = strlen(sol);
+    P->text = dupn(sol, P->len);
+    la_step *steps = NULL;
+    la_rat *fin = NULL;
+    size_t ns = 0, nf = 0;
+    int rc = -1;
+    if (!P->text || la_find_steps_text(P->text, P->len, &steps, &ns) ||
+        add_final_values(P->text, P->len, &fin, &nf) ||
+        (reference && add_final_values(reference, strlen(reference), &fin, &nf)) ||
+        la_math_spans_mode(P->text, P->len, 1, &P->spans, &P->n_spans) ||
+        !(P->answer = math_answer(P->text, P->len)))
+        goto done;
+    size_t limit = P->limit = la_text_limit(P->text, P->len);
+    for (size_t i = 0; i < ns; i++) {
+        la_step *s = &steps[i];
+        la_rat v = s->rhs.value;
+        if (s->negative) v.num = -v.num;
+        int reason = s->reason;
+        if (reason == LA_OK && is_final(v, fin, nf)) reason = LA_FINAL_ANSWER;
+        if (reason == LA_OK &&
+            step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit) == NO_STEP)
+            reason = R_ANSWER_IN_STEP;
+        count(C, P, reason, s->rhs.start, s->rhs.end, s->negative, P->text + s->lhs_start,
+              s->lhs_end - s->lhs_start, s->evaluated ? &s->lhs_value : NULL);
+        if (reason == LA_OK &&
+            push_site(P, s->rhs.start, s->rhs.end, P->text + s->lhs_start,
+                      s->lhs_end - s->lhs_start, v))
+            goto done;
+    }
+    rc = 0;
+done:
+    free(steps);
+    free(fin);
+    return rc;
+}
+
 /* GSM8K: strips the <<expr=n>> annotations, each a candidate whose site is
  * the number written right after it. */
 static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
@@ -678,6 +746,8 @@ void clens_pair_clear(clens_pair *p)
     free(p->corrupt);
     free(p->format);
     free(p->answer);
+    free(p->solution_source);
+    free(p->generator);
     memset(p, 0, sizeof *p);
 }
 
@@ -741,7 +811,8 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     out->n_sites = (int)P->n_sites;
     out->site_index = (int)k;
     out->site_rule = prm->site;
-    if (clean.oom || corr.oom || !out->id || !out->source || !out->source_sha256 ||
+    out->solution_source = dups("reference");
+    if (!out->solution_source || clean.oom || corr.oom || !out->id || !out->source || !out->source_sha256 ||
         !out->problem || !out->clean_prefix || !out->corrupted_prefix || !out->site.expr ||
         !out->site.clean_value || !out->cut || !out->corrupt || !out->format || !out->answer) {
         if (clean.oom) free(clean.s);
@@ -762,9 +833,12 @@ static size_t choose_site(const clens_pairs_params *prm, const char *id, size_t 
     return (size_t)(((unsigned __int128)r * n) >> 64);
 }
 
+/* generated: the solution is model-written prose (prepare_text), with the
+ * dataset's reference solution / answer in reference. */
 static int from_text(const clens_pairs_params *params, const char *id, int64_t line,
-                     const char *problem, const char *solution, clens_pair *out,
-                     clens_pairs_stats *stats, clens_error *err)
+                     const char *problem, const char *solution, int generated,
+                     const char *reference, clens_pair *out, clens_pairs_stats *stats,
+                     clens_error *err)
 {
     prepared P;
     clens_pairs_stats local;
@@ -773,8 +847,9 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
     if (!stats) stats = &local;
     memset(out, 0, sizeof *out);
     pctx C = {params, id, line, stats};
-    int rc = params->format == CLENS_PAIRS_GSM8K ? prepare_gsm8k(solution, &P, &C)
-                                                  : prepare_math(solution, &P, &C);
+    int rc = generated                            ? prepare_text(solution, reference, &P, &C)
+             : params->format == CLENS_PAIRS_GSM8K ? prepare_gsm8k(solution, &P, &C)
+                                                   : prepare_math(solution, &P, &C);
     if (rc) {
         prepared_free(&P);
         return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", id);
@@ -796,7 +871,23 @@ int clens_pairs_from_text(const clens_pairs_params *params, const char *id, cons
                           const char *solution, clens_pair *out, clens_pairs_stats *stats,
                           clens_error *err)
 {
-    return from_text(params, id, 0, problem, solution, out, stats, err);
+    return from_text(params, id, 0, problem, solution, 0, NULL, out, stats, err);
+}
+
+int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
+                                const char *problem, const char *generated,
+                                const char *reference, clens_pair *out,
+                                clens_pairs_stats *stats, clens_error *err)
+{
+    int rc = from_text(params, id, 0, problem, generated, 1, reference, out, stats, err);
+    if (rc == 1) {
+        free(out->solution_source);
+        if (!(out->solution_source = dups("on-policy"))) {
+            clens_pair_clear(out);
+            return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", id);
+        }
+    }
+    return rc;
 }
 
 /* "dir/base" of a path (the last two components). */
@@ -811,24 +902,29 @@ static void short_source(const char *path, char *buf, size_t n)
     snprintf(buf, n, "%s", p);
 }
 
-int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data, size_t len,
-                             clens_pair **pairs_out, size_t *n_out, clens_pairs_stats *stats_out,
-                             clens_error *err)
+void pairs_rows_free(pairs_row *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].id);
+        free(rows[i].problem);
+        free(rows[i].reference);
+    }
+    free(rows);
+}
+
+int pairs_read_rows(const clens_pairs_params *params, const char *data, size_t len,
+                    pairs_row **rows_out, size_t *n_out, char sha[65], clens_error *err)
 {
     const char *src = params->source_name ? params->source_name
                       : params->data_path ? params->data_path : "data";
     const int gsm = params->format == CLENS_PAIRS_GSM8K;
     const char *kp = gsm ? "question" : "problem", *ks = gsm ? "answer" : "solution";
-    char sha[65], shortsrc[512];
-    clens_pairs_stats st;
-    clens_pair *pairs = NULL;
+    char shortsrc[512];
+    pairs_row *rows = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
-    memset(&st, 0, sizeof st);
-    *pairs_out = NULL;
+    *rows_out = NULL;
     *n_out = 0;
-    if (params->seed > (uint64_t)INT64_MAX)
-        return clens_err(err, CLENS_E_ARG, "pairs: seed must be at most 2^63-1");
     clens_sha256_hex(data, len, sha);
     short_source(src, shortsrc, sizeof shortsrc);
     long lineno = 0;
@@ -841,7 +937,6 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         while (a < b && strchr(" \t\r", data[a])) a++;
         while (b > a && strchr(" \t\r", data[b - 1])) b--;
         if (a == b) continue;
-        if (params->limit > 0 && (long)n >= params->limit) break;
         json_error_t je;
         json_t *o = json_loadb(data + a, b - a, 0, &je);
         if (!o || !json_is_object(o)) {
@@ -851,7 +946,6 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
             json_decref(o);
             goto fail;
         }
-        st.problems++;
         const char *prob = json_string_value(json_object_get(o, kp));
         const char *sol = json_string_value(json_object_get(o, ks));
         const char *idv = json_string_value(json_object_get(o, "id"));
@@ -869,31 +963,98 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         }
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
-            clens_pair *d = realloc(pairs, nc * sizeof *d);
+            pairs_row *d = realloc(rows, nc * sizeof *d);
             if (!d) {
                 json_decref(o);
                 rc = clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
                 goto fail;
             }
-            pairs = d;
+            rows = d;
             cap = nc;
         }
-        int got = from_text(params, idv, lineno, prob, sol, &pairs[n], &st, err);
+        pairs_row *r = &rows[n++];
+        r->id = dups(idv);
+        r->problem = dups(prob);
+        r->reference = dups(sol);
+        r->line = lineno;
         json_decref(o);
-        if (got < 0) { rc = -got; goto fail; }
-        if (got == 0) continue;
-        clens_pair *p = &pairs[n];
-        free(p->source);
-        free(p->source_sha256);
-        p->source = dups(src);
-        p->source_sha256 = dups(sha);
-        p->candidate_index = (int64_t)n;
-        n++;
-        if (!p->source || !p->source_sha256) {
+        if (!r->id || !r->problem || !r->reference) {
             rc = clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
             goto fail;
         }
     }
+    *rows_out = rows;
+    *n_out = n;
+    return 0;
+fail:
+    pairs_rows_free(rows, n);
+    return rc;
+}
+
+int pairs_finish(clens_pair *p, const clens_pairs_params *params, const char *sha, int64_t index)
+{
+    const char *src = params->source_name ? params->source_name
+                      : params->data_path ? params->data_path : "data";
+    free(p->source);
+    free(p->source_sha256);
+    p->source = dups(src);
+    p->source_sha256 = dups(sha);
+    p->candidate_index = index;
+    return p->source && p->source_sha256 ? 0 : -1;
+}
+
+int pairs_from_row(const clens_pairs_params *params, const pairs_row *row, const char *generated,
+                   clens_pair *out, clens_pairs_stats *stats, clens_error *err)
+{
+    if (!generated)
+        return from_text(params, row->id, row->line, row->problem, row->reference, 0, NULL, out,
+                         stats, err);
+    int rc = from_text(params, row->id, row->line, row->problem, generated, 1, row->reference, out,
+                       stats, err);
+    if (rc == 1) {
+        free(out->solution_source);
+        if (!(out->solution_source = dups("on-policy"))) {
+            clens_pair_clear(out);
+            return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", row->id);
+        }
+    }
+    return rc;
+}
+
+int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data, size_t len,
+                             clens_pair **pairs_out, size_t *n_out, clens_pairs_stats *stats_out,
+                             clens_error *err)
+{
+    char sha[65];
+    clens_pairs_stats st;
+    clens_pair *pairs = NULL;
+    pairs_row *rows = NULL;
+    size_t n = 0, nrows = 0;
+    int rc = 0;
+    memset(&st, 0, sizeof st);
+    *pairs_out = NULL;
+    *n_out = 0;
+    if (params->seed > (uint64_t)INT64_MAX)
+        return clens_err(err, CLENS_E_ARG, "pairs: seed must be at most 2^63-1");
+    if ((rc = pairs_read_rows(params, data, len, &rows, &nrows, sha, err))) return rc;
+    if (nrows && !(pairs = calloc(nrows, sizeof *pairs))) {
+        pairs_rows_free(rows, nrows);
+        return clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        if (params->limit > 0 && (long)n >= params->limit) break;
+        st.problems++;
+        int got = pairs_from_row(params, &rows[i], NULL, &pairs[n], &st, err);
+        if (got < 0) { rc = -got; goto fail; }
+        if (got == 0) continue;
+        if (pairs_finish(&pairs[n], params, sha, (int64_t)n)) {
+            n++;
+            rc = clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
+            goto fail;
+        }
+        n++;
+    }
+    pairs_rows_free(rows, nrows);
     st.pairs = (long)n;
     memcpy(st.source_sha256, sha, sizeof sha);
     *pairs_out = pairs;
@@ -901,6 +1062,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     if (stats_out) *stats_out = st;
     return 0;
 fail:
+    pairs_rows_free(rows, nrows);
     clens_pairs_free(pairs, n);
     return rc;
 }
@@ -952,6 +1114,13 @@ char *clens_pair_to_json(const clens_pair *p)
     bad |= json_object_set_new(o, "site_index", json_integer(p->site_index));
     bad |= json_object_set_new(o, "site_rule",
                                json_string(p->site_rule == CLENS_SITE_LAST ? "last" : "random"));
+    if (p->solution_source)
+        bad |= json_object_set_new(o, "solution_source", jstr(p->solution_source));
+    if (p->generator) {
+        json_error_t je;
+        json_t *g = json_loads(p->generator, 0, &je);
+        bad |= !g || json_object_set_new(o, "generator", g);
+    }
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return s;
@@ -1059,9 +1228,14 @@ static int parse_pair(json_t *o, clens_pair *p, size_t index, char *why, size_t 
     p->site_index = get_int(o, "site_index", &v) ? 0 : (int)v;
     const char *rule = get_str(o, "site_rule");
     p->site_rule = rule && strcmp(rule, "last") == 0 ? CLENS_SITE_LAST : CLENS_SITE_RANDOM;
+    const char *src = get_str(o, "solution_source");
+    p->solution_source = dups(src ? src : "reference");
+    json_t *gen = json_object_get(o, "generator");
+    if (json_is_object(gen)) p->generator = json_dumps(gen, JSON_COMPACT | JSON_SORT_KEYS);
     if (!p->id || !p->source || !p->source_sha256 || !p->problem || !p->clean_prefix ||
         !p->corrupted_prefix || !p->site.expr || !p->site.clean_value ||
-        !p->site.corrupted_value || !p->cut || !p->corrupt || !p->format || !p->answer) {
+        !p->site.corrupted_value || !p->cut || !p->corrupt || !p->format || !p->answer ||
+        !p->solution_source) {
         clens_pair_clear(p);
         snprintf(why, nwhy, "out of memory");
         return -1;

@@ -27,6 +27,18 @@ int clens_prompt_tokenize(const clens_tokenizer *tok, const char *text, int add_
     return rc;
 }
 
+int clens_prompt_generation_ids(const clens_tokenizer *tok, const char *problem, int32_t **ids,
+                                size_t *n, clens_error *err)
+{
+    size_t len = strlen(problem) + 64;
+    char *text = malloc(len);
+    if (!text) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    snprintf(text, len, "Solve this math problem step by step:\n\n%s\n\nSolution:", problem);
+    int rc = clens_prompt_tokenize(tok, text, 1, ids, n, err);
+    free(text);
+    return rc;
+}
+
 int clens_prompt_ids(const clens_tokenizer *tok, const clens_chat_template *tmpl, clens_prompt_mode mode,
                      const char *problem, const char *prefix, int32_t **ids, size_t *n, clens_error *err)
 {

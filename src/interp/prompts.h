@@ -21,6 +21,12 @@ int clens_prompt_mode_parse(const char *s, clens_prompt_mode *mode);
 int clens_prompt_ids(const clens_tokenizer *tok, const clens_chat_template *tmpl, clens_prompt_mode mode,
                      const char *problem, const char *prefix, int32_t **ids, size_t *n, clens_error *err);
 
+/* The seed's raw prompt as a generation prompt (no prefix, no trailing
+ * space): "Solve this math problem step by step:\n\n{problem}\n\nSolution:"
+ * with special tokens. *ids malloc'd, caller frees. */
+int clens_prompt_generation_ids(const clens_tokenizer *tok, const char *problem, int32_t **ids,
+                                size_t *n, clens_error *err);
+
 /* Encodes text (NUL-terminated) without or with special tokens. */
 int clens_prompt_tokenize(const clens_tokenizer *tok, const char *text, int add_special, int32_t **ids,
                           size_t *n, clens_error *err);

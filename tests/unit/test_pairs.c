@@ -460,12 +460,79 @@ static void seeded_choice(void **state)
     for (int i = 0; i < 7; i++) assert_true(seen[i] > 0);
 }
 
+/* Generated solutions (on-policy): prose steps, currency, LaTeX segments,
+ * the text's own and the reference answer excluded. Each case lists every
+ * candidate as "expr | value | reason | lhs value". */
+static void check_generated(const char *text, const char *reference, const char *const *want, int n_want)
+{
+    got g;
+    memset(&g, 0, sizeof g);
+    clens_pairs_params prm = clens_pairs_default_params();
+    prm.on_candidate = collect;
+    prm.on_candidate_user = &g;
+    clens_pair p;
+    clens_error err = {0};
+    int made = clens_pairs_from_generation(&prm, "g", "q", text, reference, &p, NULL, &err);
+    assert_true(made >= 0);
+    int ok = g.n == n_want;
+    for (int i = 0; ok && i < n_want; i++) ok = strcmp(g.lines[i], want[i]) == 0;
+    if (!ok) {
+        for (int i = 0; i < g.n; i++) print_message("  got:  %s\n", g.lines[i]);
+        for (int i = 0; i < n_want; i++) print_message("  want: %s\n", want[i]);
+        fail_msg("generated text \"%s\"", text);
+    }
+    if (made) {
+        assert_string_equal(p.solution_source, "on-policy");
+        clens_pair_clear(&p);
+    }
+}
+
+static void generated_text(void **state)
+{
+    (void)state;
+    static const char *const a[] = {
+        "16 - 3 - 4 | 9 | ok | 9",
+        "9 * 2 | 18 | final_answer | 18",
+    };
+    check_generated("Janet has 16 eggs. She eats 3 and bakes 4, so 16 - 3 - 4 = 9 eggs remain. "
+                    "Each sells for $2, so 9 * 2 = 18 dollars.\n\nThe answer is 18.",
+                    "She makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18", a, 2);
+    static const char *const b[] = {
+        "12 \u00d7 5 | 60 | ok | 60",
+        "+ 2 + 3 | 5 | unknowns | ",
+        "$60 / 4 | 15 | ok | 15",
+        "3.5 * 2 | 7 | ok | 7",
+        "2 + 2 | 5 | mismatch | 4",
+        "10 / 3 | 3.33 | approximation | 10/3",
+        "4 * 3 | 12 | rhs_not_number | ",
+        "7 + 1 | 8 | after_boxed | ",
+    };
+    check_generated("First, 12 \u00d7 5 = 60. If x + 2 + 3 = 5 then x is 0.\n"
+                    "Split: $60 / 4 = $15 each, and 3.5 * 2 = 7, but 2 + 2 = 5? Also 10 / 3 = 3.33 "
+                    "and 4 * 3 = 12x.\nSo \\boxed{99}, and 7 + 1 = 8.",
+                    NULL, b, 8);
+    /* LaTeX math keeps its rules inside the prose; a currency "$" does not open math */
+    static const char *const c[] = {
+        "20 \\cdot 3 | 60 | ok | 60",
+        "5 + 5 | 10 | ok | 10",
+        "60+10 | 70 | final_answer | 70",
+    };
+    check_generated("We have \\(20 \\cdot 3 = 60\\) apples and $5 + 5 = 10$ pears.\n"
+                    "It costs $3 and $4, total \\[60+10 = 70\\]", "\\boxed{70}", c, 3);
+    /* chained prose: the second "=" has the first's rhs as its lhs */
+    static const char *const d[] = {
+        "3 + 4 | 7 | rhs_not_number | ",
+        "7 + 1 | 8 | ok | 8",
+    };
+    check_generated("Then 3 + 4 = 7 + 1 = 8.\nDone.", NULL, d, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(snippet_table), cmocka_unit_test(evaluator), cmocka_unit_test(numbers),
         cmocka_unit_test(corruption),    cmocka_unit_test(cuts),      cmocka_unit_test(gsm8k_rules),
-        cmocka_unit_test(seeded_choice),
+        cmocka_unit_test(seeded_choice), cmocka_unit_test(generated_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# 41-on-policy: `clens pairs --on-policy MODEL`. A Qwen2 model with the real
+# Qwen2.5 tokenizer has a token chain planted through its weights
+# (tools/plant_chain.py), so that after the raw prompt's final ":" greedy
+# decoding writes " 12*5=60 apples\nSo total" and then <|endoftext|>. Checks:
+# the generated text and ids equal `clens generate` (same greedy path), the
+# stop id comes from generation_config.json, the error is injected into the
+# generated text (site 12*5=60 -> 61, cut after the line), the raw-prompt
+# rendering of the pair reproduces the generated tokens, the generations file
+# resumes after a cut-off last line with an identical result, other settings
+# are refused, and a random model (no arithmetic in its text) gives no pairs.
+# Env (tests/run.sh): CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
+set -u
+t0=$(date +%s%N)
+T="$CLENS_TEST_TMP/on-policy-suite"
+rm -rf "$T" && mkdir -p "$T"
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+Q="$SHARED/tokenizers/qwen2.5"
+
+M="$T/planted"
+$PY tools/gen_model.py --arch qwen2 --dtype bf16 --layers 2 --hidden 64 --vocab 151936 --untied \
+    --seed 11 --quiet --out "$M" || exit 1
+cp "$Q/vocab.json" "$Q/merges.txt" "$Q/tokenizer_config.json" "$M/"
+echo '{"eos_token_id": 151643}' >"$M/generation_config.json"
+chain=$("$CLENS" tokenize "$M" --no-special --text $'Solution: 12*5=60 apples\nSo total') || exit 1
+# drop "Solution" (the chain starts at ":"), end with <|endoftext|>
+chain="${chain#*,},151643"
+$PY tools/plant_chain.py "$M" --chain "$chain" || exit 1
+
+# three problems; the reference answers are not 60
+cat >"$T/data.jsonl" <<'EOF'
+{"id": "p1", "problem": "What is $12 \\cdot 5 + 7$?", "solution": "We get $12\\cdot 5 + 7 = \\boxed{67}$."}
+{"id": "p2", "problem": "How many apples?", "solution": "There are $\\boxed{60}$."}
+{"id": "p3", "problem": "Compute $2+2$.", "solution": "$2+2=\\boxed{4}$"}
+EOF
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/pairs.jsonl" --on-policy "$M" \
+    --batch 2 >"$T/run1.txt" 2>&1 || { cat "$T/run1.txt"; bad "on-policy run failed"; }
+sed 's/^/    /' "$T/run1.txt"
+G="$T/pairs.jsonl.generations.jsonl"
+[ "$(wc -l <"$G")" -eq 4 ] || bad "generations file: expected a header and 3 lines"
+[ "$(wc -l <"$T/pairs.jsonl")" -eq 2 ] || bad "expected 2 pairs (p2: the reference answer 60 excludes the site)"
+
+# the same greedy text as `clens generate` on the raw prompt
+prompt=$'Solve this math problem step by step:\n\nHow many apples?\n\nSolution:'
+"$CLENS" generate "$M" --text "$prompt" --max-new 40 >"$T/gen.txt" 2>"$T/gen.err" || bad "clens generate"
+$PY - "$G" "$T/pairs.jsonl" "$T/gen.txt" "$chain" <<'EOF' || bad "on-policy content"
+import json, sys
+gen = [json.loads(l) for l in open(sys.argv[1])]
+pairs = [json.loads(l) for l in open(sys.argv[2])]
+want_ids = [int(x) for x in sys.argv[4].split(",")[1:]]
+hdr = gen[0]
+assert hdr["clens_generations"] == 1 and hdr["settings"]["stop_ids"] == [151643], hdr
+assert hdr["settings"]["max_new_tokens"] == 512 and hdr["settings"]["prompt"] == "raw"
+for g in gen[1:]:
+    assert g["ids"] == want_ids, (g["ids"], want_ids)
+    assert g["stopped"] is True and g["new_tokens"] == len(want_ids)
+    assert g["text"] == "12*5=60 apples\nSo total", repr(g["text"])
+out = open(sys.argv[3]).read()
+assert ",".join(map(str, want_ids)) in out.replace(" ", ""), out
+# p1 (answer 67) and p3 (answer 4) give pairs; p2 (answer 60) does not
+assert [p["id"] for p in pairs] == ["p1", "p3"], [p["id"] for p in pairs]
+for p in pairs:
+    assert p["clean_prefix"] == "12*5=60 apples\n" and p["corrupted_prefix"] == "12*5=61 apples\n", p
+    assert p["site"] == {"start": 5, "end": 7, "expr": "12*5", "clean_value": "60", "corrupted_value": "61"}
+    assert p["solution_source"] == "on-policy" and p["generator"]["stopped"] is True
+    assert p["generator"]["settings_sha256"] == hdr["settings_sha256"]
+print("    on-policy content ok: 3 generations, pairs p1 and p3, site 12*5=60 -> 61")
+EOF
+
+# the pair renders (raw prompt) to the generated tokens
+$PY - "$T/pairs.jsonl" >"$T/render.txt" <<'EOF'
+import json, sys
+p = json.loads(open(sys.argv[1]).readline())
+sys.stdout.write("Solve this math problem step by step:\n\n%s\n\nSolution: %s" % (p["problem"], p["clean_prefix"]))
+EOF
+ids=$("$CLENS" tokenize "$M" --file "$T/render.txt") || bad "tokenize render"
+case ",$ids," in
+  *",25,220,16,17,9,20,28,21,15,40676,198,") ;;
+  *) bad "raw rendering of the pair does not end with the generated tokens: $ids" ;;
+esac
+
+# resume: cut the file inside its last line; the rerun regenerates one text
+cp "$T/pairs.jsonl" "$T/pairs.first.jsonl"
+size=$(stat -c %s "$G")
+truncate -s $((size - 20)) "$G"
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/pairs.jsonl" --on-policy "$M" \
+    --batch 2 >"$T/run2.txt" 2>&1 || { cat "$T/run2.txt"; bad "resume run failed"; }
+grep -q "dropped an unfinished last line" "$T/run2.txt" || bad "resume did not report the cut line"
+grep -q "1 solutions generated this run" "$T/run2.txt" || { cat "$T/run2.txt"; bad "resume regenerated more than the lost text"; }
+cmp -s "$T/pairs.jsonl" "$T/pairs.first.jsonl" || bad "resumed pairs differ"
+[ "$(wc -l <"$G")" -eq 4 ] || bad "resumed generations file has $(wc -l <"$G") lines"
+# a complete file: nothing generated
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/pairs3.jsonl" --on-policy "$M" \
+    --batch 2 --generations "$G" >"$T/run3.txt" 2>&1 || bad "third run failed"
+grep -q "0 solutions generated this run" "$T/run3.txt" || bad "complete file regenerated"
+cmp -s "$T/pairs3.jsonl" "$T/pairs.first.jsonl" || bad "reused pairs differ"
+# other settings are refused, with exit 1 and the file named
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/pairs4.jsonl" --on-policy "$M" \
+    --batch 2 --max-new 30 --generations "$G" 2>"$T/err.txt"
+[ $? -eq 1 ] || bad "other settings not refused"
+grep -q "written with other settings" "$T/err.txt" || { cat "$T/err.txt"; bad "settings message"; }
+# --limit stops early; --pool caps the problems
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/lim.jsonl" --on-policy "$M" \
+    --batch 1 --limit 1 --quiet || bad "--limit run"
+[ "$(wc -l <"$T/lim.jsonl.generations.jsonl")" -eq 2 ] || bad "--limit 1 generated more than needed"
+# usage errors
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --on-policy "$M" --batch 0 2>/dev/null
+[ $? -eq 2 ] || bad "--batch 0 is not exit 2"
+# --gen-prompt chat: the model's template (Qwen2.5's, from tokenizer_config.json) and its generation prompt
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/chat.jsonl" --on-policy "$M" --gen-prompt chat \
+    --max-new 4 --quiet || bad "--gen-prompt chat"
+$PY - "$T/chat.jsonl.generations.jsonl" <<'EOF2' || bad "chat generations header"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+s = lines[0]["settings"]
+assert s["prompt"] == "chat" and s["template_sha256"], s
+assert len(lines) == 4 and all(l["prompt_tokens"] > 20 for l in lines[1:]), lines
+EOF2
+# ... and a clear error without a template
+mkdir -p "$T/notpl"
+ln -s "$M/model.safetensors" "$M/config.json" "$M/vocab.json" "$M/merges.txt" "$T/notpl/"
+$PY -c 'import json,sys; c=json.load(open(sys.argv[1])); c.pop("chat_template",None); json.dump(c,open(sys.argv[2],"w"))' \
+    "$M/tokenizer_config.json" "$T/notpl/tokenizer_config.json"
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --on-policy "$T/notpl" --gen-prompt chat 2>"$T/err.txt"
+[ $? -eq 1 ] || bad "--gen-prompt chat without a template is not exit 1"
+grep -q "template" "$T/err.txt" || { cat "$T/err.txt"; bad "no-template message"; }
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --on-policy "$T/nope" 2>/dev/null
+[ $? -eq 1 ] || bad "missing model is not exit 1"
+
+# a random model writes no arithmetic: generations, no pairs, no error
+R="$T/random"
+$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 2 --vocab 151936 --seed 12 --quiet --out "$R" || exit 1
+cp "$Q/vocab.json" "$Q/merges.txt" "$Q/tokenizer_config.json" "$R/"
+"$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --out "$T/rand.jsonl" --on-policy "$R" \
+    --pool 3 --max-new 16 >"$T/rand.txt" 2>&1 || { cat "$T/rand.txt"; bad "random model run"; }
+[ "$(wc -l <"$T/rand.jsonl.generations.jsonl")" -eq 4 ] || bad "random model: expected 3 generations"
+grep -q "problems read           3" "$T/rand.txt" || { cat "$T/rand.txt"; bad "random model summary"; }
+
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "41-on-policy: $((ms / 1000)).$(((ms % 1000) / 100)) s"
+exit $fail
