@@ -168,12 +168,13 @@ static int gen_load(const char *path, const char *settings_sha, gen_file *g, int
         if (lineno == 1) {
             const char *h = json_string_value(json_object_get(o, "settings_sha256"));
             if (!h || strcmp(h, settings_sha) != 0) {
+                rc = clens_err(err, CLENS_E_ARG,
+                               "%s: written with other settings (settings_sha256 %s, now %s); "
+                               "use another --generations file or the same model and options",
+                               path, h ? h : "missing", settings_sha);
                 json_decref(o);
                 free(data);
-                return clens_err(err, CLENS_E_ARG,
-                                 "%s: written with other settings (settings_sha256 %s, now %s); "
-                                 "use another --generations file or the same model and options",
-                                 path, h ? h : "missing", settings_sha);
+                return rc;
             }
             json_decref(o);
             continue;
