@@ -436,7 +436,8 @@ typedef enum {
 
 typedef enum {
     CLENS_SITE_RANDOM = 0,   /* seeded choice among the problem's sites (default) */
-    CLENS_SITE_LAST = 1      /* the last site before the answer */
+    CLENS_SITE_LAST = 1,     /* the last site before the answer */
+    CLENS_SITE_SEED = 2      /* the seed's: the last "= n" match, verified or not (fidelity) */
 } clens_site_mode;
 
 /* One candidate ("lhs = n" or GSM8K annotation) as the builder judged it,
@@ -502,7 +503,9 @@ typedef struct clens_pair {
     int64_t line;                /* 1-based line of the problem in the dataset */
     int n_sites;                 /* usable sites in the problem */
     int site_index;              /* which of them (0-based, text order) */
-    clens_site_mode site_rule;   /* how it was chosen ("site_rule": "random" / "last") */
+    clens_site_mode site_rule;   /* how it was chosen ("site_rule": "random" / "last" / "seed") */
+    int site_verified;           /* the site is a verified intermediate step (always, except
+                                    with site_rule "seed"); "site_verified" in the JSON */
     char *solution_source;       /* "reference" (the dataset's solution) or "on-policy" */
     char *generator;             /* on-policy: JSON object text (model, settings), else NULL */
 } clens_pair;

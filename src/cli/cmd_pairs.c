@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "cli.h"
+#include "interp/prompts.h"
 
 /* --candidates: one JSON line per candidate, collected in memory. */
 typedef struct cand_sink {
@@ -95,6 +96,50 @@ static int build_on_policy(const char *model, const char *mm, int threads,
     return rc;
 }
 
+/* --model: the token-level check patch will run (R6), early, as a report. */
+static int token_check(const char *model, const char *prompt, const clens_pair *pairs, size_t n,
+                       int quiet)
+{
+    clens_tokenizer *tok = NULL;
+    clens_chat_template *tmpl = NULL;
+    clens_error err = {0};
+    clens_prompt_mode mode;
+    if (clens_prompt_mode_parse(prompt, &mode)) return cli_usage_error("pairs", "--prompt expects chat or raw, got '%s'", prompt);
+    if (clens_tokenizer_open(&tok, model, &err)) return cli_fail("pairs", &err);
+    if (mode == CLENS_PROMPT_CHAT && clens_chat_template_open(&tmpl, model, &err)) {
+        clens_tokenizer_free(tok);
+        return cli_fail("pairs", &err);
+    }
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg, "%s/config.json", model);
+    json_t *c = json_load_file(cfg, 0, NULL);
+    long max_len = (long)json_integer_value(json_object_get(c, "max_position_embeddings"));
+    json_decref(c);
+    const char *names[] = {"length_mismatch", "final_token_mismatch", "too_long", "identical"};
+    long counts[4] = {0}, ok = 0, tokens = 0;
+    int rc = CLI_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        const char *reason;
+        size_t nt = 0;
+        if (clens_pair_token_check(tok, tmpl, mode, &pairs[i], max_len, &reason, NULL, NULL, &nt, &err)) {
+            rc = cli_errorf("pairs", CLI_EXIT_ERR, "pair %zu (%s): %s", i, pairs[i].id, err.msg);
+            break;
+        }
+        if (!reason) { ok++; tokens += (long)nt; continue; }
+        for (int k = 0; k < 4; k++) counts[k] += strcmp(reason, names[k]) == 0;
+    }
+    if (!rc && !quiet) {
+        printf("  token check with %s (--prompt %s): %ld of %zu pairs usable", model, prompt, ok, n);
+        if (ok) printf(", %.1f tokens on average", (double)tokens / (double)ok);
+        printf("\n");
+        for (int k = 0; k < 4; k++)
+            if (counts[k]) printf("    %-20s %ld\n", names[k], counts[k]);
+    }
+    clens_chat_template_free(tmpl);
+    clens_tokenizer_free(tok);
+    return rc;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -125,8 +170,11 @@ static void usage(FILE *f)
         "  --corrupt M      (last-digit|plus-one, default last-digit) last-digit: last digit\n"
         "                   +1 (9 -> 8), digit count kept; plus-one: the seed's number+1.\n"
         "                   e.g. --corrupt plus-one\n"
-        "  --site M         (random|last, default random) which of a problem's sites:\n"
-        "                   seeded choice, or the last one. e.g. --site last\n"
+        "  --site M         (random|last|seed, default random) which of a problem's sites:\n"
+        "                   seeded choice, or the last one; seed = the seed's rule: the\n"
+        "                   last \"= n\" match (\"=\", spaces, optional \"$\", \\d+(.\\d+)?)\n"
+        "                   verified or not (\"site_verified\" records the verdict).\n"
+        "                   Fidelity: --site seed --corrupt plus-one --cut chars-raw:20\n"
         "  --candidates F   (path, default none) also write every candidate \"lhs = n\" with\n"
         "                   its verdict (reason, expr, number, context) as JSONL, for\n"
         "                   auditing. e.g. --candidates candidates.jsonl\n"
@@ -149,6 +197,11 @@ static void usage(FILE *f)
         "                   chat template with its generation prompt\n"
         "  --matmul K       (default|portable|bf16, default default) kernel for generation\n"
         "  --threads N      (integer >= 0, default 0 = all cores)\n"
+        "\n"
+        "early token check (optional; `clens patch` runs the same check and drops):\n"
+        "  --model M        (model folder) render each pair for this model's tokenizer and\n"
+        "                   report how many have equal lengths and the same final token\n"
+        "  --prompt P       (chat|raw, default chat) the rendering, as in `clens patch`\n"
         "  --quiet          (flag) print nothing on success\n"
         "  -h, --help       this help\n"
         "\n"
@@ -163,7 +216,7 @@ int cmd_pairs(int argc, char **argv)
     clens_pairs_params p = clens_pairs_default_params();
     clens_error err = {0};
     clens_onpolicy_params op = clens_onpolicy_default_params();
-    const char *model = NULL, *mm = NULL;
+    const char *model = NULL, *mm = NULL, *check_model = NULL, *check_prompt = "chat";
     long threads = 0;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
@@ -173,7 +226,7 @@ int cmd_pairs(int argc, char **argv)
         const char *flags[] = {"--data", "--format", "--out", "--seed", "--limit", "--cut",
                                "--corrupt", "--site", "--candidates", "--on-policy",
                                "--generations", "--max-new", "--batch", "--pool", "--gen-prompt",
-                               "--matmul", "--threads"};
+                               "--matmul", "--threads", "--model", "--prompt"};
         int known = 0;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= strcmp(a, flags[k]) == 0;
         if (!known) return cli_usage_error(cmd, "unknown option '%s'", a);
@@ -186,6 +239,8 @@ int cmd_pairs(int argc, char **argv)
         else if (strcmp(a, "--on-policy") == 0) model = v;
         else if (strcmp(a, "--generations") == 0) op.generations_path = v;
         else if (strcmp(a, "--matmul") == 0) mm = v;
+        else if (strcmp(a, "--model") == 0) check_model = v;
+        else if (strcmp(a, "--prompt") == 0) check_prompt = v;
         else if (strcmp(a, "--gen-prompt") == 0) {
             if (strcmp(v, "raw") && strcmp(v, "chat"))
                 return cli_usage_error(cmd, "--gen-prompt expects raw or chat, got '%s'", v);
@@ -273,6 +328,7 @@ int cmd_pairs(int argc, char **argv)
         for (int r = 1; r < clens_pairs_reason_count(); r++)
             if (st.drops[r]) printf("    %-16s %ld\n", clens_pairs_reason_name(r), st.drops[r]);
     }
+    rc = check_model ? token_check(check_model, check_prompt, pairs, n, quiet) : CLI_EXIT_OK;
     clens_pairs_free(pairs, n);
-    return CLI_EXIT_OK;
+    return rc;
 }

@@ -496,20 +496,15 @@ int cmd_patch(int argc, char **argv)
         if (json_object_get(done_set, key)) continue;
         double t0 = clens_now();
         const clens_pair *pr = &pairs[c];
-        size_t nc = 0, nr = 0;
+        size_t nc = 0;
         free(ids_c); free(ids_r);
         ids_c = ids_r = NULL;
-        if (clens_prompt_ids(tok, tmpl, pmode, pr->problem, pr->clean_prefix, &ids_c, &nc, &err) ||
-            clens_prompt_ids(tok, tmpl, pmode, pr->problem, pr->corrupted_prefix, &ids_r, &nr, &err)) {
+        const char *reason = NULL;
+        if (clens_pair_token_check(tok, tmpl, pmode, pr, maxT, &reason, &ids_c, &ids_r, &nc, &err)) {
             rc = cli_errorf("patch", 1, "%s: pair %zu (%s): %s", pairs_path, c, pr->id, err.msg);
             goto end;
         }
-        const char *reason = NULL;
         int P = 0, ran_model = 0;
-        if (nc != nr) reason = "length_mismatch";
-        else if (ids_c[nc - 1] != ids_r[nr - 1]) reason = "final_token_mismatch";
-        else if ((long)nc > maxT) reason = "too_long";
-        else if (memcmp(ids_c, ids_r, sizeof(int32_t) * nc) == 0) reason = "identical";
         if (!reason) {
             if (clens_patch_begin(pt, ids_c, ids_r, (int)nc, method, vals, &P, &err)) { rc = cli_fail("patch", &err); goto end; }
             ran_model = 1;

@@ -146,7 +146,8 @@ int clens_pairs_parse_site(clens_pairs_params *p, const char *s, clens_error *er
 {
     if (strcmp(s, "random") == 0) p->site = CLENS_SITE_RANDOM;
     else if (strcmp(s, "last") == 0) p->site = CLENS_SITE_LAST;
-    else return clens_err(err, CLENS_E_ARG, "site: expected random or last, got '%s'", s);
+    else if (strcmp(s, "seed") == 0) p->site = CLENS_SITE_SEED;
+    else return clens_err(err, CLENS_E_ARG, "site: expected random, last or seed, got '%s'", s);
     return 0;
 }
 
@@ -825,6 +826,38 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     return 0;
 }
 
+static const char *site_rule_name(clens_site_mode m)
+{
+    return m == CLENS_SITE_LAST ? "last" : m == CLENS_SITE_SEED ? "seed" : "random";
+}
+
+/* The seed's injection point (study.md §3.1 step 3): the last match of
+ * "=", spaces, an optional "$", then a decimal number \d+(\.\d+)? in the
+ * text, with no check of what precedes the "=". Sets *s, *e (the number) and
+ * returns the number of matches. */
+static size_t seed_matches(const char *t, size_t len, size_t *s, size_t *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] != '=') continue;
+        size_t p = i + 1;
+        while (p < len && strchr(" \t\r\n\f\v", t[p])) p++;
+        if (p < len && t[p] == '$') p++;
+        size_t a = p;
+        while (p < len && t[p] >= '0' && t[p] <= '9') p++;
+        if (p == a) continue;
+        if (p + 1 < len && t[p] == '.' && t[p + 1] >= '0' && t[p + 1] <= '9') {
+            p++;
+            while (p < len && t[p] >= '0' && t[p] <= '9') p++;
+        }
+        *s = a;
+        *e = p;
+        n++;
+        i = p - 1;
+    }
+    return n;
+}
+
 static size_t choose_site(const clens_pairs_params *prm, const char *id, size_t n)
 {
     if (prm->site == CLENS_SITE_LAST) return n - 1;
@@ -855,12 +888,44 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
         return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", id);
     }
     stats->problems_with_site += P.n_sites > 0;
-    if (P.n_sites == 0) {
-        prepared_free(&P);
-        return 0;
+    if (params->site == CLENS_SITE_SEED) {
+        /* the seed's rule: the last "= n" whatever the detector's verdict */
+        size_t ms = 0, me = 0, nm = seed_matches(P.text, P.len, &ms, &me);
+        int verified = 0;
+        for (size_t i = 0; i < P.n_sites; i++) verified |= P.sites[i].start == ms;
+        if (nm == 0) {
+            prepared_free(&P);
+            return 0;
+        }
+        size_t line0 = ms; /* expr: the text before "=" on its line, as written */
+        while (line0 > 0 && P.text[line0 - 1] != '\n') line0--;
+        size_t eq = ms;
+        while (eq > line0 && P.text[eq - 1] != '=') eq--;
+        size_t x0 = eq > line0 + 81 ? eq - 81 : line0; /* at most 80 bytes of it */
+        while (x0 > line0 && ((unsigned char)P.text[x0] & 0xC0) == 0x80) x0--;
+        psite one = {ms, me, P.text + x0, eq > x0 ? eq - 1 - x0 : 0, {0, 1}};
+        psite *keep = P.sites;
+        size_t keep_n = P.n_sites;
+        P.sites = &one;
+        P.n_sites = 1;
+        P.limit = P.len; /* no answer rule: the cut may run into the answer */
+        rc = make_pair(params, id, problem, &P, 0, out);
+        P.sites = keep;
+        P.n_sites = keep_n;
+        if (!rc) {
+            out->n_sites = (int)nm;
+            out->site_index = (int)nm - 1;
+            out->site_verified = verified;
+        }
+    } else {
+        if (P.n_sites == 0) {
+            prepared_free(&P);
+            return 0;
+        }
+        size_t k = choose_site(params, id, P.n_sites);
+        rc = make_pair(params, id, problem, &P, k, out);
+        if (!rc) out->site_verified = 1;
     }
-    size_t k = choose_site(params, id, P.n_sites);
-    rc = make_pair(params, id, problem, &P, k, out);
     prepared_free(&P);
     if (rc) return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", id);
     out->line = line;
@@ -1113,7 +1178,8 @@ char *clens_pair_to_json(const clens_pair *p)
     bad |= json_object_set_new(o, "n_sites", json_integer(p->n_sites));
     bad |= json_object_set_new(o, "site_index", json_integer(p->site_index));
     bad |= json_object_set_new(o, "site_rule",
-                               json_string(p->site_rule == CLENS_SITE_LAST ? "last" : "random"));
+                               json_string(site_rule_name(p->site_rule)));
+    bad |= json_object_set_new(o, "site_verified", json_boolean(p->site_verified));
     if (p->solution_source)
         bad |= json_object_set_new(o, "solution_source", jstr(p->solution_source));
     if (p->generator) {
@@ -1227,7 +1293,11 @@ static int parse_pair(json_t *o, clens_pair *p, size_t index, char *why, size_t 
     p->n_sites = get_int(o, "n_sites", &v) ? 0 : (int)v;
     p->site_index = get_int(o, "site_index", &v) ? 0 : (int)v;
     const char *rule = get_str(o, "site_rule");
-    p->site_rule = rule && strcmp(rule, "last") == 0 ? CLENS_SITE_LAST : CLENS_SITE_RANDOM;
+    p->site_rule = rule && strcmp(rule, "last") == 0   ? CLENS_SITE_LAST
+                   : rule && strcmp(rule, "seed") == 0 ? CLENS_SITE_SEED
+                                                       : CLENS_SITE_RANDOM;
+    json_t *sv = json_object_get(o, "site_verified");
+    p->site_verified = sv ? json_is_true(sv) : 1;
     const char *src = get_str(o, "solution_source");
     p->solution_source = dups(src ? src : "reference");
     json_t *gen = json_object_get(o, "generator");

@@ -103,3 +103,28 @@ const char *clens_tokenizer_sha256(const clens_tokenizer *tok)
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
     return hex;
 }
+
+int clens_pair_token_check(const clens_tokenizer *tok, const clens_chat_template *tmpl,
+                           clens_prompt_mode mode, const clens_pair *pair, long max_len,
+                           const char **reason, int32_t **ids_c, int32_t **ids_r, size_t *n,
+                           clens_error *err)
+{
+    int32_t *c = NULL, *r = NULL;
+    size_t nc = 0, nr = 0;
+    *reason = NULL;
+    int rc = clens_prompt_ids(tok, tmpl, mode, pair->problem, pair->clean_prefix, &c, &nc, err);
+    if (!rc) rc = clens_prompt_ids(tok, tmpl, mode, pair->problem, pair->corrupted_prefix, &r, &nr, err);
+    if (rc) {
+        free(c);
+        free(r);
+        return rc;
+    }
+    if (nc != nr) *reason = "length_mismatch";
+    else if (nc == 0 || c[nc - 1] != r[nr - 1]) *reason = "final_token_mismatch";
+    else if (max_len > 0 && (long)nc > max_len) *reason = "too_long";
+    else if (memcmp(c, r, sizeof(int32_t) * nc) == 0) *reason = "identical";
+    if (n) *n = nc;
+    if (ids_c) *ids_c = c; else free(c);
+    if (ids_r) *ids_r = r; else free(r);
+    return 0;
+}

@@ -27,6 +27,16 @@ int clens_prompt_ids(const clens_tokenizer *tok, const clens_chat_template *tmpl
 int clens_prompt_generation_ids(const clens_tokenizer *tok, const char *problem, int32_t **ids,
                                 size_t *n, clens_error *err);
 
+/* The token-level check of a pair for one model (study.md §5.2, R6): both
+ * prompts rendered and encoded; *reason is NULL (usable) or
+ * "length_mismatch", "final_token_mismatch", "too_long" (> max_len tokens;
+ * max_len <= 0: no limit) or "identical". *ids_c / *ids_r (malloc'd, caller
+ * frees, may be NULL to discard) get the ids and *n their length (clean). */
+int clens_pair_token_check(const clens_tokenizer *tok, const clens_chat_template *tmpl,
+                           clens_prompt_mode mode, const clens_pair *pair, long max_len,
+                           const char **reason, int32_t **ids_c, int32_t **ids_r, size_t *n,
+                           clens_error *err);
+
 /* Encodes text (NUL-terminated) without or with special tokens. */
 int clens_prompt_tokenize(const clens_tokenizer *tok, const char *text, int add_special, int32_t **ids,
                           size_t *n, clens_error *err);

@@ -35,6 +35,9 @@ run gsm8k-test "$D/gsm8k/test.jsonl" gsm8k
 run math-test-seed "$D/math_algebra/test.jsonl" math --corrupt plus-one --cut chars-raw:20 --seed 5
 run math-test-chars "$D/math_algebra/test.jsonl" math --corrupt plus-one --cut chars:20 --site last
 run gsm8k-test-seed "$D/gsm8k/test.jsonl" gsm8k --corrupt plus-one --cut chars-raw:20 --limit 200
+# the seed's whole rule set: last "= n" match (verified or not), +1, 20 characters
+run math-train-fidelity "$D/math_algebra/train.jsonl" math --site seed --corrupt plus-one --cut chars-raw:20
+run gsm8k-test-fidelity "$D/gsm8k/test.jsonl" gsm8k --site seed --corrupt plus-one --cut chars-raw:20
 
 # summaries report the counts
 grep -q "problems read           1187" "$T/math-test.txt" || bad "math-test summary"

@@ -527,12 +527,49 @@ static void generated_text(void **state)
     check_generated("Then 3 + 4 = 7 + 1 = 8.\nDone.", NULL, d, 2);
 }
 
+/* --site seed: the last "= n" match whatever it is (the seed's rule), with
+ * the detector's verdict kept in site_verified. */
+static void seed_rule(void **state)
+{
+    (void)state;
+    clens_pairs_params prm = clens_pairs_default_params();
+    clens_error err = {0};
+    assert_int_equal(clens_pairs_parse_site(&prm, "seed", &err), 0);
+    assert_int_equal(clens_pairs_parse_corrupt(&prm, "plus-one", &err), 0);
+    assert_int_equal(clens_pairs_parse_cut(&prm, "chars-raw:20", &err), 0);
+    clens_pair p;
+    /* the last match is the boxed answer's "x = 2.50" (not verified): 2.50 -> 3.5 */
+    const char *t = "We have $3+4=7$ and so $x = $2.50 is \\boxed{2.50}.";
+    assert_int_equal(clens_pairs_from_text(&prm, "s", "q", t, &p, NULL, &err), 1);
+    assert_string_equal(p.site.clean_value, "2.50");
+    assert_string_equal(p.site.corrupted_value, "3.5");
+    assert_int_equal(p.site_verified, 0);
+    assert_int_equal(p.n_sites, 2);
+    assert_int_equal(p.site_index, 1);
+    assert_int_equal(p.site_rule, CLENS_SITE_SEED);
+    char *j = clens_pair_to_json(&p);
+    assert_non_null(strstr(j, "\"site_rule\":\"seed\",\"site_verified\":false"));
+    free(j);
+    clens_pair_clear(&p);
+    /* a verified last match; "74,592" is "74" for the regex */
+    t = "So $7\\cdot 8=56$, then the sum is 74,592 = 74,592 and $6\\cdot 7=42$.\nEnd";
+    assert_int_equal(clens_pairs_from_text(&prm, "s", "q", t, &p, NULL, &err), 1);
+    assert_string_equal(p.site.clean_value, "42");
+    assert_string_equal(p.site.corrupted_value, "43");
+    assert_int_equal(p.site_verified, 1);
+    assert_int_equal(p.n_sites, 3);
+    assert_string_equal(p.corrupted_prefix, "So $7\\cdot 8=56$, then the sum is 74,592 = 74,592 and $6\\cdot 7=43$.\nEnd");
+    clens_pair_clear(&p);
+    /* no "= n" at all: no pair */
+    assert_int_equal(clens_pairs_from_text(&prm, "s", "q", "x = y and =z", &p, NULL, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(snippet_table), cmocka_unit_test(evaluator), cmocka_unit_test(numbers),
         cmocka_unit_test(corruption),    cmocka_unit_test(cuts),      cmocka_unit_test(gsm8k_rules),
-        cmocka_unit_test(seeded_choice), cmocka_unit_test(generated_text),
+        cmocka_unit_test(seeded_choice), cmocka_unit_test(generated_text), cmocka_unit_test(seed_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@ of the C code, and exits 1 on the first few violations:
   - the cut: chars:N / chars-raw:N exactly; line: no newline before the last
     character, no final answer (\\boxed / ####) inside, ends at a step end;
   - GSM8K: the annotation expression evaluates (exact fractions) to the site;
+  - site_rule seed: the site is the last match of the seed's regex =\s*\$?(\d+(\.\d+)?);
   - site_rule random: site_index = floor(splitmix64(seed ^ fnv1a64(id)) * n_sites / 2^64);
   - candidate_index = 0, 1, 2, ... and lines increase.
 """
@@ -132,11 +133,11 @@ def main():
             body = re.sub(r"\s*(\\\]|\$\$|\$|\\\)|\\end\{[a-z*]+\})$", "", rest)
             if "\n" in body[:-1]:
                 err(p, "line cut runs past a newline")
-            if "\\boxed" in p["clean_prefix"] or "####" in p["clean_prefix"]:
+            if p["site_rule"] != "seed" and ("\\boxed" in p["clean_prefix"] or "####" in p["clean_prefix"]):
                 err(p, "the final answer is inside the prompt")
             if rest and rest[-1] not in ".?!,;$])}\n" and len(cb) != len(tb):
                 err(p, "line cut ends at %r" % rest[-10:])
-        if fmt == "gsm8k":
+        if fmt == "gsm8k" and p["site_rule"] != "seed":
             v = Fraction(re.sub(r"[^0-9.]", "", cv))
             if abs(frac_eval(p["site"]["expr"])) != v:
                 err(p, "expr %r is not %s" % (p["site"]["expr"], cv))
@@ -144,6 +145,11 @@ def main():
             r = splitmix64_first(p["seed"] ^ fnv1a64(p["id"]))
             if p["site_index"] != (r * p["n_sites"]) >> 64:
                 err(p, "site_index is not the seeded choice")
+        elif p["site_rule"] == "seed":
+            # the seed's regex, independently: the last "= n" (ASCII \s and \d)
+            ms = list(re.finditer(r"=\s*\$?(\d+(?:\.\d+)?)", text, flags=re.ASCII))
+            if not ms or ms[-1].start(1) != cs or ms[-1].group(1) != cv or p["n_sites"] != len(ms):
+                err(p, "site_rule seed but not the last '= n' match")
         elif p["site_index"] != p["n_sites"] - 1:
             err(p, "site_rule last but not the last site")
     for m in errors[:10]:
