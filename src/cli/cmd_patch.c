@@ -36,7 +36,8 @@ static void usage(FILE *f)
         "                     uses ' '+word and lower-case, single-token forms only)\n"
         "  --method M         fast (default: batched one-token rows on the corrupted KV cache)\n"
         "                     | rerun (one full forward per site, as peers do)\n"
-        "  --prompt P         raw (default: the seed's plain prompt) | chat (the model's chat template)\n"
+        "  --prompt P         chat (default: the model's chat template, the problem as the user turn,\n"
+        "                     the prefix continuing the assistant's turn) | raw (the seed's plain prompt)\n"
         "  --filter F         default (keep if m_corr - m_clean >= min-diff in logit_mean) | seed (|D| >= min-diff)\n"
         "  --min-diff X       threshold (default 3; 0 keeps every pair with a non-zero difference)\n"
         "  --n N              target kept pairs (default 50)\n"
@@ -200,7 +201,7 @@ static void show_progress(progress *pg, long done, long kept, long target, long 
 int cmd_patch(int argc, char **argv)
 {
     const char *model = NULL, *pairs_path = NULL, *out = NULL, *sites_s = "resid_pre", *layers_s = NULL;
-    const char *metric_s = "logprob_mass", *tokens_s = NULL, *method_s = "fast", *prompt_s = "raw";
+    const char *metric_s = "logprob_mass", *tokens_s = NULL, *method_s = "fast", *prompt_s = "chat";
     const char *filter_s = "default", *shard_s = NULL, *mm = NULL;
     double min_diff = 3.0;
     long n_target = 50, boot = 2000, seed = 0, threads = 0, max_tokens = 0;

@@ -128,6 +128,29 @@ grep -q "template" "$T/err.txt" || { cat "$T/err.txt"; bad "no-template message"
 "$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --on-policy "$T/nope" 2>/dev/null
 [ $? -eq 1 ] || bad "missing model is not exit 1"
 
+# early token check (`--model`): the same check patch applies, as a report
+"$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --out "$T/chk.jsonl" --limit 200 --corrupt plus-one \
+    --model "$M" --prompt raw >"$T/chk.txt" 2>&1 || { cat "$T/chk.txt"; bad "--model check"; }
+$PY - "$T/chk.txt" "$T/chk.jsonl" "$M" <<'EOF2' || bad "--model check counts"
+import json, os, re, subprocess, sys
+out = open(sys.argv[1]).read()
+m = re.search(r"token check with .* \(--prompt raw\): (\d+) of (\d+) pairs usable", out)
+assert m and int(m.group(2)) == 200 and int(m.group(1)) < 200, out
+
+# recount independently: render raw prompts, tokenize with clens (JSONL corpus mode), compare
+pairs = [json.loads(l) for l in open(sys.argv[2])]
+lines = []
+for p in pairs:
+    for pre in (p["clean_prefix"], p["corrupted_prefix"]):
+        lines.append(json.dumps({"text": "Solve this math problem step by step:\n\n%s\n\nSolution: %s" % (p["problem"], pre)}))
+r = subprocess.run([os.environ["CLENS"], "tokenize", sys.argv[3], "--jsonl", "-"],
+                   input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
+ids = [json.loads(l)["ids"] for l in r.stdout.splitlines()]
+ok = sum(1 for i in range(0, len(ids), 2) if len(ids[i]) == len(ids[i + 1]) and ids[i][-1] == ids[i + 1][-1] and ids[i] != ids[i + 1])
+assert ok == int(m.group(1)), (ok, out)
+print("    --model check: %s of 200 usable (plus-one changes lengths), recounted independently" % ok)
+EOF2
+
 # a random model writes no arithmetic: generations, no pairs, no error
 R="$T/random"
 $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 2 --vocab 151936 --seed 12 --quiet --out "$R" || exit 1

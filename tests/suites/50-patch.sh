@@ -27,7 +27,9 @@ strip_timing() { $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); d.pop(
 
 for m in qwen2 olmo3; do
   M=$T/$m
+  # qwen2: the default chat prompt (Qwen2.5's template); olmo3 (dolma2 tokenizer.json only): raw
   OPTS="--n 6 --min-diff 0 --sites resid_pre,attn_out,z --quiet"
+  [ $m = olmo3 ] && OPTS="$OPTS --prompt raw"
   check $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/$m-fast" $OPTS
   check $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/$m-rerun" $OPTS --method rerun
   # invariants and fast == rerun
@@ -88,7 +90,7 @@ check [ $rc -eq 1 ]
 check grep -q "different settings" "$T/err.txt"
 
 # MATH pairs, default metric and filter (random models rarely pass it): runs to exhaustion cleanly.
-check $CLENS patch "$T/olmo3" --pairs "$T/pairs-math.jsonl" --out "$T/math" --quiet --n 3
+check $CLENS patch "$T/olmo3" --pairs "$T/pairs-math.jsonl" --out "$T/math" --quiet --n 3 --prompt raw
 # Chat prompt on a model without a template: a clear error.
 $CLENS patch "$T/olmo3" --pairs "$T/pairs.jsonl" --out "$T/chat" --prompt chat --quiet 2>"$T/err2.txt"
 check [ $? -eq 1 ]
