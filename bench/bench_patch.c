@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     clens_ctx *ctx;
     float *logits = malloc(sizeof(float) * in->vocab);
     if (clens_ctx_new(&ctx, m, 1, T, 256, &err)) return die("ctx", &err);
-    double best_fwd = 1e30, best_fast = 1e30, t;
+    double best_fwd = 1e30, best_fast = 1e30, best_begin = 1e30, best_sites = 1e30, t;
     for (int rep = 0; rep < 3; rep++) {
         clens_ctx_seq_clear(ctx, 0);
         t = clens_now();
@@ -69,7 +69,21 @@ int main(int argc, char **argv)
         if (clens_patch_run(p, c, r, T, CLENS_PATCH_FAST, out, &P, &err)) return die("fast", &err);
         t = clens_now() - t;
         if (t < best_fast) best_fast = t;
+        /* the same in its two phases: shared prefix + both suffixes, then the sites */
+        t = clens_now();
+        if (clens_patch_begin(p, c, r, T, CLENS_PATCH_FAST, out, &P, &err)) return die("begin", &err);
+        double t1 = clens_now();
+        if (clens_patch_sites(p, out, &err)) return die("sites", &err);
+        double t2 = clens_now();
+        if (t1 - t < best_begin) best_begin = t1 - t;
+        if (t2 - t1 < best_sites) best_sites = t2 - t1;
     }
+    /* The work floor, in token-rows of the whole model: the prefix once, both
+     * suffixes, and each resid_pre site's row from its block on (site L runs
+     * n_layers - L blocks), against T rows for one forward (unembedding and
+     * attention left out: a lower bound). */
+    double rows = P + 2.0 * (T - P);
+    for (int l = 0; l <= L; l++) rows += (double)(L - l) / L;
     double t_rerun = 0;
     if (rerun) {
         t = clens_now();
@@ -83,6 +97,10 @@ int main(int argc, char **argv)
     printf("  one forward of the corrupted prompt: %8.3f s (best of 3)\n", best_fwd);
     printf("  fast sweep (all sites):              %8.3f s (best of 3)  = %.2fx one forward (target <= 1.2x)\n",
            best_fast, best_fast / best_fwd);
+    printf("    of which prefix + both suffixes    %8.3f s, the %d site rows %.3f s\n", best_begin, L + 1,
+           best_sites);
+    printf("    work floor (token-rows of blocks): %.1f rows vs %d for one forward = %.2fx\n", rows, T,
+           rows / T);
     if (rerun)
         printf("  rerun sweep (one forward per site):  %8.3f s             = %.1fx the fast sweep (target >= 20x)\n",
                t_rerun, t_rerun / best_fast);
