@@ -95,6 +95,19 @@ cmp -s "$T/pairs.jsonl" "$T/pairs.first.jsonl" || bad "resumed pairs differ"
     --batch 2 --generations "$G" >"$T/run3.txt" 2>&1 || bad "third run failed"
 grep -q "0 solutions generated this run" "$T/run3.txt" || bad "complete file regenerated"
 cmp -s "$T/pairs3.jsonl" "$T/pairs.first.jsonl" || bad "reused pairs differ"
+# the seed's rules on the same generations (pair rules are not generation settings: nothing is
+# generated); p2's site is its reference answer (60), kept by the seed's rule, not verified
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/seed.jsonl" --on-policy "$M" --batch 2 \
+    --generations "$G" --site seed --corrupt plus-one --cut chars-raw:20 >"$T/run5.txt" 2>&1 || bad "--site seed run"
+grep -q "0 solutions generated this run" "$T/run5.txt" || bad "--site seed regenerated"
+$PY - "$T/seed.jsonl" <<'EOF2' || bad "--site seed pairs"
+import json, sys
+ps = [json.loads(l) for l in open(sys.argv[1])]
+assert [p["id"] for p in ps] == ["p1", "p2", "p3"], ps
+for p in ps:
+    assert p["clean_prefix"] == "12*5=60 apples\nSo total" and p["corrupted_prefix"] == "12*5=61 apples\nSo total", p
+    assert p["site_rule"] == "seed" and p["site_verified"] == (p["id"] != "p2"), p
+EOF2
 # other settings are refused, with exit 1 and the file named
 "$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/pairs4.jsonl" --on-policy "$M" \
     --batch 2 --max-new 30 --generations "$G" 2>"$T/err.txt"
