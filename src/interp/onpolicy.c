@@ -259,7 +259,7 @@ static void lstrip_ws(char *t)
 
 /* Generates the rows idx[0..k) and appends them to the file and to g. */
 static int gen_batch(clens_model *m, const clens_tokenizer *tok, const clens_chat_template *tmpl,
-                     const clens_onpolicy_params *op, const pairs_row *rows, const size_t *idx,
+                     const clens_onpolicy_params *op, const char *data_path, const pairs_row *rows, const size_t *idx,
                      int k, const int32_t *stop, int nstop, gen_file *g, clens_error *err)
 {
     int32_t **prompts = calloc((size_t)k, sizeof *prompts), **out = calloc((size_t)k, sizeof *out);
@@ -277,6 +277,15 @@ static int gen_batch(clens_model *m, const clens_tokenizer *tok, const clens_cha
                  : clens_prompt_generation_ids(tok, r->problem, &prompts[i], &n, err);
         if (rc) goto end;
         plen[i] = (int)n;
+        int max_pos = clens_model_get_info(m)->max_pos;
+        if (plen[i] >= max_pos) {
+            rc = clens_err(err, CLENS_E_ARG,
+                           "%s:%lld (%s): the generation prompt has %d tokens, the model's context "
+                           "(max_position_embeddings) is %d",
+                           data_path, (long long)r->line, r->id, plen[i],
+                           max_pos);
+            goto end;
+        }
     }
     clens_sample_params sp = clens_sample_default_params();
     sp.max_new_tokens = op->max_new_tokens;
@@ -424,7 +433,7 @@ int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
             stop_at++;
         }
         if (k) {
-            rc = gen_batch(m, tok, tmpl, op, rows, idx, k, stop, nstop, &g, err);
+            rc = gen_batch(m, tok, tmpl, op, pp->data_path, rows, idx, k, stop, nstop, &g, err);
             if (rc) break;
             generated += k;
         }

@@ -164,6 +164,16 @@ assert ok == int(m.group(1)), (ok, out)
 print("    --model check: %s of 200 usable (plus-one changes lengths), recounted independently" % ok)
 EOF2
 
+# a prompt longer than the context: exit 1 naming the file, line and problem
+S="$T/shortctx"; mkdir -p "$S"
+for f in "$M"/*; do [ "$(basename "$f")" = config.json ] || ln -s "$f" "$S/"; done
+$PY -c 'import json,sys; c=json.load(open(sys.argv[1])); c["max_position_embeddings"]=16; json.dump(c,open(sys.argv[2],"w"))' \
+    "$M/config.json" "$S/config.json"
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --on-policy "$S" 2>"$T/err.txt"
+[ $? -eq 1 ] || bad "prompt longer than the context is not exit 1"
+grep -q "data.jsonl:1 (p1): the generation prompt has .* tokens, the model's context (max_position_embeddings) is 16" "$T/err.txt" \
+  || { cat "$T/err.txt"; bad "context message"; }
+
 # a random model writes no arithmetic: generations, no pairs, no error
 R="$T/random"
 $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 2 --vocab 151936 --seed 12 --quiet --out "$R" || exit 1
