@@ -99,6 +99,10 @@ void clens_model_free(clens_model *m);
 const clens_model_info *clens_model_get_info(const clens_model *m);
 /* Config keys clens does not use (valid as long as the model), NULL-terminated. */
 const char *const *clens_model_unknown_keys(const clens_model *m);
+/* Identity of the model files for provenance: hex sha256 of config.json, and
+ * of model.safetensors.index.json (sharded) or of the single safetensors
+ * file's header (names, dtypes, shapes, offsets); "" when unreadable. */
+void clens_model_fingerprint(const clens_model *m, char config_sha[65], char weights_sha[65]);
 /* Name of the kernel path used for matrix products ("avx512-bf16", "avx2", "portable"). */
 const char *clens_model_kernel_name(const clens_model *m);
 /* Memory plan (rulings R15): bytes left for KV caches and scratch after the

@@ -126,46 +126,6 @@ static int parse_layers(const char *s, int **out, int *n)
     return 0;
 }
 
-static char *file_sha(const char *dir, const char *name)
-{
-    char p[4096], hex[65];
-    clens_error e = {0};
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (clens_sha256_file_hex(p, hex, &e)) return NULL;
-    return strdup(hex);
-}
-
-/* A single-file model has no index: hash its safetensors header instead
- * (names, dtypes, shapes, offsets), not gigabytes of weights. */
-static char *header_sha(const char *dir)
-{
-    char p[4096], hex[65];
-    snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    FILE *f = fopen(p, "rb");
-    unsigned char len8[8];
-    if (!f) return NULL;
-    uint64_t n = 0;
-    char *buf = NULL;
-    if (fread(len8, 1, 8, f) == 8) {
-        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
-        if (n < (100u << 20) && (buf = malloc(n + 8)) && fread(buf + 8, 1, n, f) == n) {
-            memcpy(buf, len8, 8);
-            clens_sha256_hex(buf, n + 8, hex);
-        } else {
-            n = 0;
-        }
-    }
-    free(buf);
-    fclose(f);
-    return n ? strdup(hex) : NULL;
-}
-
-static json_t *str_or_null(char *s)
-{
-    json_t *j = s ? json_string(s) : json_null();
-    free(s);
-    return j;
-}
 
 static void host_cpu(char *buf, size_t n)
 {
@@ -390,9 +350,10 @@ int cmd_patch(int argc, char **argv)
     json_object_set_new(sh, "count", json_integer(shard_n));
     json_object_set_new(doc, "shard", sh);
     json_t *prov = json_object();
-    json_object_set_new(prov, "config_sha256", str_or_null(file_sha(in->path, "config.json")));
-    char *wi = file_sha(in->path, "model.safetensors.index.json");
-    json_object_set_new(prov, "weights_index_sha256", str_or_null(wi ? wi : header_sha(in->path)));
+    char config_sha[65], weights_sha[65];
+    clens_model_fingerprint(m, config_sha, weights_sha);
+    json_object_set_new(prov, "config_sha256", config_sha[0] ? json_string(config_sha) : json_null());
+    json_object_set_new(prov, "weights_index_sha256", weights_sha[0] ? json_string(weights_sha) : json_null());
     json_object_set_new(prov, "tokenizer_sha256", json_string(clens_tokenizer_sha256(tok)));
     json_object_set_new(prov, "template_sha256", tmpl ? json_string(clens_chat_template_sha256(tmpl)) : json_null());
     json_object_set_new(prov, "dtype", json_string(in->dtype == CLENS_DTYPE_F32 ? "float32"

@@ -500,43 +500,6 @@ static char *math_answer(const char *t, size_t len)
     return dupn(t + best_a, best_b - best_a);
 }
 
-static int prepare_math(const char *sol, prepared *P, const pctx *C)
-{
-    P->len = strlen(sol);
-    P->text = dupn(sol, P->len);
-    la_step *steps = NULL;
-    la_rat *fin = NULL;
-    size_t ns = 0, nf = 0;
-    int rc = -1;
-    if (!P->text || la_find_steps(P->text, P->len, &steps, &ns) ||
-        la_final_values(P->text, P->len, &fin, &nf) ||
-        la_math_spans(P->text, P->len, &P->spans, &P->n_spans) ||
-        !(P->answer = math_answer(P->text, P->len)))
-        goto done;
-    size_t boxed = P->limit = la_first_boxed(P->text, P->len);
-    for (size_t i = 0; i < ns; i++) {
-        la_step *s = &steps[i];
-        la_rat v = s->rhs.value;
-        if (s->negative) v.num = -v.num;
-        int reason = s->reason;
-        if (reason == LA_OK && is_final(v, fin, nf)) reason = LA_FINAL_ANSWER;
-        if (reason == LA_OK &&
-            step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, boxed) == NO_STEP)
-            reason = R_ANSWER_IN_STEP;
-        count(C, P, reason, s->rhs.start, s->rhs.end, s->negative, P->text + s->lhs_start,
-              s->lhs_end - s->lhs_start, s->evaluated ? &s->lhs_value : NULL);
-        if (reason == LA_OK &&
-            push_site(P, s->rhs.start, s->rhs.end, P->text + s->lhs_start,
-                      s->lhs_end - s->lhs_start, v))
-            goto done;
-    }
-    rc = 0;
-done:
-    free(steps);
-    free(fin);
-    return rc;
-}
-
 /* Appends the final-answer values of a text: every \boxed value (see
  * la_final_values) and the number after "####". 0 or -1. */
 static int add_final_values(const char *t, size_t len, la_rat **fin, size_t *nf)
@@ -563,10 +526,12 @@ static int add_final_values(const char *t, size_t len, la_rat **fin, size_t *nf)
     return 0;
 }
 
-/* A generated solution (on-policy): prose with LaTeX (la_find_steps_text).
- * The answer is excluded as the text's own (\boxed, "####") and as the
- * dataset's reference answer (R6). */
-static int prepare_text(const char *sol, const char *reference, prepared *P, const pctx *C)
+/* A MATH solution (LaTeX), or with generated != 0 a model-written one
+ * (on-policy): prose with LaTeX, plain-text steps included
+ * (la_find_steps_text), whose answer is excluded both as the text's own
+ * (\boxed, "####") and as the dataset's reference answer (R6). */
+static int prepare_math(const char *sol, int generated, const char *reference, prepared *P,
+                        const pctx *C)
 {
     P->len = strlen(sol);
     P->text = dupn(sol, P->len);
@@ -574,13 +539,17 @@ static int prepare_text(const char *sol, const char *reference, prepared *P, con
     la_rat *fin = NULL;
     size_t ns = 0, nf = 0;
     int rc = -1;
-    if (!P->text || la_find_steps_text(P->text, P->len, &steps, &ns) ||
-        add_final_values(P->text, P->len, &fin, &nf) ||
+    if (!P->text ||
+        (generated ? la_find_steps_text(P->text, P->len, &steps, &ns)
+                   : la_find_steps(P->text, P->len, &steps, &ns)) ||
+        (generated ? add_final_values(P->text, P->len, &fin, &nf)
+                   : la_final_values(P->text, P->len, &fin, &nf)) ||
         (reference && add_final_values(reference, strlen(reference), &fin, &nf)) ||
-        la_math_spans_mode(P->text, P->len, 1, &P->spans, &P->n_spans) ||
+        la_math_spans_mode(P->text, P->len, generated, &P->spans, &P->n_spans) ||
         !(P->answer = math_answer(P->text, P->len)))
         goto done;
-    size_t limit = P->limit = la_text_limit(P->text, P->len);
+    size_t limit = P->limit = generated ? la_text_limit(P->text, P->len)
+                                        : la_first_boxed(P->text, P->len);
     for (size_t i = 0; i < ns; i++) {
         la_step *s = &steps[i];
         la_rat v = s->rhs.value;
@@ -880,9 +849,9 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
     if (!stats) stats = &local;
     memset(out, 0, sizeof *out);
     pctx C = {params, id, line, stats};
-    int rc = generated                            ? prepare_text(solution, reference, &P, &C)
-             : params->format == CLENS_PAIRS_GSM8K ? prepare_gsm8k(solution, &P, &C)
-                                                   : prepare_math(solution, &P, &C);
+    int rc = params->format == CLENS_PAIRS_GSM8K && !generated
+                 ? prepare_gsm8k(solution, &P, &C)
+                 : prepare_math(solution, generated, reference, &P, &C);
     if (rc) {
         prepared_free(&P);
         return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", id);
@@ -944,15 +913,8 @@ int clens_pairs_from_generation(const clens_pairs_params *params, const char *id
                                 const char *reference, clens_pair *out,
                                 clens_pairs_stats *stats, clens_error *err)
 {
-    int rc = from_text(params, id, 0, problem, generated, 1, reference, out, stats, err);
-    if (rc == 1) {
-        free(out->solution_source);
-        if (!(out->solution_source = dups("on-policy"))) {
-            clens_pair_clear(out);
-            return -clens_err(err, CLENS_E_NOMEM, "pairs: out of memory on problem %s", id);
-        }
-    }
-    return rc;
+    pairs_row row = {(char *)id, (char *)problem, (char *)reference, 0};
+    return pairs_from_row(params, &row, generated, out, stats, err);
 }
 
 /* "dir/base" of a path (the last two components). */

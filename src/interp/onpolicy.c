@@ -203,21 +203,6 @@ static int gen_load(const char *path, const char *settings_sha, gen_file *g, int
 
 /* ------------------------------------------------------------ settings */
 
-static char *file_sha(const char *dir, const char *name)
-{
-    char p[4096], hex[65];
-    clens_error e = {0};
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (clens_sha256_file_hex(p, hex, &e)) return NULL;
-    return strdup(hex);
-}
-
-static json_t *str_or_null(char *s)
-{
-    json_t *j = s ? json_string(s) : json_null();
-    free(s);
-    return j;
-}
 
 /* The settings that decide the generated text, as a JSON object. */
 static json_t *gen_settings(clens_model *m, const clens_tokenizer *tok,
@@ -227,10 +212,10 @@ static json_t *gen_settings(clens_model *m, const clens_tokenizer *tok,
     const clens_model_info *in = clens_model_get_info(m);
     json_t *s = json_object();
     json_object_set_new(s, "model", json_string(op->model_label ? op->model_label : in->path));
-    json_object_set_new(s, "config_sha256", str_or_null(file_sha(in->path, "config.json")));
-    char *wi = file_sha(in->path, "model.safetensors.index.json");
-    if (!wi) wi = file_sha(in->path, "model.safetensors");
-    json_object_set_new(s, "weights_sha256", str_or_null(wi));
+    char config_sha[65], weights_sha[65];
+    clens_model_fingerprint(m, config_sha, weights_sha);
+    json_object_set_new(s, "config_sha256", json_string(config_sha));
+    json_object_set_new(s, "weights_sha256", json_string(weights_sha));
     json_object_set_new(s, "tokenizer_sha256", json_string(clens_tokenizer_sha256(tok)));
     json_object_set_new(s, "prompt", json_string(op->prompt_chat ? "chat" : "raw"));
     json_object_set_new(s, "template_sha256",

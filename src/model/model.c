@@ -288,3 +288,43 @@ int clens_model_plan_seqs(const clens_model *m, int n_ctx)
     int64_t n = per > 0 ? clens_model_kv_budget(m) / per : 1;
     return n < 1 ? 1 : n > (1 << 20) ? (1 << 20) : (int)n;
 }
+
+/* sha256 of dir/name into hex, or "" when it cannot be read. */
+static void file_sha_hex(const char *dir, const char *name, char hex[65])
+{
+    char p[4096];
+    clens_error e = {0};
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (clens_sha256_file_hex(p, hex, &e)) hex[0] = 0;
+}
+
+/* A single-file model has no index: its safetensors header (names, dtypes,
+ * shapes, offsets) identifies the layout without hashing gigabytes. */
+static void header_sha_hex(const char *dir, char hex[65])
+{
+    char p[4096];
+    unsigned char len8[8];
+    uint64_t n = 0;
+    char *buf = NULL;
+    hex[0] = 0;
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    FILE *f = fopen(p, "rb");
+    if (!f) return;
+    if (fread(len8, 1, 8, f) == 8) {
+        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+        if (n < (100u << 20) && (buf = malloc(n + 8)) && fread(buf + 8, 1, n, f) == n) {
+            memcpy(buf, len8, 8);
+            clens_sha256_hex(buf, n + 8, hex);
+        }
+    }
+    free(buf);
+    fclose(f);
+}
+
+void clens_model_fingerprint(const clens_model *m, char config_sha[65], char weights_sha[65])
+{
+    const char *dir = clens_model_get_info(m)->path;
+    file_sha_hex(dir, "config.json", config_sha);
+    file_sha_hex(dir, "model.safetensors.index.json", weights_sha);
+    if (!weights_sha[0]) header_sha_hex(dir, weights_sha);
+}
