@@ -33,6 +33,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_mem.h"
+
 #include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 
@@ -123,76 +125,6 @@ static double peak(float (*fn)(long), double flop_per_it, int nt, double *oncpu)
     }
     (void)sink;
     *oncpu = bestc;
-    return best;
-}
-
-T256 static float read_avx2(const float *p, size_t n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-    }
-    __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-    float t[8];
-    _mm256_storeu_ps(t, s);
-    return t[0] + t[3];
-}
-
-/* The same over S interleaved streams (S equal parts read 64 bytes at a
- * time, round robin): more misses in flight, as in a GEMV over S rows. */
-#define BW_STREAMS 16
-T256 static float read_streams_avx2(const float *p, size_t n)
-{
-    size_t part = n / BW_STREAMS / 16 * 16;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (size_t i = 0; i < part; i += 16)
-        for (int s = 0; s < BW_STREAMS; s++) {
-            a0 = _mm256_add_ps(a0, _mm256_load_ps(p + s * part + i));
-            a1 = _mm256_add_ps(a1, _mm256_load_ps(p + s * part + i + 8));
-        }
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    return t[0] + t[5];
-}
-
-/* GB/s reading a buffer of n floats with nt threads, best of 5; the better
- * of one stream and BW_STREAMS interleaved streams per thread. */
-static double bandwidth(const float *buf, size_t n, int nt)
-{
-    double best = 0;
-    volatile float sink = 0;
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        #pragma omp parallel num_threads(nt)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            size_t a = n / T * t, b = n / T * (t + 1);
-            a &= ~(size_t)31;
-            b &= ~(size_t)31;
-            float v = read_avx2(buf + a, b - a);
-            #pragma omp atomic
-            sink += v;
-        }
-        double g = n * 4.0 / (now() - t0) / 1e9;
-        if (g > best) best = g;
-        t0 = now();
-        #pragma omp parallel num_threads(nt)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            size_t a = n / T * t, b = n / T * (t + 1);
-            a &= ~(size_t)31;
-            b &= ~(size_t)31;
-            float v = read_streams_avx2(buf + a, b - a);
-            #pragma omp atomic
-            sink += v;
-        }
-        g = n * 4.0 / (now() - t0) / 1e9;
-        if (g > best) best = g;
-    }
-    (void)sink;
     return best;
 }
 
@@ -400,7 +332,7 @@ int main(int argc, char **argv)
     float *buf = aligned_alloc(64, nbuf * 4);
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < nbuf; i++) buf[i] = 1.0f;
-    for (int nt = 1; nt <= g_threads && nt <= 2; nt++) bw[nt] = bandwidth(buf, nbuf, nt);
+    for (int nt = 1; nt <= g_threads && nt <= 2; nt++) bw[nt] = bench_read_gbs(buf, nbuf, nt, 5);
     free(buf);
     int T = g_threads >= 2 ? 2 : 1;
     printf("\n== peaks (12 independent accumulators per thread, best of 5); wall clock [on CPU time]\n");
@@ -416,7 +348,7 @@ int main(int argc, char **argv)
                pk_bf[2], cb[2]);
     else printf("%-26s %20s %20s   (CPU lacks avx512_bf16)\n", "vdpbf16ps zmm GFLOP/s", "-", "-");
     printf("%-26s %9.1f %9s %9.1f %9s   30-73 / 31-36\n", "memory read GB/s (1 GiB)", bw[1], "", bw[2], "");
-    printf("  (the better of one stream and %d interleaved streams per thread)\n", BW_STREAMS);
+    printf("  (the better of one stream and %d interleaved streams per thread)\n", BENCH_BW_STREAMS);
     if (cz[T] > 1.25 * pk_zmm[T] || cy[T] > 1.25 * pk_ymm[T])
         printf("NOTE: other processes used the CPU during this run: wall-clock figures are low;"
                " %%peak below uses CPU-time rates on both sides\n");

@@ -1,0 +1,78 @@
+/*
+ * bench_mem.h: the memory read-bandwidth loop of the benchmarks (bench_kernels
+ * for the machine's peaks, bench_model again right after each decode
+ * measurement, because this VM's bandwidth drifts by up to 2x within minutes).
+ */
+#ifndef CLENS_BENCH_MEM_H
+#define CLENS_BENCH_MEM_H
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stddef.h>
+#include <time.h>
+
+#define BENCH_BW_STREAMS 16
+
+static double bench_mem_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* One sequential stream. */
+__attribute__((target("avx2,fma"))) static float bench_read_one(const float *p, size_t n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    float t[8];
+    _mm256_storeu_ps(t, s);
+    return t[0] + t[3];
+}
+
+/* BENCH_BW_STREAMS equal parts read 64 bytes at a time, round robin: more
+ * misses in flight, as in a GEMV over that many weight rows. */
+__attribute__((target("avx2,fma"))) static float bench_read_streams(const float *p, size_t n)
+{
+    size_t part = n / BENCH_BW_STREAMS / 16 * 16;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (size_t i = 0; i < part; i += 16)
+        for (int s = 0; s < BENCH_BW_STREAMS; s++) {
+            a0 = _mm256_add_ps(a0, _mm256_load_ps(p + s * part + i));
+            a1 = _mm256_add_ps(a1, _mm256_load_ps(p + s * part + i + 8));
+        }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    return t[0] + t[5];
+}
+
+/* GB/s reading buf (n floats, 64-byte aligned, larger than the caches) with
+ * nt threads: the best of reps runs of each loop. */
+static double bench_read_gbs(const float *buf, size_t n, int nt, int reps)
+{
+    double best = 0;
+    volatile float sink = 0;
+    for (int r = 0; r < 2 * reps; r++) {
+        double t0 = bench_mem_now();
+        #pragma omp parallel num_threads(nt)
+        {
+            int t = omp_get_thread_num(), T = omp_get_num_threads();
+            size_t a = n / T * t & ~(size_t)31, b = n / T * (t + 1) & ~(size_t)31;
+            float v = r % 2 ? bench_read_streams(buf + a, b - a) : bench_read_one(buf + a, b - a);
+            #pragma omp atomic
+            sink += v;
+        }
+        double g = n * 4.0 / (bench_mem_now() - t0) / 1e9;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+
+#endif
