@@ -61,11 +61,19 @@ static void on_candidate(void *user, const clens_pairs_candidate *c)
     free(line);
 }
 
+typedef struct progress_state { int quiet; double t0; } progress_state;
+
 static void progress(void *user, long done, long total, long generated, long pairs)
 {
-    if (*(int *)user) return;
-    fprintf(stderr, "pairs: %ld/%ld problems, %ld solutions generated this run, %ld pairs\n", done,
-            total, generated, pairs);
+    const progress_state *ps = user;
+    if (ps->quiet) return;
+    double el = clens_now() - ps->t0;
+    fprintf(stderr, "pairs: %ld/%ld problems, %ld solutions generated this run, %ld pairs, %.0f s",
+            done, total, generated, pairs, el);
+    /* at this run's rate, if every remaining problem needs a text (--limit may stop sooner) */
+    if (generated > 0 && done < total)
+        fprintf(stderr, ", at most %.0f s to go", el / generated * (double)(total - done));
+    fprintf(stderr, "\n");
 }
 
 /* Opens the model, its tokenizer and (optional) template, then builds. */
@@ -295,8 +303,9 @@ int cmd_pairs(int argc, char **argv)
             snprintf(genpath, sizeof genpath, "%s.generations.jsonl", out);
             op.generations_path = genpath;
         }
+        progress_state ps = {quiet, clens_now()};
         op.progress = progress;
-        op.progress_user = &quiet;
+        op.progress_user = &ps;
         if (build_on_policy(model, mm, (int)threads, &p, &op, &pairs, &n, &st)) {
             free(sink.buf);
             return CLI_EXIT_ERR;
