@@ -64,6 +64,19 @@ int kern_get_threads(void);
 void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bias,
                  int M, kern_path path);
 
+/* One output of kern_matmul_multi: Y = X W^T + bias. */
+typedef struct kern_mm_job {
+    float *Y;
+    const kern_weight *W;
+    const float *bias;
+} kern_mm_job;
+
+/* Several products of the same X[M][K] (q, k, v; gate, up). On the fp32 dot
+ * form (AVX-512 at every M, AVX2 at small M) they run in one parallel region
+ * with the threads splitting the rows of all weights; otherwise one
+ * kern_matmul each. Every Y gets the bits kern_matmul would give it. */
+void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_jobs, kern_path path);
+
 /* Optional one-time preparation of W for the path (may fill W->packed).
  * Currently no path packs: every kernel reads W in place (the fp32 paths
  * widen on the fly, the bf16 mode gives oneDNN a strided K x N view), so the

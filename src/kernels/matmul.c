@@ -161,3 +161,23 @@ int kern_matmul_rows_exact(kern_path path, int M)
 {
     return path == KERN_PATH_PORTABLE || M <= 1 || (path == KERN_PATH_AVX512 && M <= kern_tune_params.small_m);
 }
+
+void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_jobs, kern_path path)
+{
+    const kern_tune *tu = &kern_tune_params;
+    kern_path p = usable(path);
+    int dot = (p == KERN_PATH_AVX512 && M <= tu->small_m) || (p == KERN_PATH_AVX2 && M <= tu->small_m_avx2);
+    double macs = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const kern_weight *W = jobs[j].W;
+        dot &= W->K > 0 && W->N > 0;
+        macs += (double)M * W->N * W->K;
+    }
+    if (!dot || M <= 0) {
+        for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, path);
+        return;
+    }
+    int nt = macs < 1e6 ? 1 : kern_get_threads();
+    if (p == KERN_PATH_AVX512) kern_matmul_dot_multi_avx512(X, M, jobs, n_jobs, nt, tu);
+    else kern_matmul_dot_multi_avx2(X, M, jobs, n_jobs, nt, tu);
+}

@@ -221,9 +221,9 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         /* Attention. Pre-norm blocks read norm(x); OLMo reads x itself. */
         const float *in = x;
         if (w->attn_norm) { kern_rmsnorm(h, x, w->attn_norm, eps, act, C); in = h; }
-        kern_matmul(ctx->q, in, &w->q, w->q_bias, act, kp);
-        kern_matmul(ctx->k, in, &w->k, w->k_bias, act, kp);
-        kern_matmul(ctx->v, in, &w->v, w->v_bias, act, kp);
+        const kern_mm_job qkv[3] = {{ctx->q, &w->q, w->q_bias}, {ctx->k, &w->k, w->k_bias},
+                                    {ctx->v, &w->v, w->v_bias}};
+        kern_matmul_multi(in, act, qkv, 3, kp);
         if (w->q_norm) {
             qk_norm(m, ctx->q, w->q_norm, act, H);
             qk_norm(m, ctx->k, w->k_norm, act, Hkv);
@@ -256,8 +256,8 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         /* MLP. */
         in = x;
         if (w->mlp_norm) { kern_rmsnorm(h, x, w->mlp_norm, eps, act, C); in = h; }
-        kern_matmul(ctx->g, in, &w->gate, NULL, act, kp);
-        kern_matmul(ctx->u, in, &w->up, NULL, act, kp);
+        const kern_mm_job gate_up[2] = {{ctx->g, &w->gate, NULL}, {ctx->u, &w->up, NULL}};
+        kern_matmul_multi(in, act, gate_up, 2, kp);
         kern_swiglu_path(ctx->g, ctx->g, ctx->u, (size_t)act * F, kp);
         kern_matmul(h, ctx->g, &w->down, NULL, act, kp);
         if (w->post_mlp_norm) kern_rmsnorm(h, h, w->post_mlp_norm, eps, act, C);
