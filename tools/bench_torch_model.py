@@ -48,17 +48,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_forward as ref  # noqa: E402  (sibling tool: config rules, RoPE tables, safetensors)
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+from bench_torch import cpu_flags  # noqa: E402  (sibling tool: the kernel benchmark's peer)
 
 
 def mem_available():
@@ -100,14 +90,8 @@ def blas_info():
 class TorchModel:
     def __init__(self, folder, dtype):
         self.dtype = dtype
-        # Config rules (defaults, layer types, windows, RoPE per layer type) as in the reference
-        # (ref_forward.Model.__init__), without its float64 weight loading.
-        with open(os.path.join(folder, "config.json")) as f:
-            c = json.load(f)
-        mt = c.get("model_type")
-        if mt not in ("llama", "qwen2", "qwen3", "olmo2", "olmo3"):
-            raise ref.RefError("%s/config.json: model_type %r not supported" % (folder, mt))
-        self._config(c, mt)
+        # The reference's config rules; its float64 weight loading is replaced below.
+        ref.read_config(self, folder)
         ck = ref.Checkpoint(folder)
 
         def g(name, shape=None):
@@ -133,46 +117,6 @@ class TorchModel:
 
         ref.bind_weights(self, g)
         del ck  # its memory maps were never touched: no resident pages
-
-    def _config(self, c, mt):
-        """The reference's config rules (ref_forward.Model.__init__), copied onto self."""
-        self.arch = mt
-        self.H = c["hidden_size"]
-        self.nH = c["num_attention_heads"]
-        self.nKV = c.get("num_key_value_heads") or self.nH
-        self.D = c.get("head_dim") or self.H // self.nH
-        self.I = c["intermediate_size"]
-        self.V = c["vocab_size"]
-        self.L = c["num_hidden_layers"]
-        self.eps = c.get("rms_norm_eps", {"olmo2": 1e-5, "olmo3": 1e-5}.get(mt, 1e-6))
-        self.theta = c.get("rope_theta", 10000.0)
-        self.max_pos = c.get("max_position_embeddings", 2048)
-        self.tied = bool(c.get("tie_word_embeddings", False))
-        self.post_norm = mt in ("olmo2", "olmo3")
-        self.qk_norm = {"qwen3": "head", "olmo2": "full", "olmo3": "full"}.get(mt)
-        ab = bool(c.get("attention_bias", False))
-        self.qkv_bias = True if mt == "qwen2" else ab
-        self.o_bias = False if mt == "qwen2" else ab
-        self.mlp_bias = bool(c.get("mlp_bias", False)) if mt == "llama" else False
-        if mt == "olmo3":
-            self.window = c.get("sliding_window", 4096)
-            lt = c.get("layer_types") or ["full_attention" if (i + 1) % 4 == 0 else "sliding_attention"
-                                          for i in range(self.L)]
-        elif mt in ("qwen2", "qwen3"):
-            use = bool(c.get("use_sliding_window", False))
-            self.window = c.get("sliding_window", 4096) if use else None
-            mwl = c.get("max_window_layers", 28)
-            lt = c.get("layer_types") or ["sliding_attention" if self.window is not None and i >= mwl
-                                          else "full_attention" for i in range(self.L)]
-        else:
-            self.window = None
-            lt = ["full_attention"] * self.L
-        self.layer_types = lt
-        rp = ref.rope_params_of(c.get("rope_scaling"))
-        if mt == "olmo3":
-            self.rope = {"sliding_attention": {"rope_type": "default"}, "full_attention": rp}
-        else:
-            self.rope = {"sliding_attention": rp, "full_attention": rp}
 
     # -----------------------------------------------------------------------------------------
 

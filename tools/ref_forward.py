@@ -277,6 +277,70 @@ def rms_norm(x, w, eps):
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
+def read_config(m, folder):
+    """The config rules, set as attributes of m: transformers defaults when a key is absent,
+    layer types and windows, RoPE per layer type. Shared by Model and the PyTorch benchmark
+    (tools/bench_torch_model.py), which loads its weights its own way."""
+    with open(os.path.join(folder, "config.json")) as f:
+        c = json.load(f)
+    m.cfg = c
+    mt = c.get("model_type")
+    if mt not in ("llama", "qwen2", "qwen3", "olmo2", "olmo3"):
+        raise RefError("%s/config.json: model_type %r not supported" % (folder, mt))
+    m.arch = mt
+    m.H = c["hidden_size"]
+    m.nH = c["num_attention_heads"]
+    m.nKV = c.get("num_key_value_heads") or m.nH
+    m.D = c.get("head_dim") or m.H // m.nH
+    m.I = c["intermediate_size"]
+    m.V = c["vocab_size"]
+    m.L = c["num_hidden_layers"]
+    # transformers config defaults when a key is absent
+    m.eps = c.get("rms_norm_eps", {"olmo2": 1e-5, "olmo3": 1e-5}.get(mt, 1e-6))
+    m.theta = c.get("rope_theta", 10000.0)
+    m.max_pos = c.get("max_position_embeddings", 2048)
+    m.tied = bool(c.get("tie_word_embeddings", False))  # False in all five configs
+    if c.get("hidden_act", "silu") != "silu":
+        raise RefError("hidden_act %r not supported" % c.get("hidden_act"))
+    prf = c.get("partial_rotary_factor", 1.0)
+    if prf not in (None, 1, 1.0):
+        raise RefError("partial_rotary_factor %r not supported" % prf)
+    m.post_norm = mt in ("olmo2", "olmo3")
+    m.qk_norm = {"qwen3": "head", "olmo2": "full", "olmo3": "full"}.get(mt)
+    ab = bool(c.get("attention_bias", False))
+    m.qkv_bias = True if mt == "qwen2" else ab
+    m.o_bias = False if mt == "qwen2" else ab
+    m.mlp_bias = bool(c.get("mlp_bias", False)) if mt == "llama" else False
+
+    # Layer types and window (configuration_qwen2/qwen3/olmo3, masking_utils).
+    if mt == "olmo3":
+        m.window = c.get("sliding_window", 4096)
+        lt = c.get("layer_types") or ["full_attention" if (i + 1) % 4 == 0 else "sliding_attention"
+                                      for i in range(m.L)]
+    elif mt in ("qwen2", "qwen3"):
+        use = bool(c.get("use_sliding_window", False))
+        m.window = c.get("sliding_window", 4096) if use else None
+        mwl = c.get("max_window_layers", 28)
+        lt = c.get("layer_types") or ["sliding_attention" if m.window is not None and i >= mwl
+                                      else "full_attention" for i in range(m.L)]
+    else:
+        m.window = None
+        lt = ["full_attention"] * m.L
+    if len(lt) != m.L:
+        raise RefError("layer_types has %d entries for %d layers" % (len(lt), m.L))
+    if "sliding_attention" in lt and not m.window:
+        raise RefError("sliding_attention layers but no sliding window")
+    m.layer_types = lt
+
+    # RoPE per layer type: OLMo-3 (4.57) uses a default table on sliding layers and the
+    # rope_scaling table on full layers; the others use rope_scaling everywhere.
+    rp = rope_params_of(c.get("rope_scaling"))
+    if mt == "olmo3":
+        m.rope = {"sliding_attention": {"rope_type": "default"}, "full_attention": rp}
+    else:
+        m.rope = {"sliding_attention": rp, "full_attention": rp}
+
+
 class Model:
     """Config + weights for one folder, with the per-architecture choices spelled out."""
 
@@ -284,65 +348,7 @@ class Model:
         """dtype: math precision (float64 for the reference; float32 only to emulate an engine)."""
         self.folder = folder
         self.dtype = dtype
-        with open(os.path.join(folder, "config.json")) as f:
-            c = json.load(f)
-        self.cfg = c
-        mt = c.get("model_type")
-        if mt not in ("llama", "qwen2", "qwen3", "olmo2", "olmo3"):
-            raise RefError("%s/config.json: model_type %r not supported" % (folder, mt))
-        self.arch = mt
-        self.H = c["hidden_size"]
-        self.nH = c["num_attention_heads"]
-        self.nKV = c.get("num_key_value_heads") or self.nH
-        self.D = c.get("head_dim") or self.H // self.nH
-        self.I = c["intermediate_size"]
-        self.V = c["vocab_size"]
-        self.L = c["num_hidden_layers"]
-        # transformers config defaults when a key is absent
-        self.eps = c.get("rms_norm_eps", {"olmo2": 1e-5, "olmo3": 1e-5}.get(mt, 1e-6))
-        self.theta = c.get("rope_theta", 10000.0)
-        self.max_pos = c.get("max_position_embeddings", 2048)
-        self.tied = bool(c.get("tie_word_embeddings", False))  # False in all five configs
-        if c.get("hidden_act", "silu") != "silu":
-            raise RefError("hidden_act %r not supported" % c.get("hidden_act"))
-        prf = c.get("partial_rotary_factor", 1.0)
-        if prf not in (None, 1, 1.0):
-            raise RefError("partial_rotary_factor %r not supported" % prf)
-        self.post_norm = mt in ("olmo2", "olmo3")
-        self.qk_norm = {"qwen3": "head", "olmo2": "full", "olmo3": "full"}.get(mt)
-        ab = bool(c.get("attention_bias", False))
-        self.qkv_bias = True if mt == "qwen2" else ab
-        self.o_bias = False if mt == "qwen2" else ab
-        self.mlp_bias = bool(c.get("mlp_bias", False)) if mt == "llama" else False
-
-        # Layer types and window (configuration_qwen2/qwen3/olmo3, masking_utils).
-        if mt == "olmo3":
-            self.window = c.get("sliding_window", 4096)
-            lt = c.get("layer_types") or ["full_attention" if (i + 1) % 4 == 0 else "sliding_attention"
-                                          for i in range(self.L)]
-        elif mt in ("qwen2", "qwen3"):
-            use = bool(c.get("use_sliding_window", False))
-            self.window = c.get("sliding_window", 4096) if use else None
-            mwl = c.get("max_window_layers", 28)
-            lt = c.get("layer_types") or ["sliding_attention" if self.window is not None and i >= mwl
-                                          else "full_attention" for i in range(self.L)]
-        else:
-            self.window = None
-            lt = ["full_attention"] * self.L
-        if len(lt) != self.L:
-            raise RefError("layer_types has %d entries for %d layers" % (len(lt), self.L))
-        if "sliding_attention" in lt and not self.window:
-            raise RefError("sliding_attention layers but no sliding window")
-        self.layer_types = lt
-
-        # RoPE per layer type: OLMo-3 (4.57) uses a default table on sliding layers and the
-        # rope_scaling table on full layers; the others use rope_scaling everywhere.
-        rp = rope_params_of(c.get("rope_scaling"))
-        if mt == "olmo3":
-            self.rope = {"sliding_attention": {"rope_type": "default"}, "full_attention": rp}
-        else:
-            self.rope = {"sliding_attention": rp, "full_attention": rp}
-
+        read_config(self, folder)
         ck = Checkpoint(folder)
         def g(name, shape):
             return ck.get(name, shape, dtype)
