@@ -239,6 +239,10 @@ int clens_generate(clens_model *m, const int32_t *const *prompts, const int *pro
                    int n_prompts, const clens_sample_params *sp,
                    int32_t **out, int *out_n, clens_error *err);
 
+/* The ids that end generation: generation_config.json's eos_token_id (int or
+ * list), else config.json's. *ids malloc'd (caller frees); returns *n. */
+int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n);
+
 /* --------------------------------------------------------------- tokenizer */
 /* Byte-level BPE tokenizers, byte-identical to Hugging Face `tokenizers`
  * 0.22 (ids, decodes and offsets). Files: tokenizer.json (model BPE;
@@ -619,10 +623,6 @@ int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
                                 const clens_chat_template *tmpl, const clens_pairs_params *pp,
                                 const clens_onpolicy_params *op, clens_pair **pairs,
                                 size_t *n, clens_pairs_stats *stats, clens_error *err);
-
-/* The ids that end generation: generation_config.json's eos_token_id (int or
- * list), else config.json's. *ids malloc'd (caller frees); returns *n. */
-int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n);
 
 /* ---------------------------------------------------------------- patching */
 /* Final-token activation patching (src/interp/patch.c; study.md §5). */

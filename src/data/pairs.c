@@ -929,6 +929,12 @@ static void short_source(const char *path, char *buf, size_t n)
     snprintf(buf, n, "%s", p);
 }
 
+/* The dataset as named in messages and in each pair's "source". */
+static const char *source_label(const clens_pairs_params *params)
+{
+    return params->source_name ? params->source_name : params->data_path ? params->data_path : "data";
+}
+
 void pairs_rows_free(pairs_row *rows, size_t n)
 {
     for (size_t i = 0; rows && i < n; i++) {
@@ -942,8 +948,7 @@ void pairs_rows_free(pairs_row *rows, size_t n)
 int pairs_read_rows(const clens_pairs_params *params, const char *data, size_t len,
                     pairs_row **rows_out, size_t *n_out, char sha[65], clens_error *err)
 {
-    const char *src = params->source_name ? params->source_name
-                      : params->data_path ? params->data_path : "data";
+    const char *src = source_label(params);
     const int gsm = params->format == CLENS_PAIRS_GSM8K;
     const char *kp = gsm ? "question" : "problem", *ks = gsm ? "answer" : "solution";
     char shortsrc[512];
@@ -1020,8 +1025,7 @@ fail:
 
 int pairs_finish(clens_pair *p, const clens_pairs_params *params, const char *sha, int64_t index)
 {
-    const char *src = params->source_name ? params->source_name
-                      : params->data_path ? params->data_path : "data";
+    const char *src = source_label(params);
     free(p->source);
     free(p->source_sha256);
     p->source = dups(src);

@@ -44,36 +44,6 @@ clens_onpolicy_params clens_onpolicy_default_params(void)
     return p;
 }
 
-/* eos_token_id of a JSON file in the model folder: appended to ids. */
-static void read_eos(const char *dir, const char *name, int32_t **ids, int *n)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    json_t *o = json_load_file(path, 0, NULL);
-    json_t *e = json_object_get(o, "eos_token_id");
-    size_t k = json_is_array(e) ? json_array_size(e) : json_is_integer(e) ? 1 : 0;
-    int32_t *d = k ? realloc(*ids, sizeof(int32_t) * (*n + k)) : NULL;
-    if (d) {
-        *ids = d;
-        for (size_t i = 0; i < k; i++) {
-            json_t *x = json_is_array(e) ? json_array_get(e, i) : e;
-            if (json_is_integer(x)) d[(*n)++] = (int32_t)json_integer_value(x);
-        }
-    }
-    json_decref(o);
-}
-
-int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n)
-{
-    const clens_model_info *in = clens_model_get_info(m);
-    *ids = NULL;
-    *n = 0;
-    read_eos(in->path, "generation_config.json", ids, n);
-    if (*n == 0) read_eos(in->path, "config.json", ids, n);
-    if (*n == 0 && in->eos_id >= 0 && (*ids = malloc(sizeof(int32_t)))) (*ids)[(*n)++] = in->eos_id;
-    return *n;
-}
-
 /* ------------------------------------------------------------ the file */
 
 typedef struct gen_rec {
@@ -408,7 +378,7 @@ int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
         goto end;
     }
     size_t next = 0; /* rows before next have their pairs made */
-    long generated = 0, reused = 0;
+    long generated = 0;
     while (next < pool && !(pp->limit > 0 && (long)n >= pp->limit)) {
         /* the next chunk: rows up to op->batch missing generations */
         size_t stop_at = next;
@@ -422,7 +392,6 @@ int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
             if (rc) break;
             generated += k;
         }
-        reused += (long)(stop_at - next) - k;
         for (; next < stop_at && !(pp->limit > 0 && (long)n >= pp->limit); next++) {
             st.problems++;
             int got = pair_of(pp, &rows[next], gen_find(&g, rows[next].id), settings_sha, label,
@@ -448,7 +417,6 @@ int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
     *n_out = n;
     pairs = NULL;
     n = 0;
-    (void)reused;
 end:
     clens_pairs_free(pairs, n);
     pairs_rows_free(rows, nrows);

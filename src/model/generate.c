@@ -5,7 +5,9 @@
  * id on ties) or seeded sampling (temperature, top-k, top-p) with one
  * xoshiro256** stream per prompt, so results do not depend on the batch.
  */
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -175,4 +177,34 @@ end:
     clens_ctx_free(ctx);
     free(logits); free(c); free(rng); free(done); free(cur); free(rows); free(row_prompt); free(step_logits);
     return rc;
+}
+
+/* eos_token_id of a JSON file in the model folder: appended to ids. */
+static void read_eos(const char *dir, const char *name, int32_t **ids, int *n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    json_t *o = json_load_file(path, 0, NULL);
+    json_t *e = json_object_get(o, "eos_token_id");
+    size_t k = json_is_array(e) ? json_array_size(e) : json_is_integer(e) ? 1 : 0;
+    int32_t *d = k ? realloc(*ids, sizeof(int32_t) * (*n + k)) : NULL;
+    if (d) {
+        *ids = d;
+        for (size_t i = 0; i < k; i++) {
+            json_t *x = json_is_array(e) ? json_array_get(e, i) : e;
+            if (json_is_integer(x)) d[(*n)++] = (int32_t)json_integer_value(x);
+        }
+    }
+    json_decref(o);
+}
+
+int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n)
+{
+    const clens_model_info *in = clens_model_get_info(m);
+    *ids = NULL;
+    *n = 0;
+    read_eos(in->path, "generation_config.json", ids, n);
+    if (*n == 0) read_eos(in->path, "config.json", ids, n);
+    if (*n == 0 && in->eos_id >= 0 && (*ids = malloc(sizeof(int32_t)))) (*ids)[(*n)++] = in->eos_id;
+    return *n;
 }
