@@ -18,8 +18,8 @@ endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 LIBS    = -ldnnl -lopenblas -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
 
-LIB_SRC  := $(sort $(wildcard src/base/*.c src/formats/*.c src/tokenizer/*.c src/model/*.c src/kernels/*.c \
-                               src/interp/*.c src/data/*.c src/report/*.c))
+# Every layer folder under src/ except the CLI is the library.
+LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
