@@ -720,6 +720,96 @@ int clens_results_write(const char *dir, char **results_md, clens_error *err);
 int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir,
                         char **warnings, clens_error *err);
 
+/* ============================================================ run engine */
+/* A patching run in a folder (src/interp/run*.c): the engine behind
+ * `clens patch` (and any caller that runs a study per model). It owns the run
+ * folder and its schema (docs/patch-output.md): settings.json (settings, their
+ * hash, shard, provenance), records.jsonl (one line per candidate, appended
+ * and fsync'd), results.json / results.md (clens_results_write). Opening a
+ * folder that already holds a run resumes it; a run with other settings or
+ * another setup (model, tokenizer, template, kernel path, ...) is refused with
+ * the differing key named. */
+
+/* Keep/drop rule on the clean and corrupted logit_mean values, with
+ * D = m_clean - m_corr (usually < 0, the seed's sign). DEFAULT keeps
+ * -D >= min_diff (a pair with D >= min_diff is "wrong_sign"); SEED keeps
+ * |D| >= min_diff. Both: a non-finite value is "non_finite", D == 0 is
+ * "too_small", min_diff == 0 keeps every other pair. */
+typedef enum { CLENS_FILTER_DEFAULT = 0, CLENS_FILTER_SEED, CLENS_FILTER_COUNT } clens_filter_kind;
+
+/* "default" / "seed"; parse returns 0 or CLENS_E_ARG. */
+const char *clens_filter_name(clens_filter_kind f);
+int clens_filter_parse(const char *s, clens_filter_kind *f);
+/* NULL to keep the pair, else the drop reason (static string): "non_finite",
+ * "too_small" or "wrong_sign". */
+const char *clens_filter_decide(clens_filter_kind f, double min_diff, double m_clean, double m_corr);
+
+typedef struct clens_run_params {
+    const char *pairs_path;              /* pairs.jsonl (candidates in file order); required */
+    const clens_site_type *site_types;   /* first = primary; required */
+    int n_site_types;
+    const int *layers;                   /* layers to patch; NULL = all */
+    int n_layers;
+    clens_metric_kind metric;            /* primary metric (recovery uses it); LOGPROB_MASS */
+    const char *const *words;            /* correction strings; NULL = Wait, But, Actually, Hmm */
+    int n_words;
+    clens_patch_method method;           /* FAST */
+    int prompt_chat;                     /* 1 (default): the model's chat template; 0: the seed's raw prompt */
+    clens_filter_kind filter;            /* DEFAULT */
+    double min_diff;                     /* 3 */
+    long n_target;                       /* kept pairs wanted (50) */
+    long bootstrap_resamples;            /* 2000 */
+    long long bootstrap_seed;            /* 0 */
+    int shard_index, shard_count;        /* 0, 1 */
+    int max_tokens;                      /* longest prompt; 0 = min(4096, context), lowered to fit memory */
+    const char *matmul;                  /* the mode the model was opened with: "default" (NULL),
+                                            "portable" or "bf16"; settings.matmul records the effective one */
+} clens_run_params;
+
+clens_run_params clens_run_default_params(void);
+
+/* The state of a run, valid until the next call on it. */
+typedef struct clens_run_info {
+    long candidates;        /* candidates of this shard in the pairs file */
+    long target;            /* params.n_target */
+    long done, kept;        /* records in records.jsonl (resumed ones included), kept among them */
+    long resumed_done, resumed_kept; /* found when the run was opened */
+    long ran;               /* candidates processed by this process */
+    double seconds;         /* their total time */
+    int max_tokens;         /* the prompt limit used (settings.max_tokens) */
+    int max_tokens_from_memory; /* 1 if the memory plan lowered it */
+    int n_sites;            /* sites patched per pair */
+    const char *last_id;    /* the pair processed last, and its drop reason (NULL: kept) */
+    const char *last_reason;
+    const char *notes;      /* lines worth showing (a torn last line dropped, provenance
+                               differences that are allowed), or NULL */
+    int finished;           /* target reached or candidates exhausted */
+} clens_run_info;
+
+typedef struct clens_run clens_run;
+
+/* Creates dir (and settings.json, an empty records.jsonl) or resumes the run
+ * in it. The model is borrowed (it must outlive the run); the tokenizer and
+ * the chat template are read from its folder. A torn last line of
+ * records.jsonl (a write cut by a kill or a full disk) is dropped and noted.
+ * CLENS_E_STATE if dir holds a run with other settings, shard or setup; the
+ * message names the differing key. Free with clens_run_free. */
+int clens_run_open(clens_run **out, const char *dir, clens_model *m, const clens_run_params *params,
+                   clens_error *err);
+const clens_run_info *clens_run_get_info(const clens_run *r);
+/* Processes the next candidate and appends its record; *finished = 1 (and
+ * nothing done) when the target is reached or no candidate is left. A record
+ * is appended whole or not at all (a short write, e.g. on a full disk, is
+ * undone and reported with its errno). */
+int clens_run_next(clens_run *r, int *finished, clens_error *err);
+/* clens_run_next until finished; progress (may be NULL) after every candidate. */
+int clens_run_execute(clens_run *r, void (*progress)(void *user, const clens_run_info *info), void *user,
+                      clens_error *err);
+/* Writes results.json and results.md (clens_results_write); *results_md (may
+ * be NULL) receives a malloc'd copy of the markdown. */
+int clens_run_finish(clens_run *r, char **results_md, clens_error *err);
+void clens_run_free(clens_run *r);
+
 #ifdef __cplusplus
 }
 #endif

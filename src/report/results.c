@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "interp/run_internal.h"
 #include "interp/stats.h"
 
 /* ============================================================ text buffer */
@@ -913,6 +914,8 @@ static void render_json(clens_sb *b, const clens_results_input *in, const calc *
     if (prov) clens_sb_json_value(b, prov, 2);
     else clens_sb_puts(b, "null");
     clens_sb_printf(b, ",\n  \"shard\": {\"index\": %d, \"count\": %d}", in->shard_index, in->shard_count);
+    clens_sb_puts(b, ",\n  \"clens_version\": ");
+    clens_sb_json_str(b, CLENS_VERSION);
     clens_sb_puts(b, ",\n  \"timing\": {\"seconds_total\": ");
     clens_sb_json_num(b, c->seconds_total);
     clens_sb_puts(b, ", \"seconds_per_pair\": ");
@@ -1181,16 +1184,9 @@ typedef struct shard_in {
     int index, count;
 } shard_in;
 
-/* Provenance keys that identify the model: shards must agree on them. */
-static const char *const prov_identity[] = {"config_sha256", "weights_index_sha256", "tokenizer_sha256",
-                                            "template_sha256", "dtype", "arch", "n_layers"};
-
-static int is_identity_key(const char *k)
-{
-    for (size_t i = 0; i < sizeof prov_identity / sizeof prov_identity[0]; i++)
-        if (strcmp(k, prov_identity[i]) == 0) return 1;
-    return 0;
-}
+/* Provenance keys that identify the setup (model files, tokenizer, template,
+ * dtype, kernel path): shards must agree on them (src/interp/run_settings.c). */
+static int is_identity_key(const char *k) { return run_provenance_key_is_identity(k); }
 
 static int same_file(const char *a, const char *b)
 {
@@ -1246,8 +1242,16 @@ int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir
     for (int i = 1; i < n_dirs; i++) {
         const char *h = json_string_value(json_object_get(sh[i].root, "settings_hash"));
         if (strcmp(h, h0) || !json_equal(json_object_get(sh[i].root, "settings"), json_object_get(sh[0].root, "settings"))) {
-            rc = clens_err(err, CLENS_E_STATE, "%s and %s belong to different studies (settings_hash %.12s vs %.12s)",
-                           sh[0].settings_path, sh[i].settings_path, h0, h);
+            const json_t *s0 = json_object_get(sh[0].root, "settings"), *si = json_object_get(sh[i].root, "settings");
+            const char *key = run_json_first_difference(s0, si);
+            char *a = key ? run_json_brief(json_object_get(s0, key)) : NULL;
+            char *c = key ? run_json_brief(json_object_get(si, key)) : NULL;
+            rc = clens_err(err, CLENS_E_STATE,
+                           "%s and %s belong to different studies (settings_hash %.12s vs %.12s)%s%s%s%s%s%s",
+                           sh[0].settings_path, sh[i].settings_path, h0, h, key ? ": settings." : "",
+                           key ? key : "", key ? " is " : "", a ? a : "", key ? " vs " : "", c ? c : "");
+            free(a);
+            free(c);
             goto done;
         }
         if (sh[i].count != sh[0].count) {
@@ -1297,7 +1301,7 @@ int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir
             json_t *w = json_object_get(p, key);
             if (w && json_equal(v, w)) continue;
             if (is_identity_key(key)) {
-                rc = clens_err(err, CLENS_E_STATE, "shard %d (%s) and shard %d (%s) ran different models: provenance.%s differs",
+                rc = clens_err(err, CLENS_E_STATE, "shard %d (%s) and shard %d (%s) ran different setups: provenance.%s differs",
                                s0->index, s0->dir, s->index, s->dir, key);
                 goto done;
             }
@@ -1307,7 +1311,7 @@ int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir
         json_object_foreach(p, key, v) {
             if (json_object_get(p0, key)) continue;
             if (is_identity_key(key)) {
-                rc = clens_err(err, CLENS_E_STATE, "shard %d (%s) and shard %d (%s) ran different models: provenance.%s differs",
+                rc = clens_err(err, CLENS_E_STATE, "shard %d (%s) and shard %d (%s) ran different setups: provenance.%s differs",
                                s0->index, s0->dir, s->index, s->dir, key);
                 goto done;
             }

@@ -1,0 +1,94 @@
+/*
+ * run_internal.h: the pieces of the run engine (include/clens.h, "run
+ * engine") shared between its files: the correction-token sets
+ * (run_tokens.c), the records file (run_records.c), settings and provenance
+ * (run_settings.c). The schema of every file: docs/patch-output.md.
+ */
+#ifndef CLENS_RUN_INTERNAL_H
+#define CLENS_RUN_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clens.h"
+
+/* ---------------------------------------------------- correction tokens */
+
+/* One metric's token ids and the strings they came from (settings.metrics). */
+typedef struct run_token_set {
+    int32_t *ids;
+    json_t *strs;   /* array of strings, parallel to ids */
+    int n;
+} run_token_set;
+
+/* logprob_mass: the single-token forms of each word, with and without a
+ * leading space, as given and lower-cased; logit_mean: the first sub-token of
+ * each string, no leading space (the seed's seven strings when words is NULL:
+ * Wait, But, Actually, Hmm, wait, but, actually). */
+int run_token_sets_build(const clens_tokenizer *tok, const char *const *words, int n_words,
+                         run_token_set *mass, run_token_set *mean, clens_error *err);
+void run_token_set_clear(run_token_set *ts);
+/* {"ids": [...], "tokens": [...]} (new reference). */
+json_t *run_token_set_json(const run_token_set *ts);
+
+/* ------------------------------------------------------------- records */
+
+/* One finished candidate, as records.jsonl holds it. */
+typedef struct run_record {
+    long candidate;
+    const char *id;
+    const char *reason;          /* NULL: kept */
+    long n_tokens;
+    int shared_prefix;
+    int ran_model;               /* metrics present */
+    const double *vals;          /* [2 metrics][width]: clean, corr, patched per site */
+    size_t width;                /* 2 + n_sites */
+    const clens_site *sites;     /* grouped by type in types order, z by layer then head */
+    int n_sites;
+    const clens_site_type *types;
+    int n_types;
+    double seconds;
+} run_record;
+
+/* The JSON line of a record (no newline), malloc'd; NULL when out of memory.
+ * Non-finite numbers are written as null; patched values only for kept pairs. */
+char *run_record_line(const run_record *r);
+
+/* Appends line + '\n' to path and fsyncs. A write that fails part way (a full
+ * disk: ENOSPC, a file size limit: EFBIG) is undone by truncating the file to
+ * its length before the append, so records.jsonl never keeps a torn line; the
+ * error names the file and the errno of the failing call. */
+int run_record_append(const char *path, const char *line, clens_error *err);
+
+/* What records.jsonl already holds (resume). */
+typedef struct run_records_scan {
+    unsigned char *done;   /* [n_candidates]: 1 if recorded */
+    long n_done, n_kept;
+    size_t torn_bytes;     /* an unfinished last line that was dropped (0: none) */
+} run_records_scan;
+
+/* Reads path (absent = empty). A last line without its '\n' was cut by a
+ * kill or a full disk: it is removed from the file (truncate) and counted in
+ * torn_bytes. Any other line that is not a record object with an integer
+ * candidate in [0, n_candidates) of this shard is an error "path:LINE: ...". */
+int run_records_scan_file(const char *path, size_t n_candidates, int shard_index, int shard_count,
+                          run_records_scan *out, clens_error *err);
+
+/* ---------------------------------------------------- settings, setup */
+
+/* The first key (in a's order, then b's extra keys) whose value differs
+ * between objects a and b, or NULL if none (a and b may be NULL). */
+const char *run_json_first_difference(const json_t *a, const json_t *b);
+
+/* Compact text of a JSON value for a message ("null" if v is NULL); malloc'd. */
+char *run_json_brief(const json_t *v);
+
+/* The provenance object of settings.json for model m (docs/patch-output.md). */
+json_t *run_provenance_json(const clens_model *m, const clens_tokenizer *tok, const clens_chat_template *tmpl);
+
+/* 1 if a provenance key identifies the setup (a run or its shards must agree
+ * on it), 0 if it may differ (host_cpu). */
+int run_provenance_key_is_identity(const char *key);
+
+#endif
