@@ -476,16 +476,35 @@ static void override_env(void **state)
     if (saved) { setenv("CLENS_KERNEL", saved, 1); free(saved); }
 }
 
+/* Runs last: which kernel paths the tests above ran, in one line, e.g.
+ * "kernel paths run: portable, avx2; not run (CPU lacks): avx512, avx512-bf16".
+ * A path the CPU lacks must never count as run (it would have run the
+ * portable fallback under another name), and every path the CPU has (and
+ * CLENS_KERNEL does not exclude) must have run. */
+static void paths_reported(void **state)
+{
+    (void)state;
+    char ran[256] = "", lacks[256] = "", excluded[256] = "";
+    for (int p = 0; p < KERN_PATH_COUNT; p++) {
+        char *list = g_ran[p] ? ran : !kern_path_available(p) ? lacks : excluded;
+        snprintf(list + strlen(list), 256 - strlen(list), "%s%s", *list ? ", " : "", kern_path_name(p));
+        if (g_ran[p] && !kern_path_available(p))
+            fail_msg("kernel path %s counted as run, but this CPU lacks it", kern_path_name(p));
+        if (g_ran[p] && p != KERN_PATH_PORTABLE && !want_path(p))
+            fail_msg("kernel path %s ran although CLENS_KERNEL selects another", kern_path_name(p));
+        if (!g_ran[p] && (p == KERN_PATH_PORTABLE || want_path(p)))
+            fail_msg("kernel path %s is available and selected but no test ran it", kern_path_name(p));
+    }
+    printf("    kernel paths run: %s; not run (CPU lacks): %s%s%s\n", ran, *lacks ? lacks : "none",
+           *excluded ? "; not run (CLENS_KERNEL selects another): " : "", excluded);
+}
+
 static int report(void **state)
 {
     (void)state;
     const kern_cpu *c = kern_cpu_get();
     printf("    CPU: avx2 %d fma %d f16c %d avx512f %d bw %d vl %d avx512_bf16 %d; threads %d\n", c->avx2,
            c->fma, c->f16c, c->avx512f, c->avx512bw, c->avx512vl, c->avx512_bf16, kern_get_threads());
-    for (int p = 0; p < KERN_PATH_COUNT; p++)
-        printf("    path %-11s %s\n", kern_path_name(p),
-               g_ran[p] ? "ran" : !kern_path_available(p) ? "SKIPPED (CPU lacks it)"
-                                                           : "SKIPPED (CLENS_KERNEL selects another)");
     kern_scratch_release();
     return 0;
 }
@@ -519,6 +538,7 @@ int main(void)
         T(attention_paths),
         T(swiglu_paths),
         T(override_env),
+        cmocka_unit_test(paths_reported),
     };
     int rc = cmocka_run_group_tests(tests, NULL, report);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -13,11 +13,13 @@
 
 #include "clens.h"
 #include "interp/patch.h"
+#include "kernels/kernels.h"
 
 static const char *archs[] = {"qwen2", "llama", "qwen3", "olmo2", "olmo3"};
 #define N_ARCH (sizeof archs / sizeof archs[0])
 #define T 14
 static char model_dir[N_ARCH][4200];
+static int g_path_ran[KERN_PATH_COUNT]; /* kernel paths the models ran on */
 
 static int setup(void **state)
 {
@@ -67,6 +69,8 @@ static void run_case(size_t a, clens_matmul_mode mode, const int32_t *clean, con
     assert_int_equal(clens_patch_run(p, clean, corr, T, CLENS_PATCH_RERUN, rerun, NULL, &err), 0);
     double md = 0;
     for (size_t i = 0; i < 2 * W; i++) md = fmax(md, fabs(fast[i] - rerun[i]));
+    for (int k = 0; k < KERN_PATH_COUNT; k++)
+        if (strcmp(clens_model_kernel_name(m), kern_path_name(k)) == 0) g_path_ran[k] = 1;
     printf("  %-6s %-8s %d sites, shared prefix %d: fast vs rerun max |diff| = %.3g (D = %.4f)\n", archs[a],
            mode == CLENS_MATMUL_PORTABLE ? "portable" : clens_model_kernel_name(m), sl.n, P, md, fast[0] - fast[1]);
     assert_true(md <= 1e-5);
@@ -138,12 +142,32 @@ static void identical_prompts(void **state)
     clens_model_free(m);
 }
 
+/* Runs last: the kernel paths the models ran on, in one line; a path the CPU
+ * lacks must not be among them (the model would have run the portable
+ * fallback while reporting the other name). */
+static void paths_reported(void **state)
+{
+    (void)state;
+    char ran[256] = "", lacks[256] = "", other[256] = "";
+    for (int p = 0; p < KERN_PATH_COUNT; p++) {
+        char *list = g_path_ran[p] ? ran : !kern_path_available(p) ? lacks : other;
+        snprintf(list + strlen(list), 256 - strlen(list), "%s%s", *list ? ", " : "", kern_path_name(p));
+        if (g_path_ran[p] && !kern_path_available(p))
+            fail_msg("the models report kernel path %s, which this CPU lacks", kern_path_name(p));
+    }
+    assert_true(g_path_ran[KERN_PATH_PORTABLE]);
+    assert_true(g_path_ran[kern_path_default()]);
+    printf("  kernel paths run: %s; not run (CPU lacks): %s; not run (not the default here): %s\n", ran,
+           *lacks ? lacks : "none", *other ? other : "none");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fast_equals_rerun),
         cmocka_unit_test(empty_shared_prefix),
         cmocka_unit_test(identical_prompts),
+        cmocka_unit_test(paths_reported),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
