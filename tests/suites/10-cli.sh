@@ -37,9 +37,16 @@ code 1 "broken/config.json" "$CLENS" info "$T/broken"
 ok "$CLENS" logits "$T/m" --ids 3,1,4,1,5,9 --out "$T/logits.npy"
 ok "$CLENS" activations "$T/m" --ids 3,1,4,1,5,9 --hooks blocks.*.hook_resid_post,ln_final.hook_normalized --out "$T/acts"
 "$CLENS" generate "$T/m" --ids 3,1,4,1,5,9 --max-new 2 --stop 99999 >"$T/gen.txt" 2>/dev/null || { echo "FAIL: generate"; fail=1; }
-"$CLENS" generate "$T/m" --ids 3,1 --max-new 4 --temperature 1 --seed 7 >"$T/s1.txt" 2>/dev/null
-"$CLENS" generate "$T/m" --ids 3,1 --max-new 4 --temperature 1 --seed 7 >"$T/s2.txt" 2>/dev/null
-cmp -s "$T/s1.txt" "$T/s2.txt" || { echo "FAIL: seeded sampling not reproducible"; fail=1; }
+# Seeded sampling: each run exits 0 with output, the same seed gives the same
+# ids, another seed other ids (6 tokens over the model's vocabulary: a
+# collision of seeds 7 and 8 would mean the seed is ignored).
+for s in 7:s1 7:s2 8:s3; do
+  "$CLENS" generate "$T/m" --ids 3,1 --max-new 6 --temperature 1 --seed ${s%%:*} >"$T/${s##*:}.txt" 2>"$T/err"
+  rc=$?
+  [ $rc -eq 0 ] && [ -s "$T/${s##*:}.txt" ] || { echo "FAIL: generate --seed ${s%%:*} exit $rc: $(head -2 "$T/err")"; fail=1; }
+done
+cmp -s "$T/s1.txt" "$T/s2.txt" || { echo "FAIL: seeded sampling not reproducible (seed 7 twice)"; fail=1; }
+cmp -s "$T/s1.txt" "$T/s3.txt" && { echo "FAIL: seeds 7 and 8 gave the same sample: $(cat "$T/s1.txt")"; fail=1; }
 $PY - "$T" <<'PYEOF' || fail=1
 import json, sys, numpy as np
 t = sys.argv[1]
