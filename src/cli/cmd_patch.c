@@ -208,13 +208,13 @@ int cmd_patch(int argc, char **argv)
     }
     if (clens_run_open(&run, out, m, &rp, &err)) { rc = cli_fail("patch", &err); goto end; }
     const clens_run_info *ri = clens_run_get_info(run);
+    print_notes(ri->notes); /* also with --quiet: a dropped line or a changed host is worth a line */
     if (!quiet) {
         fprintf(stderr, "patch: memory plan: weights %.2f GiB, KV %.2f MiB/token x 3 caches x %d tokens%s = %.2f GiB, "
                         "%d sites per batch\n",
                 in->weight_bytes / 1073741824.0, in->kv_bytes_per_token / 1048576.0, ri->max_tokens,
                 ri->max_tokens_from_memory ? " (lowered to fit memory)" : "",
                 3.0 * ri->max_tokens * in->kv_bytes_per_token / 1073741824.0, ri->n_sites);
-        print_notes(ri->notes);
         if (ri->resumed_done)
             fprintf(stderr, "patch: resuming %s: %ld pairs recorded, %ld kept\n", out, ri->resumed_done,
                     ri->resumed_kept);
