@@ -206,6 +206,11 @@ int cmd_patch(int argc, char **argv)
                              rp.max_tokens, in->max_pos);
         goto end;
     }
+    for (int q = 0; q < n_layer_list; q++)
+        if (layer_list[q] < 0 || layer_list[q] > in->n_layers) {
+            rc = cli_usage_error("patch", "--layers: %d is outside 0..%d", layer_list[q], in->n_layers);
+            goto end;
+        }
     if (clens_run_open(&run, out, m, &rp, &err)) { rc = cli_fail("patch", &err); goto end; }
     const clens_run_info *ri = clens_run_get_info(run);
     print_notes(ri->notes); /* also with --quiet: a dropped line or a changed host is worth a line */

@@ -86,7 +86,7 @@ if [ $alive -ne 0 ] || [ "$n_before" -ge "$n_full" ] || [ $had_results -ne 0 ]; 
   fail=1
 fi
 check $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/killed" $OPTS
-echo "  kill -9 after $n_before of $n_full records (no results.json yet), then resumed"
+echo "  kill -9 after $n_before of $n_full records, then resumed"
 check [ "$(strip_timing "$T/full/results.json")" = "$(strip_timing "$T/killed/results.json")" ]
 same_records() {
   $PY - "$1" "$2" <<'PYEOF'
@@ -180,7 +180,7 @@ check grep -q "different settings" "$T/err.txt"
 # A resume with another setup is refused, naming the key that differs.
 refused() {  # KEY ENV... : resume $T/full with the environment/flags given, expect a refusal naming KEY
   local key=$1; shift
-  env "$@" $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/full" $OPTS $EXTRA 2>"$T/ref.err"
+  env "$@" $CLENS patch "${MODEL:-$M}" --pairs "$T/pairs.jsonl" --out "$T/full" $OPTS $EXTRA 2>"$T/ref.err"
   local rc=$?
   if [ $rc -ne 1 ] || ! grep -q "different settings: $key is" "$T/ref.err"; then
     echo "FAIL: resume with $* $EXTRA: exit $rc, want 1 naming $key: $(head -2 "$T/ref.err")"; fail=1
@@ -204,8 +204,10 @@ if [ "$kernel" != portable ]; then refused provenance.kernel CLENS_KERNEL=portab
 else echo "  (default kernel path is portable here: the kernel-path refusal is not exercised)"; fi
 has_bf16=0; grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo && has_bf16=1
 if [ $has_bf16 = 1 ]; then refused settings.matmul CLENS_KERNEL=avx512-bf16; fi
+mkdir -p "$T/qcopy"; cp "$M"/* "$T/qcopy/"
+MODEL=$T/qcopy refused settings.model
 check $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/full" $OPTS   # unchanged setup: resumes (done)
-echo "  resume refused naming settings.max_tokens, provenance.{template,tokenizer,config}_sha256, provenance.kernel, settings.matmul"
+echo "  resume refused naming settings.model, settings.max_tokens, provenance.{template,tokenizer,config}_sha256, provenance.kernel, settings.matmul"
 
 # CLENS_KERNEL=avx512-bf16 rounds activations: the effective mode is in the settings (so in the hash).
 SMALL="--n 1 --min-diff 0 --sites resid_pre --layers 0 --quiet --prompt raw"

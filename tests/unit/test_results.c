@@ -187,6 +187,9 @@ static void hand_computed(void **state)
     assert_string_equal(json_string_value(at(r, "settings_hash")), HASH);
     assert_string_equal(json_string_value(at(r, "provenance/host_cpu")), "cpu A");
     assert_int_equal(num(r, "settings/n"), 3);
+    /* which clens wrote it, just before "timing" */
+    assert_string_equal(json_string_value(at(r, "clens_version")), CLENS_VERSION);
+    assert_non_null(strstr(js, ",\n  \"clens_version\": \"" CLENS_VERSION "\",\n  \"timing\": {"));
     /* timing sums every record's seconds */
     assert_near(num(r, "timing/seconds_total"), 6.0, 1e-12);
     assert_near(num(r, "timing/seconds_per_pair"), 2.0, 1e-12);
