@@ -277,5 +277,16 @@ printf '{"id": 1}\n' > "$T/bad.jsonl"
 $CLENS patch "$M" --pairs "$T/bad.jsonl" --out "$T/bad" --quiet 2>"$T/err3.txt"
 check [ $? -eq 1 ]
 check grep -q "bad.jsonl:1" "$T/err3.txt"
+$PY - "$T" <<'PYEOF'
+import glob, json, sys
+paths = ["portable", "avx2", "avx512", "avx512-bf16"]
+ran = sorted({json.load(open(f))["provenance"]["kernel"] for f in glob.glob(sys.argv[1] + "/**/settings.json", recursive=True)})
+flags = open("/proc/cpuinfo").read().split()
+lacks = [p for p, need in (("avx2", ["avx2", "fma", "f16c"]), ("avx512", ["avx512f", "avx512bw", "avx512vl", "f16c"]),
+                           ("avx512-bf16", ["avx512f", "avx512bw", "avx512vl", "avx512_bf16"]))
+         if not all(f in flags for f in need)]
+print(f"  kernel paths run: {', '.join(ran)}; not run (CPU lacks): {', '.join(lacks) or 'none'}; "
+      f"not run (not selected): {', '.join(p for p in paths if p not in ran and p not in lacks) or 'none'}")
+PYEOF
 echo "50-patch: $(( $(date +%s) - t0 )) s"
 exit $fail
