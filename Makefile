@@ -28,10 +28,17 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# The shared library: the same sources as -fPIC objects with hidden
+# visibility, so only the declarations marked CLENS_API in include/clens.h
+# are exported; soname libclens.so.MAJOR, file libclens.so.MAJOR.MINOR.PATCH.
+VERSION  := $(shell sed -n 's/^\#define CLENS_VERSION "\(.*\)"/\1/p' include/clens.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libclens.so.$(SOMAJOR)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj-pic/%.o)
+DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
 
-.PHONY: all deps test test-c test-long demo bench fuzz clean
-all: $(BUILD)/clens $(BUILD)/libclens.a $(TEST_BIN)
+.PHONY: all deps test test-c test-long demo bench fuzz clean python
+all: $(BUILD)/clens $(BUILD)/libclens.a $(BUILD)/libclens.so $(TEST_BIN)
 
 deps:
 	@bash tools/install-deps.sh
@@ -43,6 +50,24 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libclens.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
+
+$(BUILD)/obj-pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(BUILD)/libclens.so.$(VERSION): $(PIC_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIBS)
+
+$(BUILD)/libclens.so: $(BUILD)/libclens.so.$(VERSION)
+	ln -sf libclens.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The Python binding (python/, docs/python.md): installs the package for
+# /usr/bin/python3 offline, for the current user; it loads $(BUILD)/libclens.so.
+PYTHON ?= /usr/bin/python3
+python: $(BUILD)/libclens.so
+	$(PYTHON) -m pip install --no-build-isolation --no-index --user --break-system-packages ./python
 
 $(BUILD)/clens: $(CLI_OBJ) $(BUILD)/libclens.a
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -o $@ $(CLI_OBJ) $(BUILD)/libclens.a $(LIBS)
