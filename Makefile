@@ -14,6 +14,10 @@ CFLAGS_BASE = -std=c11 $(OPT) -g $(ARCH) -Wall -Wextra -Werror -fopenmp \
 ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDSAN = -fsanitize=address,undefined
+  SO_NOUNDEF =
+else
+  # every symbol of libclens.so resolved at link time (sanitizer runtimes are not, with clang)
+  SO_NOUNDEF = -Wl,--no-undefined
 endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 LIBS    = -ldnnl -lopenblas -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
@@ -57,7 +61,7 @@ $(BUILD)/obj-pic/%.o: %.c
 
 $(BUILD)/libclens.so.$(VERSION): $(PIC_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDSAN) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -shared -Wl,-soname,$(SONAME) $(SO_NOUNDEF) -o $@ $^ $(LIBS)
 
 $(BUILD)/libclens.so: $(BUILD)/libclens.so.$(VERSION)
 	ln -sf libclens.so.$(VERSION) $(BUILD)/$(SONAME)
@@ -68,6 +72,7 @@ $(BUILD)/libclens.so: $(BUILD)/libclens.so.$(VERSION)
 PYTHON ?= /usr/bin/python3
 python: $(BUILD)/libclens.so
 	$(PYTHON) -m pip install --no-build-isolation --no-index --user --break-system-packages ./python
+	rm -rf python/build python/clens.egg-info
 
 $(BUILD)/clens: $(CLI_OBJ) $(BUILD)/libclens.a
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -o $@ $(CLI_OBJ) $(BUILD)/libclens.a $(LIBS)
