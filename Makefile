@@ -42,7 +42,9 @@ PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj-pic/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
 
 .PHONY: all deps test test-c test-long demo bench fuzz clean python
-all: $(BUILD)/clens $(BUILD)/libclens.a $(BUILD)/libclens.so $(TEST_BIN)
+# (the sanitizer build skips the shared library: nothing runs it, and it would double the build)
+SHARED_LIB := $(if $(filter 1,$(SAN)),,$(BUILD)/libclens.so)
+all: $(BUILD)/clens $(BUILD)/libclens.a $(SHARED_LIB) $(TEST_BIN)
 
 deps:
 	@bash tools/install-deps.sh

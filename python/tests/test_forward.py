@@ -104,3 +104,20 @@ def test_tokenizer(tok_model):
     assert tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True,
                                    tokenize=True) == tok.encode(text, add_special_tokens=False)
     assert tok.token_to_id("Wait") is not None and tok.id_to_token(tok.token_to_id("Wait")) == "Wait"
+
+
+def test_long_prompt_in_chunks_equals_cli(arch_models, tmp_path):
+    """A prompt longer than 256 tokens is prefilled in chunks of 256 rows, as the CLI does:
+    hooks see each chunk with its positions, the cache is whole and equal to the CLI's."""
+    path = arch_models["olmo2-f32"]
+    ids = ids_for(path, 300, seed=5)
+    model = clens.Model(path)
+    run_cli("activations", path, "--ids", ",".join(map(str, ids)), "--hooks", "blocks.*.hook_attn_out",
+            "--out", tmp_path / "a")
+    logits, cache = model.run_with_cache(ids, names=lambda n: n.endswith("hook_attn_out"))
+    assert np.array_equal(logits, np.load(tmp_path / "a" / "logits.npy"))
+    for name, act in cache.items():
+        assert np.array_equal(act, np.load(tmp_path / "a" / (name + ".npy"))), name
+    chunks = []
+    model.run_with_hooks(ids, fwd_hooks=[("blocks.0.hook_attn_out", lambda a, h: chunks.append(list(h.positions)))])
+    assert chunks == [list(range(256)), list(range(256, 300))]
