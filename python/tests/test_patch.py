@@ -53,7 +53,7 @@ def test_hand_patch_equals_sweep(model, pairs_file, result):
     pairs = clens.read_pairs(pairs_file)
     H, D = model.n_heads, model.head_dim
     checked = 0
-    for k, pid in enumerate(result.ids):
+    for k, pid in enumerate(result.ids[:2]):  # two pairs: every site of each
         pair = next(p for p in pairs if p["id"] == pid)
         clean, corr, reason = model.pair_ids(pair, prompt="raw")
         assert reason is None
@@ -79,7 +79,7 @@ def test_hand_patch_equals_sweep(model, pairs_file, result):
                     assert abs(got - want) < 1e-5, (t, layer, h, got, want)
                     checked += 1
     L = model.n_layers
-    assert checked == 3 * ((L + 1) + 2 * L + L * H)
+    assert checked == 2 * ((L + 1) + 2 * L + L * H)
 
 
 def test_python_metric_equals_builtin(model, pairs_file, result):
