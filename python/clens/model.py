@@ -13,6 +13,7 @@ arrays are bitwise the CLI's. Memory (docs/python.md, "Copies and lifetimes"):
     generated ids) are copied into Python objects and freed at once.
 """
 import ctypes
+import fnmatch
 import json
 from ctypes import byref, c_float, c_int, c_int32, c_size_t, c_void_p
 
@@ -128,12 +129,13 @@ class Tokenizer:
         self._path = path
         self._tmpl = None
 
-    def __del__(self):
+    def __del__(self, _free_tok=lib.clens_tokenizer_free, _free_tmpl=lib.clens_chat_template_free):
+        # the library functions are bound as defaults: module globals may be gone at exit
         if getattr(self, "_t", None):
-            lib.clens_tokenizer_free(self._t)
+            _free_tok(self._t)
             self._t = None
         if getattr(self, "_tmpl", None):
-            lib.clens_chat_template_free(self._tmpl)
+            _free_tmpl(self._tmpl)
             self._tmpl = None
 
     @property
@@ -257,10 +259,10 @@ class Model:
                 self._hook_of[name] = (p_, layer)
             self._width[p_] = lib.clens_hook_width(self._m, p_)
 
-    def __del__(self):
+    def __del__(self, _free=lib.clens_model_free):
         if getattr(self, "_m", None):
             self._tok = None
-            lib.clens_model_free(self._m)
+            _free(self._m)
             self._m = None
 
     def __repr__(self):
@@ -299,10 +301,16 @@ class Model:
         return self._hook_of[name]
 
     def _select(self, name_or_filter):
-        """Hook names matched by a name, a list of names, or a function name -> bool."""
+        """Hook names matched by a name (wildcards as in fnmatch: "blocks.*.hook_resid_pre"), a
+        list of names, or a function name -> bool."""
         if name_or_filter is None:
             return list(self._hook_of)
         if isinstance(name_or_filter, str):
+            if any(c in name_or_filter for c in "*?["):
+                names = [n for n in self._hook_of if fnmatch.fnmatchcase(n, name_or_filter)]
+                if not names:
+                    raise ArgError("no hook name matches %r" % (name_or_filter,))
+                return names
             self._point(name_or_filter)
             return [name_or_filter]
         if callable(name_or_filter):

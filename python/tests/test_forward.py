@@ -31,6 +31,7 @@ def test_logits_and_cache_equal_cli(name, arch_models, tmp_path):
     _, sub = model.run_with_cache(ids, names=lambda n: n.endswith("hook_z"))
     assert sorted(sub) == ["blocks.%d.attn.hook_z" % l for l in range(model.n_layers)]
     assert all(np.array_equal(sub[k], cache[k]) for k in sub)
+    assert sorted(model.run_with_cache(ids, names="blocks.*.attn.hook_z")[1]) == sorted(sub)
 
 
 @pytest.mark.parametrize("name", sorted(ARCH_MODELS))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # 80-python: the Python binding (python/, docs/python.md; rulings R18).
-# 1. libclens.so: soname libclens.so.MAJOR, and its dynamic symbols are exactly the functions
-#    declared with CLENS_API in include/clens.h (nothing internal exported).
+# 1. libclens.so: soname libclens.so.MAJOR; every function declared in include/clens.h carries
+#    CLENS_API, and the library's dynamic symbols are exactly those functions (nothing internal).
 # 2. `pip install --no-build-isolation --no-index ./python` into a temporary target works offline,
 #    and the installed package finds this build's library without CLENS_LIB.
 # 3. The pytest suite python/tests (Debian python3-pytest): logits, every hook point and
@@ -29,6 +29,11 @@ if [ "$soname" != "libclens.so.$major" ]; then echo "FAIL: soname '$soname', wan
 nm -D --defined-only "$SO" | awk '$2 ~ /^[TtWi]$/ {print $3}' | sort >"$TMP/exported.txt"
 grep -A3 '^CLENS_API' include/clens.h | tr '\n' ' ' | grep -o 'CLENS_API[^(]*(' |
   sed 's/.*[ *]\(clens_[a-z0-9_]*\)($/\1/' | sort -u >"$TMP/declared.txt"
+# every function declared in the header carries CLENS_API (a section added without it would be
+# neither exported nor caught by the comparison below)
+if grep -nE '^[a-z][a-z0-9_ *]*[ *]clens_[a-z0-9_]+\(' include/clens.h | grep -v ':typedef' >"$TMP/unmarked.txt"; then
+  echo "FAIL: declarations in include/clens.h without CLENS_API:"; cat "$TMP/unmarked.txt"; fail=1
+fi
 if ! diff "$TMP/declared.txt" "$TMP/exported.txt" >"$TMP/exports.diff"; then
   echo "FAIL: exported functions differ from the CLENS_API declarations (< declared, > exported):"
   head -20 "$TMP/exports.diff"; fail=1
