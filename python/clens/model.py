@@ -405,8 +405,11 @@ class Model:
         """New token ids after the prompt (ids, text, or a batch: a list of either, run as one
         batch like `clens generate --ids-file`). stop_ids default: the model's eos ids. The stop
         id is included when hit. return_text: also decode (a (ids, text) pair)."""
-        single = isinstance(prompt, str) or not (isinstance(prompt, (list, tuple)) and prompt
-                                                 and isinstance(prompt[0], (str, list, tuple, np.ndarray)))
+        if isinstance(prompt, np.ndarray):
+            single = prompt.ndim == 1
+        else:
+            single = isinstance(prompt, str) or not (isinstance(prompt, (list, tuple)) and prompt
+                                                     and isinstance(prompt[0], (str, list, tuple, np.ndarray)))
         prompts = [prompt] if single else list(prompt)
         seqs = [np.asarray(self.tokenizer.encode(p), dtype=np.int32) if isinstance(p, str) else _i32(p)
                 for p in prompts]

@@ -574,7 +574,7 @@ def patch(model, pairs, sites="resid_pre", metric="logprob_mass", layers=None, t
 
     settings_text = json.dumps(doc, ensure_ascii=False).encode()
     rec_text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records).encode()
-    out_json, out_md = c_void_p(), c_void_p()
+    out_json = c_void_p()
     _check(lib.clens_results_build(settings_text, rec_text, len(rec_text), byref(out_json), None, byref(err)), err)
     try:
         results = json.loads(ctypes.string_at(out_json).decode())
