@@ -14,6 +14,10 @@ CFLAGS_BASE = -std=c11 $(OPT) -g $(ARCH) -Wall -Wextra -Werror -fopenmp \
 ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDSAN = -fsanitize=address,undefined
+  SO_NOUNDEF =
+else
+  # every symbol of libclens.so resolved at link time (sanitizer runtimes are not, with clang)
+  SO_NOUNDEF = -Wl,--no-undefined
 endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 LIBS    = -ldnnl -lopenblas -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
@@ -28,10 +32,19 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# The shared library: the same sources as -fPIC objects with hidden
+# visibility, so only the declarations marked CLENS_API in include/clens.h
+# are exported; soname libclens.so.MAJOR, file libclens.so.MAJOR.MINOR.PATCH.
+VERSION  := $(shell sed -n 's/^\#define CLENS_VERSION "\(.*\)"/\1/p' include/clens.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libclens.so.$(SOMAJOR)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj-pic/%.o)
+DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
 
-.PHONY: all deps test test-c test-long demo bench fuzz clean
-all: $(BUILD)/clens $(BUILD)/libclens.a $(TEST_BIN)
+.PHONY: all deps test test-c test-long demo bench fuzz clean python
+# (the sanitizer build skips the shared library: nothing runs it, and it would double the build)
+SHARED_LIB := $(if $(filter 1,$(SAN)),,$(BUILD)/libclens.so)
+all: $(BUILD)/clens $(BUILD)/libclens.a $(SHARED_LIB) $(TEST_BIN)
 
 deps:
 	@bash tools/install-deps.sh
@@ -43,6 +56,25 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libclens.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
+
+$(BUILD)/obj-pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(BUILD)/libclens.so.$(VERSION): $(PIC_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -shared -Wl,-soname,$(SONAME) $(SO_NOUNDEF) -o $@ $^ $(LIBS)
+
+$(BUILD)/libclens.so: $(BUILD)/libclens.so.$(VERSION)
+	ln -sf libclens.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The Python binding (python/, docs/python.md): installs the package for
+# /usr/bin/python3 offline, for the current user; it loads $(BUILD)/libclens.so.
+PYTHON ?= /usr/bin/python3
+python: $(BUILD)/libclens.so
+	$(PYTHON) -m pip install --no-build-isolation --no-index --user --break-system-packages ./python
+	rm -rf python/build python/clens.egg-info
 
 $(BUILD)/clens: $(CLI_OBJ) $(BUILD)/libclens.a
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -o $@ $(CLI_OBJ) $(BUILD)/libclens.a $(LIBS)

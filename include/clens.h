@@ -25,6 +25,15 @@ extern "C" {
 
 #define CLENS_VERSION "0.1.0"
 
+/* Marks the public API: libclens.so is built with -fvisibility=hidden, so
+ * only declarations carrying CLENS_API are exported (every public function
+ * in this header carries it; a new section must apply it too). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CLENS_API __attribute__((visibility("default")))
+#else
+#define CLENS_API
+#endif
+
 /* ------------------------------------------------------------------ errors */
 
 typedef enum {
@@ -43,7 +52,7 @@ typedef struct clens_error {
 } clens_error;
 
 /* Returns a static name for a status code ("io", "format", ...). */
-const char *clens_status_name(int code);
+CLENS_API const char *clens_status_name(int code);
 
 /* ------------------------------------------------------------------- model */
 
@@ -72,7 +81,7 @@ typedef struct clens_model_params {
     int verbose_unknown_keys;   /* collect unknown config keys for `info --verbose` */
 } clens_model_params;
 
-clens_model_params clens_model_default_params(void);
+CLENS_API clens_model_params clens_model_default_params(void);
 
 typedef struct clens_model_info {
     clens_arch arch;
@@ -92,28 +101,28 @@ typedef struct clens_model_info {
  * in the HF cache ($HF_HOME, default ~/.cache/huggingface). Weights are
  * memory-mapped and used in place. On success *out owns the model; free it
  * with clens_model_free. */
-int clens_model_open(clens_model **out, const char *path,
+CLENS_API int clens_model_open(clens_model **out, const char *path,
                      const clens_model_params *params, clens_error *err);
-void clens_model_free(clens_model *m);
+CLENS_API void clens_model_free(clens_model *m);
 /* Valid as long as the model. */
-const clens_model_info *clens_model_get_info(const clens_model *m);
+CLENS_API const clens_model_info *clens_model_get_info(const clens_model *m);
 /* Config keys clens does not use (valid as long as the model), NULL-terminated. */
-const char *const *clens_model_unknown_keys(const clens_model *m);
+CLENS_API const char *const *clens_model_unknown_keys(const clens_model *m);
 /* Identity of the model files for provenance: hex sha256 of config.json, and
  * of model.safetensors.index.json (sharded) or of the single safetensors
  * file's header (names, dtypes, shapes, offsets); "" when unreadable. */
-void clens_model_fingerprint(const clens_model *m, char config_sha[65], char weights_sha[65]);
+CLENS_API void clens_model_fingerprint(const clens_model *m, char config_sha[65], char weights_sha[65]);
 /* Name of the kernel path used for matrix products ("avx512-bf16", "avx2", "portable"). */
-const char *clens_model_kernel_name(const clens_model *m);
+CLENS_API const char *clens_model_kernel_name(const clens_model *m);
 /* Memory plan (rulings R15): bytes left for KV caches and scratch after the
  * weights and a 2 GiB reserve, from the machine's MemTotal (never below 0). */
-int64_t clens_model_kv_budget(const clens_model *m);
+CLENS_API int64_t clens_model_kv_budget(const clens_model *m);
 /* Largest number of sequences of n_ctx tokens whose fp32 KV caches fit the
  * budget (at least 1). */
-int clens_model_plan_seqs(const clens_model *m, int n_ctx);
+CLENS_API int clens_model_plan_seqs(const clens_model *m, int n_ctx);
 
 /* Layer type: 1 if layer l uses sliding-window attention, with its window in *window. */
-int clens_model_layer_sliding(const clens_model *m, int l, int *window);
+CLENS_API int clens_model_layer_sliding(const clens_model *m, int l, int *window);
 
 /* ------------------------------------------------------------------- hooks */
 
@@ -140,11 +149,11 @@ typedef enum {
 } clens_hook_point;
 
 /* Formats the TransformerLens name of (point, layer) into buf. Returns buf. */
-char *clens_hook_name(clens_hook_point point, int layer, char *buf, size_t n);
+CLENS_API char *clens_hook_name(clens_hook_point point, int layer, char *buf, size_t n);
 /* Parses a hook name; layer is -1 for hook_embed / ln_final. 0 on success. */
-int clens_hook_parse(const char *name, clens_hook_point *point, int *layer);
+CLENS_API int clens_hook_parse(const char *name, clens_hook_point *point, int *layer);
 /* Width of the activation at a hook point. */
-int clens_hook_width(const clens_model *m, clens_hook_point point);
+CLENS_API int clens_hook_width(const clens_model *m, clens_hook_point point);
 
 /* One batch row = one token of one sequence (see clens_forward). */
 typedef struct clens_row {
@@ -184,13 +193,13 @@ typedef struct clens_ctx clens_ctx;
 /* A context holds the KV caches of n_seq sequences of up to n_ctx tokens each
  * (fp32; clens_model_info.kv_bytes_per_token per token) and the scratch of
  * batches of up to max_rows rows. Owned by the caller; free with clens_ctx_free. */
-int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx,
+CLENS_API int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx,
                   int max_rows, clens_error *err);
-void clens_ctx_free(clens_ctx *ctx);
-int clens_ctx_seq_len(const clens_ctx *ctx, int seq);
-void clens_ctx_seq_clear(clens_ctx *ctx, int seq);
+CLENS_API void clens_ctx_free(clens_ctx *ctx);
+CLENS_API int clens_ctx_seq_len(const clens_ctx *ctx, int seq);
+CLENS_API void clens_ctx_seq_clear(clens_ctx *ctx, int seq);
 /* Copies the first n positions of src's cache into dst (dst length becomes n). */
-int clens_ctx_seq_copy(clens_ctx *ctx, int dst, int src, int n, clens_error *err);
+CLENS_API int clens_ctx_seq_copy(clens_ctx *ctx, int dst, int src, int n, clens_error *err);
 
 typedef struct clens_forward_args {
     clens_hook_fn hook;        /* called at every hook point, or NULL */
@@ -205,19 +214,19 @@ typedef struct clens_forward_args {
 /* Runs rows through the model. Rows must be sorted by start_layer; committed
  * rows of one sequence must be consecutive positions starting at the
  * sequence's current length. Positions must be < n_ctx and < max_pos. */
-int clens_forward(clens_ctx *ctx, const clens_row *rows, int n_rows,
+CLENS_API int clens_forward(clens_ctx *ctx, const clens_row *rows, int n_rows,
                   const clens_forward_args *args, clens_error *err);
 
 /* The one function that turns a final residual row into logits: final norm and
  * unembedding (rulings R3). logits has vocab entries. */
-void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits);
+CLENS_API void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits);
 /* The same for n rows at once (the unembedding weights are read once):
  * normed is caller scratch [n][d_model], logits [n][vocab]. */
-void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int n, float *normed, float *logits);
+CLENS_API void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int n, float *normed, float *logits);
 
 /* Convenience: prefill ids into seq (appending) and return the logits of every
  * new position ([n][vocab], may be NULL) or only of the last (last_logits). */
-int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n,
+CLENS_API int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n,
                   float *all_logits, float *last_logits,
                   const clens_forward_args *hooks, clens_error *err);
 
@@ -230,18 +239,18 @@ typedef struct clens_sample_params {
     const int32_t *stop_ids; int n_stop;
 } clens_sample_params;
 
-clens_sample_params clens_sample_default_params(void);
+CLENS_API clens_sample_params clens_sample_default_params(void);
 
 /* Generates up to max_new_tokens for n_prompts prompts as one batch. out[i] is
  * malloc'd (caller frees) and holds the new ids of prompt i (stop id included
  * if hit), with out_n[i] its length. */
-int clens_generate(clens_model *m, const int32_t *const *prompts, const int *prompt_len,
+CLENS_API int clens_generate(clens_model *m, const int32_t *const *prompts, const int *prompt_len,
                    int n_prompts, const clens_sample_params *sp,
                    int32_t **out, int *out_n, clens_error *err);
 
 /* The ids that end generation: generation_config.json's eos_token_id (int or
  * list), else config.json's. *ids malloc'd (caller frees); returns *n. */
-int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n);
+CLENS_API int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n);
 
 /* --------------------------------------------------------------- tokenizer */
 /* Byte-level BPE tokenizers, byte-identical to Hugging Face `tokenizers`
@@ -260,8 +269,8 @@ typedef struct clens_tokenizer clens_tokenizer;
  * add_bos_token; for Llama/Gemma tokenizer classes the add_bos_token /
  * add_eos_token flags replace the post-processor, as transformers does.
  * On success *out owns the tokenizer; free it with clens_tokenizer_free. */
-int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *err);
-void clens_tokenizer_free(clens_tokenizer *tok);
+CLENS_API int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *err);
+CLENS_API void clens_tokenizer_free(clens_tokenizer *tok);
 
 /* Encodes text[0..len) (UTF-8; invalid UTF-8 is CLENS_E_ARG naming the byte
  * offset, see clens_utf8_lossy). add_special: HF add_special_tokens (the
@@ -269,7 +278,7 @@ void clens_tokenizer_free(clens_tokenizer *tok);
  * success; caller frees). offsets: NULL, or receives a malloc'd array of
  * 2 * *n byte offsets into text, [start, end) per token (tokens added by the
  * post-processor get [0, 0)); caller frees. */
-int clens_tokenize(const clens_tokenizer *tok, const char *text, size_t len, int add_special,
+CLENS_API int clens_tokenize(const clens_tokenizer *tok, const char *text, size_t len, int add_special,
                    int32_t **ids, int *n, size_t **offsets, clens_error *err);
 
 /* An encoding as HF's Encoding: ids, byte offsets and token strings (the
@@ -283,14 +292,14 @@ typedef struct clens_encoding {
     int n;
 } clens_encoding;
 
-int clens_tokenize_full(const clens_tokenizer *tok, const char *text, size_t len, int add_special,
+CLENS_API int clens_tokenize_full(const clens_tokenizer *tok, const char *text, size_t len, int add_special,
                         clens_encoding *out, clens_error *err);
-void clens_encoding_free(clens_encoding *e);
+CLENS_API void clens_encoding_free(clens_encoding *e);
 
 /* Encodes n_texts texts on n_threads threads (0 = all cores). ids[i] is a
  * malloc'd array of n[i] ids (caller frees each). On error nothing is
  * returned and the message names the text index. */
-int clens_tokenize_batch(const clens_tokenizer *tok, const char *const *texts, const size_t *lens,
+CLENS_API int clens_tokenize_batch(const clens_tokenizer *tok, const char *const *texts, const size_t *lens,
                          int n_texts, int add_special, int n_threads, int32_t **ids, int *n,
                          clens_error *err);
 
@@ -298,18 +307,18 @@ int clens_tokenize_batch(const clens_tokenizer *tok, const char *const *texts, c
  * skip_special drops special added tokens, byte-level bytes that do not form
  * valid UTF-8 (e.g. the ids end inside a character) become U+FFFD. *text:
  * malloc'd, NUL-terminated, *len bytes (it may contain NUL); caller frees. */
-int clens_detokenize(const clens_tokenizer *tok, const int32_t *ids, int n, int skip_special,
+CLENS_API int clens_detokenize(const clens_tokenizer *tok, const int32_t *ids, int n, int skip_special,
                      char **text, size_t *len, clens_error *err);
 
 /* Id of a token string (added tokens first, then the model vocabulary), or -1. */
-int32_t clens_tokenizer_token_to_id(const clens_tokenizer *tok, const char *token);
+CLENS_API int32_t clens_tokenizer_token_to_id(const clens_tokenizer *tok, const char *token);
 /* Token string of an id (byte-level form, e.g. "Ġworld"), or NULL. Valid as
  * long as the tokenizer. */
-const char *clens_tokenizer_id_to_token(const clens_tokenizer *tok, int32_t id);
+CLENS_API const char *clens_tokenizer_id_to_token(const clens_tokenizer *tok, int32_t id);
 /* Largest token id + 1, added tokens included (the model's embedding may be larger). */
-int32_t clens_tokenizer_vocab_size(const clens_tokenizer *tok);
+CLENS_API int32_t clens_tokenizer_vocab_size(const clens_tokenizer *tok);
 /* 1 if id is a special added token (dropped by skip_special). */
-int clens_tokenizer_is_special(const clens_tokenizer *tok, int32_t id);
+CLENS_API int clens_tokenizer_is_special(const clens_tokenizer *tok, int32_t id);
 
 typedef struct clens_tokenizer_info {
     const char *path;        /* tokenizer.json, or the folder of the older form */
@@ -324,14 +333,14 @@ typedef struct clens_tokenizer_info {
 } clens_tokenizer_info;
 
 /* Fills info; its strings are valid as long as the tokenizer. */
-int clens_tokenizer_get_info(const clens_tokenizer *tok, clens_tokenizer_info *info);
+CLENS_API int clens_tokenizer_get_info(const clens_tokenizer *tok, clens_tokenizer_info *info);
 
 /* UTF-8 helpers. clens_utf8_check returns n if s[0..n) is valid UTF-8, else
  * the byte offset of the first invalid sequence. clens_utf8_lossy replaces
  * every maximal invalid subpart by U+FFFD (WHATWG decoder, as Node and Rust's
  * from_utf8_lossy do) into a malloc'd, NUL-terminated *out; caller frees. */
-size_t clens_utf8_check(const char *s, size_t n);
-int clens_utf8_lossy(const char *s, size_t n, char **out, size_t *out_len);
+CLENS_API size_t clens_utf8_check(const char *s, size_t n);
+CLENS_API int clens_utf8_lossy(const char *s, size_t n, char **out, size_t *out_len);
 
 /* ---------------------------------------------------------- chat templates */
 /* Chat templates are Jinja2 programs shipped with a model (rulings R8: always
@@ -355,20 +364,20 @@ typedef struct clens_chat_template clens_chat_template;
  * in the same folder, if there is one. The template is parsed here: syntax
  * errors and unknown filters/tests/tags are reported with line and column.
  * On success *out owns the template; free it with clens_chat_template_free. */
-int clens_chat_template_open(clens_chat_template **out, const char *path, clens_error *err);
+CLENS_API int clens_chat_template_open(clens_chat_template **out, const char *path, clens_error *err);
 /* Same from a template source; special_tokens_json is a JSON object such as
  * {"bos_token": "<s>", "eos_token": "</s>"} or NULL. */
-int clens_chat_template_from_string(clens_chat_template **out, const char *source, size_t len,
+CLENS_API int clens_chat_template_from_string(clens_chat_template **out, const char *source, size_t len,
                                     const char *special_tokens_json, clens_error *err);
-void clens_chat_template_free(clens_chat_template *t);
+CLENS_API void clens_chat_template_free(clens_chat_template *t);
 /* Provenance, valid as long as the template: sha256 (hex) of the template
  * source bytes; where it was read from ("DIR/chat_template.jinja" or
  * "DIR/tokenizer_config.json#chat_template" or "<string>"); the source. */
-const char *clens_chat_template_sha256(const clens_chat_template *t);
-const char *clens_chat_template_origin(const clens_chat_template *t);
-const char *clens_chat_template_source(const clens_chat_template *t, size_t *len);
+CLENS_API const char *clens_chat_template_sha256(const clens_chat_template *t);
+CLENS_API const char *clens_chat_template_origin(const clens_chat_template *t);
+CLENS_API const char *clens_chat_template_source(const clens_chat_template *t, size_t *len);
 /* A special token string by name ("bos_token", ...), or NULL when undefined. */
-const char *clens_chat_template_special_token(const clens_chat_template *t, const char *name);
+CLENS_API const char *clens_chat_template_special_token(const clens_chat_template *t, const char *name);
 
 #define CLENS_CHAT_NOW_LOCAL INT64_MIN
 
@@ -385,7 +394,7 @@ typedef struct clens_chat_render_params {
                                       templates), default 200000000 */
 } clens_chat_render_params;
 
-clens_chat_render_params clens_chat_render_default_params(void);
+CLENS_API clens_chat_render_params clens_chat_render_default_params(void);
 
 /* Renders a conversation. messages_json is a JSON list of messages
  * ({"role", "content", ...any other keys: reasoning_content, tool_calls, ...})
@@ -399,14 +408,14 @@ clens_chat_render_params clens_chat_render_default_params(void);
  * of *out_len bytes. A raise_exception("msg") in the template fails with
  * CLENS_E_ARG and "... raise_exception: msg"; other runtime errors name the
  * template line and column. */
-int clens_chat_template_render(const clens_chat_template *t, const char *messages_json,
+CLENS_API int clens_chat_template_render(const clens_chat_template *t, const char *messages_json,
                                int add_generation_prompt, const char *extra_kwargs_json,
                                char **out, size_t *out_len, clens_error *err);
 /* Same with params; when spans is not NULL, *spans receives a malloc'd array
  * of *n_spans (start, end) byte-offset pairs ([2 * n_spans] entries) of the
  * text the top-level {% generation %} blocks produced (transformers'
  * assistant mask), or NULL when there are none. */
-int clens_chat_template_render_ex(const clens_chat_template *t, const char *messages_json,
+CLENS_API int clens_chat_template_render_ex(const clens_chat_template *t, const char *messages_json,
                                   const clens_chat_render_params *params, char **out, size_t *out_len,
                                   size_t **spans, size_t *n_spans, clens_error *err);
 /* Encodes rendered text with tok (architectures.md 4.3): when the text
@@ -414,7 +423,7 @@ int clens_chat_template_render_ex(const clens_chat_template *t, const char *mess
  * double BOS, as apply_chat_template(tokenize=True)); otherwise the
  * tokenizer's default (add_special_tokens=True). *ids is malloc'd (caller
  * frees); *add_special (may be NULL) receives the choice made. */
-int clens_chat_template_tokenize(const clens_chat_template *t, const clens_tokenizer *tok, const char *text,
+CLENS_API int clens_chat_template_tokenize(const clens_chat_template *t, const clens_tokenizer *tok, const char *text,
                                  size_t len, int32_t **ids, int *n, int *add_special, clens_error *err);
 
 /* ------------------------------------------------------------------- pairs */
@@ -481,7 +490,7 @@ typedef struct clens_pairs_params {
 } clens_pairs_params;
 
 /* MATH, seed 0, no limit, cut line, corrupt last-digit, site random. */
-clens_pairs_params clens_pairs_default_params(void);
+CLENS_API clens_pairs_params clens_pairs_default_params(void);
 
 typedef struct clens_pair_site {
     int64_t start, end;          /* the clean number is clean_prefix[start, end) */
@@ -536,25 +545,25 @@ typedef struct clens_pairs_stats {
 
 /* Number of reasons and their names ("mismatch", "assignment", ...); index 0
  * is "ok" (not a drop). */
-int clens_pairs_reason_count(void);
-const char *clens_pairs_reason_name(int i);
+CLENS_API int clens_pairs_reason_count(void);
+CLENS_API const char *clens_pairs_reason_name(int i);
 
 /* Parses "line" / "chars:N" / "chars-raw:N", "last-digit" / "plus-one",
  * "random" / "last", "math" / "gsm8k" into params. 0 or CLENS_E_ARG. */
-int clens_pairs_parse_cut(clens_pairs_params *p, const char *s, clens_error *err);
-int clens_pairs_parse_corrupt(clens_pairs_params *p, const char *s, clens_error *err);
-int clens_pairs_parse_site(clens_pairs_params *p, const char *s, clens_error *err);
-int clens_pairs_parse_format(clens_pairs_params *p, const char *s, clens_error *err);
+CLENS_API int clens_pairs_parse_cut(clens_pairs_params *p, const char *s, clens_error *err);
+CLENS_API int clens_pairs_parse_corrupt(clens_pairs_params *p, const char *s, clens_error *err);
+CLENS_API int clens_pairs_parse_site(clens_pairs_params *p, const char *s, clens_error *err);
+CLENS_API int clens_pairs_parse_format(clens_pairs_params *p, const char *s, clens_error *err);
 
 /* Builds pairs from params->data_path: one pair per problem that has a usable
  * site, in file order, up to params->limit. On success *pairs (malloc'd, free
  * with clens_pairs_free) holds *n pairs and *stats (may be NULL) the counts.
  * A malformed line is an error naming the file and line number. */
-int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size_t *n,
+CLENS_API int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size_t *n,
                       clens_pairs_stats *stats, clens_error *err);
 
 /* The same from a JSONL buffer in memory; source_sha256 is the buffer's. */
-int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data, size_t len,
+CLENS_API int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data, size_t len,
                              clens_pair **pairs, size_t *n, clens_pairs_stats *stats,
                              clens_error *err);
 
@@ -563,7 +572,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
  * with clens_pair_clear) if the text has a usable site, 0 if not, or a
  * negative -status on error. stats (may be NULL) is added to. source,
  * source_sha256 and candidate_index are left empty / 0 for the caller. */
-int clens_pairs_from_text(const clens_pairs_params *params, const char *id,
+CLENS_API int clens_pairs_from_text(const clens_pairs_params *params, const char *id,
                           const char *problem, const char *solution, clens_pair *out,
                           clens_pairs_stats *stats, clens_error *err);
 
@@ -572,30 +581,30 @@ int clens_pairs_from_text(const clens_pairs_params *params, const char *id,
  * sites equal to the text's own answer or to the dataset's reference answer
  * (reference: the reference solution / answer text, may be NULL) are
  * excluded. solution_source is "on-policy". */
-int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
+CLENS_API int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
                                 const char *problem, const char *generated,
                                 const char *reference, clens_pair *out,
                                 clens_pairs_stats *stats, clens_error *err);
 
 /* The corrupted form of a numeral as written ("74,592", "2.50", "1,\!000"; no
  * sign) under mode: malloc'd (caller frees), NULL when out of memory. */
-char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode);
+CLENS_API char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode);
 
 /* One JSON line (no newline) for a pair, keys in R5 order then ours;
  * malloc'd (caller frees), NULL when out of memory. */
-char *clens_pair_to_json(const clens_pair *p);
+CLENS_API char *clens_pair_to_json(const clens_pair *p);
 
 /* Writes pairs as JSONL atomically (temp file + rename). */
-int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n,
+CLENS_API int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n,
                             clens_error *err);
 
 /* Reads a pairs.jsonl file. Each line must be a JSON object with the R5 keys
  * of the right types and a site consistent with the prefixes; otherwise an
  * error "path:LINE: what". Blank lines are skipped. *pairs: clens_pairs_free. */
-int clens_pairs_read_jsonl(const char *path, clens_pair **pairs, size_t *n, clens_error *err);
+CLENS_API int clens_pairs_read_jsonl(const char *path, clens_pair **pairs, size_t *n, clens_error *err);
 
-void clens_pair_clear(clens_pair *p);
-void clens_pairs_free(clens_pair *pairs, size_t n);
+CLENS_API void clens_pair_clear(clens_pair *p);
+CLENS_API void clens_pairs_free(clens_pair *pairs, size_t n);
 
 /* On-policy pairs (study.md §3.1): the model writes its own greedy solution
  * to each problem (raw prompt by default), and the error is injected into
@@ -612,14 +621,14 @@ typedef struct clens_onpolicy_params {
     void *progress_user;
 } clens_onpolicy_params;
 
-clens_onpolicy_params clens_onpolicy_default_params(void);
+CLENS_API clens_onpolicy_params clens_onpolicy_default_params(void);
 
 /* Builds pairs from the model's own solutions to the problems of
  * pp->data_path (in file order, until pp->limit pairs or op->pool problems).
  * Generations already in op->generations_path (same settings) are reused;
  * the file is refused if its settings differ. Pairs carry solution_source
  * "on-policy" and a generator object (model, settings hash, text hash). */
-int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
+CLENS_API int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer *tok,
                                 const clens_chat_template *tmpl, const clens_pairs_params *pp,
                                 const clens_onpolicy_params *op, clens_pair **pairs,
                                 size_t *n, clens_pairs_stats *stats, clens_error *err);
@@ -642,8 +651,8 @@ typedef struct clens_site {
     int head;                 /* z only; -1 otherwise */
 } clens_site;
 
-const char *clens_site_type_name(clens_site_type t);
-int clens_site_type_parse(const char *s, clens_site_type *t);
+CLENS_API const char *clens_site_type_name(clens_site_type t);
+CLENS_API int clens_site_type_parse(const char *s, clens_site_type *t);
 
 typedef enum { CLENS_METRIC_LOGPROB_MASS = 0, CLENS_METRIC_LOGIT_MEAN } clens_metric_kind;
 
@@ -655,7 +664,7 @@ typedef struct clens_metric {
 
 /* Value of a metric on one row of logits: logprob_mass = log of the total
  * softmax probability of ids; logit_mean = mean raw logit of ids. */
-double clens_metric_value(const clens_metric *mt, const float *logits, int vocab);
+CLENS_API double clens_metric_value(const clens_metric *mt, const float *logits, int vocab);
 
 typedef enum { CLENS_PATCH_FAST = 0, CLENS_PATCH_RERUN } clens_patch_method;
 
@@ -663,9 +672,9 @@ typedef struct clens_patcher clens_patcher;
 
 /* A patcher for prompts of up to max_tokens tokens and a fixed list of sites
  * and metrics. Owns its context; free with clens_patcher_free. */
-int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const clens_site *sites, int n_sites,
+CLENS_API int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const clens_site *sites, int n_sites,
                       const clens_metric *metrics, int n_metrics, clens_error *err);
-void clens_patcher_free(clens_patcher *p);
+CLENS_API void clens_patcher_free(clens_patcher *p);
 
 /* Patches the final position of the corrupted prompt with the clean run's
  * activation at every site. clean and corr have T tokens each. out is
@@ -675,7 +684,7 @@ void clens_patcher_free(clens_patcher *p);
  * corrupted run's KV cache, all in one batch. RERUN: one plain full forward
  * of the corrupted prompt per site with one hook writing the final position.
  * *shared_prefix (may be NULL) receives the prefix length computed once. */
-int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+CLENS_API int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
                     double *out, int *shared_prefix, clens_error *err);
 
 /* clens_patch_run in two steps, so that a caller can filter a pair on its
@@ -683,9 +692,9 @@ int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr,
  * patched variants: begin runs both prompts, sites the variants of the pair
  * begun last (valid until the next begin); sites fills columns 2.. of the
  * same out array begin filled. */
-int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+CLENS_API int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
                       double *out, int *shared_prefix, clens_error *err);
-int clens_patch_sites(clens_patcher *p, double *out, clens_error *err);
+CLENS_API int clens_patch_sites(clens_patcher *p, double *out, clens_error *err);
 
 /* results (src/report/results.c) */
 
@@ -701,13 +710,13 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err);
  * lines in any order). Malformed lines are reported with their line number,
  * a candidate recorded twice is an error. On success *results_json and
  * *results_md (may be NULL if not wanted) are malloc'd texts the caller frees. */
-int clens_results_build(const char *settings_json, const char *records_jsonl, size_t len,
+CLENS_API int clens_results_build(const char *settings_json, const char *records_jsonl, size_t len,
                         char **results_json, char **results_md, clens_error *err);
 
 /* Reads DIR/settings.json and DIR/records.jsonl and writes DIR/results.json
  * and DIR/results.md atomically. If results_md is not NULL it receives a
  * malloc'd copy of the markdown (for printing). */
-int clens_results_write(const char *dir, char **results_md, clens_error *err);
+CLENS_API int clens_results_write(const char *dir, char **results_md, clens_error *err);
 
 /* `clens merge`: checks that dirs[0..n_dirs) are all the shards of one study
  * (same settings_hash and settings, same shard count, distinct indices, none
@@ -717,7 +726,7 @@ int clens_results_write(const char *dir, char **results_md, clens_error *err);
  * (all records, sorted by candidate, lines verbatim), results.json, results.md,
  * each atomically. *warnings (may be NULL) receives malloc'd text (one line per
  * warning, e.g. a differing provenance.host_cpu) or NULL if none. */
-int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir,
+CLENS_API int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir,
                         char **warnings, clens_error *err);
 
 /* ============================================================ run engine */
