@@ -747,11 +747,11 @@ CLENS_API int clens_results_merge(const char *const *dirs, int n_dirs, const cha
 typedef enum { CLENS_FILTER_DEFAULT = 0, CLENS_FILTER_SEED, CLENS_FILTER_COUNT } clens_filter_kind;
 
 /* "default" / "seed"; parse returns 0 or CLENS_E_ARG. */
-const char *clens_filter_name(clens_filter_kind f);
-int clens_filter_parse(const char *s, clens_filter_kind *f);
+CLENS_API const char *clens_filter_name(clens_filter_kind f);
+CLENS_API int clens_filter_parse(const char *s, clens_filter_kind *f);
 /* NULL to keep the pair, else the drop reason (static string): "non_finite",
  * "too_small" or "wrong_sign". */
-const char *clens_filter_decide(clens_filter_kind f, double min_diff, double m_clean, double m_corr);
+CLENS_API const char *clens_filter_decide(clens_filter_kind f, double min_diff, double m_clean, double m_corr);
 
 typedef struct clens_run_params {
     const char *pairs_path;              /* pairs.jsonl (candidates in file order); required */
@@ -775,7 +775,7 @@ typedef struct clens_run_params {
                                             "portable" or "bf16"; settings.matmul records the effective one */
 } clens_run_params;
 
-clens_run_params clens_run_default_params(void);
+CLENS_API clens_run_params clens_run_default_params(void);
 
 /* The state of a run, valid until the next call on it. */
 typedef struct clens_run_info {
@@ -803,21 +803,21 @@ typedef struct clens_run clens_run;
  * records.jsonl (a write cut by a kill or a full disk) is dropped and noted.
  * CLENS_E_STATE if dir holds a run with other settings, shard or setup; the
  * message names the differing key. Free with clens_run_free. */
-int clens_run_open(clens_run **out, const char *dir, clens_model *m, const clens_run_params *params,
+CLENS_API int clens_run_open(clens_run **out, const char *dir, clens_model *m, const clens_run_params *params,
                    clens_error *err);
-const clens_run_info *clens_run_get_info(const clens_run *r);
+CLENS_API const clens_run_info *clens_run_get_info(const clens_run *r);
 /* Processes the next candidate and appends its record; *finished = 1 (and
  * nothing done) when the target is reached or no candidate is left. A record
  * is appended whole or not at all (a short write, e.g. on a full disk, is
  * undone and reported with its errno). */
-int clens_run_next(clens_run *r, int *finished, clens_error *err);
+CLENS_API int clens_run_next(clens_run *r, int *finished, clens_error *err);
 /* clens_run_next until finished; progress (may be NULL) after every candidate. */
-int clens_run_execute(clens_run *r, void (*progress)(void *user, const clens_run_info *info), void *user,
+CLENS_API int clens_run_execute(clens_run *r, void (*progress)(void *user, const clens_run_info *info), void *user,
                       clens_error *err);
 /* Writes results.json and results.md (clens_results_write); *results_md (may
  * be NULL) receives a malloc'd copy of the markdown. */
-int clens_run_finish(clens_run *r, char **results_md, clens_error *err);
-void clens_run_free(clens_run *r);
+CLENS_API int clens_run_finish(clens_run *r, char **results_md, clens_error *err);
+CLENS_API void clens_run_free(clens_run *r);
 
 #ifdef __cplusplus
 }
