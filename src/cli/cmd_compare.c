@@ -33,7 +33,7 @@ static void help(void)
            "  --mid LO,HI          floats, default 0.4,0.8  relative-depth range of a mid spike\n"
            "  --critical X         float, default 50  critical layer: first mean >= X %%\n"
            "  --grid-step X        float, default 0.1 relative-depth grid of the differences\n"
-           "  -q, --quiet          flag, default off  do not print comparison.md\n"
+           "  -q, --quiet          flag, default off  print nothing (errors only)\n"
            "  -h, --help           flag               this help\n\n"
            "examples:\n"
            "  clens compare data/seed_results.json --out cmp-seed\n"
@@ -106,8 +106,9 @@ int cmd_compare(int argc, char **argv)
     if (clens_compare_write(inputs, n, &p, out, quiet ? NULL : &md, &err)) { rc = cli_fail("compare", &err); goto done; }
     if (md) fputs(md, stdout);
     free(md);
-    fprintf(stderr, "clens compare: %d input%s compared into %s (comparison.md, comparison.json, pairs.csv, *.svg, report.html)\n",
-            n, n == 1 ? "" : "s", out);
+    if (!quiet)
+        fprintf(stderr, "clens compare: %d input%s compared into %s (comparison.md, comparison.json, pairs.csv, *.svg, report.html)\n",
+                n, n == 1 ? "" : "s", out);
 done:
     free(inputs); free(labels); free(trainings);
     return rc;

@@ -30,6 +30,14 @@ void cmp_html_esc(clens_sb *b, const char *s)
     }
 }
 
+/* A tick step of 1, 2 or 5 times a power of ten giving at most about 12 ticks over span. */
+static double nice_step(double span)
+{
+    double raw = span / 12, p10 = pow(10, floor(log10(raw > 0 ? raw : 1)));
+    double m = raw / p10;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p10;
+}
+
 typedef struct frame { double x0, x1, y0, y1; int W, H, L, R, T, Bm; } frame;
 
 static double fx(const frame *f, double x) { return f->L + (x - f->x0) / (f->x1 - f->x0) * (f->W - f->L - f->R); }
@@ -50,7 +58,7 @@ static void axes(clens_sb *b, const frame *f, const char *xlabel, const char *yl
         if (xint) clens_sb_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%d</text>\n", fx(f, x),
                                   f->H - f->Bm + 14, (int)lround(x));
         else clens_sb_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%.1f</text>\n", fx(f, x),
-                             f->H - f->Bm + 14, x);
+                             f->H - f->Bm + 14, fabs(x) < 1e-9 ? 0.0 : x);
     }
     clens_sb_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>\n",
                     (f->L + f->W - f->R) / 2.0, f->H - 6, xlabel);
@@ -61,7 +69,7 @@ static void axes(clens_sb *b, const frame *f, const char *xlabel, const char *yl
 char *cmp_svg_profiles(const cmp_set *s, int by_depth)
 {
     clens_sb b = {0};
-    frame f = {0, 1, -10, 110, 760, 430, 50, 230, 30, 40};
+    frame f = {0, 1, -10, 110, 800, 430, 50, 270, 30, 40};
     if (!by_depth) {
         int maxl = 1;
         for (int i = 0; i < s->n_models; i++)
@@ -82,7 +90,7 @@ char *cmp_svg_profiles(const cmp_set *s, int by_depth)
     clens_sb_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\">Recovery %% vs %s (resid_pre numbering)%s</text>\n", f.L,
                     by_depth ? "relative depth d = L / n_layers" : "layer", s->n_models && s->m[0].has_ci ? ", 95% CI bands" : "");
     axes(&b, &f, by_depth ? "relative depth d" : "resid_pre layer", "recovery %", by_depth ? 0.1 : (f.x1 > 20 ? 4 : 2),
-         f.y1 - f.y0 > 150 ? 20 : 10, !by_depth);
+         nice_step(f.y1 - f.y0), !by_depth);
     for (int i = 0; i < s->n_models; i++) {
         const cmp_model *m = &s->m[i];
         const char *col = palette[i % N_PALETTE];
@@ -122,6 +130,7 @@ char *cmp_svg_profiles(const cmp_set *s, int by_depth)
         clens_sb_puts(&b, "\">");
         char lab[48];
         snprintf(lab, sizeof lab, "%.30s", m->label);
+        for (size_t k = strlen(lab); k > 0 && ((unsigned char)lab[k] & 0xC0) == 0x80; k--) lab[k - 1] = 0; /* whole UTF-8 characters */
         cmp_html_esc(&b, lab);
         clens_sb_printf(&b, " (%s)</text>\n", m->label_point);
     }
@@ -151,7 +160,7 @@ char *cmp_svg_deltas(const cmp_set *s, int mi)
     cmp_html_esc(&b, m->label);
     clens_sb_printf(&b, "%s (red: spike by the rule; grey: last block)</text>\n", m->has_ci ? ", 95% CI" : ", no CI");
     double span = f.y1 - f.y0;
-    double ystep = span > 100 ? 20 : span > 40 ? 10 : 5;
+    double ystep = nice_step(span);
     /* axes without x ticks: category labels instead */
     clens_sb_printf(&b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#444\"/>\n", f.L, f.T,
                     f.W - f.L - f.R, f.H - f.T - f.Bm);
