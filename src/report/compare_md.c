@@ -66,7 +66,7 @@ char *cmp_render_md(const cmp_set *s)
     clens_sb_printf(&b, "# Comparison of %d recovery profile%s\n\n", s->n_models, s->n_models == 1 ? "" : "s");
     clens_sb_puts(&b, "Layers are shown as recorded and in resid_pre numbering (the seed's resid_post L is resid_pre L+1); "
                       "relative depth d = resid_pre layer / n_layers. Recovery in percent (mean of per-pair recoveries).\n\n");
-    clens_sb_printf(&b, "**Profile label rule** (docs/compare.md, study.md §5.11): a *spike* is a step with Δ ≥ %.1f points "
+    clens_sb_printf(&b, "**Profile label rule** (docs/compare.md \"Profile label\"): a *spike* is a step with Δ ≥ %.1f points "
                         "whose paired bootstrap 95%% CI excludes the median increment (point value only when there are no "
                         "per-pair data); *mid-spike*: a spike at %.2f ≤ d ≤ %.2f; *final-spike*: a spike at the last sampled "
                         "step (steps into resid_pre n_layers excluded: 100%% by construction); *hybrid*: both; *gradual*: "

@@ -78,17 +78,18 @@ char *cmp_svg_profiles(const cmp_set *s, int by_depth)
     }
     for (int i = 0; i < s->n_models; i++) {
         const cmp_model *m = &s->m[i];
-        for (int j = 0; j < m->n_pts; j++) {
-            double lo = m->has_ci && isfinite(m->ci_lo[j]) ? m->ci_lo[j] : m->mean[j];
-            double hi = m->has_ci && isfinite(m->ci_hi[j]) ? m->ci_hi[j] : m->mean[j];
-            if (isfinite(lo) && lo < f.y0) f.y0 = floor(lo / 10) * 10;
-            if (isfinite(hi) && hi > f.y1) f.y1 = ceil(hi / 10) * 10;
+        for (int j = 0; j < m->n_pts; j++) { /* the means set the scale; CI bands are clipped to it */
+            double v = m->mean[j];
+            if (isfinite(v) && v < f.y0) f.y0 = floor(v / 10) * 10;
+            if (isfinite(v) && v > f.y1) f.y1 = ceil(v / 10) * 10;
         }
     }
     clens_sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                         "class=\"plot-profiles\" font-family=\"sans-serif\">\n", f.W, f.H, f.W, f.H);
     clens_sb_printf(&b, "<text x=\"%d\" y=\"18\" font-size=\"14\">Recovery %% vs %s (resid_pre numbering)%s</text>\n", f.L,
                     by_depth ? "relative depth d = L / n_layers" : "layer", s->n_models && s->m[0].has_ci ? ", 95% CI bands" : "");
+    clens_sb_printf(&b, "<defs><clipPath id=\"clip-%s\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath></defs>\n",
+                    by_depth ? "depth" : "layer", f.L, f.T, f.W - f.L - f.R, f.H - f.T - f.Bm);
     axes(&b, &f, by_depth ? "relative depth d" : "resid_pre layer", "recovery %", by_depth ? 0.1 : (f.x1 > 20 ? 4 : 2),
          nice_step(f.y1 - f.y0), !by_depth);
     for (int i = 0; i < s->n_models; i++) {
@@ -97,7 +98,8 @@ char *cmp_svg_profiles(const cmp_set *s, int by_depth)
         if (m->has_ci) {
             clens_sb_puts(&b, "<polygon class=\"band\" data-model=\"");
             cmp_html_esc(&b, m->label);
-            clens_sb_printf(&b, "\" fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" points=\"", col);
+            clens_sb_printf(&b, "\" clip-path=\"url(#clip-%s)\" fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" points=\"",
+                            by_depth ? "depth" : "layer", col);
             for (int j = 0; j < m->n_pts; j++)
                 if (isfinite(m->ci_hi[j]))
                     clens_sb_printf(&b, "%.1f,%.1f ", fx(&f, by_depth ? m->depth[j] : m->layer_pre[j]), fy(&f, m->ci_hi[j]));
