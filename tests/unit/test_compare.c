@@ -35,7 +35,7 @@ static char g_run[4200], g_out[4200];
 
 static void make_run(const char *records)
 {
-    const char *dir = tu_tmpdir("compare");
+    const char *dir = tu_tmpdir("unit_compare");
     char p[4400];
     snprintf(g_run, sizeof g_run, "%s/run", dir);
     snprintf(g_out, sizeof g_out, "%s/out", dir);
