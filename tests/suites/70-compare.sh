@@ -111,6 +111,26 @@ assert "http://" not in h.replace('xmlns="http://www.w3.org/2000/svg"', "") and 
 assert 'class="plot-heads"' in h and "no <code>final_tokens</code>" in h
 print("  runs: labels/training flags, resid_post -> resid_pre + 1, depth = L/n, paired vs independent, files present")
 PYEOF
+# a hand-made run folder whose last point sits near 50%, so the critical layer's bootstrap
+# ("not reached" in many resamples) depends on every draw
+check $PY - "$T/run-crafted" <<'PYEOF'
+import json, os, random, sys
+d = sys.argv[1]; os.makedirs(d, exist_ok=True)
+json.dump({"settings_hash": "x", "settings": {"model": "/m/crafted", "metric": "logit_mean", "site_types": ["resid_pre"],
+           "layers": {"resid_pre": [0, 1, 2, 3, 4, 5]}, "n": 12}, "provenance": {"n_layers": 6}}, open(d + "/settings.json", "w"))
+rnd = random.Random(11)
+rows = [[0, 5 + rnd.uniform(-5, 5), 15 + rnd.uniform(-10, 10), 30 + rnd.uniform(-20, 20), 35 + rnd.uniform(-20, 20),
+         rnd.uniform(-40, 40)] for i in range(12)]
+shift = 50.5 - sum(r[5] for r in rows) / 12                  # the last point's mean: 50.5
+with open(d + "/records.jsonl", "w") as f:
+    for i, r in enumerate(rows):
+        r[5] += shift
+        f.write(json.dumps({"candidate": i, "id": f"p{i}", "status": "kept", "metrics": {"logit_mean": {
+            "clean": 0.0, "corr": 10.0, "patched": {"resid_pre": [10 - x / 10 for x in r]}}}}) + "\n")
+PYEOF
+check $CLENS compare "$T/run-crafted" "$T/run-q4" --out "$T/crafted" --resamples 500 --seed 3 -q
+check $PY tests/suites/compare_ref.py "$T/crafted" "$T/run-crafted" "$T/run-q4"
+check $PY -c 'import json,sys; c=json.load(open(sys.argv[1]))["models"][0]["critical"]; n=c["resamples_not_reached"]; assert 50 < n < 450, c; print("  crafted: critical layer not reached in", n, "of 500 resamples (draw-sensitive)")' "$T/crafted/comparison.json"
 # the same runs through results.json only (aggregates plus per-pair recoveries from results.json's pairs)
 check $CLENS compare "$T/run-q4/results.json" --out "$T/viaresults" -q --resamples 400 --seed 7
 check $PY - "$T/runs" "$T/viaresults" <<'PYEOF'
