@@ -347,8 +347,8 @@ static char *paragraph(const cmp_set *s)
             sbp(&b, "The label holds at both ends of every increment's CI. ");
         }
         if (m->crit_idx >= 0) {
-            sbp(&b, "It first reaches %.0f%% at resid_pre %d (d = %.2f)", p->critical_pct, m->layer_pre[m->crit_idx],
-                m->depth[m->crit_idx]);
+            sbp(&b, "It first reaches %.0f%% at resid_pre %d (d = %.2f%s)", p->critical_pct, m->layer_pre[m->crit_idx],
+                m->depth[m->crit_idx], m->layer_pre[m->crit_idx] >= m->n_layers ? ", after the last block: 100% by construction" : "");
             if (m->crit_has_ci) {
                 if (isinf(m->crit_hi))
                     sbp(&b, ", CI [%.1f, not reached]", m->crit_lo);
@@ -361,13 +361,13 @@ static char *paragraph(const cmp_set *s)
         }
         sbp(&b, "\n\n");
     }
+    int n_noci = 0;
     for (int k = 0; k < s->n_diffs; k++) {
         const cmp_diff *d = &s->d[k];
         const cmp_model *A = &s->m[d->a], *B = &s->m[d->b];
+        if (!d->has_ci) { n_noci++; continue; }
         sbp(&b, "%s − %s on the depth grid: ", A->label, B->label);
-        if (!d->has_ci) {
-            sbp(&b, "no CI (aggregates only); point differences only. ");
-        } else {
+        {
             int nsig = 0, ndef = 0;
             for (int g = 0; g < d->n_grid; g++)
                 if (isfinite(d->lo[g])) {
@@ -390,12 +390,21 @@ static char *paragraph(const cmp_set *s)
         }
         sbp(&b, "\n\n");
     }
+    if (n_noci)
+        sbp(&b, "%d pairwise difference%s involve a profile without per-pair values: point differences only, no CI "
+                "(comparison.md lists them).\n\n", n_noci, n_noci == 1 ? "" : "s");
     sbp(&b, "What the data do not support: relative depth aligns depth fractions, not functions, between models "
             "of different depth; increments depend on the layer sampling step (a step over two layers adds two "
             "layers' change); the step into resid_pre n_layers is 100%% by construction and is never a spike; "
             "a label says where the mean profile steps, not what computes there.");
     if (any_nopair)
         sbp(&b, " Profiles without per-pair values (published aggregates) carry no uncertainty at all.");
+    for (int i = 0; i < s->n_models; i++)
+        if (s->m[i].kind == CMP_SEED) {
+            sbp(&b, " The seed's profiles come from a different on-policy pair set per model, so differences between "
+                    "them mix model and data effects, and its tables have known inconsistencies (see each model's notes).");
+            break;
+        }
     sbp(&b, "\n");
     return clens_sb_take(&b);
 }

@@ -147,7 +147,7 @@ char *cmp_svg_deltas(const cmp_set *s, int mi)
     int ns = m->n_pts - 1 > 0 ? m->n_pts - 1 : 1;
     frame f = {0, ns, 0, s->p.min_jump + 5, 0, 300, 50, 20, 30, 40};
     f.W = 90 + 26 * ns;
-    if (f.W < 420) f.W = 420;
+    if (f.W < 560) f.W = 560;
     for (int j = 1; j < m->n_pts; j++) {
         const cmp_step *st = &m->step[j];
         if (!st->has) continue;
@@ -158,9 +158,8 @@ char *cmp_svg_deltas(const cmp_set *s, int mi)
     clens_sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                         "class=\"plot-deltas\" data-model=\"", f.W, f.H, f.W, f.H);
     cmp_html_esc(&b, m->label);
-    clens_sb_puts(&b, "\" font-family=\"sans-serif\">\n<text x=\"50\" y=\"18\" font-size=\"13\">Δ per step: ");
-    cmp_html_esc(&b, m->label);
-    clens_sb_printf(&b, "%s (red: spike by the rule; grey: last block)</text>\n", m->has_ci ? ", 95% CI" : ", no CI");
+    clens_sb_puts(&b, "\" font-family=\"sans-serif\">\n<text x=\"50\" y=\"18\" font-size=\"13\">Δ per step");
+    clens_sb_printf(&b, "%s; red: spike by the rule, grey: last block</text>\n", m->has_ci ? " (95% CI)" : " (no CI)");
     double span = f.y1 - f.y0;
     double ystep = nice_step(span);
     /* axes without x ticks: category labels instead */
@@ -227,12 +226,11 @@ char *cmp_svg_heat(const cmp_set *s, int mi)
     const cmp_sitetype *z = &m->types[m->z_index];
     int cell = 18, L = 60, T = 40;
     int W = L + cell * m->n_heads + 120, H = T + cell * z->n_layers + 40;
+    if (W < 300) W = 300;
     clens_sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                         "class=\"plot-heads\" data-model=\"", W, H, W, H);
     cmp_html_esc(&b, m->label);
-    clens_sb_puts(&b, "\" font-family=\"sans-serif\">\n<text x=\"10\" y=\"18\" font-size=\"13\">Per-head (z) mean recovery %: ");
-    cmp_html_esc(&b, m->label);
-    clens_sb_puts(&b, "</text>\n");
+    clens_sb_puts(&b, "\" font-family=\"sans-serif\">\n<text x=\"10\" y=\"18\" font-size=\"13\">Per-head (z) mean recovery %</text>\n");
     char col[16];
     for (int l = 0; l < z->n_layers; l++) {
         clens_sb_printf(&b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\">L%d</text>\n", L - 4,
