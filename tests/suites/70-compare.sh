@@ -154,6 +154,8 @@ def results(name, means, n_layers, site="resid_pre", pairs=None):
     if pairs:
         d["pairs"] = [{"candidate": i, "id": f"p{i}", "D": -4.0, "recovery": {site: row}} for i, row in enumerate(pairs)]
         d["layer_stats"] = {str(l): {"mean_recovery": sum(r[l] for r in pairs) / len(pairs)} for l in layers}
+    if name == "mid":
+        d["behaviour"] = {"p_correction_after_error": 0.61, "p_correction_after_correct": 0.07, "n_traces": 500}
     json.dump(d, open(f"{T}/{name}.json", "w"))
 base = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 results("mid", [0, 1, 2, 3, 4, 20, 22, 24, 26, 28, 100], 10)          # +16 into L5 (d 0.5)
@@ -205,6 +207,9 @@ assert s["delta"] >= 10 and s["delta_ci95"][0] <= nm["median_delta"] and not s["
 md = open(sys.argv[1] + "/comparison.md").read()
 assert "rests on a CI that crosses its threshold" in md
 assert "min_jump = 10.0, mid range = [0.40, 0.80]" in md
+h = open(sys.argv[1] + "/report.html").read()
+assert h.count("<h3>Behaviour</h3>") == 1 and "&quot;p_correction_after_error&quot;: 0.61" in h
+assert c["models"][0]["behaviour"]["n_traces"] == 500
 print("  rule: every label, both mid-range edges, resid_post numbering, CI crossing the threshold, CI over the median")
 PYEOF
 

@@ -2,7 +2,8 @@
  * test_compare.c: clens_compare_write (docs/compare.md) on a hand-made run
  * folder (3 pairs, resid_pre 0..3 of a 3-layer model, attn_out and z sites)
  * plus the seed fixture: hand-computed means, increments, resid_pre depth,
- * label, pairs.csv rows, every output file present; errors name the file
+ * label, pairs.csv rows, final prompt tokens in report.html, every output
+ * file present; errors name the file
  * and line. Also the C path the sanitizer pass exercises (ASan + UBSan).
  * The statistics against numpy are in tests/suites/70-compare.sh.
  */
@@ -21,7 +22,7 @@ static const char *SETTINGS =
 
 /* clean 0, corr 10 (D = -10): recovery = 100 * (patched - 10) / -10 = 10 * (10 - patched). */
 static const char *RECORDS =
-    "{\"candidate\": 1, \"id\": \"b\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
+    "{\"candidate\": 1, \"id\": \"b\", \"final_tokens\": [\"=\", \" 5\", \"<x>\"], \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
     " \"patched\": {\"resid_pre\": [10, 9, 5, 0], \"attn_out\": [10, 8], \"z\": [[9, 10]]}}}}\n"
     "{\"candidate\": 0, \"id\": \"a\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
     " \"patched\": {\"resid_pre\": [10, 9, 4, 0], \"attn_out\": [10, 7], \"z\": [[8, 10]]}}}}\n"
@@ -115,6 +116,13 @@ static void test_run_and_seed(void **state)
     assert_non_null(strstr(csv, "Tiny,a,z,1,0,0.0,10.0,8.0,20.0\n"));
     assert_non_null(strstr(csv, "Tiny,d,resid_pre,3,,0.0,10.0,,\n"));
     free(csv);
+    /* report.html: final prompt tokens of the pair that has them, HTML-escaped */
+    snprintf(path, sizeof path, "%s/report.html", g_out);
+    char *html = NULL;
+    assert_int_equal(clens_read_file(path, &html, &n, &err), 0);
+    assert_non_null(strstr(html, "<span class=\"tok\"> 5</span><span class=\"tok\">&lt;x&gt;</span>"));
+    assert_null(strstr(html, "<script"));
+    free(html);
     const char *files[] = {"comparison.md", "report.html", "recovery_depth.svg", "recovery_layer.svg", "delta_1.svg",
                            "delta_5.svg", "heads_1.svg"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
