@@ -620,6 +620,92 @@ static char *render_csv(const cmp_set *s)
     return clens_sb_take(&b);
 }
 
+/* ------------------------------------------------------------ settings.json */
+
+/* sha256 of a file, or of DIR/settings.json + DIR/records.jsonl (results.json without records). */
+static json_t *input_identity(const char *input)
+{
+    json_t *o = json_object();
+    const char *names[] = {"settings.json", "records.jsonl", "results.json"};
+    char hex[65];
+    clens_error e = {0};
+    if (clens_sha256_file_hex(input, hex, &e) == 0) {
+        json_object_set_new(o, "sha256", json_string(hex));
+        return o;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t n = strlen(input) + strlen(names[i]) + 2;
+        char *p = malloc(n);
+        if (!p) break;
+        snprintf(p, n, "%s/%s", input, names[i]);
+        if (clens_sha256_file_hex(p, hex, &e) == 0) json_object_set_new(o, names[i], json_string(hex));
+        free(p);
+    }
+    return o;
+}
+
+static json_t *str_array(const char *const *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* Writes out_dir/settings.json ({settings, settings_hash, provenance}); refuses a
+ * folder holding another comparison's settings, naming the first differing key
+ * (rulings R19). */
+static int write_settings(const clens_compare_params *p, const char *const *inputs, int n_inputs, const char *out_dir,
+                          clens_error *err)
+{
+    json_t *st = json_pack("{s:o, s:i, s:I, s:o, s:[o,o], s:o, s:o, s:o, s:o}", "inputs", str_array(inputs, n_inputs),
+                           "resamples", p->resamples, "seed", (json_int_t)p->seed, "min_jump", jnum(p->min_jump),
+                           "mid_range", jnum(p->mid_lo), jnum(p->mid_hi), "critical_pct", jnum(p->critical_pct),
+                           "grid_step", jnum(p->grid_step), "labels", str_array(p->labels, p->n_labels), "trainings",
+                           str_array(p->trainings, p->n_trainings));
+    clens_sb b = {0};
+    clens_sb_json_value(&b, st, 0);
+    char *canon = clens_sb_take(&b), hex[65];
+    int rc = 0;
+    size_t n = strlen(out_dir) + 16;
+    char *path = malloc(n);
+    if (!st || !canon || !path) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+    clens_sha256_hex(canon, strlen(canon), hex);
+    snprintf(path, n, "%s/settings.json", out_dir);
+    json_error_t je;
+    json_t *old = json_load_file(path, 0, &je);
+    if (old) {
+        const char *oh = json_string_value(json_object_get(old, "settings_hash"));
+        if (!oh || strcmp(oh, hex) != 0) {
+            const char *key = "settings_hash", *k;
+            json_t *os = json_object_get(old, "settings"), *v;
+            json_object_foreach(st, k, v) {
+                if (!json_equal(v, json_object_get(os, k))) { key = k; break; }
+            }
+            rc = clens_err(err, CLENS_E_STATE, "%s holds a comparison with different settings (first difference: %s); "
+                           "use another --out", path, key);
+        }
+        json_decref(old);
+        if (rc) goto done;
+    }
+    json_t *prov = json_object();
+    json_object_set_new(prov, "clens_version", json_string(CLENS_VERSION));
+    json_t *ids = json_array();
+    for (int i = 0; i < n_inputs; i++) json_array_append_new(ids, input_identity(inputs[i]));
+    json_object_set_new(prov, "inputs_sha256", ids);
+    json_t *doc = json_pack("{s:o, s:s, s:o}", "settings", json_incref(st), "settings_hash", hex, "provenance", prov);
+    clens_sb_json_value(&b, doc, 0);
+    clens_sb_puts(&b, "\n");
+    json_decref(doc);
+    char *text = clens_sb_take(&b);
+    rc = text ? clens_write_file_atomic(path, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    free(text);
+done:
+    json_decref(st);
+    free(canon);
+    free(path);
+    return rc;
+}
+
 /* ------------------------------------------------------------ entry point */
 
 static void set_free(cmp_set *s)
@@ -678,6 +764,7 @@ int clens_compare_write(const char *const *inputs, int n_inputs, const clens_com
     md = cmp_render_md(&s);
     csv = render_csv(&s);
     if ((rc = clens_mkdir_p(out_dir, err))) goto done;
+    if ((rc = write_settings(&s.p, inputs, n_inputs, out_dir, err))) goto done;
     if ((rc = write_text(out_dir, "comparison.json", json, err))) goto done;
     if ((rc = write_text(out_dir, "comparison.md", md, err))) goto done;
     if ((rc = write_text(out_dir, "pairs.csv", csv, err))) goto done;

@@ -238,7 +238,6 @@ static int load_seed(cmp_set *s, json_t *root, const char *src, clens_error *err
         m->provenance = json_pack("{s:s, s:O?}", "source", json_string_value(json_object_get(root, "source")) ?
                                   json_string_value(json_object_get(root, "source")) : src,
                                   "fixture_notes", json_object_get(root, "notes"));
-        if (np && json_is_integer(np)) m->n_pairs = 0; /* N is in settings; no per-pair data */
         if (name_model(s, m, json_string_value(json_object_get(jm, "label"))))
             return clens_err(err, CLENS_E_NOMEM, "out of memory");
     }
@@ -350,7 +349,6 @@ static int load_run(cmp_set *s, const char *dir, clens_error *err)
 
     /* records: parse, sort by candidate, keep the first n kept */
     if ((rc = clens_read_file(rp, &text, &len, err))) goto done;
-    char *save = NULL;
     int line = 0;
     for (char *p = text; p && *p;) {
         char *nl = strchr(p, '\n');
@@ -376,7 +374,6 @@ static int load_run(cmp_set *s, const char *dir, clens_error *err)
         }
         p = nl ? nl + 1 : NULL;
     }
-    (void)save;
     qsort(refs, (size_t)nrefs, sizeof *refs, cmp_cand);
     for (int i = 1; i < nrefs; i++)
         if (refs[i].cand == refs[i - 1].cand) {
@@ -455,20 +452,14 @@ static int load_run(cmp_set *s, const char *dir, clens_error *err)
     }
     if (!m->behaviour && json_object_get(settings, "behaviour"))
         m->behaviour = json_incref(json_object_get(settings, "behaviour"));
-    {
+    {   /* default label: the last component of settings.model ("/m/qwen/" -> "qwen") */
         const char *model = json_string_value(json_object_get(settings, "model"));
-        const char *base = model ? strrchr(model, '/') : NULL;
-        while (model && base && !base[1] && base > model) { /* trailing slash */
-            const char *b2 = base - 1;
-            while (b2 > model && *b2 != '/') b2--;
-            base = b2;
-            break;
-        }
         char lab[1024];
-        snprintf(lab, sizeof lab, "%s", base ? base + 1 : model ? model : dir);
+        snprintf(lab, sizeof lab, "%s", model ? model : dir);
         size_t ll = strlen(lab);
-        if (ll && lab[ll - 1] == '/') lab[ll - 1] = 0;
-        if (name_model(s, m, lab)) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+        while (ll > 1 && lab[ll - 1] == '/') lab[--ll] = 0;
+        const char *base = strrchr(lab, '/');
+        if (name_model(s, m, base && base[1] ? base + 1 : lab)) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     }
 done:
     for (int i = 0; i < nrefs; i++) json_decref(refs[i].rec);
