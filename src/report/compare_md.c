@@ -116,6 +116,23 @@ char *cmp_render_md(const cmp_set *s)
         if (m->n_pairs) clens_sb_printf(&b, "- %d pairs with per-pair values: CIs by bootstrap over pairs\n", m->n_pairs);
         else clens_sb_puts(&b, "- no per-pair values: CIs unavailable, label from point values\n");
         if (m->notes && json_is_string(m->notes)) clens_sb_printf(&b, "- note: %s\n", json_string_value(m->notes));
+        clens_sb_puts(&b, "- largest jumps:");
+        {
+            int used[3] = {-1, -1, -1};
+            for (int k = 0; k < 3; k++) {
+                int best = -1;
+                for (int j = 1; j < m->n_pts; j++)
+                    if (m->step[j].has && j != used[0] && j != used[1] && (best < 0 || m->step[j].delta > m->step[best].delta))
+                        best = j;
+                if (best < 0) break;
+                used[k] = best;
+                const cmp_step *st = &m->step[best];
+                clens_sb_printf(&b, "%s L%d→L%d %+.1f", k ? "," : "", m->layer[best - 1], m->layer[best], st->delta);
+                if (st->has_ci) clens_sb_printf(&b, " %s", ci_text(y, sizeof y, 1, st->lo, st->hi));
+                if (st->trivial) clens_sb_puts(&b, " (last block)");
+            }
+        }
+        clens_sb_puts(&b, "\n");
         clens_sb_printf(&b, "- median increment %s; label **%s**", cmp_f1(x, sizeof x, m->median_delta), m->label_point);
         if (m->n_pairs) clens_sb_printf(&b, " (at the CIs' lower bounds: %s; upper: %s)", m->label_lo, m->label_hi);
         if (m->seed_label) clens_sb_printf(&b, "; the seed's label: %s", m->seed_label);
