@@ -819,6 +819,39 @@ CLENS_API int clens_run_execute(clens_run *r, void (*progress)(void *user, const
 CLENS_API int clens_run_finish(clens_run *r, char **results_md, clens_error *err);
 CLENS_API void clens_run_free(clens_run *r);
 
+/* ------------------------------------------------- comparison (compare helper) */
+
+/* `clens compare` (src/report/compare*.c, svg.c, html.c; docs/compare.md):
+ * profiles of several patching runs on absolute layer and relative depth
+ * (resid_pre numbering), increments with bootstrap CIs, the profile label of
+ * docs/compare.md, the critical layer, pairwise differences on a common depth
+ * grid, and the reports comparison.md / comparison.json / pairs.csv / *.svg /
+ * report.html. */
+typedef struct clens_compare_params {
+    int resamples;        /* bootstrap resamples (0 = no CIs), default 2000 */
+    uint64_t seed;        /* bootstrap seed, default 0 */
+    double min_jump;      /* spike threshold on an increment, points, default 10 */
+    double mid_lo, mid_hi;/* relative-depth range of a mid spike, default 0.4, 0.8 */
+    double critical_pct;  /* critical layer: first reaching this mean, default 50 */
+    double grid_step;     /* relative-depth grid of the differences, default 0.1 */
+    /* "INPUT=NAME" overrides of the model label / training regime, matched
+     * against the input argument as given or its last path component; for the
+     * seed fixture "INPUT#k" (k = 1..4) names its k-th model. May be NULL. */
+    const char *const *labels;
+    int n_labels;
+    const char *const *trainings;
+    int n_trainings;
+} clens_compare_params;
+
+CLENS_API clens_compare_params clens_compare_default_params(void);
+
+/* Reads inputs[0..n_inputs) (run folders, results.json files, the seed
+ * fixture), writes the reports into out_dir (created; every file atomically)
+ * and, if summary_md is not NULL, returns the comparison.md text (malloc'd,
+ * caller frees). Errors name the input file and the problem. */
+CLENS_API int clens_compare_write(const char *const *inputs, int n_inputs, const clens_compare_params *params,
+                        const char *out_dir, char **summary_md, clens_error *err);
+
 #ifdef __cplusplus
 }
 #endif
