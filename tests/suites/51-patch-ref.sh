@@ -34,22 +34,43 @@ fi
 node tools/tok_qwen25_ref.js "$SHARED/tokenizers/qwen2.5" "$T/qwen25_ref.json" >/dev/null ||
   { echo "FAIL: tools/tok_qwen25_ref.js"; exit 1; }
 
-"$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 8 --out "$T/pairs.jsonl" >/dev/null ||
+# Pairs cut at the end of the line (short suffix after the error: clean and corrupted suffixes
+# run as one batch) and 160 characters after the number (suffixes > 32 tokens: the fast path's
+# separate suffix runs; some pairs then drop for a token-level reason, checked too).
+"$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 8 --out "$T/pairs-line.jsonl" >/dev/null ||
   { echo "FAIL: clens pairs"; exit 1; }
+"$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 12 --cut chars:160 \
+  --out "$T/pairs-chars.jsonl" >/dev/null || { echo "FAIL: clens pairs --cut chars:160"; exit 1; }
+# Two hand-made drops in front of the line pairs: a corrupted value with one more digit
+# (length_mismatch in Qwen's one-digit-per-token BPE) and identical prompts ("identical").
+"$PY" - "$T/pairs-line.jsonl" "$T/pairs-edge.jsonl" <<'EOF' || { echo "FAIL: writing pairs-edge.jsonl"; exit 1; }
+import json, sys
+ps = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+a = json.loads(json.dumps(ps[0]))
+a["corrupted_prefix"] = a["clean_prefix"].replace("= 9 ", "= 10 ")
+a["site"]["corrupted_value"] = "10"
+assert a["corrupted_prefix"] != a["clean_prefix"], a["clean_prefix"]
+b = json.loads(json.dumps(ps[1]))
+b["corrupted_prefix"] = b["clean_prefix"]
+b["site"]["corrupted_value"] = b["site"]["clean_value"]
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for p in [a, b] + ps:
+        f.write(json.dumps(p, ensure_ascii=False) + "\n")
+EOF
 
-# label | tokenizer | prompt modes | gen_model.py flags
+# label | tokenizer | prompt modes | pairs | method | gen_model.py flags
 MATRIX=(
-  "qwen2|qwen2.5|chat|--arch qwen2 --layers 3 --tied --seed 21"
-  "qwen3|qwen2.5|raw|--arch qwen3 --layers 3 --seed 22"
-  "llama|qwen2.5|chat|--arch llama --layers 3 --attention-bias --seed 23"
-  "olmo2|dolma2|raw|--arch olmo2 --layers 3 --seed 24"
-  "olmo3-w8|dolma2|chat raw|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
+  "qwen2|qwen2.5|chat|line|fast|--arch qwen2 --layers 3 --tied --seed 21"
+  "qwen3|qwen2.5|raw|chars|fast|--arch qwen3 --layers 3 --seed 22"
+  "llama|qwen2.5|chat|edge|fast|--arch llama --layers 3 --attention-bias --seed 23"
+  "olmo2|dolma2|raw|line|rerun|--arch olmo2 --layers 3 --seed 24"
+  "olmo3-w8|dolma2|chat raw|chars|fast|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
 )
 SITES=resid_pre,resid_post,attn_out,mlp_out,z
 jobs="["
 sep=""
 for row in "${MATRIX[@]}"; do
-  IFS='|' read -r name tk modes flags <<<"$row"
+  IFS='|' read -r name tk modes pairs method flags <<<"$row"
   M=$T/$name
   if [ "$tk" = qwen2.5 ]; then
     vocab=151936
@@ -71,11 +92,11 @@ for row in "${MATRIX[@]}"; do
   fi
   for mode in $modes; do
     out=$T/run-$name-$mode
-    if ! "$CLENS" patch "$M" --pairs "$T/pairs.jsonl" --out "$out" --prompt "$mode" --sites $SITES \
-         --n 3 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-$name-$mode.log" 2>&1; then
+    if ! "$CLENS" patch "$M" --pairs "$T/pairs-$pairs.jsonl" --out "$out" --prompt "$mode" --sites $SITES \
+         --method "$method" --n 3 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-$name-$mode.log" 2>&1; then
       echo "FAIL $name/$mode: clens patch exited non-zero:"; tail -5 "$T/clens-$name-$mode.log"; fail=1; continue
     fi
-    jobs="$jobs$sep{\"label\": \"$name\", \"model\": \"$M\", \"tokenizer_json\": \"$tj\", \"run\": \"$out\", \"pairs\": \"$T/pairs.jsonl\"}"
+    jobs="$jobs$sep{\"label\": \"$name\", \"model\": \"$M\", \"tokenizer_json\": \"$tj\", \"run\": \"$out\", \"pairs\": \"$T/pairs-$pairs.jsonl\"}"
     sep=", "
   done
 done
