@@ -25,7 +25,7 @@ nothing taken from clens but the list of sites and candidates to check:
   norms), z L.H (head H's slice of the attention output before o_proj). No KV-cache reuse, no
   batching: nothing shared with clens' fast path.
 
-Compared with each record of DIR/records.jsonl: n_tokens, shared_prefix (fast method), the drop
+Compared with each record of DIR/records.jsonl: the token ids (with "clens_ids"), n_tokens, shared_prefix (fast method), the drop
 reason for token-level drops, the correction ids of settings.json, and every clean, corr and
 patched value of both metrics (absolute tolerance --tol, default 1e-4). Prints the max abs diff per
 site type; exit 0 if all agree, 1 otherwise (or on error), 2 usage.
@@ -34,6 +34,8 @@ Usage:
   ref_patch.py --jobs jobs.json [--tol 1e-4] [--clens CLENS]
      jobs.json = [{"label": "qwen2-chat", "model": DIR, "tokenizer_json": PATH, "run": CLENS_OUT_DIR,
                    "pairs": pairs.jsonl}, ...]
+  Optional job key "clens_ids": the output of tools/patch_prompt_ids.c (the ids clens patch uses
+  for each pair), compared with the reference ids token for token.
   With --clens, chat jobs also check that `clens chat MODEL --json` renders the same text as
   jinja2, and that `clens tokenize` gives the HF ids for every prompt text.
 """
@@ -193,6 +195,26 @@ def run_job(job, tol, clens, log):
     order = sorted(texts)
     flat = hf_encode(job["tokenizer_json"], [t for c in order for t in texts[c]], special)
     ref_ids = {c: (flat[2 * k], flat[2 * k + 1]) for k, c in enumerate(order)}
+    if job.get("clens_ids"):
+        # The ids clens patch feeds the model (tools/patch_prompt_ids.c): equal to HF's, token for token.
+        got = {}
+        for line in open(job["clens_ids"]):
+            if line.strip():
+                d = json.loads(line)
+                got[d["candidate"]] = d
+        for c in order:
+            d = got.get(c)
+            if d is None:
+                fails.append("candidate %d: missing from %s" % (c, job["clens_ids"]))
+                continue
+            for which, ids in (("clean", ref_ids[c][0]), ("corr", ref_ids[c][1])):
+                if d[which] != ids:
+                    k = next((i for i, (x, y) in enumerate(zip(d[which], ids)) if x != y), min(len(d[which]), len(ids)))
+                    fails.append("candidate %d: clens %s ids differ from HF tokenizers' at token %d (lengths %d / %d)"
+                                 % (c, which, k, len(d[which]), len(ids)))
+            if d["reason"] != token_reason(*ref_ids[c]):
+                fails.append("candidate %d: clens token check says %s, reference %s"
+                             % (c, d["reason"], token_reason(*ref_ids[c])))
     if clens:
         fails += check_clens_cli(clens, job, headers, texts, special, ref_ids,
                                  {c: p["problem"] for c, p in pairs.items()})

@@ -66,6 +66,14 @@ MATRIX=(
   "olmo2|dolma2|raw|line|rerun|--arch olmo2 --layers 3 --seed 24"
   "olmo3-w8|dolma2|chat raw|chars|fast|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
 )
+# The ids clens patch feeds the model (records carry only n_tokens): tools/patch_prompt_ids.c makes
+# cmd_patch.c's calls (clens_pair_token_check) and prints them; built here against the library.
+BUILD=${BUILD:-build}
+LIBS=$(sed -n 's/^LIBS *= *//p' Makefile)
+# shellcheck disable=SC2086  # LIBS is a word list
+${CC:-gcc} -std=c11 -O1 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc tools/patch_prompt_ids.c "$BUILD/libclens.a" $LIBS \
+  -o "$T/patch_prompt_ids" 2>"$T/ppi-build.log" || { cat "$T/ppi-build.log"; echo "FAIL: building tools/patch_prompt_ids.c"; exit 1; }
+
 SITES=resid_pre,resid_post,attn_out,mlp_out,z
 jobs="["
 sep=""
@@ -96,7 +104,9 @@ for row in "${MATRIX[@]}"; do
          --method "$method" --n 3 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-$name-$mode.log" 2>&1; then
       echo "FAIL $name/$mode: clens patch exited non-zero:"; tail -5 "$T/clens-$name-$mode.log"; fail=1; continue
     fi
-    jobs="$jobs$sep{\"label\": \"$name\", \"model\": \"$M\", \"tokenizer_json\": \"$tj\", \"run\": \"$out\", \"pairs\": \"$T/pairs-$pairs.jsonl\"}"
+    "$T/patch_prompt_ids" "$M" "$T/pairs-$pairs.jsonl" "$mode" >"$T/ids-$name-$mode.jsonl" ||
+      { echo "FAIL $name/$mode: patch_prompt_ids"; fail=1; }
+    jobs="$jobs$sep{\"label\": \"$name\", \"model\": \"$M\", \"tokenizer_json\": \"$tj\", \"run\": \"$out\", \"pairs\": \"$T/pairs-$pairs.jsonl\", \"clens_ids\": \"$T/ids-$name-$mode.jsonl\"}"
     sep=", "
   done
 done
