@@ -15,6 +15,8 @@ Per job it writes float32 .npy files (TransformerLens names, rulings R12):
   blocks.{L}.attn.hook_z.npy       [T, n_heads*head_dim] per-head attention output before o_proj
 hook_attn_out / hook_mlp_out are what is added to the residual stream (after OLMo's post
 norms), so resid_post = resid_pre + attn_out + mlp_out.
+Model.forward(ids, patch=(hook, head, value)) replaces one activation at the last position and
+runs on from it (final-position activation patching; tools/ref_patch.py checks `clens patch` with it).
 
 Usage:
   ref_forward.py --jobs jobs.json        jobs.json = [{"model": DIR, "ids": [..], "out": DIR}, ...]

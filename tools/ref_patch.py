@@ -11,7 +11,7 @@ nothing taken from clens but the list of sites and candidates to check:
   user message (the problem) with add_generation_prompt, + prefix, tokenized without special tokens.
 - Token ids: Hugging Face `tokenizers` (the Rust library through its Node binding, tools/tok_ref.js),
   never clens' tokenizer.
-- Correction ids (study.md §3.2 and §5.7): logprob_mass = every single-token form among
+- Correction ids (the same section; the seed's study §3.2 and §5.7): logprob_mass = every single-token form among
   {w, " "+w, lower(w), " "+lower(w)} of Wait, But, Actually, Hmm, deduplicated; logit_mean = the
   first sub-token of each of the seed's 7 strings Wait, But, Actually, Hmm, wait, but, actually
   (no leading space, no special tokens).
@@ -134,7 +134,7 @@ def prompt_texts(job, settings, pairs):
 
 
 def token_reason(a, b):
-    """The drop reason a pair gets before any model runs (study.md §5.2), or None."""
+    """The drop reason a pair gets before any model runs (docs/patch-output.md: length_mismatch, final_token_mismatch, identical), or None."""
     if len(a) != len(b):
         return "length_mismatch"
     if not a or a[-1] != b[-1]:

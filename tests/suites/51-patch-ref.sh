@@ -5,7 +5,9 @@
 # Face tokenizers (tools/tok_ref.js), renders chat prompts with jinja2 (tools/template_ref.py),
 # derives the correction ids from the strings, and recomputes every clean, corrupted and patched
 # value of both metrics with full float64 forwards of tools/ref_forward.py (one replaced
-# activation each, no KV reuse). Every value of every record must agree to 1e-4.
+# activation each, no KV reuse). Every value of every record must agree to 1e-4, and the token ids
+# clens patch uses (tools/patch_prompt_ids.c) must equal HF tokenizers' ids of jinja2's render.
+# Details: docs/patch-output.md, "How the result is checked".
 #
 # Models: f32, all five architectures, real tokenizers (Qwen2.5's for qwen2/qwen3/llama, dolma2
 # for olmo2/olmo3), every site type (resid_pre incl. after the last block, resid_post, attn_out,
@@ -19,7 +21,7 @@ SHARED=${SHARED:-$ROOT/../shared}
 PY=${PY:-/usr/bin/python3}
 CLENS=${CLENS:-$ROOT/build/clens}
 T=${CLENS_TEST_TMP:-$ROOT/build/testdata}/patch-ref
-cd "$ROOT"
+cd "$ROOT" || exit 1
 rm -rf "$T"; mkdir -p "$T"
 t0=$(date +%s%N)
 fail=0
