@@ -60,13 +60,15 @@ with open(sys.argv[2], "w", encoding="utf-8") as f:
         f.write(json.dumps(p, ensure_ascii=False) + "\n")
 EOF
 
-# label | tokenizer | prompt modes | pairs | method | gen_model.py flags
+# label | tokenizer | prompt modes | pairs | clens patch flags | gen_model.py flags
+# (qwen3: site types out of order and a layer subset given unsorted, to check the record layout)
+ALL=resid_pre,resid_post,attn_out,mlp_out,z
 MATRIX=(
-  "qwen2|qwen2.5|chat|line|fast|--arch qwen2 --layers 3 --tied --seed 21"
-  "qwen3|qwen2.5|raw|chars|fast|--arch qwen3 --layers 3 --seed 22"
-  "llama|qwen2.5|chat|edge|fast|--arch llama --layers 3 --attention-bias --seed 23"
-  "olmo2|dolma2|raw|line|rerun|--arch olmo2 --layers 3 --seed 24"
-  "olmo3-w8|dolma2|chat raw|chars|fast|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
+  "qwen2|qwen2.5|chat|line|--sites $ALL|--arch qwen2 --layers 3 --tied --seed 21"
+  "qwen3|qwen2.5|raw|chars|--sites z,mlp_out,resid_pre,resid_post,attn_out --layers 2,0,3|--arch qwen3 --layers 3 --seed 22"
+  "llama|qwen2.5|chat|edge|--sites $ALL|--arch llama --layers 3 --attention-bias --seed 23"
+  "olmo2|dolma2|raw|line|--sites $ALL --method rerun|--arch olmo2 --layers 3 --seed 24"
+  "olmo3-w8|dolma2|chat raw|chars|--sites $ALL|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
 )
 # The ids clens patch feeds the model (records carry only n_tokens): tools/patch_prompt_ids.c makes
 # cmd_patch.c's calls (clens_pair_token_check) and prints them; built here against the library.
@@ -76,11 +78,10 @@ LIBS=$(sed -n 's/^LIBS *= *//p' Makefile)
 ${CC:-gcc} -std=c11 -O1 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc tools/patch_prompt_ids.c "$BUILD/libclens.a" $LIBS \
   -o "$T/patch_prompt_ids" 2>"$T/ppi-build.log" || { cat "$T/ppi-build.log"; echo "FAIL: building tools/patch_prompt_ids.c"; exit 1; }
 
-SITES=resid_pre,resid_post,attn_out,mlp_out,z
 jobs="["
 sep=""
 for row in "${MATRIX[@]}"; do
-  IFS='|' read -r name tk modes pairs method flags <<<"$row"
+  IFS='|' read -r name tk modes pairs opts flags <<<"$row"
   M=$T/$name
   if [ "$tk" = qwen2.5 ]; then
     vocab=151936
@@ -102,8 +103,9 @@ for row in "${MATRIX[@]}"; do
   fi
   for mode in $modes; do
     out=$T/run-$name-$mode
-    if ! "$CLENS" patch "$M" --pairs "$T/pairs-$pairs.jsonl" --out "$out" --prompt "$mode" --sites $SITES \
-         --method "$method" --n 3 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-$name-$mode.log" 2>&1; then
+    # shellcheck disable=SC2086  # opts is a word list by design
+    if ! "$CLENS" patch "$M" --pairs "$T/pairs-$pairs.jsonl" --out "$out" --prompt "$mode" $opts \
+         --n 3 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-$name-$mode.log" 2>&1; then
       echo "FAIL $name/$mode: clens patch exited non-zero:"; tail -5 "$T/clens-$name-$mode.log"; fail=1; continue
     fi
     "$T/patch_prompt_ids" "$M" "$T/pairs-$pairs.jsonl" "$mode" >"$T/ids-$name-$mode.jsonl" ||
