@@ -33,7 +33,7 @@ site type; exit 0 if all agree, 1 otherwise (or on error), 2 usage.
 Usage:
   ref_patch.py --jobs jobs.json [--tol 1e-4] [--clens CLENS]
      jobs.json = [{"label": "qwen2-chat", "model": DIR, "tokenizer_json": PATH, "run": CLENS_OUT_DIR,
-                   "pairs": pairs.jsonl}, ...]
+                   "pairs": pairs.jsonl[, "tokens": [strings given to --tokens]]}, ...]
   Optional job key "clens_ids": the output of tools/patch_prompt_ids.c (the ids clens patch uses
   for each pair), compared with the reference ids token for token.
   With --clens, chat jobs also check that `clens chat MODEL --json` renders the same text as
@@ -88,19 +88,21 @@ def hf_encode(tokenizer_json, texts, special):
     return out
 
 
-def correction_ids(tokenizer_json):
-    """(mass ids, mass strings, mean ids, mean strings) from the correction strings."""
+def correction_ids(tokenizer_json, words=None):
+    """(mass ids, mass strings, mean ids, mean strings) from the correction strings: the defaults,
+    or `words` (clens patch --tokens), which then also replace the seed's 7 for logit_mean."""
     forms = []
-    for w in DEFAULT_WORDS:
+    for w in words or DEFAULT_WORDS:
         forms += [w, " " + w, w.lower(), " " + w.lower()]
-    enc = hf_encode(tokenizer_json, forms + SEED_WORDS, special=False)
+    mean_words = list(words) if words else list(SEED_WORDS)
+    enc = hf_encode(tokenizer_json, forms + mean_words, special=False)
     mass, mass_s = [], []
     for s, ids in zip(forms, enc[:len(forms)]):
         if len(ids) == 1 and ids[0] not in mass:
             mass.append(ids[0])
             mass_s.append(s)
-    mean = [ids[0] for ids in enc[len(forms):]]
-    return mass, mass_s, mean, list(SEED_WORDS)
+    mean = [ids[0] for ids in enc[len(forms):] if ids]
+    return mass, mass_s, mean, mean_words
 
 
 def metrics_of(last_logits, mass, mean):
@@ -185,7 +187,7 @@ def run_job(job, tol, clens, log):
     fails = []
 
     # Correction ids from the strings, compared with what clens recorded.
-    mass, mass_s, mean, mean_s = correction_ids(job["tokenizer_json"])
+    mass, mass_s, mean, mean_s = correction_ids(job["tokenizer_json"], job.get("tokens"))
     for name, ids, strs in (("logprob_mass", mass, mass_s), ("logit_mean", mean, mean_s)):
         got = st["metrics"][name]
         if got["ids"] != ids:

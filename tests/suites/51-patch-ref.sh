@@ -114,6 +114,15 @@ for row in "${MATRIX[@]}"; do
     sep=", "
   done
 done
+# Correction strings given with --tokens (one of them two tokens: out of logprob_mass, its first
+# sub-token in logit_mean).
+out=$T/run-olmo2-tokens
+if "$CLENS" patch "$T/olmo2" --pairs "$T/pairs-line.jsonl" --out "$out" --prompt raw --tokens "Wait,Hold on,Hmm,Oops" \
+     --sites mlp_out,z --n 2 --min-diff 0 --bootstrap 10 --quiet >"$T/clens-olmo2-tokens.log" 2>&1; then
+  jobs="$jobs, {\"label\": \"olmo2-tokens\", \"model\": \"$T/olmo2\", \"tokenizer_json\": \"$T/olmo2/tokenizer.json\", \"run\": \"$out\", \"pairs\": \"$T/pairs-line.jsonl\", \"tokens\": [\"Wait\", \"Hold on\", \"Hmm\", \"Oops\"]}"
+else
+  echo "FAIL olmo2 --tokens: clens patch exited non-zero:"; tail -5 "$T/clens-olmo2-tokens.log"; fail=1
+fi
 echo "$jobs]" >"$T/jobs.json"
 
 echo "--- reference (one process, float64) vs clens patch records, tolerance 1e-4"
