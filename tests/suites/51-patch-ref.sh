@@ -9,7 +9,8 @@
 # clens patch uses (tools/patch_prompt_ids.c) must equal HF tokenizers' ids of jinja2's render.
 # Details: docs/patch-output.md, "How the result is checked".
 #
-# Models: f32, all five architectures, real tokenizers (Qwen2.5's for qwen2/qwen3/llama, dolma2
+# Models: f32 (and one bf16: the weights real models ship, the same 1e-4 holds since clens
+# widens them exactly and accumulates in f32), all five architectures, real tokenizers (Qwen2.5's for qwen2/qwen3/llama, dolma2
 # for olmo2/olmo3), every site type (resid_pre incl. after the last block, resid_post, attn_out,
 # mlp_out, z per head). Prompts: chat (Qwen2.5's template; the OLMo-3 Think reconstruction of
 # tests/data/templates/recon-olmo3-think on dolma2) and raw. OLMo-3 has a sliding window (8)
@@ -64,11 +65,12 @@ EOF
 # (qwen3: site types out of order and a layer subset given unsorted, to check the record layout)
 ALL=resid_pre,resid_post,attn_out,mlp_out,z
 MATRIX=(
-  "qwen2|qwen2.5|chat|line|--sites $ALL|--arch qwen2 --layers 3 --tied --seed 21"
-  "qwen3|qwen2.5|raw|chars|--sites z,mlp_out,resid_pre,resid_post,attn_out --layers 2,0,3|--arch qwen3 --layers 3 --seed 22"
-  "llama|qwen2.5|chat|edge|--sites $ALL|--arch llama --layers 3 --attention-bias --seed 23"
-  "olmo2|dolma2|raw|line|--sites $ALL --method rerun|--arch olmo2 --layers 3 --seed 24"
-  "olmo3-w8|dolma2|chat raw|chars|--sites $ALL|--arch olmo3 --layers 4 --sliding-window 8 --seed 25"
+  "qwen2|qwen2.5|chat|line|--sites $ALL|--arch qwen2 --layers 3 --tied --seed 21 --dtype f32"
+  "qwen3|qwen2.5|raw|chars|--sites z,mlp_out,resid_pre,resid_post,attn_out --layers 2,0,3|--arch qwen3 --layers 3 --seed 22 --dtype f32"
+  "llama|qwen2.5|chat|edge|--sites $ALL|--arch llama --layers 3 --attention-bias --seed 23 --dtype f32"
+  "olmo2|dolma2|raw|line|--sites $ALL --method rerun|--arch olmo2 --layers 3 --seed 24 --dtype f32"
+  "olmo3-w8|dolma2|chat raw|chars|--sites $ALL|--arch olmo3 --layers 4 --sliding-window 8 --seed 25 --dtype f32"
+  "qwen2-bf16|qwen2.5|chat|line|--sites resid_pre,attn_out,mlp_out,z|--arch qwen2 --layers 3 --seed 26 --dtype bf16"
 )
 # The ids clens patch feeds the model (records carry only n_tokens): tools/patch_prompt_ids.c makes
 # cmd_patch.c's calls (clens_pair_token_check) and prints them; built here against the library.
@@ -89,7 +91,7 @@ for row in "${MATRIX[@]}"; do
     vocab=100278
   fi
   # shellcheck disable=SC2086  # flags are word lists by design
-  "$PY" tools/gen_model.py $flags --dtype f32 --vocab $vocab --quiet --out "$M" ||
+  "$PY" tools/gen_model.py $flags --vocab $vocab --quiet --out "$M" ||
     { echo "FAIL: gen_model.py $flags"; exit 1; }
   if [ "$tk" = qwen2.5 ]; then
     cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
