@@ -39,7 +39,7 @@ node tools/tok_qwen25_ref.js "$SHARED/tokenizers/qwen2.5" "$T/qwen25_ref.json" >
 
 # Pairs cut at the end of the line (short suffix after the error: clean and corrupted suffixes
 # run as one batch) and 160 characters after the number (suffixes > 32 tokens: the fast path's
-# separate suffix runs; some pairs then drop for a token-level reason, checked too).
+# separate suffix runs).
 "$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 8 --out "$T/pairs-line.jsonl" >/dev/null ||
   { echo "FAIL: clens pairs"; exit 1; }
 "$CLENS" pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 12 --cut chars:160 \
@@ -76,9 +76,14 @@ MATRIX=(
 # cmd_patch.c's calls (clens_pair_token_check) and prints them; built here against the library.
 BUILD=${BUILD:-build}
 LIBS=$(sed -n 's/^LIBS *= *//p' Makefile)
-# shellcheck disable=SC2086  # LIBS is a word list
-${CC:-gcc} -std=c11 -O1 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc tools/patch_prompt_ids.c "$BUILD/libclens.a" $LIBS \
-  -o "$T/patch_prompt_ids" 2>"$T/ppi-build.log" || { cat "$T/ppi-build.log"; echo "FAIL: building tools/patch_prompt_ids.c"; exit 1; }
+# The library's OpenMP runtime follows the compiler that built it: try $CC, then gcc, then clang.
+built=0
+for cc in "${CC:-gcc}" gcc clang; do
+  # shellcheck disable=SC2086  # LIBS is a word list
+  if "$cc" -std=c11 -O1 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc tools/patch_prompt_ids.c "$BUILD/libclens.a" $LIBS \
+       -o "$T/patch_prompt_ids" 2>>"$T/ppi-build.log"; then built=1; break; fi
+done
+[ $built = 1 ] || { cat "$T/ppi-build.log"; echo "FAIL: building tools/patch_prompt_ids.c against $BUILD/libclens.a"; exit 1; }
 
 jobs="["
 sep=""
