@@ -15,6 +15,8 @@ Per job it writes float32 .npy files (TransformerLens names, rulings R12):
   blocks.{L}.attn.hook_z.npy       [T, n_heads*head_dim] per-head attention output before o_proj
 hook_attn_out / hook_mlp_out are what is added to the residual stream (after OLMo's post
 norms), so resid_post = resid_pre + attn_out + mlp_out.
+Model.forward(ids, patch=(hook, head, value)) replaces one activation at the last position and
+runs on from it (final-position activation patching; tools/ref_patch.py checks `clens patch` with it).
 
 Usage:
   ref_forward.py --jobs jobs.json        jobs.json = [{"model": DIR, "ids": [..], "out": DIR}, ...]
@@ -367,8 +369,9 @@ class Model:
         m[~ok] = float("-inf")
         return m
 
-    def attention(self, x, w, layer_type, T, naive=False):
-        """x: attention input [T, H]. Returns (z [T, nH*D], o [T, H])."""
+    def attention(self, x, w, layer_type, T, naive=False, edit_z=None):
+        """x: attention input [T, H]. Returns (z [T, nH*D], o [T, H]). edit_z: optional function
+        applied to z [T, nH*D] before o_proj (activation patching of one head, forward(patch=))."""
         nH, nKV, D = self.nH, self.nKV, self.D
         q = x @ w["q"].T
         k = x @ w["k"].T
@@ -398,6 +401,8 @@ class Model:
             p = torch.softmax(s, dim=-1)
             z = torch.einsum("hij,jhd->ihd", p, vv)
         z = z.reshape(T, nH * D)
+        if edit_z is not None:
+            z = edit_z(z)
         o = z @ w["o"].T
         if w["o_b"] is not None:
             o = o + w["o_b"]
@@ -413,8 +418,30 @@ class Model:
             y = y + w["down_b"]
         return y
 
-    def forward(self, ids, naive=False):
-        """Returns an ordered dict hook name -> float64 tensor."""
+    def forward(self, ids, naive=False, patch=None, last_logits_only=False):
+        """Returns an ordered dict hook name -> float64 tensor.
+
+        patch: optional (hook, head, value), final-position activation patching (the
+        TransformerLens hook semantics): the activation at `hook` (a hook_names() name, or
+        "blocks.{n_layers}.hook_resid_pre" = the residual after the last block, before ln_final)
+        is replaced at the last position by `value` and the run continues from the replaced
+        value. For "blocks.L.attn.hook_z", `head` selects the head's head_dim slice (the input
+        of o_proj); elsewhere head is None and value is a [H] vector.
+        last_logits_only: "logits" is computed for the last position only ([1, V])."""
+        ph, phead, pval = patch if patch is not None else (None, None, None)
+        hits = []
+
+        def put(name, t):
+            if name != ph:
+                return t
+            hits.append(name)
+            t = t.clone()
+            if phead is None:
+                t[-1] = pval
+            else:
+                t[-1, phead * self.D:(phead + 1) * self.D] = pval
+            return t
+
         ids = torch.tensor(ids, dtype=torch.int64)
         if ids.numel() == 0:
             raise RefError("empty ids")
@@ -426,22 +453,30 @@ class Model:
         out["hook_embed"] = h
         for L, w in enumerate(self.layers):
             lt = self.layer_types[L]
+            h = put("blocks.%d.hook_resid_pre" % L, h)
             out["blocks.%d.hook_resid_pre" % L] = h
             a_in = h if self.post_norm else rms_norm(h, w["ln_in"], self.eps)
-            z, o = self.attention(a_in, w, lt, T, naive=naive)
+            zname = "blocks.%d.attn.hook_z" % L
+            z, o = self.attention(a_in, w, lt, T, naive=naive,
+                                  edit_z=(lambda t, n=zname: put(n, t)) if ph == zname else None)
             attn_out = rms_norm(o, w["ln_post_attn"], self.eps) if self.post_norm else o
+            attn_out = put("blocks.%d.hook_attn_out" % L, attn_out)
             h_mid = h + attn_out
             m_in = h_mid if self.post_norm else rms_norm(h_mid, w["ln_mlp"], self.eps)
             m = self.mlp(m_in, w)
             mlp_out = rms_norm(m, w["ln_post_mlp"], self.eps) if self.post_norm else m
-            h = h_mid + mlp_out
+            mlp_out = put("blocks.%d.hook_mlp_out" % L, mlp_out)
+            h = put("blocks.%d.hook_resid_post" % L, h_mid + mlp_out)
             out["blocks.%d.attn.hook_z" % L] = z
             out["blocks.%d.hook_attn_out" % L] = attn_out
             out["blocks.%d.hook_mlp_out" % L] = mlp_out
             out["blocks.%d.hook_resid_post" % L] = h
+        h = put("blocks.%d.hook_resid_pre" % self.L, h)
         hn = rms_norm(h, self.norm, self.eps)
         out["ln_final.hook_normalized"] = hn
-        out["logits"] = hn @ self.lm_head.T
+        out["logits"] = (hn[-1:] if last_logits_only else hn) @ self.lm_head.T
+        if ph is not None and len(hits) != 1:
+            raise RefError("patch hook %r matched %d times (want once)" % (ph, len(hits)))
         return out
 
 
