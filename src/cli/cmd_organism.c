@@ -216,7 +216,8 @@ end:
 
 /* ----------------------------------------------------------------- recipe */
 
-/* Prints v as shell flags: {"layers": 4, "lr": 0.003} -> " --layers 4 --lr 0.003". */
+/* Prints obj as shell flags: {"layers": 4, "lr": 0.003, "quiet": true} ->
+ * " --layers 4 --lr 0.003 --quiet" (false omits the flag). */
 static void print_flags(json_t *obj)
 {
     const char *k;
@@ -225,8 +226,7 @@ static void print_flags(json_t *obj)
         if (json_is_integer(v)) printf(" --%s %lld", k, (long long)json_integer_value(v));
         else if (json_is_real(v)) printf(" --%s %.10g", k, json_real_value(v));
         else if (json_is_string(v)) printf(" --%s %s", k, json_string_value(v));
-        else if (json_is_true(v)) printf(" --%s 1", k);
-        else if (json_is_false(v)) printf(" --%s 0", k);
+        else if (json_is_true(v)) printf(" --%s", k); /* a flag without value; false: omitted */
     }
 }
 
@@ -337,14 +337,16 @@ end:
 
 static int sub_summary(int argc, char **argv)
 {
-    const char *name = NULL, *label = "", *run = NULL, *beh = NULL;
+    const char *name = NULL, *label = "", *run = NULL, *beh = NULL, *jout = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) {
-            printf("usage: clens organism summary --name NAME --run DIR --behaviour FILE [--label TEXT]\n\n"
+            printf("usage: clens organism summary --name NAME --run DIR --behaviour FILE [--label TEXT] [--json F]\n\n"
                    "Prints one organism's block of the demo screen: the behaviour rates (FILE from `clens organism\n"
                    "behaviour --out`), the resid_pre recovery profile of the patch run DIR (results.json) as an\n"
-                   "ASCII bar line, and the critical layer (the first layer whose mean recovery reaches 50%%).\n\n"
+                   "ASCII bar line, and the critical layer (the first layer whose mean recovery reaches 50%%).\n"
+                   "--json F also writes {name, label, behaviour, profile {site_type, layers, mean_recovery},\n"
+                   "critical_layer, run} to F (atomically).\n\n"
                    "example: clens organism summary --name qwen2-a --run build/organisms/runs/qwen2-a \\\n"
                    "         --behaviour build/organisms/runs/qwen2-a/behaviour.json\n");
             return 0;
@@ -354,6 +356,7 @@ static int sub_summary(int argc, char **argv)
         else if (strcmp(a, "--label") == 0) label = v;
         else if (strcmp(a, "--run") == 0) run = v;
         else if (strcmp(a, "--behaviour") == 0) beh = v;
+        else if (strcmp(a, "--json") == 0) jout = v;
         else return cli_usage_error("organism summary", "unknown option '%s'", a);
         i++;
     }
@@ -381,6 +384,7 @@ static int sub_summary(int argc, char **argv)
     static const char ramp[] = " .:-=+*#%@";
     char bar[1024] = "";
     int crit = -1, nb = 0;
+    json_t *prof = json_array(), *players = json_array();
     printf("  recovery (%%)  ");
     for (int l = 0; l <= maxl && l < 1000; l++) {
         char key[16];
@@ -389,6 +393,8 @@ static int sub_summary(int argc, char **argv)
         json_t *mr = json_object_get(e, "mean_recovery");
         if (!e || !json_is_number(mr)) { bar[nb++] = '?'; printf(" L%d ?", l); continue; }
         double r = json_number_value(mr);
+        json_array_append_new(players, json_integer(l));
+        json_array_append_new(prof, json_real(r));
         int idx = r <= 0 ? 0 : r >= 100 ? 9 : (int)(r / 100.0 * 9.0 + 0.5);
         bar[nb++] = ramp[idx];
         printf(" L%d %.0f", l, r);
@@ -399,6 +405,26 @@ static int sub_summary(int argc, char **argv)
     if (crit >= 0) printf("  critical layer L%d (first resid_pre layer with mean recovery >= 50%%)\n", crit);
     else printf("  critical layer none (no layer reaches 50%%)\n");
     printf("  results        %s/results.json, %s\n", run, beh);
+    if (jout) {
+        json_t *o = json_object(), *p = json_object();
+        json_object_set_new(o, "name", json_string(name));
+        json_object_set_new(o, "label", json_string(label));
+        json_object_set(o, "behaviour", b);
+        json_object_set_new(p, "site_type", json_string("resid_pre"));
+        json_object_set(p, "layers", players);
+        json_object_set(p, "mean_recovery", prof);
+        json_object_set_new(o, "profile", p);
+        json_object_set_new(o, "critical_layer", crit >= 0 ? json_integer(crit) : json_null());
+        json_object_set_new(o, "run", json_string(run));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        json_decref(o);
+        clens_error err = {0};
+        if (!s) rc = cli_errorf("organism summary", 1, "out of memory");
+        else if (clens_write_file_atomic(jout, s, strlen(s), &err)) rc = cli_fail("organism summary", &err);
+        free(s);
+    }
+    json_decref(prof);
+    json_decref(players);
 end:
     json_decref(res);
     json_decref(bj);

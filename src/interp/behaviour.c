@@ -10,7 +10,9 @@
  * mass, at the next position, of the correction ids: every single-token form
  * of Wait / But / Actually / Hmm with and without a leading space, as written
  * and lower-cased (the token set of `clens patch`'s logprob_mass metric). The
- * result is the mean of P over traces for each of the two prompts.
+ * result is the mean of P over traces for each of the two prompts. Prompts
+ * run as batches of independent sequences in one forward each (a row's
+ * result does not depend on the batch: rulings R3).
  */
 #include "clens.h"
 
@@ -154,17 +156,39 @@ int clens_behaviour_measure(clens_model *m, const clens_tokenizer *tok, const ch
             clens_err(err, CLENS_E_ARG, "behaviour: correction id %d is outside the model's vocabulary (%d)", cids[i], V);
             goto done;
         }
-    if (!(logits = malloc(sizeof(float) * (size_t)V))) { clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
-    if (clens_ctx_new(&ctx, m, 1, (int)max_len, (int)max_len, err)) goto done;
+    /* Prompts run BATCH at a time, one KV sequence each, as one forward. */
+    enum { BATCH = 16 };
+    int nprompt = 2 * np;
+    clens_row *rows = malloc(sizeof(clens_row) * (size_t)BATCH * max_len);
+    double *pv = malloc(sizeof(double) * (size_t)nprompt);
+    if (!rows || !pv || !(logits = malloc(sizeof(float) * (size_t)V * BATCH))) {
+        free(rows);
+        free(pv);
+        clens_err(err, CLENS_E_NOMEM, "out of memory");
+        goto done;
+    }
+    if (clens_ctx_new(&ctx, m, BATCH, (int)max_len, BATCH * (int)max_len, err)) { free(rows); free(pv); goto done; }
+    for (int b0 = 0; b0 < nprompt; b0 += BATCH) {
+        int nb = nprompt - b0 < BATCH ? nprompt - b0 : BATCH, nr = 0;
+        for (int j = 0; j < nb; j++) {
+            const probe_prompts *q = &pp[(b0 + j) / 2];
+            int k = (b0 + j) % 2;
+            clens_ctx_seq_clear(ctx, j);
+            for (size_t t = 0; t < q->n[k]; t++)
+                rows[nr++] = (clens_row){.seq = j, .pos = (int)t, .token = q->ids[k][t], .start_layer = 0, .commit = 1,
+                                         .want_logits = t + 1 == q->n[k]};
+        }
+        clens_forward_args fa = {0};
+        fa.out_logits = logits;
+        if (clens_forward(ctx, rows, nr, &fa, err)) { free(rows); free(pv); goto done; }
+        for (int j = 0; j < nb; j++) pv[b0 + j] = softmax_mass(logits + (size_t)j * V, V, cids, ncid);
+    }
+    free(rows);
     double sum[2] = {0, 0};
     for (int t = 0; t < np; t++) {
-        double p[2];
-        for (int k = 0; k < 2; k++) {
-            clens_ctx_seq_clear(ctx, 0);
-            if (clens_prefill(ctx, 0, pp[t].ids[k], (int)pp[t].n[k], NULL, logits, NULL, err)) goto done;
-            p[k] = softmax_mass(logits, V, cids, ncid);
-            sum[k] += p[k];
-        }
+        double p[2] = {pv[2 * t], pv[2 * t + 1]};
+        sum[0] += p[0];
+        sum[1] += p[1];
         if (records) {
             json_t *o = json_object();
             json_object_set_new(o, "index", json_integer(t));
@@ -177,7 +201,7 @@ int clens_behaviour_measure(clens_model *m, const clens_tokenizer *tok, const ch
             json_decref(o);
             size_t sl = s ? strlen(s) : 0;
             char *nr = s ? realloc(rec, rec_len + sl + 2) : NULL;
-            if (!nr) { free(s); clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+            if (!nr) { free(s); free(pv); clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
             rec = nr;
             memcpy(rec + rec_len, s, sl);
             rec_len += sl;
@@ -186,6 +210,7 @@ int clens_behaviour_measure(clens_model *m, const clens_tokenizer *tok, const ch
             free(s);
         }
     }
+    free(pv);
     out->p_correction_after_error = sum[0] / np;
     out->p_correction_after_correct = sum[1] / np;
     out->n_traces = np;
