@@ -198,7 +198,7 @@ static int sub_behaviour(int argc, char **argv)
     json_object_set_new(o, "behaviour", bo);
     json_object_set_new(o, "model", json_string(model));
     json_object_set_new(o, "data", json_string(data));
-    js = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    js = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
     json_decref(o);
     if (!js) { rc = cli_errorf("organism behaviour", 1, "out of memory"); goto end; }
     printf("%s\n", js);
@@ -416,7 +416,7 @@ static int sub_summary(int argc, char **argv)
         json_object_set_new(o, "profile", p);
         json_object_set_new(o, "critical_layer", crit >= 0 ? json_integer(crit) : json_null());
         json_object_set_new(o, "run", json_string(run));
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         json_decref(o);
         clens_error err = {0};
         if (!s) rc = cli_errorf("organism summary", 1, "out of memory");
