@@ -73,6 +73,7 @@ static int sub_traces(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) { traces_usage(stdout); return 0; }
         if (!v) return cli_usage_error("organism traces", "%s needs a value", a);
+        i++; /* the value */
         long x = 0;
         double f = 0;
         int bad = 0;
@@ -94,7 +95,6 @@ static int sub_traces(int argc, char **argv)
         else if (strcmp(a, "--heldout-mod") == 0) { bad = cli_parse_int("organism traces", a, v, 2, 1000000, &x); p.heldout_mod = (int)x; }
         else return cli_usage_error("organism traces", "unknown option '%s'", a);
         if (bad) return bad;
-        i++;
     }
     if (!out) return cli_usage_error("organism traces", "missing --out");
     if (p.heldout && !err_set) p.error_frac = 0;
@@ -164,6 +164,7 @@ static int sub_behaviour(int argc, char **argv)
             continue;
         }
         if (!v) return cli_usage_error("organism behaviour", "%s needs a value", a);
+        i++; /* the value */
         int bad = 0;
         if (strcmp(a, "--data") == 0) data = v;
         else if (strcmp(a, "--out") == 0) out = v;
@@ -173,7 +174,6 @@ static int sub_behaviour(int argc, char **argv)
         else if (strcmp(a, "--threads") == 0) bad = cli_parse_int("organism behaviour", a, v, 0, 1024, &threads);
         else return cli_usage_error("organism behaviour", "unknown option '%s'", a);
         if (bad) return bad;
-        i++;
     }
     if (!model) return cli_usage_error("organism behaviour", "missing MODEL");
     if (!data) return cli_usage_error("organism behaviour", "missing --data");
@@ -352,13 +352,13 @@ static int sub_summary(int argc, char **argv)
             return 0;
         }
         if (!v) return cli_usage_error("organism summary", "%s needs a value", a);
+        i++; /* the value */
         if (strcmp(a, "--name") == 0) name = v;
         else if (strcmp(a, "--label") == 0) label = v;
         else if (strcmp(a, "--run") == 0) run = v;
         else if (strcmp(a, "--behaviour") == 0) beh = v;
         else if (strcmp(a, "--json") == 0) jout = v;
         else return cli_usage_error("organism summary", "unknown option '%s'", a);
-        i++;
     }
     if (!name || !run || !beh) return cli_usage_error("organism summary", "needs --name, --run and --behaviour");
     char path[4096];
