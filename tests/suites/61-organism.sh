@@ -218,6 +218,25 @@ for m in ("qwen2", "olmo3"):
 PYEOF
 [ $? -eq 0 ] || fail=1
 
+# --- settings hashes: stable, and a changed flag retrains that organism and the ones built on it
+$CLENS organism recipe data/organisms.json > "$T/recipe1.txt" || { echo "FAIL: recipe"; fail=1; }
+$CLENS organism recipe data/organisms.json > "$T/recipe2.txt"
+check cmp -s "$T/recipe1.txt" "$T/recipe2.txt"
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1])); r["organisms"][1]["train"]["steps"]+=1; json.dump(r,open(sys.argv[2],"w"))' \
+  data/organisms.json "$T/recipe-mod.json"
+$CLENS organism recipe "$T/recipe-mod.json" > "$T/recipe3.txt"
+check $PY - "$T" <<'PYEOF'
+import sys
+T = sys.argv[1]
+def hashes(f):
+    return {l.split()[1]: l.split()[2] for l in open(f) if l.startswith("organism ")}
+a, b = hashes(T + "/recipe1.txt"), hashes(T + "/recipe3.txt")
+assert set(a) == {"qwen2-a", "qwen2-base", "qwen2-b", "olmo3-c"}, a
+changed = sorted(k for k in a if a[k] != b[k])
+assert changed == ["qwen2-b", "qwen2-base"], changed
+print("organism: settings hashes stable; changing qwen2-base's steps rehashes", changed)
+PYEOF
+
 # --- the demo pipeline on generated models
 cat > "$T/recipe.json" <<'EOF'
 {"traces": {"train": {"split": "train", "seed": 11, "n": 200, "error-frac": 0.5, "annotate": 0, "max-operand": 30, "max-mul": 9, "max-value": 300},
