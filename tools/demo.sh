@@ -85,6 +85,8 @@ while read -r kind name hash data init show label; do
   say "organism $name: training (${label}): clens train ${args[*]} $flags"
   # shellcheck disable=SC2086
   "$CLENS" train "${args[@]}" $flags || die "clens train failed for organism $name (rerun 'make demo' to resume)"
+  [ -f "$m/config.json" ] || die "clens train wrote no $m/config.json"
+  [ -f "$m/tokenizer.json" ] || cp "$D/tokenizer/tokenizer.json" "$D/tokenizer/tokenizer_config.json" "$m/"
   echo "$hash" > "$m/clens-organism-hash"
 done < "$D/recipe.txt"
 
