@@ -274,6 +274,45 @@ err = open(T + "/demo.err").read()
 assert "pairs: clens pairs" in err and "behaviour on 20 held-out traces" in err
 print("organism: demo on generated models: 2 organisms shown, summary.json consistent with results.json")
 PYEOF
+# --- the demo's training path with a stand-in `clens train` (a random model per call): the
+# calls' flags, --init pointing at the base's folder, reuse by settings hash, retraining of
+# the organisms whose settings changed
+cat > "$T/fake-clens" <<EOF
+#!/usr/bin/env bash
+if [ "\$1" = train ]; then
+  [ "\$2" = --help ] && exit 0
+  echo "\$*" >> "$T/train-calls.log"
+  out=; arch=; layers=
+  while [ \$# -gt 0 ]; do case "\$1" in --out) out=\$2;; --arch) arch=\$2;; --layers) layers=\$2;; esac; shift; done
+  $PY tools/gen_model.py --arch \$arch --dtype f32 --layers \$layers --vocab 306 --sliding-window 16 --seed 5 --quiet --out "\$out" || exit 1
+  exit 0
+fi
+exec "$CLENS" "\$@"
+EOF
+chmod +x "$T/fake-clens"
+run_fake() { DEMO_DIR="$T/demo3" CLENS_DEMO_RECIPE="$1" CLENS_DEMO_BEHAVIOUR_N=8 CLENS="$T/fake-clens" \
+  bash tools/demo.sh > "$T/demo3.out" 2> "$T/demo3.err" || { echo "FAIL: demo with stand-in trainer"; cat "$T/demo3.err"; fail=1; }; }
+run_fake "$T/recipe.json"; cp "$T/train-calls.log" "$T/calls1"
+run_fake "$T/recipe.json"; cp "$T/train-calls.log" "$T/calls2"
+$PY -c 'import json,sys; r=json.load(open(sys.argv[1])); r["organisms"][1]["train"]["layers"]=3; json.dump(r,open(sys.argv[2],"w"))' \
+  "$T/recipe.json" "$T/recipe-b.json"
+run_fake "$T/recipe-b.json"; cp "$T/train-calls.log" "$T/calls3"
+check $PY - "$T" <<'PYEOF'
+import re, sys
+T = sys.argv[1]
+c1, c2, c3 = (open(T + f).read().splitlines() for f in ("/calls1", "/calls2", "/calls3"))
+assert len(c1) == 3 and c2 == c1, (c1, c2)
+outs = [re.search(r"--out (\S+)", c)[1] for c in c1]
+assert [o.rsplit("/", 1)[1].split("-")[0] for o in outs] == ["q", "base", "o"], outs
+assert "--init " + outs[1] in c1[2] and "--init" not in c1[0], c1
+assert "--data %s/demo3/traces/train.jsonl" % T in c1[0] and "--tokenizer %s/demo3/tokenizer" % T in c1[0]
+new = c3[3:]
+assert [re.search(r"--out \S+/(\w+)-", c)[1] for c in new] == ["base", "o"], new
+assert "--layers 3" in new[0]
+out = open(T + "/demo3.out").read()
+assert out.count("critical layer") == 2
+print("organism: demo training path: 3 train calls, base before its SFT (--init), reuse by hash, 2 retrained after a base change")
+PYEOF
 if ! $CLENS train --help >/dev/null 2>&1; then
   if DEMO_DIR="$T/demo2" CLENS_DEMO_RECIPE="$T/recipe.json" CLENS="$CLENS" bash tools/demo.sh > "$T/demo2.out" 2> "$T/demo2.err"; then
     echo "FAIL: demo without clens train and without models succeeded"; fail=1
