@@ -270,6 +270,9 @@ for x in s:
     # the bar line: one character per layer
     bar = re.search(r"%s  .*?\n.*?\n.*?\n  profile        \|([^|]*)\|" % x["name"], out, re.S)[1]
     assert len(bar) == len(want), (bar, want)
+# behaviour's correction ids are exactly patch's logprob_mass ids
+st = json.load(open(s[0]["run"] + "/settings.json"))["settings"]["metrics"]["logprob_mass"]["ids"]
+assert sorted(st) == list(range(284, 300)), st
 err = open(T + "/demo.err").read()
 assert "pairs: clens pairs" in err and "behaviour on 20 held-out traces" in err
 print("organism: demo on generated models: 2 organisms shown, summary.json consistent with results.json")
