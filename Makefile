@@ -100,8 +100,11 @@ test-c: all
 test-long: deps all
 	@bash tests/run.sh --long
 
-demo: deps all
-	@bash tools/demo.sh
+# The demo installs and builds only what build/clens needs (no torch, no npm).
+demo:
+	@bash tools/install-deps.sh --build-only
+	@$(MAKE) --no-print-directory $(BUILD)/clens
+	@CLENS=$(BUILD)/clens bash tools/demo.sh
 
 bench: deps all $(BENCH_BIN)
 	@bash bench/run.sh

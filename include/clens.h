@@ -851,6 +851,77 @@ CLENS_API clens_compare_params clens_compare_default_params(void);
  * caller frees). Errors name the input file and the problem. */
 CLENS_API int clens_compare_write(const char *const *inputs, int n_inputs, const clens_compare_params *params,
                         const char *out_dir, char **summary_md, clens_error *err);
+/* ------------------------------------------- model organisms (issue 15: organism helper) */
+/* Small models trained by clens on arithmetic chain-of-thought traces that say
+ * "Wait" after an arithmetic error: the trace generator (src/data/traces.c),
+ * their vocabulary (src/data/organism_vocab.c) and the behaviour measurement
+ * (src/interp/behaviour.c). Formats and definitions: docs/organisms.md. */
+
+typedef struct clens_traces_params {
+    uint64_t seed;
+    int n;                 /* traces to write (>= 1) */
+    int heldout;           /* 0: training split; 1: held-out split (a problem set
+                              disjoint from training by construction) */
+    double error_frac;     /* training split: fraction of traces with one wrong
+                              intermediate step followed by a correction line;
+                              must be 0 for the held-out split (errors are
+                              injected there by the pair builder / behaviour) */
+    int min_steps, max_steps;  /* steps per trace, 2 <= min <= max <= 4 */
+    int max_operand;       /* operands drawn from [1, max_operand] (<= 99) */
+    int max_mul;           /* multipliers drawn from [2, max_mul] (<= 99) */
+    int max_value;         /* every result in [1, max_value] */
+    int annotate;          /* 1: correct steps carry GSM8K <<expr=n>> annotations;
+                              0: the text as the model reads it (annotations
+                              stripped, what the pair builder's prompts show) */
+    int heldout_mod;       /* a problem is held out iff fnv1a64(its key) % heldout_mod == 0 */
+} clens_traces_params;
+
+/* seed 1, n 1000, training split, error_frac 0.3, 2..4 steps, operands 1..99,
+ * multipliers 2..9, values <= 999, annotate 1, heldout_mod 10. */
+CLENS_API clens_traces_params clens_traces_default_params(void);
+
+/* Generates p->n traces as GSM8K JSONL text ({"question", "answer", then
+ * metadata keys}, one object a line; docs/organisms.md). Deterministic for the
+ * params. *jsonl is malloc'd (caller frees), *len its length. */
+CLENS_API int clens_traces_generate(const clens_traces_params *p, char **jsonl, size_t *len, clens_error *err);
+
+/* The problem key of a question written by the generator ("7*8|+15|r-90"), or
+ * -1 if the question is not in the generator's form; used to check that the
+ * held-out set is disjoint from training. key gets at most n bytes. */
+CLENS_API int clens_traces_problem_key(const char *question, char *key, size_t n);
+
+/* The correction words (Wait, But, Actually, Hmm) that traces write. */
+extern const char *const clens_correction_words[4];
+
+/* The organism tokenizer: byte-level BPE (Qwen2 pre-tokenizer regex, single
+ * digits) whose vocabulary is the 256 bytes plus every word the trace
+ * generator and the raw prompt write, each with and without a leading space,
+ * and the correction words in both cases (ignore_merges: a whole word in the
+ * vocabulary is one token), plus <|endoftext|> (eos). Writes dir/tokenizer.json
+ * and dir/tokenizer_config.json (no chat template) atomically; dir is created. */
+CLENS_API int clens_organism_tokenizer_write(const char *dir, clens_error *err);
+
+/* Correction token ids: every single-token form of the correction words, with
+ * and without a leading space, as written and lower-cased (the ids of `clens
+ * patch`'s logprob_mass metric), deduplicated, in that order. *ids malloc'd. */
+CLENS_API int clens_correction_ids(const clens_tokenizer *tok, int32_t **ids, int *n, clens_error *err);
+
+typedef struct clens_behaviour {
+    double p_correction_after_error;    /* mean P(correction) right after the corrupted step */
+    double p_correction_after_correct;  /* mean P(correction) right after the same step, correct */
+    int n_traces;
+} clens_behaviour;
+
+/* Behaviour on held-out traces (rulings R4): for each of the first n traces of
+ * heldout_jsonl (written by clens_traces_generate with heldout = 1), the raw
+ * prompt "Solve this math problem step by step:\n\n{question}\n\nSolution: "
+ * + the trace's text through the end of its probe step (with the step's
+ * result corrupted, last digit +-1, or correct), and P = the softmax mass of
+ * the correction ids at the next position. records (may be NULL) receives
+ * malloc'd JSONL, one line per trace: index, ids of both prompts, both P. */
+CLENS_API int clens_behaviour_measure(clens_model *m, const clens_tokenizer *tok, const char *heldout_jsonl, int n,
+                            clens_behaviour *out, char **records, clens_error *err);
+
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,8 @@
 # Installs the Debian packages clens needs to build and test, idempotently:
 # packages already present (dpkg -s) are skipped, `apt-get update` runs at most
 # once, and network steps are retried. Safe to run on every `make`.
+# --build-only: only what building build/clens needs (`make demo` on a fresh
+# machine: no torch, no npm, no test libraries).
 set -euo pipefail
 
 PKGS=(gcc clang make pkg-config libdnnl-dev libopenblas-dev libpcre2-dev
@@ -12,6 +14,9 @@ PKGS=(gcc clang make pkg-config libdnnl-dev libopenblas-dev libpcre2-dev
 # Node may come from another source that bundles npm (Debian's nodejs then
 # conflicts with npm): install Debian's only when there is no node at all.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+if [ "${1:-}" = "--build-only" ]; then
+  PKGS=(gcc make libdnnl-dev libopenblas-dev libpcre2-dev libutf8proc-dev libjansson-dev)
+fi
 
 
 missing=()

@@ -18,6 +18,7 @@ int cmd_pairs(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_organism(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -35,6 +36,7 @@ static const struct {
     {"patch", cmd_patch, "final-token activation patching sweep over layers"},
     {"merge", cmd_merge, "merge the outputs of sharded patch runs"},
     {"compare", cmd_compare, "compare recovery profiles of runs and the seed, with CIs and reports"},
+    {"organism", cmd_organism, "model organisms: traces, tokenizer, behaviour, recipes"},
 };
 
 static void usage(FILE *f)
