@@ -819,7 +819,7 @@ CLENS_API int clens_run_execute(clens_run *r, void (*progress)(void *user, const
 CLENS_API int clens_run_finish(clens_run *r, char **results_md, clens_error *err);
 CLENS_API void clens_run_free(clens_run *r);
 
-/* ------------------------------------------------- comparison (compare helper) */
+/* ============================================================== comparison */
 
 /* `clens compare` (src/report/compare*.c, svg.c, html.c; docs/compare.md):
  * profiles of several patching runs on absolute layer and relative depth
@@ -851,7 +851,7 @@ CLENS_API clens_compare_params clens_compare_default_params(void);
  * caller frees). Errors name the input file and the problem. */
 CLENS_API int clens_compare_write(const char *const *inputs, int n_inputs, const clens_compare_params *params,
                         const char *out_dir, char **summary_md, clens_error *err);
-/* ------------------------------------------- model organisms (issue 15: organism helper) */
+/* ========================================================= model organisms */
 /* Small models trained by clens on arithmetic chain-of-thought traces that say
  * "Wait" after an arithmetic error: the trace generator (src/data/traces.c),
  * their vocabulary (src/data/organism_vocab.c) and the behaviour measurement
