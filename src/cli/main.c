@@ -17,6 +17,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_pairs(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -33,6 +34,7 @@ static const struct {
     {"pairs", cmd_pairs, "build (clean, corrupted) prompt pairs from MATH / GSM8K"},
     {"patch", cmd_patch, "final-token activation patching sweep over layers"},
     {"merge", cmd_merge, "merge the outputs of sharded patch runs"},
+    {"train", cmd_train, "train a Qwen2 / OLMo-3 model in C on GSM8K-format traces (HF folders out)"},
 };
 
 static void usage(FILE *f)

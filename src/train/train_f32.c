@@ -3,6 +3,7 @@
  * of train_math.inc with REAL = float and products through cblas_sgemm.
  */
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>

@@ -4,6 +4,7 @@
  * gradient check against central finite differences (tests/unit/test_train.c).
  */
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
