@@ -130,7 +130,8 @@ static int check_previous(const char *out, json_t *now, clens_error *err)
     json_object_foreach(now, key, v) {
         json_t *o = json_object_get(os, key);
         if (!o || !json_equal(o, v)) {
-            char *a = o ? json_dumps(o, JSON_ENCODE_ANY) : NULL, *b = json_dumps(v, JSON_ENCODE_ANY);
+            char *a = o ? json_dumps(o, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10)) : NULL,
+                 *b = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
             rc = clens_err(err, CLENS_E_STATE,
                            "%s: the folder was trained with other settings: \"%s\" is %s there, %s now "
                            "(use another --out, or the same settings to resume)",
