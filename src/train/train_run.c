@@ -216,6 +216,7 @@ typedef struct run {
     int bos_id, eos_id;
     long resumed_from;
     json_t *curve; /* [[step, loss, lr], ...] at the checkpoints */
+    double elapsed_s, tokens_per_s; /* of this session (since the start or the resume) */
 } run;
 
 static char *training_json_text(run *r, long step, double loss, int finished)
@@ -236,6 +237,8 @@ static char *training_json_text(run *r, long step, double loss, int finished)
     json_object_set_new(j, "eos_id", json_integer(r->data.eos_id));
     json_object_set_new(j, "padding", json_string("one example per row, padded to the longest row of the batch"));
     json_object_set(j, "checkpoint_curve", r->curve);
+    json_object_set_new(j, "session", json_pack("{s:I,s:f,s:f}", "resumed_from", (json_int_t)r->resumed_from,
+                                                "elapsed_s", r->elapsed_s, "tokens_per_s", r->tokens_per_s));
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(j);
     if (s) {
@@ -320,6 +323,21 @@ static int dump_first_step(run *r, const int32_t *ids, const uint8_t *mask, int 
     return rc;
 }
 
+/* 1 if DIR/training.json records a finished run (it is written after the model files). */
+static int previous_finished(const char *out)
+{
+    char path[4096], *txt;
+    size_t len;
+    clens_error e2;
+    snprintf(path, sizeof path, "%s/training.json", out);
+    if (clens_read_file(path, &txt, &len, &e2)) return 0;
+    json_t *j = json_loadb(txt, len, 0, NULL);
+    free(txt);
+    int done = j && json_is_true(json_object_get(j, "finished"));
+    json_decref(j);
+    return done;
+}
+
 static int is_checkpoint_step(const clens_train_settings *s, long step)
 {
     if (step == 0 || step == s->steps) return 1;
@@ -353,10 +371,8 @@ static int train_loop(run *r, clens_train_progress_fn progress, void *user, clen
     pr.n_examples = r->data.n_ex;
     pr.n_targets = r->data.n_targets;
 
-    /* Already finished: the final folder is there; nothing to do. */
-    char final_cfg[4096];
-    snprintf(final_cfg, sizeof final_cfg, "%s/model.safetensors", s->out);
-    if (step == s->steps && access(final_cfg, R_OK) == 0) {
+    /* Already finished: training.json, the last file of the final folder, says so. */
+    if (step == s->steps && previous_finished(s->out)) {
         pr.event = "finished-already";
         pr.step = (int)step;
         pr.path = s->out;
@@ -405,6 +421,8 @@ static int train_loop(run *r, clens_train_progress_fn progress, void *user, clen
         pr.grad_norm = gnorm;
         pr.elapsed_s = el;
         pr.tokens_per_s = el > 0 ? tokens / el : 0;
+        r->elapsed_s = el;
+        r->tokens_per_s = pr.tokens_per_s;
         pr.eta_s = el / (double)(step - r->resumed_from) * (double)(s->steps - step);
         pr.path = NULL;
         if (progress) progress(&pr, user);

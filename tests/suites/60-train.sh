@@ -3,7 +3,7 @@
 #  - one step on tiny Qwen2 (untied, tied) and OLMo-3 (sliding window 5 < the sequence, GQA)
 #    models against torch autograd + torch.optim.AdamW (tools/ref_train.py, <= 1e-4);
 #  - the trained folders load in clens inference and in tools/ref_forward.py with the same
-#    logits (<= 1e-4), and `clens generate` runs on them;
+#    logits (<= 1e-4), and `clens generate` and `clens patch` run on them;
 #  - a 100-step run from scratch brings the loss from ~5.6 (uniform over 261 tokens) below 1.3;
 #  - kill -9 mid-run + rerun gives the same final weights (bytes) as an uninterrupted run;
 #    a rerun of a finished run is a no-op; other settings are refused naming the key.
@@ -87,6 +87,11 @@ check $CLENS generate "$T/run" --text "Solve this math problem step by step:
 What is 3*4+5?
 
 Solution:" --max-new 12 >/dev/null
+
+# `clens patch` on a trained folder (pairs from GSM8K; "W" is one token of the test vocabulary)
+check $CLENS pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 10 --out "$T/pairs.jsonl" >/dev/null
+check $CLENS patch "$T/run" --pairs "$T/pairs.jsonl" --out "$T/patch" --n 3 --min-diff 0 --prompt raw --tokens W --quiet
+check test -s "$T/patch/results.json"
 
 # --- 4. kill -9 + resume == uninterrupted; finished rerun; other settings refused ---------
 check $CLENS train $RUN --steps 90 --checkpoints 3 --out "$T/full" --quiet
