@@ -392,8 +392,14 @@ static int train_loop(run *r, clens_train_progress_fn progress, void *user, clen
     double t0 = clens_now(), last_state = t0, loss = 0;
     long long tokens = 0;
     char ck[4200];
-    if (step == 0 && is_checkpoint_step(s, 0)) {
-        if ((rc = save_checkpoint(r, 0, 0, ck, sizeof ck, err))) goto out;
+    if (step == 0) {
+        /* training.json from the start: a rerun with other settings is refused from now on. */
+        char path[4096], *tj = training_json_text(r, 0, 0, 0);
+        if (!tj) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto out; }
+        snprintf(path, sizeof path, "%s/training.json", s->out);
+        rc = clens_write_file_atomic(path, tj, strlen(tj), err);
+        free(tj);
+        if (rc || (rc = save_checkpoint(r, 0, 0, ck, sizeof ck, err))) goto out;
     }
     while (step < s->steps) {
         int T;
