@@ -390,6 +390,11 @@ static int train_loop(run *r, clens_train_progress_fn progress, void *user, clen
     tr_adamw opt = ADAM;
     opt.weight_decay = s->weight_decay;
     double t0 = clens_now(), last_state = t0, loss = 0;
+    /* A resumed run reports the loss of its last step until it makes one. */
+    size_t ci;
+    json_t *ce;
+    json_array_foreach(r->curve, ci, ce)
+        if (json_integer_value(json_array_get(ce, 0)) == step) loss = json_number_value(json_array_get(ce, 1));
     long long tokens = 0;
     char ck[4200];
     if (step == 0) {
@@ -456,6 +461,8 @@ static int train_loop(run *r, clens_train_progress_fn progress, void *user, clen
     }
     pr.event = "done";
     pr.path = s->out;
+    pr.loss = loss;
+    pr.elapsed_s = clens_now() - t0;
     if (progress) progress(&pr, user);
 out:
     tr_work_free_f32(w);
