@@ -922,6 +922,48 @@ typedef struct clens_behaviour {
 CLENS_API int clens_behaviour_measure(clens_model *m, const clens_tokenizer *tok, const char *heldout_jsonl, int n,
                             clens_behaviour *out, char **records, clens_error *err);
 
+/* ================================================================ training */
+/* `clens train` (docs/train.md): trains a Qwen2 or OLMo-3 model in fp32 on
+ * GSM8K-format traces and writes Hugging Face folders. Deterministic for the
+ * settings and a thread count; resumable after kill -9 from the last state. */
+
+typedef struct clens_train_settings {
+    const char *data;        /* GSM8K JSONL ("question", "answer") */
+    const char *tokenizer;   /* folder or tokenizer.json */
+    const char *out;         /* output folder */
+    const char *arch;        /* "qwen2" or "olmo3" */
+    const char *init;        /* HF folder to start from, or NULL (random init) */
+    int layers, hidden, heads, kv_heads, ffn;
+    int window;              /* olmo3 sliding window (0 = every layer full) */
+    int ctx;                 /* max_position_embeddings */
+    int tied;                /* tie lm_head to the embedding */
+    int steps, batch, seq, warmup, checkpoints, threads;
+    double lr, min_lr_frac, weight_decay, clip, rope_theta;
+    long long seed;
+    const char *dump_dir;    /* tests: gradients of the first step as .npy, or NULL */
+} clens_train_settings;
+
+/* The defaults of `clens train --help`. */
+CLENS_API void clens_train_settings_default(clens_train_settings *s);
+
+typedef struct clens_train_progress {
+    const char *event;       /* "start", "step", "checkpoint", "done", "finished-already" */
+    int step, steps;         /* steps done, total */
+    int resumed_from;        /* step the run resumed at (0 = fresh) */
+    double loss, lr, grad_norm;
+    double tokens_per_s, elapsed_s, eta_s;
+    long long n_params;
+    int n_examples;
+    long long n_targets;     /* loss tokens in the data */
+    const char *path;        /* "checkpoint": its folder; "done": the output folder */
+} clens_train_progress;
+
+typedef void (*clens_train_progress_fn)(const clens_train_progress *p, void *user);
+
+/* Runs (or resumes, or finds finished) the training of s. A training.json in
+ * s->out written with other settings is refused with CLENS_E_STATE naming the
+ * first differing key. progress may be NULL. */
+CLENS_API int clens_train(const clens_train_settings *s, clens_train_progress_fn progress, void *user, clens_error *err);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,7 @@ int cmd_patch(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_organism(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -37,6 +38,7 @@ static const struct {
     {"merge", cmd_merge, "merge the outputs of sharded patch runs"},
     {"compare", cmd_compare, "compare recovery profiles of runs and the seed, with CIs and reports"},
     {"organism", cmd_organism, "model organisms: traces, tokenizer, behaviour, recipes"},
+    {"train", cmd_train, "train a Qwen2 / OLMo-3 model in C on GSM8K-format traces (HF folders out)"},
 };
 
 static void usage(FILE *f)

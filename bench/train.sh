@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# bench/train.sh: training tokens/s of clens (bench/bench_train.c) and PyTorch
+# (tools/bench_torch_train.py) on the same model, batch, sequence length and thread
+# count, fp32, in one run, and their ratio (issue 15 item 6). Shapes: the organism
+# shapes of docs/train.md (Qwen2 4 x 128; OLMo-3 6 x 96, window 32), or
+# SHAPES="--arch qwen2 --layers 2 ..." for one custom shape. Never fails on timing.
+# usage: bash bench/train.sh [--quick]
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build}
+PY=${PY:-/usr/bin/python3}
+STEPS=10
+[ "${1:-}" = "--quick" ] && STEPS=2
+make -s "$BUILD/bench/bench_train" >/dev/null || exit 1
+if [ -n "${SHAPES:-}" ]; then list=("$SHAPES"); else
+  list=("--arch qwen2 --layers 4 --hidden 128 --heads 4 --kv-heads 2 --ffn 384 --vocab 512 --batch 32 --seq 128"
+        "--arch olmo3 --layers 6 --hidden 96 --heads 4 --kv-heads 2 --ffn 256 --vocab 512 --window 32 --batch 32 --seq 128")
+fi
+echo "== training throughput, fp32, 2 threads, $STEPS timed steps"
+for shape in "${list[@]}"; do
+  c=$("$BUILD/bench/bench_train" $shape --steps $STEPS --threads 2 | tee /dev/stderr | sed -n 's/^BENCH_TRAIN_JSON //p')
+  t=$($PY tools/bench_torch_train.py $shape --steps $STEPS --threads 2 | tee /dev/stderr | sed -n 's/^BENCH_TRAIN_JSON //p')
+  [ -n "$c" ] && [ -n "$t" ] && $PY -c "import json,sys; c,t=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print('   clens / torch tokens/s: %.2fx' % (c['tokens_per_s']/t['tokens_per_s']))" "$c" "$t"
+done
