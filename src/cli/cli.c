@@ -2,6 +2,7 @@
  * cli.c: shared helpers of the clens subcommands (error printing, id lists).
  */
 #include "cli.h"
+#include "base/infile.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -88,12 +89,8 @@ static int json_ids(json_t *a, int32_t **out, int *n)
 int cli_read_ids_file(const char *path, int32_t ***seqs, int **lens, int *n_seq, clens_error *err)
 {
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    if (!root) {
-        err->code = CLENS_E_FORMAT;
-        snprintf(err->msg, sizeof err->msg, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-        return -1;
-    }
+    json_t *root;
+    if (clens_json_load_regular(path, 0, &root, &je, err)) return -1; /* err names the path */
     int ok = json_is_array(root) && json_array_size(root) > 0;
     int batch = ok && json_is_array(json_array_get(root, 0));
     int ns = batch ? (int)json_array_size(root) : 1;

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "formats/formats.h"
 
 /* Regexes of the reconstructed pipelines. */
@@ -81,10 +82,22 @@ static int fail(load_ctx *L, int code, const char *fmt, ...)
     return clens_err(L->err, code, "%s: %s", L->file, msg);
 }
 
+/* Present and not a folder: a FIFO or device named like a tokenizer file is
+ * then opened by clens_json_load_regular / clens_read_file, which refuse it
+ * by name instead of skipping it (or blocking on it). */
 static int is_file(const char *p)
 {
     struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+    return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
+}
+
+/* Ids are kept in tables indexed by id, so one huge id in a file would
+ * allocate gigabytes: ids must stay below twice the number of entries plus
+ * 65536 (real vocabularies are dense, with at most a few hundred holes). */
+static long long id_limit(size_t n_entries)
+{
+    long long lim = 2 * (long long)n_entries + 65536;
+    return lim < (1 << 30) ? lim : (1 << 30);
 }
 
 static char *path_join(const char *a, const char *b)
@@ -152,6 +165,10 @@ static int load_vocab(load_ctx *L, clens_tokenizer *t, json_t *vocab, const char
         if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= (1 << 30))
             return fail(L, CLENS_E_FORMAT, "%s: token '%.60s' has id %s, expected an integer in [0, 2^30)",
                         where, key, json_is_integer(val) ? "out of range" : "that is not an integer");
+        if (json_integer_value(val) >= id_limit(nv))
+            return fail(L, CLENS_E_FORMAT,
+                        "%s: token '%.60s' has id %lld, far beyond the %zu entries of the vocabulary "
+                        "(ids must be below %lld)", where, key, (long long)json_integer_value(val), nv, id_limit(nv));
         int32_t id = (int32_t)json_integer_value(val);
         size_t kl = strlen(key);
         if (tok_strmap_put(&t->vocab, key, kl, id) || set_id_str(t, id, key, kl))
@@ -677,11 +694,11 @@ static int finish(load_ctx *L, clens_tokenizer *t)
 static json_t *load_json(load_ctx *L, const char *path)
 {
     json_error_t je;
-    json_t *j = json_load_file(path, JSON_ALLOW_NUL, &je);
-    if (!j) {
-        if (!is_file(path)) fail(L, CLENS_E_IO, "cannot read: %s", strerror(errno ? errno : ENOENT));
-        else fail(L, CLENS_E_FORMAT, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
-    }
+    json_t *j;
+    clens_error e = {0};
+    int rc = clens_json_load_regular(path, JSON_ALLOW_NUL, &j, &je, &e);
+    if (rc == CLENS_E_FORMAT) fail(L, rc, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+    else if (rc) clens_err(L->err, rc, "%s", e.msg); /* names the path already */
     return j;
 }
 
@@ -789,6 +806,12 @@ static int load_legacy(clens_tokenizer *t, const char *dir, json_t *cfg, const c
             if (end == key || *end || errno || id < 0 || id >= (1 << 30)) {
                 free(arr);
                 fail(&L, CLENS_E_FORMAT, "added_tokens_decoder: key '%s' is not a token id", key);
+                goto out;
+            }
+            if (id >= id_limit(t->vocab.n + n)) {
+                free(arr);
+                fail(&L, CLENS_E_FORMAT, "added_tokens_decoder: id %ld is far beyond the %zu tokens of the vocabulary "
+                     "(ids must be below %lld)", id, (size_t)t->vocab.n + n, id_limit(t->vocab.n + n));
                 goto out;
             }
             arr[k].id = id;
