@@ -740,6 +740,12 @@ int64_t clens_first_nonfinite(const float *x, size_t n);
  * n_checked is not NULL it receives the number of elements scanned. */
 int clens_model_check_weights(const clens_model *m, int64_t *n_checked, clens_error *err);
 
+/* The times strftime_now() can format (clens_chat_render_params.now): Python's
+ * datetime years 1..9999, 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. A
+ * render with a `now` outside fails (CLENS_E_ARG) instead of printing garbage. */
+#define CLENS_CHAT_NOW_MIN (-62135596800LL)
+#define CLENS_CHAT_NOW_MAX 253402300799LL
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,8 +134,20 @@ int cli_parse_float(const char *cmd, const char *flag, const char *v, double *ou
     double x = v ? strtod(v, &end) : 0;
     if (!v || end == v || *end || errno)
         return cli_usage_error(cmd, "%s expects a number, got '%s'", flag, v ? v : "(nothing)");
+    /* strtod accepts "nan" and "inf": no option means them (a NaN threshold
+     * drops everything, a NaN temperature samples token 0). */
+    if (!isfinite(x)) return cli_usage_error(cmd, "%s expects a finite number, got '%s'", flag, v);
     *out = x;
     return 0;
+}
+
+int cli_missing_value(const char *cmd, const char *flag, const char *known)
+{
+    size_t n = strlen(flag);
+    for (const char *p = known; (p = strstr(p, flag)) != NULL; p += n)
+        if ((p == known || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
+            return cli_usage_error(cmd, "%s needs a value", flag);
+    return cli_usage_error(cmd, "unknown option '%s'", flag);
 }
 
 int cli_open_model(const char *cmd, const char *path, const char *kernel, int threads, clens_model **m)

@@ -118,9 +118,9 @@ int st_parse_header(const char *json, size_t json_len, size_t data_size, const c
                 goto fail;
             }
             t->shape[i] = json_integer_value(d);
-            numel *= (uint64_t)t->shape[i];
-            if (numel > (1ULL << 40)) {
-                rc = clens_err(err, CLENS_E_FORMAT, "%s: tensor '%s': shape too large", path, key);
+            /* checked: [2^32, 2^32, 4] must not wrap to 0 elements ("needs 0 bytes") */
+            if (__builtin_mul_overflow(numel, (uint64_t)t->shape[i], &numel) || numel > (1ULL << 40)) {
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: tensor '%s': shape has more than 2^40 elements", path, key);
                 goto fail;
             }
         }

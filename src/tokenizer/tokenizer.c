@@ -248,14 +248,18 @@ static int load_merges_txt(load_ctx *L, clens_tokenizer *t, const char *data, si
     size_t cap = 0;
     int32_t rank = 0;
     int rc = 0;
-    size_t p = 0;
+    size_t p = 0, line_no = 1;
     while (p < len && !rc) {
         const char *nl = memchr(data + p, '\n', len - p);
         size_t e = nl ? (size_t)(nl - data) : len;
         size_t ll = e - p;
         if (ll && data[p + ll - 1] == '\r') ll--;
-        if (ll && !(ll >= 8 && memcmp(data + p, "#version", 8) == 0))
+        if (memchr(data + p, 0, ll))
+            rc = fail(L, CLENS_E_FORMAT, "line %zu holds a NUL byte (expected two tokens separated by one space)",
+                      line_no);
+        else if (ll && !(ll >= 8 && memcmp(data + p, "#version", 8) == 0))
             rc = add_merge_line(L, t, data + p, ll, rank++, &buf, &cap);
+        line_no++;
         p = e + 1;
     }
     free(buf);
