@@ -68,10 +68,11 @@ int forward_check_rows(const float *x, int n_rows, int width, const clens_row *r
     if (point == CLENS_HOOK_COUNT) snprintf(name, sizeof name, "logits");
     else clens_hook_name(point, layer, name, sizeof name);
     return clens_err(err, CLENS_E_NONFINITE,
-                     "forward: non-finite value (%s) at %s%s, position %d of sequence %d (batch row %d, feature %d); "
+                     "forward: non-finite value (%s) at %s%s, position %d of sequence %d (batch row %d, %s %d); "
                      "the first one in this pass: the weights or the given activations hold NaN/Inf "
                      "(`clens info --check MODEL` scans the weights)",
-                     kind_of(x[k]), name, what ? what : "", rows[r].pos, rows[r].seq, r, (int)(k % width));
+                     kind_of(x[k]), name, what ? what : "", rows[r].pos, rows[r].seq, r,
+                     point == CLENS_HOOK_COUNT ? "token id" : "feature", (int)(k % width));
 }
 
 int clens_model_check_weights(const clens_model *m, int64_t *n_checked, clens_error *err)

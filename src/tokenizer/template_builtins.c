@@ -653,8 +653,8 @@ tv tpl_str_percent(rctx *c, const tnode *at, const tv *fmt, const tv *arg)
             i++;
             prec = 0;
             while (i < n && p[i] >= '0' && p[i] <= '9') {
-                if (prec > (INT64_MAX - 9) / 10) tpl_rfail(c, at, CLENS_E_ARG, "precision too big");
                 prec = prec * 10 + (p[i++] - '0');
+                if (prec > INT32_MAX) tpl_rfail(c, at, CLENS_E_ARG, "precision too big"); /* Python: past INT_MAX */
             }
         }
         if (width > (int64_t)lim)
