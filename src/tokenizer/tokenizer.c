@@ -91,6 +91,15 @@ static int is_file(const char *p)
     return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
 }
 
+/* Present at all (file, folder, FIFO...): a tokenizer file of the wrong kind
+ * is then named by the loader ("tokenizer.json: is a folder, not a file")
+ * instead of being reported missing. */
+static int present(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
 /* Ids are kept in tables indexed by id, so one huge id in a file would
  * allocate gigabytes: ids must stay below twice the number of entries plus
  * 65536 (real vocabularies are dense, with at most a few hundred holes). */
@@ -871,10 +880,10 @@ int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *e
         if ((rc = hf_resolve_model(path, &dir, err))) goto fail;
         t->dir = dir;
         if (!(tj = path_join(dir, "tokenizer.json"))) goto nomem;
-        if (!is_file(tj)) { free(tj); tj = NULL; }
+        if (!present(tj)) { free(tj); tj = NULL; }
     }
     if (!(cfgp = path_join(t->dir, "tokenizer_config.json"))) goto nomem;
-    if (is_file(cfgp)) {
+    if (present(cfgp)) {
         load_ctx L = {cfgp, err};
         if (!(cfg = load_json(&L, cfgp))) { rc = err ? err->code : CLENS_E_FORMAT; goto fail; }
         if (!json_is_object(cfg)) { rc = fail(&L, CLENS_E_FORMAT, "expected a JSON object"); goto fail; }
@@ -886,7 +895,7 @@ int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *e
         if (load_tokenizer_json(t, t->path, err)) { rc = err ? err->code : CLENS_E_FORMAT; goto fail; }
     } else {
         char *vp = path_join(t->dir, "vocab.json"), *mp = path_join(t->dir, "merges.txt");
-        int have = vp && mp && is_file(vp) && is_file(mp);
+        int have = vp && mp && present(vp) && present(mp);
         free(vp);
         free(mp);
         if (!have) {
