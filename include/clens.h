@@ -44,6 +44,7 @@ typedef enum {
     CLENS_E_ARG = 4,         /* bad argument: id out of vocab, prompt too long, ... */
     CLENS_E_NOMEM = 5,       /* allocation failed */
     CLENS_E_STATE = 6,       /* call not valid in the current state (e.g. settings mismatch) */
+    CLENS_E_NONFINITE = 7,   /* NaN or Inf in weights or activations (see the reliability section) */
 } clens_status;
 
 typedef struct clens_error {
@@ -964,6 +965,30 @@ typedef void (*clens_train_progress_fn)(const clens_train_progress *p, void *use
  * s->out written with other settings is refused with CLENS_E_STATE naming the
  * first differing key. progress may be NULL. */
 CLENS_API int clens_train(const clens_train_settings *s, clens_train_progress_fn progress, void *user, clens_error *err);
+/* ======================================================= non-finite values */
+/* (section owned by the reliability work: src/model/nonfinite.c)
+ *
+ * clens_forward (and so clens_prefill, clens_generate) checks every row it
+ * computes at the embedding (or the given init_resid), attn.hook_z,
+ * hook_attn_out, hook_mlp_out, hook_resid_post, ln_final and the logits; the
+ * first NaN/Inf stops the pass with CLENS_E_NONFINITE and a message naming
+ * the hook point, the layer, the position and the sequence. The scan is one
+ * pass over each row (cost O(rows x width), negligible beside the products). */
+
+/* Index of the first NaN or Inf in x[0..n), or -1 if all are finite. */
+CLENS_API int64_t clens_first_nonfinite(const float *x, size_t n);
+
+/* Scans every weight tensor of the model (F32, BF16, F16, as stored) for NaN
+ * and Inf. Returns CLENS_OK, or CLENS_E_NONFINITE with a message naming the
+ * first bad tensor, its file, the flat element index and the value. When
+ * n_checked is not NULL it receives the number of elements scanned. */
+CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked, clens_error *err);
+
+/* The times strftime_now() can format (clens_chat_render_params.now): Python's
+ * datetime years 1..9999, 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. A
+ * render with a `now` outside fails (CLENS_E_ARG) instead of printing garbage. */
+#define CLENS_CHAT_NOW_MIN (-62135596800LL)
+#define CLENS_CHAT_NOW_MAX 253402300799LL
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * base.c: error formatting, file helpers and SHA-256 (FIPS 180-4).
  */
 #include "base/base.h"
+#include "base/infile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,16 +28,17 @@ int clens_err(clens_error *err, int code, const char *fmt, ...)
 
 const char *clens_status_name(int code)
 {
-    static const char *names[] = {"ok", "io", "format", "unsupported", "argument", "nomem", "state"};
+    static const char *names[] = {"ok", "io", "format", "unsupported", "argument", "nomem", "state", "nonfinite"};
     return code >= 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : "unknown";
 }
 
 int clens_read_file(const char *path, char **data, size_t *len, clens_error *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     char *buf = NULL;
     long n;
-    if (!f) return clens_err(err, CLENS_E_IO, "%s: %s", path, strerror(errno));
+    int rc = clens_fopen_regular(path, &f, err); /* infile.c: never blocks, refuses non-files */
+    if (rc) return rc;
     if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
         fclose(f);
         return clens_err(err, CLENS_E_IO, "%s: cannot determine size", path);
@@ -223,8 +225,9 @@ void clens_sha256_hex(const void *data, size_t n, char hex[65])
 
 int clens_sha256_file_hex(const char *path, char hex[65], clens_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return clens_err(err, CLENS_E_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    int rc = clens_fopen_regular(path, &f, err);
+    if (rc) return rc;
     clens_sha256 s;
     uint8_t buf[1 << 16], d[32];
     size_t n;

@@ -2,9 +2,11 @@
  * cli.c: shared helpers of the clens subcommands (error printing, id lists).
  */
 #include "cli.h"
+#include "base/infile.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,12 +90,8 @@ static int json_ids(json_t *a, int32_t **out, int *n)
 int cli_read_ids_file(const char *path, int32_t ***seqs, int **lens, int *n_seq, clens_error *err)
 {
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    if (!root) {
-        err->code = CLENS_E_FORMAT;
-        snprintf(err->msg, sizeof err->msg, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-        return -1;
-    }
+    json_t *root;
+    if (clens_json_load_regular(path, 0, &root, &je, err)) return -1; /* err names the path */
     int ok = json_is_array(root) && json_array_size(root) > 0;
     int batch = ok && json_is_array(json_array_get(root, 0));
     int ns = batch ? (int)json_array_size(root) : 1;
@@ -136,8 +134,20 @@ int cli_parse_float(const char *cmd, const char *flag, const char *v, double *ou
     double x = v ? strtod(v, &end) : 0;
     if (!v || end == v || *end || errno)
         return cli_usage_error(cmd, "%s expects a number, got '%s'", flag, v ? v : "(nothing)");
+    /* strtod accepts "nan" and "inf": no option means them (a NaN threshold
+     * drops everything, a NaN temperature samples token 0). */
+    if (!isfinite(x)) return cli_usage_error(cmd, "%s expects a finite number, got '%s'", flag, v);
     *out = x;
     return 0;
+}
+
+int cli_missing_value(const char *cmd, const char *flag, const char *known)
+{
+    size_t n = strlen(flag);
+    for (const char *p = known; (p = strstr(p, flag)) != NULL; p += n)
+        if ((p == known || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
+            return cli_usage_error(cmd, "%s needs a value", flag);
+    return cli_usage_error(cmd, "unknown option '%s'", flag);
 }
 
 int cli_open_model(const char *cmd, const char *path, const char *kernel, int threads, clens_model **m)

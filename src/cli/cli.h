@@ -36,6 +36,10 @@ int cli_read_ids_file(const char *path, int32_t ***seqs, int **lens, int *n_seq,
 /* Parses an int / float flag value with range check. */
 int cli_parse_int(const char *cmd, const char *flag, const char *v, long lo, long hi, long *out);
 int cli_parse_float(const char *cmd, const char *flag, const char *v, double *out);
+/* A flag given last without its value: "FLAG needs a value" if FLAG is one of
+ * the space-separated known flags, else "unknown option 'FLAG'". Returns
+ * CLI_EXIT_USAGE. */
+int cli_missing_value(const char *cmd, const char *flag, const char *known);
 
 /* 1 if argv[i] equals -h or --help. */
 int cli_is_help(const char *a);

@@ -62,7 +62,7 @@ int cmd_activations(int argc, char **argv)
             model = a;
             continue;
         }
-        if (!v) return cli_usage_error("activations", "%s needs a value", a);
+        if (!v) return cli_missing_value("activations", a, "--ids --ids-file --out --hooks --matmul --threads");
         if (strcmp(a, "--ids") == 0) ids = v;
         else if (strcmp(a, "--ids-file") == 0) ids_file = v;
         else if (strcmp(a, "--out") == 0) out = v;

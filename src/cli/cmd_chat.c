@@ -100,6 +100,9 @@ int cmd_chat(int argc, char **argv)
                 errno = 0;
                 now = strtoll(v, &end, 10);
                 if (errno || end == v || *end) return cli_usage_error("chat", "--now: '%s' is not an integer", v);
+                if (now < CLENS_CHAT_NOW_MIN || now > CLENS_CHAT_NOW_MAX)
+                    return cli_usage_error("chat", "--now expects epoch seconds in [%lld, %lld] (the years 1..9999), got '%s'",
+                                           CLENS_CHAT_NOW_MIN, CLENS_CHAT_NOW_MAX, v);
                 have_now = 1;
             } else if (cli_parse_int("chat", a, v, 1, 1L << 40, &max_out)) return CLI_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) return cli_usage_error("chat", "unknown option '%s'", a);
@@ -152,7 +155,10 @@ int cmd_chat(int argc, char **argv)
     p.max_output = (size_t)max_out;
     if (have_now) p.now = now;
     if (clens_chat_template_render_ex(t, msgs, &p, &text, &len, as_json ? &spans : NULL, &nspans, &err)) {
-        fprintf(stderr, "clens chat: %s: %s\n", messages, err.msg);
+        /* a template runtime error belongs to the template, not to the messages file */
+        if (strstr(err.msg, "chat template"))
+            fprintf(stderr, "clens chat: %s: %s (rendering %s)\n", clens_chat_template_origin(t), err.msg, messages);
+        else fprintf(stderr, "clens chat: %s: %s\n", messages, err.msg);
         goto done;
     }
     if (ids) {

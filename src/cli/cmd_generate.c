@@ -1,4 +1,5 @@
 /* cmd_generate.c: `clens generate MODEL --ids ...`: greedy or seeded sampling. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,10 @@ int cmd_generate(int argc, char **argv)
             model = a;
             continue;
         }
-        if (!v) return cli_usage_error("generate", "%s needs a value", a);
+        if (!v)
+            return cli_missing_value("generate", a,
+                                     "--ids --text --ids-file --matmul --stop --threads --max-new --top-k --seed "
+                                     "--temperature --top-p");
         int bad = 0;
         if (strcmp(a, "--ids") == 0) ids = v;
         else if (strcmp(a, "--text") == 0) text = v;
@@ -122,6 +126,9 @@ int cmd_generate(int argc, char **argv)
             free(dec);
             printf("}\n");
         }
+    /* The ids are the result: a lost stdout (disk full, closed pipe) is an error. */
+    if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
+        rc = cli_errorf("generate", CLI_EXIT_ERR, "cannot write the output: %s", strerror(errno));
     if (!rc) {
         long long n_new = 0;
         for (int i = 0; i < ns; i++) n_new += out_n[i];

@@ -2,17 +2,20 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clens info MODEL [--verbose]\n\n"
+            "usage: clens info MODEL [--verbose] [--check]\n\n"
             "Describes a Hugging Face model folder (or org/name[@rev] in the offline HF cache):\n"
             "architecture, parameter count, dtype, layer types, hook point names, memory needed.\n"
             "No tokenizer files are needed.\n\n"
-            "  --verbose   also list config.json keys clens does not use\n\n"
-            "example: clens info ~/models/DeepSeek-R1-Distill-Qwen-7B\n");
+            "  --verbose   also list config.json keys clens does not use\n"
+            "  --check     also read every weight (F32/BF16/F16) and fail (exit 1) naming the first\n"
+            "              NaN or Inf: tensor, file and element index (default: off; reads all weights)\n\n"
+            "example: clens info ~/models/DeepSeek-R1-Distill-Qwen-7B --check\n");
 }
 
 static const char *dtype_str(clens_dtype d)
@@ -23,10 +26,11 @@ static const char *dtype_str(clens_dtype d)
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
-    int verbose = 0;
+    int verbose = 0, check = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) { usage(stdout); return 0; }
         else if (strcmp(argv[i], "--verbose") == 0) verbose = 1;
+        else if (strcmp(argv[i], "--check") == 0) check = 1;
         else if (argv[i][0] == '-') return cli_usage_error("info", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage_error("info", "unexpected argument '%s'", argv[i]);
@@ -73,6 +77,14 @@ int cmd_info(int argc, char **argv)
         for (int i = 0; u && u[i]; i++) printf(" %s", u[i]);
         printf("\n");
     }
+    int rc = 0;
+    if (check) {
+        int64_t n = 0;
+        double t0 = clens_now();
+        fflush(stdout);
+        if (clens_model_check_weights(m, &n, &err)) rc = cli_fail("info", &err);
+        else printf("weights check: all %lld values finite (%.1f s)\n", (long long)n, clens_now() - t0);
+    }
     clens_model_free(m);
-    return 0;
+    return rc;
 }

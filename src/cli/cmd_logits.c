@@ -32,7 +32,7 @@ int cmd_logits(int argc, char **argv)
             model = a;
             continue;
         }
-        if (!v) return cli_usage_error("logits", "%s needs a value", a);
+        if (!v) return cli_missing_value("logits", a, "--ids --ids-file --out --matmul --threads");
         if (strcmp(a, "--ids") == 0) ids = v;
         else if (strcmp(a, "--ids-file") == 0) ids_file = v;
         else if (strcmp(a, "--out") == 0) out = v;
@@ -49,8 +49,10 @@ int cmd_logits(int argc, char **argv)
     if (rc) return rc;
     for (int s = 1; s < ns; s++)
         if (lens[s] != lens[0]) {
+            int l0 = lens[0], ls = lens[s]; /* read before cli_free_ids frees lens */
             cli_free_ids(seqs, lens, ns);
-            return cli_errorf("logits", 1, "%s: batch sequences differ in length (%d vs %d)", ids_file, lens[0], lens[s]);
+            return cli_errorf("logits", 1, "%s: batch sequences differ in length (sequence 0 has %d ids, sequence %d has %d)",
+                              ids_file, l0, s, ls);
         }
     clens_model *m;
     if ((rc = cli_open_model("logits", model, mm, (int)threads, &m))) { cli_free_ids(seqs, lens, ns); return rc; }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 
 static int is_dir(const char *p)
 {
@@ -50,8 +51,8 @@ int hf_resolve_model(const char *arg, char **out, clens_error *err)
         return clens_err(err, CLENS_E_IO, "%s: not a folder, and not in the Hugging Face cache (looked for %s)", arg, dir);
     char commit[256];
     snprintf(ref, sizeof ref, "%s/refs/%s", dir, rev);
-    FILE *f = fopen(ref, "r");
-    if (f) {
+    FILE *f;
+    if (clens_fopen_regular(ref, &f, NULL) == CLENS_OK) {
         if (!fgets(commit, sizeof commit, f)) commit[0] = 0;
         fclose(f);
         commit[strcspn(commit, "\r\n")] = 0;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 
 #define ST_MAX_HEADER (100u << 20) /* as the reference implementation */
 
@@ -117,9 +118,9 @@ int st_parse_header(const char *json, size_t json_len, size_t data_size, const c
                 goto fail;
             }
             t->shape[i] = json_integer_value(d);
-            numel *= (uint64_t)t->shape[i];
-            if (numel > (1ULL << 40)) {
-                rc = clens_err(err, CLENS_E_FORMAT, "%s: tensor '%s': shape too large", path, key);
+            /* checked: [2^32, 2^32, 4] must not wrap to 0 elements ("needs 0 bytes") */
+            if (__builtin_mul_overflow(numel, (uint64_t)t->shape[i], &numel) || numel > (1ULL << 40)) {
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: tensor '%s': shape has more than 2^40 elements", path, key);
                 goto fail;
             }
         }
@@ -171,17 +172,12 @@ fail:
 
 int st_open_file(st_archive *a, const char *path, clens_error *err)
 {
-    int fd = open(path, O_RDONLY);
-    struct stat sb;
+    int fd;
+    size_t size;
     void *map = MAP_FAILED;
     st_tensor *ts = NULL;
-    int n = 0, rc;
-    if (fd < 0) return clens_err(err, CLENS_E_IO, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return clens_err(err, CLENS_E_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
+    int n = 0, rc = clens_open_regular(path, &fd, &size, err); /* a FIFO must not block */
+    if (rc) return rc;
     if (size < 8) {
         close(fd);
         return clens_err(err, CLENS_E_FORMAT, "%s: file is %zu bytes, too short for a safetensors header", path, size);
@@ -280,8 +276,9 @@ int st_open_folder(st_archive *a, const char *dir, clens_error *err)
         return rc;
     }
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *wm;
-    if (!root) return clens_err(err, CLENS_E_FORMAT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    json_t *root, *wm;
+    int jrc = clens_json_load_regular(path, JSON_REJECT_DUPLICATES, &root, &je, err);
+    if (jrc) return jrc;
     wm = json_object_get(root, "weight_map");
     if (!json_is_object(wm) || json_object_size(wm) == 0) {
         json_decref(root);

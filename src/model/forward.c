@@ -209,6 +209,13 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
             memcpy(xi, args->init_resid + (size_t)i * C, sizeof(float) * C);
         }
     }
+    /* Non-finite checks (nonfinite.c): each point is scanned before its hook
+     * sees it; the first NaN/Inf ends the pass, the caches' lengths untouched. */
+    if ((rc = forward_check_rows(x, n0, C, rows, NULL, CLENS_HOOK_EMBED, -1, NULL, err))) return rc;
+    for (int i = n0; i < n; i++)
+        if ((rc = forward_check_rows(x + (size_t)i * C, 1, C, rows, ctx->row_ids + i, CLENS_HOOK_RESID_PRE,
+                                     rows[i].start_layer, " (the given init_resid)", err)))
+            return rc;
     call_hook(args, CLENS_HOOK_EMBED, -1, C, n0, ctx->row_ids, rows, x);
 
     int act = n0;
@@ -247,9 +254,11 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
             #pragma omp parallel for schedule(dynamic, 1)
             for (int i = 0; i < act; i++) attention_row(ctx, m, w, &rows[i], i, l, scale, kp);
         }
+        if ((rc = forward_check_rows(ctx->z, act, HD, rows, NULL, CLENS_HOOK_ATTN_Z, l, NULL, err))) return rc;
         call_hook(args, CLENS_HOOK_ATTN_Z, l, HD, act, ctx->row_ids, rows, ctx->z);
         kern_matmul(h, ctx->z, &w->o, w->o_bias, act, kp);
         if (w->post_attn_norm) kern_rmsnorm(h, h, w->post_attn_norm, eps, act, C);
+        if ((rc = forward_check_rows(h, act, C, rows, NULL, CLENS_HOOK_ATTN_OUT, l, NULL, err))) return rc;
         call_hook(args, CLENS_HOOK_ATTN_OUT, l, C, act, ctx->row_ids, rows, h);
         for (size_t i = 0; i < (size_t)act * C; i++) x[i] += h[i];
 
@@ -261,12 +270,16 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         kern_swiglu_path(ctx->g, ctx->g, ctx->u, (size_t)act * F, kp);
         kern_matmul(h, ctx->g, &w->down, NULL, act, kp);
         if (w->post_mlp_norm) kern_rmsnorm(h, h, w->post_mlp_norm, eps, act, C);
+        if ((rc = forward_check_rows(h, act, C, rows, NULL, CLENS_HOOK_MLP_OUT, l, NULL, err))) return rc;
         call_hook(args, CLENS_HOOK_MLP_OUT, l, C, act, ctx->row_ids, rows, h);
         for (size_t i = 0; i < (size_t)act * C; i++) x[i] += h[i];
+        /* Both sublayer outputs were finite: only the sums can have overflowed. */
+        if ((rc = forward_check_rows(x, act, C, rows, NULL, CLENS_HOOK_RESID_POST, l, " (the residual sum overflowed)",
+                                     err)))
+            return rc;
         call_hook(args, CLENS_HOOK_RESID_POST, l, C, act, ctx->row_ids, rows, x);
     }
 
-    for (int s = 0; s < ctx->n_seq; s++) ctx->seq_len[s] = next[s];
     if (args && args->out_resid) memcpy(args->out_resid, x, sizeof(float) * (size_t)n * C);
 
     int nl = 0;
@@ -274,6 +287,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
     int need_norm = nl > 0 || (args && args->hook);
     if (need_norm) {
         kern_rmsnorm(ctx->norm_row, x, m->final_norm, eps, n, C);
+        if ((rc = forward_check_rows(ctx->norm_row, n, C, rows, NULL, CLENS_HOOK_LN_FINAL, -1, NULL, err))) return rc;
         call_hook(args, CLENS_HOOK_LN_FINAL, -1, C, n, ctx->row_ids, rows, ctx->norm_row);
     }
     if (nl > 0 && args && args->out_logits) {
@@ -281,7 +295,16 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         for (int i = 0; i < n; i++)
             if (rows[i].want_logits) memcpy(h + (size_t)k++ * C, ctx->norm_row + (size_t)i * C, sizeof(float) * C);
         kern_matmul(args->out_logits, h, &m->lm_head, NULL, nl, kp);
+        int64_t bad = clens_first_nonfinite(args->out_logits, (size_t)nl * c->vocab);
+        if (bad >= 0) {
+            int want = (int)(bad / c->vocab), r = 0;
+            for (k = 0; r < n; r++)
+                if (rows[r].want_logits && k++ == want) break;
+            return forward_check_rows(args->out_logits + (size_t)want * c->vocab, 1, c->vocab, rows,
+                                      ctx->row_ids + r, CLENS_HOOK_COUNT, -1, NULL, err);
+        }
     }
+    for (int s = 0; s < ctx->n_seq; s++) ctx->seq_len[s] = next[s];
     return CLENS_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "model/model.h"
 
 clens_sample_params clens_sample_default_params(void)
@@ -184,7 +185,9 @@ static void read_eos(const char *dir, const char *name, int32_t **ids, int *n)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    json_t *o = json_load_file(path, 0, NULL);
+    json_t *o;
+    json_error_t je;
+    clens_json_load_regular(path, 0, &o, &je, NULL); /* optional file: absent or bad = no ids */
     json_t *e = json_object_get(o, "eos_token_id");
     size_t k = json_is_array(e) ? json_array_size(e) : json_is_integer(e) ? 1 : 0;
     int32_t *d = k ? realloc(*ids, sizeof(int32_t) * (*n + k)) : NULL;

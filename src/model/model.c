@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "model/model.h"
 
 clens_model_params clens_model_default_params(void)
@@ -308,8 +309,8 @@ static void header_sha_hex(const char *dir, char hex[65])
     char *buf = NULL;
     hex[0] = 0;
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    FILE *f = fopen(p, "rb");
-    if (!f) return;
+    FILE *f;
+    if (clens_fopen_regular(p, &f, NULL)) return;
     if (fread(len8, 1, 8, f) == 8) {
         for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
         if (n < (100u << 20) && (buf = malloc(n + 8)) && fread(buf + 8, 1, n, f) == n) {

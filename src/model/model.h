@@ -141,4 +141,11 @@ struct clens_ctx {
 
 size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos);
 
+/* nonfinite.c: CLENS_OK if x[n_rows][width] is finite, else CLENS_E_NONFINITE
+ * naming point/layer (CLENS_HOOK_COUNT = the logits), the row's position and
+ * sequence; row_of maps a scanned row to its batch row (NULL = identity);
+ * what (may be NULL) is appended to the point's name. */
+int forward_check_rows(const float *x, int n_rows, int width, const clens_row *rows, const int *row_of,
+                       clens_hook_point point, int layer, const char *what, clens_error *err);
+
 #endif

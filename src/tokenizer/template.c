@@ -7,6 +7,7 @@
  * template_{lex,parse,eval,builtins,value}.c.
  */
 #include "template_internal.h"
+#include "base/infile.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -218,7 +219,11 @@ int clens_chat_template_open(clens_chat_template **out, const char *path, clens_
     }
     if (cfg_path) {
         json_error_t je;
-        cfg = json_load_file(cfg_path, JSON_ALLOW_NUL, &je);
+        clens_error e = {0};
+        if (clens_json_load_regular(cfg_path, JSON_ALLOW_NUL, &cfg, &je, &e) == CLENS_E_IO) {
+            rc = clens_err(err, CLENS_E_IO, "%s", e.msg);
+            goto fail;
+        }
         if (!json_is_object(cfg)) {
             rc = clens_err(err, CLENS_E_FORMAT, "%s: line %d col %d: %s (expected a JSON object)", cfg_path, je.line,
                            je.column, cfg ? "not an object" : je.text);

@@ -640,14 +640,25 @@ tv tpl_str_percent(rctx *c, const tnode *at, const tv *fmt, const tv *arg)
         int nf = 0;
         while (i < n && strchr("-+ #0", p[i]) && nf < 7) flags[nf++] = p[i++];
         char spec[64];
-        int width = -1, prec = -1;
+        int64_t width = -1, prec = -1;
+        /* Python reads any width / precision ("width too big" past ssize_t);
+         * one beyond the output limit could only end in that limit's error. */
+        size_t lim = c->o->max_output ? c->o->max_output : (size_t)INT32_MAX;
         if (i < n && p[i] == '*') tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "'*' widths are not supported by clens");
-        while (i < n && p[i] >= '0' && p[i] <= '9') { width = (width < 0 ? 0 : width) * 10 + (p[i++] - '0'); if (width > 10000) width = 10000; }
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            if (width > (INT64_MAX - 9) / 10) tpl_rfail(c, at, CLENS_E_ARG, "width too big");
+            width = (width < 0 ? 0 : width) * 10 + (p[i++] - '0');
+        }
         if (i < n && p[i] == '.') {
             i++;
             prec = 0;
-            while (i < n && p[i] >= '0' && p[i] <= '9') { prec = prec * 10 + (p[i++] - '0'); if (prec > 1000) prec = 1000; }
+            while (i < n && p[i] >= '0' && p[i] <= '9') {
+                prec = prec * 10 + (p[i++] - '0');
+                if (prec > INT32_MAX) tpl_rfail(c, at, CLENS_E_ARG, "precision too big"); /* Python: past INT_MAX */
+            }
         }
+        if (width > (int64_t)lim)
+            tpl_rfail(c, at, CLENS_E_ARG, "format width %lld exceeds the output limit of %zu bytes", (long long)width, lim);
         while (i < n && (p[i] == 'l' || p[i] == 'h' || p[i] == 'L')) i++;
         if (i >= n) tpl_rfail(c, at, CLENS_E_ARG, "incomplete format");
         char conv = p[i++];
@@ -659,54 +670,95 @@ tv tpl_str_percent(rctx *c, const tnode *at, const tv *fmt, const tv *arg)
                 val = items[used++];
             }
         }
+        int left = strchr(flags, '-') != NULL, zero = strchr(flags, '0') != NULL;
+        int plus = strchr(flags, '+') != NULL, space = strchr(flags, ' ') != NULL, alt = strchr(flags, '#') != NULL;
         tv text;
-        char num[1200];
         switch (conv) {
-        case 's': case 'r': case 'a': {
-            if (conv == 's') text = soft_str(c, at, &val);
+        case 's': case 'r': case 'a': case 'c': {
+            if (conv == 'c') {
+                /* Python: an int in range(0x110000) or a one-character str;
+                 * a surrogate would make text no UTF-8 encoder accepts. */
+                if (val.t == TV_STR) {
+                    if (cp_len(&val) != 1) tpl_rfail(c, at, CLENS_E_ARG, "%%c requires int or char");
+                    text = val;
+                } else if (val.t == TV_INT || val.t == TV_BOOL) {
+                    int64_t cp = val.u.i;
+                    if (cp < 0 || cp > 0x10ffff) tpl_rfail(c, at, CLENS_E_ARG, "%%c arg not in range(0x110000)");
+                    if (cp >= 0xd800 && cp <= 0xdfff)
+                        tpl_rfail(c, at, CLENS_E_ARG,
+                                  "%%c of the surrogate U+%04llX: 'utf-8' codec can't encode it (surrogates not allowed)",
+                                  (long long)cp);
+                    tsb one;
+                    tsb_init(&one, c->ar, 0);
+                    tsb_put_cp(&one, (uint32_t)cp);
+                    text = tv_str(one.p, one.n);
+                } else {
+                    tpl_rfail(c, at, CLENS_E_ARG, "%%c requires int or char");
+                }
+            } else if (conv == 's') text = soft_str(c, at, &val);
             else {
                 tsb r;
                 tsb_init(&r, c->ar, 0);
                 if (tv_repr_into(&r, &val) != 0) tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "cannot format this value");
                 text = tv_str(r.p ? r.p : "", r.n);
             }
-            if (prec >= 0 && (size_t)prec < cp_len(&text)) text = tv_str(text.u.s.p, cp_off(&text, prec));
-            int len = (int)cp_len(&text);
-            int left = strchr(flags, '-') != NULL;
-            if (!left) for (int k = len; k < width; k++) tsb_putc(&b, ' ');
+            if (conv != 'c' && prec >= 0 && (size_t)prec < cp_len(&text)) text = tv_str(text.u.s.p, cp_off(&text, (size_t)prec));
+            int64_t len = (int64_t)cp_len(&text);
+            if (!left) for (int64_t k = len; k < width; k++) tsb_putc(&b, ' ');
             tsb_put(&b, text.u.s.p, text.u.s.n);
-            if (left) for (int k = len; k < width; k++) tsb_putc(&b, ' ');
+            if (left) for (int64_t k = len; k < width; k++) tsb_putc(&b, ' ');
             continue;
         }
-        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': case 'c': {
-            if (val.t == TV_FLOAT && conv != 'c') {
+        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': {
+            if (val.t == TV_FLOAT) {
                 if (!isfinite(val.u.f)) tpl_rfail(c, at, CLENS_E_ARG, "cannot convert float to integer");
+                if (val.u.f >= 9223372036854775808.0 || val.u.f < -9223372036854775808.0)
+                    tpl_rfail(c, at, CLENS_E_UNSUPPORTED, "integer overflow (only 64-bit integers are supported by clens)");
                 val = tv_int((int64_t)val.u.f);
             }
             if (val.t != TV_INT && val.t != TV_BOOL)
                 tpl_rfail(c, at, CLENS_E_ARG, "%%%c format: a real number is required, not %s", conv, tv_type_name(&val));
-            if (conv == 'c') { tsb_put_cp(&b, (uint32_t)val.u.i); continue; }
-            snprintf(spec, sizeof spec, "%%%s%s%s%s", flags, width >= 0 ? "*" : "", prec >= 0 ? ".*" : "",
-                     conv == 'x' ? "llx" : conv == 'X' ? "llX" : conv == 'o' ? "llo" : "lld");
-            long long v = val.u.i;
-            int neg = 0;
-            if ((conv == 'x' || conv == 'X' || conv == 'o') && v < 0) { neg = 1; v = -v; }
-            if (width >= 0 && prec >= 0) snprintf(num, sizeof num, spec, width, prec, v);
-            else if (width >= 0) snprintf(num, sizeof num, spec, width, v);
-            else if (prec >= 0) snprintf(num, sizeof num, spec, prec, v);
-            else snprintf(num, sizeof num, spec, v);
-            if (neg) tsb_putc(&b, '-');
-            tsb_puts(&b, num);
+            if (prec > (int64_t)lim)
+                tpl_rfail(c, at, CLENS_E_ARG, "format precision %lld exceeds the output limit of %zu bytes",
+                          (long long)prec, lim);
+            /* Python's layout: [sign][0x/0X/0o][zeros to precision]digits,
+             * padded to width by spaces (left or right) or by zeros after
+             * the prefix; the magnitude in unsigned, so INT64_MIN is exact. */
+            int64_t v = val.u.i;
+            unsigned long long mag = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+            char digits[32];
+            snprintf(digits, sizeof digits, conv == 'x' ? "%llx" : conv == 'X' ? "%llX" : conv == 'o' ? "%llo" : "%llu", mag);
+            const char *sign = v < 0 ? "-" : plus ? "+" : space ? " " : "";
+            const char *prefix = !alt ? "" : conv == 'x' ? "0x" : conv == 'X' ? "0X" : conv == 'o' ? "0o" : "";
+            int64_t nd = (int64_t)strlen(digits), body = nd > prec ? nd : prec;
+            int64_t total = (int64_t)strlen(sign) + (int64_t)strlen(prefix) + body;
+            int64_t padn = width > total ? width - total : 0;
+            if (!left && !zero) for (int64_t k = 0; k < padn; k++) tsb_putc(&b, ' ');
+            tsb_puts(&b, sign);
+            tsb_puts(&b, prefix);
+            if (!left && zero) for (int64_t k = 0; k < padn; k++) tsb_putc(&b, '0');
+            for (int64_t k = nd; k < prec; k++) tsb_putc(&b, '0');
+            tsb_puts(&b, digits);
+            if (left) for (int64_t k = 0; k < padn; k++) tsb_putc(&b, ' ');
             continue;
         }
         case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
             if (val.t != TV_INT && val.t != TV_BOOL && val.t != TV_FLOAT)
                 tpl_rfail(c, at, CLENS_E_ARG, "must be real number, not %s", tv_type_name(&val));
+            if (prec > (int64_t)lim)
+                tpl_rfail(c, at, CLENS_E_ARG, "format precision %lld exceeds the output limit of %zu bytes",
+                          (long long)prec, lim);
             double d = val.t == TV_FLOAT ? val.u.f : (double)val.u.i;
-            snprintf(spec, sizeof spec, "%%%s%s.*%c", flags, width >= 0 ? "*" : "", conv);
-            if (width >= 0) snprintf(num, sizeof num, spec, width, prec >= 0 ? prec : 6, d);
-            else snprintf(num, sizeof num, spec, prec >= 0 ? prec : 6, d);
-            tsb_puts(&b, num);
+            int w = width >= 0 ? (int)width : 0, pr = prec >= 0 ? (int)prec : 6;
+            snprintf(spec, sizeof spec, "%%%s*.*%c", flags, conv);
+            /* sized by a first pass: C's (and Python's) digits are exact, so
+             * '%.2000f' is 2002 characters, none cut */
+            int need = snprintf(NULL, 0, spec, w, pr, d);
+            if (need < 0 || (size_t)need > lim)
+                tpl_rfail(c, at, CLENS_E_ARG, "formatted number exceeds the output limit of %zu bytes", lim);
+            char *num = tpl_alloc(c->ar, (size_t)need + 1);
+            snprintf(num, (size_t)need + 1, spec, w, pr, d);
+            tsb_put(&b, num, (size_t)need);
             continue;
         }
         default:
@@ -1392,7 +1444,10 @@ tv tpl_filter(rctx *c, const tnode *at, int id, const char *name, const tv *in, 
             if (p[1].t == TV_STR) indent = tpl_strndup(c->ar, p[1].u.s.p, p[1].u.s.n);
             else {
                 int64_t w = want_int(c, at, &p[1], "tojson indent");
-                if (w > 1000) w = 1000;
+                /* Python builds ' ' * indent; an indent past the output limit cannot render */
+                if (w > (int64_t)c->o->max_output && c->o->max_output)
+                    tpl_rfail(c, at, CLENS_E_ARG, "tojson indent %lld exceeds the output limit of %zu bytes",
+                              (long long)w, c->o->max_output);
                 char *s = tpl_alloc(c->ar, (size_t)(w > 0 ? w : 0) + 1);
                 for (int64_t i = 0; i < w; i++) s[i] = ' ';
                 indent = s;
@@ -1696,8 +1751,12 @@ static void strftime_into(rctx *c, const tnode *at, const tv *fmt, tsb *b)
     time_t t;
     struct tm tmv;
     if (c->o->now != INT64_MIN) {
+        /* Python's datetime holds the years 1..9999 only */
+        if (c->o->now < CLENS_CHAT_NOW_MIN || c->o->now > CLENS_CHAT_NOW_MAX)
+            tpl_rfail(c, at, CLENS_E_ARG, "strftime_now: the time %lld is outside the years 1..9999 (Python's datetime)",
+                      (long long)c->o->now);
         t = (time_t)c->o->now;
-        gmtime_r(&t, &tmv);
+        if (!gmtime_r(&t, &tmv)) tpl_rfail(c, at, CLENS_E_ARG, "strftime_now: cannot convert the time %lld", (long long)t);
     } else {
         t = time(NULL);
         localtime_r(&t, &tmv);
@@ -1930,13 +1989,16 @@ tv tpl_call_builtin(rctx *c, const tnode *at, const tfunc *fn, const targs *a)
         int64_t v[3] = {0, 0, 1};
         for (int i = 0; i < a->npos; i++) v[a->npos == 1 ? 1 : i] = want_int(c, at, &a->pos[i], "range");
         if (v[2] == 0) tpl_rfail(c, at, CLENS_E_ARG, "range() arg 3 must not be zero");
-        int64_t cnt = 0;
-        if (v[2] > 0 && v[1] > v[0]) cnt = (v[1] - v[0] - 1) / v[2] + 1;
-        if (v[2] < 0 && v[1] < v[0]) cnt = (v[0] - v[1] - 1) / (-v[2]) + 1;
+        /* In unsigned arithmetic: the span of two int64 (up to 2^64 - 1) and
+         * the items themselves (which lie between start and stop) are exact. */
+        uint64_t cnt = 0, step = v[2] > 0 ? (uint64_t)v[2] : 0 - (uint64_t)v[2];
+        if (v[2] > 0 && v[1] > v[0]) cnt = ((uint64_t)v[1] - (uint64_t)v[0] - 1) / step + 1;
+        if (v[2] < 0 && v[1] < v[0]) cnt = ((uint64_t)v[0] - (uint64_t)v[1] - 1) / step + 1;
         if (cnt > 100000)
             tpl_rfail(c, at, CLENS_E_ARG, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
         tv out = tv_list_new(c->ar, LK_RANGE, (size_t)cnt);
-        for (int64_t i = 0; i < cnt; i++) tv_list_push(c->ar, &out, tv_int(v[0] + i * v[2]));
+        for (uint64_t i = 0; i < cnt; i++)
+            tv_list_push(c->ar, &out, tv_int((int64_t)((uint64_t)v[0] + i * (uint64_t)v[2])));
         out.u.l->r[0] = v[0];
         out.u.l->r[1] = v[1];
         out.u.l->r[2] = v[2];

@@ -528,6 +528,11 @@ static int split_step(const clens_tokenizer *t, tok_state *st, const tok_pre *p,
             c.pre_space = 1;
         }
         rc = tok_regex_find_all(p->re, st, subj, len, on_match, &c, err);
+        if (rc > 0 && err && t->path) { /* name the tokenizer whose pre-tokenizer regex failed */
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "%s", err->msg);
+            clens_err(err, rc, "%s: %s", t->path, m);
+        }
         if (!rc) rc = apply_behavior(&c, is_bytelevel ? TOK_SPLIT_ISOLATED : p->behavior, len);
     }
     free(c.ev);

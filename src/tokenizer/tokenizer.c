@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "formats/formats.h"
 
 /* Regexes of the reconstructed pipelines. */
@@ -81,10 +82,31 @@ static int fail(load_ctx *L, int code, const char *fmt, ...)
     return clens_err(L->err, code, "%s: %s", L->file, msg);
 }
 
+/* Present and not a folder: a FIFO or device named like a tokenizer file is
+ * then opened by clens_json_load_regular / clens_read_file, which refuse it
+ * by name instead of skipping it (or blocking on it). */
 static int is_file(const char *p)
 {
     struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+    return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
+}
+
+/* Present at all (file, folder, FIFO...): a tokenizer file of the wrong kind
+ * is then named by the loader ("tokenizer.json: is a folder, not a file")
+ * instead of being reported missing. */
+static int present(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+/* Ids are kept in tables indexed by id, so one huge id in a file would
+ * allocate gigabytes: ids must stay below twice the number of entries plus
+ * 65536 (real vocabularies are dense, with at most a few hundred holes). */
+static long long id_limit(size_t n_entries)
+{
+    long long lim = 2 * (long long)n_entries + 65536;
+    return lim < (1 << 30) ? lim : (1 << 30);
 }
 
 static char *path_join(const char *a, const char *b)
@@ -152,6 +174,10 @@ static int load_vocab(load_ctx *L, clens_tokenizer *t, json_t *vocab, const char
         if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= (1 << 30))
             return fail(L, CLENS_E_FORMAT, "%s: token '%.60s' has id %s, expected an integer in [0, 2^30)",
                         where, key, json_is_integer(val) ? "out of range" : "that is not an integer");
+        if (json_integer_value(val) >= id_limit(nv))
+            return fail(L, CLENS_E_FORMAT,
+                        "%s: token '%.60s' has id %lld, far beyond the %zu entries of the vocabulary "
+                        "(ids must be below %lld)", where, key, (long long)json_integer_value(val), nv, id_limit(nv));
         int32_t id = (int32_t)json_integer_value(val);
         size_t kl = strlen(key);
         if (tok_strmap_put(&t->vocab, key, kl, id) || set_id_str(t, id, key, kl))
@@ -231,14 +257,18 @@ static int load_merges_txt(load_ctx *L, clens_tokenizer *t, const char *data, si
     size_t cap = 0;
     int32_t rank = 0;
     int rc = 0;
-    size_t p = 0;
+    size_t p = 0, line_no = 1;
     while (p < len && !rc) {
         const char *nl = memchr(data + p, '\n', len - p);
         size_t e = nl ? (size_t)(nl - data) : len;
         size_t ll = e - p;
         if (ll && data[p + ll - 1] == '\r') ll--;
-        if (ll && !(ll >= 8 && memcmp(data + p, "#version", 8) == 0))
+        if (memchr(data + p, 0, ll))
+            rc = fail(L, CLENS_E_FORMAT, "line %zu holds a NUL byte (expected two tokens separated by one space)",
+                      line_no);
+        else if (ll && !(ll >= 8 && memcmp(data + p, "#version", 8) == 0))
             rc = add_merge_line(L, t, data + p, ll, rank++, &buf, &cap);
+        line_no++;
         p = e + 1;
     }
     free(buf);
@@ -677,11 +707,11 @@ static int finish(load_ctx *L, clens_tokenizer *t)
 static json_t *load_json(load_ctx *L, const char *path)
 {
     json_error_t je;
-    json_t *j = json_load_file(path, JSON_ALLOW_NUL, &je);
-    if (!j) {
-        if (!is_file(path)) fail(L, CLENS_E_IO, "cannot read: %s", strerror(errno ? errno : ENOENT));
-        else fail(L, CLENS_E_FORMAT, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
-    }
+    json_t *j;
+    clens_error e = {0};
+    int rc = clens_json_load_regular(path, JSON_ALLOW_NUL, &j, &je, &e);
+    if (rc == CLENS_E_FORMAT) fail(L, rc, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+    else if (rc) clens_err(L->err, rc, "%s", e.msg); /* names the path already */
     return j;
 }
 
@@ -791,6 +821,12 @@ static int load_legacy(clens_tokenizer *t, const char *dir, json_t *cfg, const c
                 fail(&L, CLENS_E_FORMAT, "added_tokens_decoder: key '%s' is not a token id", key);
                 goto out;
             }
+            if (id >= id_limit(t->vocab.n + n)) {
+                free(arr);
+                fail(&L, CLENS_E_FORMAT, "added_tokens_decoder: id %ld is far beyond the %zu tokens of the vocabulary "
+                     "(ids must be below %lld)", id, (size_t)t->vocab.n + n, id_limit(t->vocab.n + n));
+                goto out;
+            }
             arr[k].id = id;
             arr[k++].v = v;
         }
@@ -844,10 +880,10 @@ int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *e
         if ((rc = hf_resolve_model(path, &dir, err))) goto fail;
         t->dir = dir;
         if (!(tj = path_join(dir, "tokenizer.json"))) goto nomem;
-        if (!is_file(tj)) { free(tj); tj = NULL; }
+        if (!present(tj)) { free(tj); tj = NULL; }
     }
     if (!(cfgp = path_join(t->dir, "tokenizer_config.json"))) goto nomem;
-    if (is_file(cfgp)) {
+    if (present(cfgp)) {
         load_ctx L = {cfgp, err};
         if (!(cfg = load_json(&L, cfgp))) { rc = err ? err->code : CLENS_E_FORMAT; goto fail; }
         if (!json_is_object(cfg)) { rc = fail(&L, CLENS_E_FORMAT, "expected a JSON object"); goto fail; }
@@ -859,7 +895,7 @@ int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *e
         if (load_tokenizer_json(t, t->path, err)) { rc = err ? err->code : CLENS_E_FORMAT; goto fail; }
     } else {
         char *vp = path_join(t->dir, "vocab.json"), *mp = path_join(t->dir, "merges.txt");
-        int have = vp && mp && is_file(vp) && is_file(mp);
+        int have = vp && mp && present(vp) && present(mp);
         free(vp);
         free(mp);
         if (!have) {

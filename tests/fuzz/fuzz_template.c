@@ -12,6 +12,7 @@
  *     tests/fuzz/fuzz_template.c src/tokenizer/template.c src/tokenizer/template_lex.c \
  *     src/tokenizer/template_parse.c src/tokenizer/template_eval.c \
  *     src/tokenizer/template_builtins.c src/tokenizer/template_value.c src/base/base.c \
+ *     src/base/infile.c \
  *     -ljansson -lutf8proc -lm -o build/fuzz_template
  *   mkdir -p build/fuzz-template-corpus
  *   build/fuzz_template -max_len=8192 -timeout=10 -max_total_time=600 \

@@ -251,6 +251,56 @@ static void bad_requests(void **state)
     clens_model_free(m);
 }
 
+/* A hook that writes NaN into one residual row (position 1) after block 0. */
+static void poison_hook(void *user, const clens_hook_event *ev)
+{
+    (void)user;
+    if (ev->point == CLENS_HOOK_RESID_POST && ev->layer == 0 && ev->n_rows > 1) ev->data[1 * ev->width + 3] = NAN;
+}
+
+/* Issue 23 item 3: a non-finite activation stops the pass naming the first
+ * hook point, layer and position, and leaves the cache length unchanged. */
+static void nonfinite_detected(void **state)
+{
+    (void)state;
+    float v[200];
+    for (int i = 0; i < 200; i++) v[i] = (float)i;
+    assert_int_equal(clens_first_nonfinite(v, 200), -1);
+    v[130] = INFINITY;
+    assert_int_equal(clens_first_nonfinite(v, 200), 130);
+    v[5] = -NAN;
+    assert_int_equal(clens_first_nonfinite(v, 200), 5);
+    assert_int_equal(clens_first_nonfinite(v, 3), -1);
+    v[199] = NAN;
+    v[5] = 0;
+    v[130] = 0;
+    assert_int_equal(clens_first_nonfinite(v, 200), 199);
+
+    clens_model *m = open_model(0, CLENS_MATMUL_PORTABLE);
+    int V = clens_model_get_info(m)->vocab;
+    clens_ctx *ctx;
+    clens_error err = {0};
+    float *lg = malloc(sizeof(float) * T * V);
+    assert_int_equal(clens_ctx_new(&ctx, m, 1, T, T, &err), 0);
+    clens_forward_args a = {0};
+    a.hook = poison_hook;
+    assert_int_equal(clens_prefill(ctx, 0, prompt, 4, lg, NULL, &a, &err), CLENS_E_NONFINITE);
+    assert_non_null(strstr(err.msg, "(NaN) at blocks.1.attn.hook_z, position 1 of sequence 0"));
+    assert_string_equal(clens_status_name(CLENS_E_NONFINITE), "nonfinite");
+    assert_int_equal(clens_ctx_seq_len(ctx, 0), 0);
+    /* the same context then runs clean, with finite logits */
+    assert_int_equal(clens_prefill(ctx, 0, prompt, 4, lg, NULL, NULL, &err), 0);
+    assert_int_equal(clens_first_nonfinite(lg, (size_t)4 * V), -1);
+    assert_int_equal(clens_ctx_seq_len(ctx, 0), 4);
+    /* the weights of a generated model are finite */
+    int64_t n = 0;
+    assert_int_equal(clens_model_check_weights(m, &n, &err), 0);
+    assert_true(n == clens_model_get_info(m)->n_params);
+    free(lg);
+    clens_ctx_free(ctx);
+    clens_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +309,7 @@ int main(void)
         cmocka_unit_test(self_patch_and_identities),
         cmocka_unit_test(kernel_paths_match_portable),
         cmocka_unit_test(bad_requests),
+        cmocka_unit_test(nonfinite_detected),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

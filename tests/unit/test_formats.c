@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "formats/formats.h"
 #include "model/model.h"
 
@@ -297,6 +298,51 @@ static void npy_and_cache(void **state)
     unsetenv("HF_HOME");
 }
 
+/* Issue 23 items 6 and 9: inputs are opened only when they are regular files,
+ * without blocking on a FIFO; a folder is named as one. */
+static void input_files(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir("formats-infile");
+    char fifo[4200], reg[4200], sub[4200], cmd[9000];
+    snprintf(fifo, sizeof fifo, "%s/fifo", d);
+    snprintf(reg, sizeof reg, "%s/reg.json", d);
+    snprintf(sub, sizeof sub, "%s/config.json", d);
+    snprintf(cmd, sizeof cmd, "mkfifo '%s' && mkdir '%s'", fifo, sub);
+    assert_int_equal(system(cmd), 0);
+    tu_write(reg, "{\"a\": 1}", 8);
+    char *data = NULL;
+    size_t n = 0;
+    clens_error err = {0};
+    assert_int_equal(clens_read_file(fifo, &data, &n, &err), CLENS_E_IO);
+    assert_non_null(strstr(err.msg, "fifo: is a FIFO (named pipe), not a regular file"));
+    assert_int_equal(clens_read_file(sub, &data, &n, &err), CLENS_E_IO);
+    assert_non_null(strstr(err.msg, "config.json: is a folder, not a file"));
+    assert_int_equal(clens_read_file("/dev/zero", &data, &n, &err), CLENS_E_IO);
+    assert_non_null(strstr(err.msg, "character device"));
+    assert_int_equal(clens_read_file(reg, &data, &n, &err), 0);
+    assert_int_equal(n, 8);
+    free(data);
+    json_t *j = NULL;
+    json_error_t je;
+    assert_int_equal(clens_json_load_regular(fifo, 0, &j, &je, &err), CLENS_E_IO);
+    assert_null(j);
+    assert_int_equal(clens_json_load_regular(reg, 0, &j, &je, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "a")), 1);
+    json_decref(j);
+    tu_write(reg, "{\"a\": ", 6);
+    assert_int_equal(clens_json_load_regular(reg, 0, &j, &je, &err), CLENS_E_FORMAT);
+    assert_non_null(strstr(err.msg, "reg.json:1:"));
+    st_archive a = {0};
+    assert_int_equal(st_open_file(&a, fifo, &err), CLENS_E_IO);
+    assert_non_null(strstr(err.msg, "is a FIFO"));
+    st_close(&a);
+    /* a shape whose element count wraps 2^64 to 0 is too large, not "needs 0 bytes" */
+    snprintf(dir, sizeof dir, "%s", d);
+    write_st("wrap.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,0]}}", 0);
+    expect_st_error("wrap.safetensors", CLENS_E_FORMAT, "more than 2^40 elements");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +352,7 @@ int main(void)
         cmocka_unit_test(yarn_numbers),
         cmocka_unit_test(hook_names),
         cmocka_unit_test(npy_and_cache),
+        cmocka_unit_test(input_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,6 +460,62 @@ static void limits(void **state)
     free(deep);
 }
 
+/* Hostile formatting (issue 23 items 7, 8): the values as jinja2 3.1 prints
+ * them (checked with /usr/bin/python3, see tests/data/hostile/templates.tsv),
+ * or an error where jinja2 errors; under UBSan these also prove the signed
+ * arithmetic of range() and '%x' no longer overflows. */
+static void hostile_formatting(void **state)
+{
+    (void)state;
+    expect_render("{{ range(-9223372036854775807, 9223372036854775807, 4611686018427387904)|list }}", SINGLE, 0,
+                  "[-9223372036854775807, -4611686018427387903, 1, 4611686018427387905]");
+    expect_render("{{ range(9223372036854775807, -9223372036854775807, -4611686018427387904)|list }}", SINGLE, 0,
+                  "[9223372036854775807, 4611686018427387903, -1, -4611686018427387905]");
+    expect_error("{{ range(-9223372036854775807, 9223372036854775807)|length }}", SINGLE, CLENS_E_ARG, "Range too big");
+    expect_render("{{ '%x|%o|%d' % (-9223372036854775807 - 1, -9223372036854775807 - 1, -9223372036854775807 - 1) }}",
+                  SINGLE, 0, "-8000000000000000|-1000000000000000000000|-9223372036854775808");
+    expect_render("{{ '%5x|%05x|%-6x|%#o|%+x|%08.3x|%#08x|%.3x|%.0d' % (-255, -255, -255, 8, 255, 255, -255, 5, 0) }}",
+                  SINGLE, 0, "  -ff|-00ff|-ff   |0o10|+ff|000000ff|-0x000ff|005|0");
+    expect_render("{{ '%c|%5c|%-3c|' % (233, '\xc3\xa9', 66) }}", SINGLE, 0, "\xc3\xa9|    \xc3\xa9|B  |");
+    expect_error("{{ '%c' % 1114112 }}", SINGLE, CLENS_E_ARG, "not in range(0x110000)");
+    expect_error("{{ '%c' % -1 }}", SINGLE, CLENS_E_ARG, "not in range(0x110000)");
+    expect_error("{{ '%c' % 55296 }}", SINGLE, CLENS_E_ARG, "surrogate");
+    expect_error("{{ '%99999999999999999999d' % 1 }}", SINGLE, CLENS_E_ARG, "width too big");
+    expect_error("{{ '%.99999999999s' % 'a' }}", SINGLE, CLENS_E_ARG, "precision too big");
+    expect_error("{{ '%-99999999999s' % 'a' }}", SINGLE, CLENS_E_ARG, "exceeds the output limit");
+    expect_error("{{ [1]|tojson(indent=1000000000) }}", SINGLE, CLENS_E_ARG, "exceeds the output limit");
+    /* width 1200 used to overflow a 1200-byte buffer and drop the digit */
+    char want[1300];
+    memset(want, ' ', 1199);
+    strcpy(want + 1199, "1");
+    expect_render("{{ '%1200d' % 1 }}", SINGLE, 0, want);
+    /* '%.2000f' % 1.5 is "1.5" and 1999 zeros (it was cut at 1000) */
+    char *f = malloc(2003);
+    memcpy(f, "1.5", 3);
+    memset(f + 3, '0', 1999);
+    f[2002] = 0;
+    expect_render("{{ '%.2000f' % 1.5 }}", SINGLE, 0, f);
+    free(f);
+    /* strftime_now outside Python's datetime years is an error, not garbage */
+    clens_chat_template *t;
+    clens_error err = {0};
+    char *out = NULL;
+    size_t n;
+    const char *src = "{{ strftime_now('%Y-%m-%d') }}";
+    assert_int_equal(clens_chat_template_from_string(&t, src, strlen(src), NULL, &err), 0);
+    clens_chat_render_params p = clens_chat_render_default_params();
+    p.now = CLENS_CHAT_NOW_MAX;
+    assert_int_equal(clens_chat_template_render_ex(t, SINGLE, &p, &out, &n, NULL, NULL, &err), 0);
+    assert_string_equal(out, "9999-12-31");
+    free(out);
+    p.now = 99999999999999999LL;
+    assert_int_equal(clens_chat_template_render_ex(t, SINGLE, &p, &out, &n, NULL, NULL, &err), CLENS_E_ARG);
+    assert_non_null(strstr(err.msg, "years 1..9999"));
+    p.now = -99999999999999LL;
+    assert_int_equal(clens_chat_template_render_ex(t, SINGLE, &p, &out, &n, NULL, NULL, &err), CLENS_E_ARG);
+    clens_chat_template_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +532,7 @@ int main(void)
         cmocka_unit_test(messages_object_and_kwargs),
         cmocka_unit_test(generation_spans),
         cmocka_unit_test(limits),
+        cmocka_unit_test(hostile_formatting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,10 @@
+build-clang/obj/src/model/hooks.o: src/model/hooks.c src/model/model.h \
+  include/clens.h src/formats/formats.h src/kernels/kernels.h
+
+src/model/model.h:
+
+include/clens.h:
+
+src/formats/formats.h:
+
+src/kernels/kernels.h:
