@@ -435,6 +435,13 @@ class PatchResult:
 
 # ----------------------------------------------------------------------- patch
 
+def _effective_matmul(model):
+    """settings.matmul as the run engine records it: the mode the products really ran in."""
+    if model.info["kernel"] == "avx512-bf16":
+        return "bf16"
+    return "default" if model.matmul in (None, "bf16") else model.matmul
+
+
 def patch(model, pairs, sites="resid_pre", metric="logprob_mass", layers=None, tokens=None, method="fast",
           prompt="chat", filter="default", min_diff=3.0, n=50, bootstrap=2000, seed=0, max_tokens=None,
           metric_name=None):
@@ -466,7 +473,7 @@ def patch(model, pairs, sites="resid_pre", metric="logprob_mass", layers=None, t
         maxT = min(info["max_pos"], 4096)
         fit = lib.clens_model_kv_budget(model._m) // (3 * info["kv_bytes_per_token"] + 1)
         if fit < maxT:
-            maxT = fit if fit > 64 else 64
+            maxT = min(fit if fit > 64 else 64, info["max_pos"])
     else:
         maxT = int(max_tokens)
 
@@ -477,7 +484,8 @@ def patch(model, pairs, sites="resid_pre", metric="logprob_mass", layers=None, t
         "site_types": list(plan.types), "layers": {t: list(plan.layers[t]) for t in plan.types},
         "n_heads": model.n_heads, "filter": filter, "min_diff": float(min_diff), "n": int(n),
         "bootstrap": {"resamples": int(bootstrap), "seed": int(seed)},
-        "pairs_file": pairs_file, "pairs_sha256": pairs_sha, "matmul": model.matmul,
+        "pairs_file": pairs_file, "pairs_sha256": pairs_sha, "matmul": _effective_matmul(model),
+        "max_tokens": maxT,
     }
     if fn is not None:
         settings["metrics"][mname] = {"callable": getattr(fn, "__qualname__", repr(fn))}
