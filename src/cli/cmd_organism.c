@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "cli.h"
 
 /* Bumped when the generator's or the vocabulary's output changes: part of
@@ -293,8 +294,9 @@ static int sub_recipe(int argc, char **argv)
     }
     if (!file) return cli_usage_error("organism recipe", "missing FILE");
     json_error_t je;
-    json_t *root = json_load_file(file, 0, &je);
-    if (!root) return cli_errorf("organism recipe", 1, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+    clens_error e = {0};
+    json_t *root = NULL;
+    if (clens_json_load_regular(file, 0, &root, &je, &e)) return cli_fail("organism recipe", &e);
     int rc = 0;
     json_t *traces = json_object_get(root, "traces"), *orgs = json_object_get(root, "organisms");
     if (!json_is_object(traces) || !json_is_array(orgs)) {

@@ -107,7 +107,10 @@ int cmd_patch(int argc, char **argv)
             model = a;
             continue;
         }
-        if (!v) return cli_usage_error("patch", "%s needs a value", a);
+        if (!v)
+            return cli_missing_value("patch", a,
+                                     "--pairs --out --sites --layers --metric --tokens --method --prompt --filter "
+                                     "--shard --matmul --min-diff --n --bootstrap --seed --threads --max-tokens");
         int bad = 0;
         if (strcmp(a, "--pairs") == 0) pairs_path = v;
         else if (strcmp(a, "--out") == 0) out = v;

@@ -436,15 +436,25 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
     }
     int P = 0, ran_model = 0;
     if (!reason) {
-        if ((rc = clens_patch_begin(r->pt, r->ids_c, r->ids_r, (int)nc, r->method, r->vals, &P, err))) return rc;
-        ran_model = 1;
-        const double *lm = r->vals + r->width; /* logit_mean: clean, corr */
-        if (!all_finite(r->vals, 2) || !all_finite(lm, 2)) reason = "non_finite";
-        else reason = clens_filter_decide(r->filter, r->min_diff, lm[0], lm[1]);
-        if (!reason) {
-            if ((rc = clens_patch_sites(r->pt, r->vals, err))) return rc;
-            if (!all_finite(r->vals, 2 * r->width)) reason = "non_finite";
+        /* The forward pass stops at the first NaN/Inf (CLENS_E_NONFINITE):
+         * that pair is dropped as non_finite, the run goes on. */
+        rc = clens_patch_begin(r->pt, r->ids_c, r->ids_r, (int)nc, r->method, r->vals, &P, err);
+        if (rc == CLENS_E_NONFINITE) {
+            reason = "non_finite";
+        } else if (rc) {
+            return rc;
+        } else {
+            ran_model = 1;
+            const double *lm = r->vals + r->width; /* logit_mean: clean, corr */
+            if (!all_finite(r->vals, 2) || !all_finite(lm, 2)) reason = "non_finite";
+            else reason = clens_filter_decide(r->filter, r->min_diff, lm[0], lm[1]);
         }
+        if (!reason) {
+            rc = clens_patch_sites(r->pt, r->vals, err);
+            if (rc && rc != CLENS_E_NONFINITE) return rc;
+            if (rc || !all_finite(r->vals, 2 * r->width)) reason = "non_finite";
+        }
+        if (err) err->code = CLENS_OK;
     }
     const double secs = clens_now() - t0;
     run_record rec = {(long)c, pr->id, reason, (long)nc, P, ran_model, r->vals, r->width,

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/infile.h"
 #include "interp/stats.h"
 #include "report/compare_internal.h"
 
@@ -48,8 +49,8 @@ static int file_exists(const char *p)
 static json_t *load_json_file(const char *path, clens_error *err)
 {
     json_error_t je;
-    json_t *v = json_load_file(path, 0, &je);
-    if (!v) clens_err(err, CLENS_E_FORMAT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    json_t *v = NULL;
+    if (clens_json_load_regular(path, 0, &v, &je, err)) return NULL;
     return v;
 }
 
