@@ -83,23 +83,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/base.h"
 #include "data/latex_arith.h"
 #include "data/pairs_internal.h"
 
-_Static_assert(LA_REASON_COUNT + 2 <= CLENS_PAIRS_MAX_REASONS, "too many reasons");
-
-/* Reasons beyond latex_arith's: indices LA_REASON_COUNT, +1. */
-#define R_ANSWER_IN_STEP (LA_REASON_COUNT)
-#define R_COUNT (LA_REASON_COUNT + 1)
+/* Reasons beyond latex_arith's, in the order they are checked. */
+#define R_ANSWER_IN_STEP (LA_REASON_COUNT)  /* no step end before the answer */
+#define R_IDENTITY (LA_REASON_COUNT + 1)    /* one operation whose result is an operand: x*1, x/1, x+0 */
+#define R_RESTATED (LA_REASON_COUNT + 2)    /* the value is already written earlier in the step */
+#define R_MORE_MATH (LA_REASON_COUNT + 3)   /* more math follows the value in its formula */
+#define R_SOURCE_ERROR (LA_REASON_COUNT + 4) /* the clean prefix holds a dataset error */
+#define R_COUNT (LA_REASON_COUNT + 5)
+_Static_assert(R_COUNT <= CLENS_PAIRS_MAX_REASONS, "too many reasons");
 
 int clens_pairs_reason_count(void) { return R_COUNT; }
 
 const char *clens_pairs_reason_name(int i)
 {
-    if (i == R_ANSWER_IN_STEP) return "answer_in_step";
-    return la_reason_name(i);
+    switch (i) {
+    case R_ANSWER_IN_STEP: return "answer_in_step";
+    case R_IDENTITY: return "identity";
+    case R_RESTATED: return "restated";
+    case R_MORE_MATH: return "more_math";
+    case R_SOURCE_ERROR: return "source_error";
+    default: return la_reason_name(i);
+    }
 }
 
 clens_pairs_params clens_pairs_default_params(void)
@@ -109,7 +119,7 @@ clens_pairs_params clens_pairs_default_params(void)
     p.format = CLENS_PAIRS_MATH;
     p.cut = CLENS_CUT_LINE;
     p.cut_chars = 20;
-    p.corrupt = CLENS_CORRUPT_LAST_DIGIT;
+    p.corrupt = CLENS_CORRUPT_PLUS_MINUS_ONE;
     p.site = CLENS_SITE_RANDOM;
     return p;
 }
@@ -136,9 +146,11 @@ int clens_pairs_parse_cut(clens_pairs_params *p, const char *s, clens_error *err
 
 int clens_pairs_parse_corrupt(clens_pairs_params *p, const char *s, clens_error *err)
 {
-    if (strcmp(s, "last-digit") == 0) p->corrupt = CLENS_CORRUPT_LAST_DIGIT;
+    if (strcmp(s, "plus-minus-one") == 0) p->corrupt = CLENS_CORRUPT_PLUS_MINUS_ONE;
+    else if (strcmp(s, "last-digit") == 0) p->corrupt = CLENS_CORRUPT_LAST_DIGIT;
     else if (strcmp(s, "plus-one") == 0) p->corrupt = CLENS_CORRUPT_PLUS_ONE;
-    else return clens_err(err, CLENS_E_ARG, "corrupt: expected last-digit or plus-one, got '%s'", s);
+    else return clens_err(err, CLENS_E_ARG,
+                          "corrupt: expected plus-minus-one, last-digit or plus-one, got '%s'", s);
     return 0;
 }
 
@@ -163,7 +175,9 @@ static const char *format_name(clens_pairs_format f) { return f == CLENS_PAIRS_G
 
 static const char *corrupt_name(clens_corrupt_mode c)
 {
-    return c == CLENS_CORRUPT_PLUS_ONE ? "plus-one" : "last-digit";
+    return c == CLENS_CORRUPT_PLUS_ONE       ? "plus-one"
+           : c == CLENS_CORRUPT_PLUS_MINUS_ONE ? "plus-minus-one"
+                                               : "last-digit";
 }
 
 static void cut_name(const clens_pairs_params *p, char *buf, size_t n)
@@ -284,9 +298,58 @@ static void py_float_repr(double d, char *out, size_t n)
     free(b.s);
 }
 
+/* The numeral +1 (dir > 0) or -1 (dir < 0) in its last place, digits
+ * changed in place (carry / borrow) so the separators and the digit count
+ * stay: "3000" -> "3001" / "2999", "0.0625" -> "0.0624", "20,000" -> "19,999".
+ * 0 when that would change the digit count ("99" + 1, "10" - 1, "1,000" - 1)
+ * or go below zero ("0" - 1); the result is in out (n + 1 bytes). */
+static int step_numeral(const char *num, size_t n, int dir, char *out)
+{
+    memcpy(out, num, n);
+    out[n] = 0;
+    size_t first = n, i;
+    for (i = 0; i < n; i++)
+        if (out[i] >= '0' && out[i] <= '9') { first = i; break; }
+    if (first == n) return 0;
+    size_t int_digits = 0;
+    for (i = first; i < n && out[i] != '.'; i++) int_digits += out[i] >= '0' && out[i] <= '9';
+    int carry = 1;
+    for (i = n; carry && i-- > 0;) {
+        char c = out[i];
+        if (c < '0' || c > '9') continue;
+        if (dir > 0) {
+            if (c == '9') out[i] = '0';
+            else { out[i] = (char)(c + 1); carry = 0; }
+        } else {
+            if (c == '0') out[i] = '9';
+            else { out[i] = (char)(c - 1); carry = 0; }
+        }
+    }
+    if (carry) return 0;                                /* 99 + 1, 0 - 1 */
+    if (int_digits > 1 && out[first] == '0') return 0;  /* 10 - 1 -> "09" */
+    return 1;
+}
+
+char *clens_pairs_corrupt_step(const char *numeral, int direction)
+{
+    size_t n = strlen(numeral);
+    char *c = malloc(n + 1);
+    if (c && !step_numeral(numeral, n, direction, c)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* The corrupted form of a numeral as written. malloc'd, NULL when out of memory. */
 static char *corrupt_numeral(const char *num, size_t n, clens_corrupt_mode mode)
 {
+    if (mode == CLENS_CORRUPT_PLUS_MINUS_ONE) { /* no direction given: +1 if it keeps the digits */
+        char *c = malloc(n + 1);
+        if (c && (step_numeral(num, n, 1, c) || step_numeral(num, n, -1, c))) return c;
+        free(c);
+        mode = CLENS_CORRUPT_LAST_DIGIT;
+    }
     if (mode == CLENS_CORRUPT_LAST_DIGIT) {
         char *c = dupn(num, n);
         if (!c) return NULL;
@@ -385,6 +448,198 @@ static size_t step_end(const char *t, size_t len, size_t e, const la_span *sp, s
     return NO_STEP;
 }
 
+static la_rat rat_abs(la_rat a);
+
+/* 1 if t[i, j) holds more arithmetic: a digit, a relation or operator sign,
+ * an arithmetic / relation macro, or the start of a display or environment.
+ * Prose, units, closing delimiters and punctuation are not. */
+static int has_math(const char *t, size_t i, size_t j)
+{
+    static const char *const macros[] = {"frac", "dfrac", "tfrac", "cfrac", "cdot", "times",
+                                         "div", "sqrt", "le", "ge", "leq", "geq", "lt", "gt",
+                                         "ne", "neq", "approx", "pm", "Rightarrow", "implies",
+                                         "begin", NULL};
+    for (; i < j; i++) {
+        char c = t[i];
+        if ((c >= '0' && c <= '9') || strchr("=<>+*^", c)) return 1;
+        if (c != '\\' || i + 1 >= j) continue;
+        if (t[i + 1] == '[') return 1;
+        size_t k = i + 1;
+        while (k < j && ((t[k] >= 'a' && t[k] <= 'z') || (t[k] >= 'A' && t[k] <= 'Z'))) k++;
+        for (int m = 0; macros[m]; m++)
+            if (strlen(macros[m]) == k - i - 1 && memcmp(t + i + 1, macros[m], k - i - 1) == 0)
+                return 1;
+        if (k > i + 1) i = k - 1;
+    }
+    return 0;
+}
+
+/* 1 if position cut lies inside a math segment (after its opening delimiter,
+ * before the end of its closing one): the prompt would end in open math. */
+static int in_open_math(const la_span *sp, size_t nsp, size_t cut)
+{
+    for (size_t k = 0; k < nsp; k++)
+        if (sp[k].open < cut && cut < sp[k].next) return 1;
+    return 0;
+}
+
+/* 1 if the cut ends at a newline that does not end a sentence: the text
+ * before it (white space skipped) ends in neither '.', '?', '!', ':' nor a
+ * math segment whose content ends in one of them ("so the expression
+ * becomes\n"). */
+static int mid_sentence_newline(const char *t, size_t cut, const la_span *sp, size_t nsp)
+{
+    if (cut == 0 || t[cut - 1] != '\n') return 0;
+    size_t j = cut - 1;
+    while (j > 0 && strchr(" \t\r\n", t[j - 1])) j--;
+    if (j == 0) return 0;
+    if (strchr(".?!:", t[j - 1])) return 0;
+    for (size_t k = 0; k < nsp; k++)
+        if (sp[k].next == j) {
+            size_t b = sp[k].b;
+            while (b > sp[k].a && strchr(" \t\r\n", t[b - 1])) b--;
+            return !(b > sp[k].a && strchr(".?!:", t[b - 1]));
+        }
+    return 1;
+}
+
+/* The short cut: right after the value and what closes it. Inside math the
+ * rest of the segment may hold only white space, closing brackets and
+ * punctuation ("= 3,\]"), and the cut goes after the closing delimiter;
+ * then directly following punctuation (or a '%' right after a GSM8K number)
+ * is kept. NO_STEP if more math follows in the segment ("= 105\\" in an
+ * align*, "= 12 + 1 = 13"). */
+static size_t short_end(const char *t, size_t len, size_t e, const la_span *sp, size_t nsp)
+{
+    size_t j = e;
+    for (size_t k = 0; k < nsp; k++) {
+        if (!(sp[k].a <= e && e <= sp[k].b)) continue;
+        while (j < sp[k].b) {
+            if (strchr(" \t\r\n}])),.;", t[j])) { j++; continue; }
+            if (t[j] == '\\' && j + 1 < sp[k].b && strchr(",;! ", t[j + 1])) { j += 2; continue; }
+            if (t[j] == '\\' && j + 6 < sp[k].b && memcmp(t + j, "\\right", 6) == 0 &&
+                strchr(").]|", t[j + 6])) { j += 7; continue; }
+            return NO_STEP;
+        }
+        j = sp[k].next;
+        break;
+    }
+    if (nsp == 0 && j < len && t[j] == '%') j++;
+    while (j < len && strchr(".,;:!?", t[j])) j++;
+    return j;
+}
+
+/* The cut of a site under --cut line: the end of its step (step_end) when
+ * nothing but prose, units and punctuation follows the value up to it, the
+ * cut is not in open math and (MATH) does not fall at a mid-sentence
+ * newline; else the short cut (short_end); else NO_STEP with *reason
+ * R_ANSWER_IN_STEP (no step end before the answer) or R_MORE_MATH. */
+static size_t line_cut(const char *t, size_t len, size_t e, const la_span *sp, size_t nsp,
+                       size_t limit, int math, int *reason)
+{
+    size_t full = step_end(t, len, e, sp, nsp, limit);
+    if (full != NO_STEP && !has_math(t, e, full) &&
+        (!math || (!in_open_math(sp, nsp, full) && !mid_sentence_newline(t, full, sp, nsp))))
+        return full;
+    size_t sh = short_end(t, len, e, sp, nsp);
+    if (sh != NO_STEP && sh <= limit) return sh;
+    *reason = full == NO_STEP ? R_ANSWER_IN_STEP : R_MORE_MATH;
+    return NO_STEP;
+}
+
+/* 1 if the numeral t[i, q) stands alone, as a stated quantity ("He runs
+ * 3000 yards", "$x = 12$"), not as an operand, base, exponent or argument:
+ * the nearest characters around it (spaces and '$' skipped) are no operator,
+ * bracket or macro ("2^3", "(4, 9)", "\\frac{2}{3}", "5 \\cdot 2"). */
+static int stands_alone(const char *t, size_t a, size_t b, size_t i, size_t q)
+{
+    size_t j = i;
+    while (j > a && strchr(" $~", t[j - 1])) j--;
+    if (j > a) {
+        char c = t[j - 1];
+        if (strchr("+-*/^(_{[,|", c)) return 0;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            size_t k = j - 1;
+            while (k > a && ((t[k - 1] >= 'a' && t[k - 1] <= 'z') || (t[k - 1] >= 'A' && t[k - 1] <= 'Z'))) k--;
+            if (k > a && t[k - 1] == '\\') return 0; /* "\\cdot 5" */
+        }
+    }
+    j = q;
+    while (j < b && strchr(" $~", t[j])) j++;
+    if (j < b && strchr("+-*/^)}]!\\", t[j])) return 0;
+    if (j + 1 < b && t[j] == ',' && t[j + 1] != ' ') return 0; /* "(4,9)" */
+    return 1;
+}
+
+/* How many numerals in t[a, b), not starting in [skip_a, skip_b), have the
+ * absolute value of v (numbers as written: "3,000", "0.60", ".5"); with
+ * alone != 0 only those that stand alone (stands_alone). */
+static int count_value(const char *t, size_t a, size_t b, size_t skip_a, size_t skip_b, la_rat v,
+                       int alone)
+{
+    int n = 0;
+    if (v.num < 0) v.num = -v.num;
+    for (size_t i = a; i < b;) {
+        int digit = t[i] >= '0' && t[i] <= '9';
+        int dot = t[i] == '.' && i + 1 < b && t[i + 1] >= '0' && t[i + 1] <= '9' &&
+                  !(i > a && t[i - 1] >= '0' && t[i - 1] <= '9');
+        if (!digit && !dot) { i++; continue; }
+        la_num num;
+        size_t q = la_lex_number(t, i, b, 0, &num);
+        if (q <= i) { i++; continue; }
+        if (!num.overflow && !(i >= skip_a && i < skip_b) && la_rat_eq(num.value, v) &&
+            (!alone || stands_alone(t, a, b, i, q)))
+            n++;
+        i = q;
+    }
+    return n;
+}
+
+/* Identity step: exactly one operation on two numbers, whose result is one
+ * of them and the other 1 or 0 ("7*1 = 7", "5/1 = 5", "1(4) = 4", "0+12 =
+ * 12", "2^1 = 2"): the value is copied, not computed. ("4-2 = 2" and
+ * "(-1)^2 = 1" are kept.) */
+static int is_identity(const char *expr, size_t n, int ops, la_rat v)
+{
+    la_rat vals[3];
+    int k = 0;
+    if (ops != 1) return 0;
+    for (size_t i = 0; i < n;) {
+        if (!(expr[i] >= '0' && expr[i] <= '9') &&
+            !(expr[i] == '.' && i + 1 < n && expr[i + 1] >= '0' && expr[i + 1] <= '9')) { i++; continue; }
+        la_num num;
+        size_t q = la_lex_number(expr, i, n, 1, &num);
+        if (q <= i || num.overflow || k == 3) return 0;
+        vals[k++] = num.value;
+        i = q;
+    }
+    if (k != 2) return 0;
+    la_rat a = rat_abs(v), zero = {0, 1}, one = {1, 1};
+    for (int x = 0; x < 2; x++)
+        if (la_rat_eq(vals[x], a) && (la_rat_eq(vals[1 - x], one) || la_rat_eq(vals[1 - x], zero)))
+            return 1;
+    return 0;
+}
+
+/* Start of the sentence holding position i (MATH): after the previous
+ * newline, or after a '.', '?' or '!' followed by white space. */
+static size_t sentence_start(const char *t, size_t i)
+{
+    while (i > 0) {
+        char c = t[i - 1];
+        if (c == '\n') break;
+        if (i >= 2 && strchr(".?!", t[i - 2]) && strchr(" \t", c)) break;
+        i--;
+    }
+    return i;
+}
+
+static size_t line_start(const char *t, size_t i)
+{
+    while (i > 0 && t[i - 1] != '\n') i--;
+    return i;
+}
+
 /* ---------------------------------------------------------------- sites */
 
 typedef struct psite {
@@ -392,6 +647,7 @@ typedef struct psite {
     const char *expr;       /* lhs as written: expr[0, expr_len) */
     size_t expr_len;
     la_rat value;           /* signed */
+    size_t cut;             /* --cut line: where the prompts end */
 } psite;
 
 /* A solution prepared for cutting: the prompt text, its sites, the answer. */
@@ -405,6 +661,8 @@ typedef struct prepared {
     la_span *spans;         /* MATH math segments of text */
     size_t n_spans;
     size_t limit;           /* where the answer starts (first \boxed, "####") */
+    la_rat *fin;            /* final-answer values (a corruption never takes one) */
+    size_t n_fin;
 } prepared;
 
 static void prepared_free(prepared *p)
@@ -414,10 +672,12 @@ static void prepared_free(prepared *p)
     free(p->sites);
     free(p->answer);
     free(p->spans);
+    free(p->fin);
     memset(p, 0, sizeof *p);
 }
 
-static int push_site(prepared *P, size_t s, size_t e, const char *expr, size_t elen, la_rat v)
+static int push_site(prepared *P, size_t s, size_t e, const char *expr, size_t elen, la_rat v,
+                     size_t cut)
 {
     if (P->n_sites == P->cap) {
         size_t cap = P->cap ? P->cap * 2 : 8;
@@ -432,6 +692,7 @@ static int push_site(prepared *P, size_t s, size_t e, const char *expr, size_t e
     x->expr = expr;
     x->expr_len = elen;
     x->value = v;
+    x->cut = cut;
     return 0;
 }
 
@@ -550,27 +811,64 @@ static int prepare_math(const char *sol, int generated, const char *reference, p
         goto done;
     size_t limit = P->limit = generated ? la_text_limit(P->text, P->len)
                                         : la_first_boxed(P->text, P->len);
+    const int rules = C->prm->site != CLENS_SITE_SEED; /* the seed's rule set stays as it was */
+    size_t first_error = P->len; /* the first step of the text that is wrong in the source */
+    for (size_t i = 0; i < ns; i++)
+        if (steps[i].reason == LA_MISMATCH && steps[i].rhs.start < first_error)
+            first_error = steps[i].rhs.start;
     for (size_t i = 0; i < ns; i++) {
         la_step *s = &steps[i];
         la_rat v = s->rhs.value;
         if (s->negative) v.num = -v.num;
         int reason = s->reason;
+        const char *expr = P->text + s->lhs_start;
+        size_t elen = s->lhs_end - s->lhs_start, cut = NO_STEP;
         if (reason == LA_OK && is_final(v, fin, nf)) reason = LA_FINAL_ANSWER;
-        if (reason == LA_OK &&
-            step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit) == NO_STEP)
-            reason = R_ANSWER_IN_STEP;
-        count(C, P, reason, s->rhs.start, s->rhs.end, s->negative, P->text + s->lhs_start,
-              s->lhs_end - s->lhs_start, s->evaluated ? &s->lhs_value : NULL);
-        if (reason == LA_OK &&
-            push_site(P, s->rhs.start, s->rhs.end, P->text + s->lhs_start,
-                      s->lhs_end - s->lhs_start, v))
+        if (reason == LA_OK && rules) {
+            la_rat lv;
+            int ops = 0;
+            la_eval(P->text, s->lhs_start, s->lhs_end, 0, &lv, &ops);
+            if (is_identity(expr, elen, ops, v)) reason = R_IDENTITY;
+            else if (count_value(P->text, sentence_start(P->text, s->lhs_start), s->rhs.start,
+                                 s->lhs_start, s->lhs_end, v, 1) > 0)
+                reason = R_RESTATED;
+        }
+        if (reason == LA_OK) {
+            if (rules && C->prm->cut == CLENS_CUT_LINE)
+                cut = line_cut(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit, 1, &reason);
+            else if (step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit) == NO_STEP)
+                reason = R_ANSWER_IN_STEP;
+        }
+        if (reason == LA_OK && rules && first_error < (cut == NO_STEP ? s->rhs.end : cut))
+            reason = R_SOURCE_ERROR;
+        count(C, P, reason, s->rhs.start, s->rhs.end, s->negative, expr, elen,
+              s->evaluated ? &s->lhs_value : NULL);
+        if (reason == LA_OK && push_site(P, s->rhs.start, s->rhs.end, expr, elen, v, cut))
             goto done;
     }
+    P->fin = fin;
+    P->n_fin = nf;
+    fin = NULL;
     rc = 0;
 done:
     free(steps);
     free(fin);
     return rc;
+}
+
+/* 1 if numerals a and b are written alike but for one digit, with at least
+ * two digits ("3.65" / "3.45"): a typo rather than another quantity. */
+static int one_digit_typo(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t diff = 0, digits = 0;
+    if (na != nb) return 0;
+    for (size_t i = 0; i < na; i++) {
+        int da = a[i] >= '0' && a[i] <= '9';
+        if (da != (b[i] >= '0' && b[i] <= '9')) return 0;
+        digits += da;
+        diff += a[i] != b[i];
+    }
+    return digits >= 2 && diff == 1;
 }
 
 /* GSM8K: strips the <<expr=n>> annotations, each a candidate whose site is
@@ -579,7 +877,7 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
 {
     size_t len = strlen(ans);
     sbuf out = {0};
-    typedef struct { size_t s, e, ea, eb; la_rat v, lv; int reason, evaluated, neg; } cand;
+    typedef struct { size_t s, e, ea, eb; la_rat v, lv; int reason, evaluated, neg, ops; } cand;
     cand *c = NULL;
     size_t nc = 0, cap = 0;
     int rc = -1;
@@ -635,6 +933,7 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
                     la_rat lv = {0, 1};
                     k.v = nv;
                     k.reason = la_eval(ans, k.ea, k.eb, 1, &lv, &ops);
+                    k.ops = ops;
                     if (k.reason == LA_OK && ops == 0) k.reason = LA_TRIVIAL;
                     k.lv = lv;
                     k.evaluated = k.reason == LA_OK;
@@ -679,16 +978,62 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
     } else if (!(P->answer = dups(""))) {
         goto done;
     }
+    if (has_fin) {
+        if (!(P->fin = malloc(sizeof *P->fin))) goto done;
+        P->fin[0] = fin;
+        P->n_fin = 1;
+    }
+    const int rules = C->prm->site != CLENS_SITE_SEED; /* the seed's rule set stays as it was */
+    /* Errors of the source before a cut: an annotation whose value is wrong,
+     * or a "W because E = V" line whose stated W is a one-digit typo of the
+     * verified V ("He has $3.65 because 2 plus .6 plus .7 plus .15 equals
+     * $3.45"; a W that differs more is usually another quantity: "He sold 11
+     * lego sets because 11 x 15 = 165"). */
+    size_t first_error = P->len;
+    for (size_t i = 0; i < nc; i++) {
+        if (c[i].reason == LA_MISMATCH && c[i].s < first_error) first_error = c[i].s;
+        if (!c[i].evaluated || c[i].s == c[i].e || !la_rat_eq(c[i].lv, c[i].v)) continue;
+        size_t ls = line_start(P->text, c[i].s), b = ls, w = NO_STEP;
+        while (b + 7 <= c[i].s && memcmp(P->text + b, "because", 7) != 0) b++;
+        if (b + 7 > c[i].s) continue;
+        la_num wn = {0};
+        for (size_t q = ls; q < b;) { /* the last numeral before "because" */
+            if (P->text[q] < '0' || P->text[q] > '9') { q++; continue; }
+            la_num t;
+            size_t r = la_lex_number(P->text, q, b, 0, &t);
+            if (r <= q) { q++; continue; }
+            w = q;
+            wn = t;
+            q = r;
+        }
+        if (w != NO_STEP && !wn.overflow && w < first_error &&
+            stands_alone(P->text, ls, b, w, wn.end) &&
+            one_digit_typo(P->text + w, wn.end - w, P->text + c[i].s, c[i].e - c[i].s))
+            first_error = w;
+    }
     for (size_t i = 0; i < nc; i++) {
         int reason = c[i].reason;
+        const char *expr = P->expr_src + c[i].ea;
+        size_t elen = c[i].eb - c[i].ea, cut = NO_STEP;
         if (reason == LA_OK && c[i].s >= hpos) reason = LA_AFTER_BOXED;
         if (reason == LA_OK && has_fin && is_final(c[i].v, &fin, 1)) reason = LA_FINAL_ANSWER;
-        if (reason == LA_OK && step_end(P->text, P->len, c[i].e, NULL, 0, hpos) == NO_STEP)
-            reason = R_ANSWER_IN_STEP;
-        count(C, P, reason, c[i].s, c[i].e, c[i].neg, P->expr_src + c[i].ea, c[i].eb - c[i].ea,
+        if (reason == LA_OK && rules) {
+            if (is_identity(expr, elen, c[i].ops, c[i].v)) reason = R_IDENTITY;
+            else if (count_value(P->text, line_start(P->text, c[i].s), c[i].s, 0, 0, c[i].v, 1) >
+                     count_value(expr, 0, elen, 0, 0, c[i].v, 0))
+                reason = R_RESTATED;
+        }
+        if (reason == LA_OK) {
+            if (rules && C->prm->cut == CLENS_CUT_LINE)
+                cut = line_cut(P->text, P->len, c[i].e, NULL, 0, hpos, 0, &reason);
+            else if (step_end(P->text, P->len, c[i].e, NULL, 0, hpos) == NO_STEP)
+                reason = R_ANSWER_IN_STEP;
+        }
+        if (reason == LA_OK && rules && first_error < (cut == NO_STEP ? c[i].e : cut))
+            reason = R_SOURCE_ERROR;
+        count(C, P, reason, c[i].s, c[i].e, c[i].neg, expr, elen,
               c[i].evaluated ? &c[i].lv : NULL);
-        if (reason == LA_OK &&
-            push_site(P, c[i].s, c[i].e, P->expr_src + c[i].ea, c[i].eb - c[i].ea, c[i].v))
+        if (reason == LA_OK && push_site(P, c[i].s, c[i].e, expr, elen, c[i].v, cut))
             goto done;
     }
     rc = 0;
@@ -727,6 +1072,35 @@ void clens_pairs_free(clens_pair *pairs, size_t n)
     free(pairs);
 }
 
+/* plus-minus-one: the direction is the top bit of the second output of the
+ * site choice's splitmix64 stream (state seed ^ fnv1a64(id)): 0 -> +1,
+ * 1 -> -1. The other direction is taken when the drawn one would change the
+ * digit count or go below zero, or would give a final-answer value (by
+ * absolute value) while the other does not. malloc'd, NULL when out of memory. */
+static char *corrupt_plus_minus(const clens_pairs_params *prm, const char *id, const char *num,
+                                size_t n, const prepared *P)
+{
+    uint64_t state = prm->seed ^ fnv1a64(id);
+    splitmix64(&state);
+    int dir = (splitmix64(&state) >> 63) ? -1 : 1;
+    char *a = malloc(n + 1), *b = malloc(n + 1);
+    if (!a || !b) { free(a); free(b); return NULL; }
+    int oka = step_numeral(num, n, dir, a), okb = step_numeral(num, n, -dir, b);
+    if (oka && okb) {
+        la_num x;
+        la_lex_number(a, 0, n, 0, &x);
+        int fa = !x.overflow && is_final(x.value, P->fin, P->n_fin);
+        la_lex_number(b, 0, n, 0, &x);
+        int fb = !x.overflow && is_final(x.value, P->fin, P->n_fin);
+        if (fa && !fb) oka = 0;
+    }
+    if (oka) { free(b); return a; }
+    if (okb) { free(a); return b; }
+    free(a);
+    free(b);
+    return corrupt_numeral(num, n, CLENS_CORRUPT_LAST_DIGIT);
+}
+
 /* Makes the pair of site k of a prepared text. 0 or -1 (out of memory). */
 static int make_pair(const clens_pairs_params *prm, const char *id, const char *problem,
                      const prepared *P, size_t k, clens_pair *out)
@@ -736,12 +1110,14 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     size_t len = P->len;
     char cutbuf[48];
     memset(out, 0, sizeof *out);
-    char *cv = corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
+    char *cv = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_ONE
+                   ? corrupt_plus_minus(prm, id, t + s->start, s->end - s->start, P)
+                   : corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
     if (!cv) return -1;
     size_t cvn = strlen(cv), cut;
     sbuf clean = {0}, corr = {0};
     if (prm->cut == CLENS_CUT_LINE) {
-        cut = step_end(t, len, s->end, P->spans, P->n_spans, P->limit);
+        cut = s->cut != NO_STEP ? s->cut : step_end(t, len, s->end, P->spans, P->n_spans, P->limit);
     } else {
         cut = utf8_advance(t, len, s->start, prm->cut_chars);
         if (cut < s->end) cut = s->end;
@@ -872,7 +1248,7 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
         while (eq > line0 && P.text[eq - 1] != '=') eq--;
         size_t x0 = eq > line0 + 81 ? eq - 81 : line0; /* at most 80 bytes of it */
         while (x0 > line0 && ((unsigned char)P.text[x0] & 0xC0) == 0x80) x0--;
-        psite one = {ms, me, P.text + x0, eq > x0 ? eq - 1 - x0 : 0, {0, 1}};
+        psite one = {ms, me, P.text + x0, eq > x0 ? eq - 1 - x0 : 0, {0, 1}, NO_STEP};
         psite *keep = P.sites;
         size_t keep_n = P.n_sites;
         P.sites = &one;
@@ -960,7 +1336,11 @@ int pairs_read_rows(const clens_pairs_params *params, const char *data, size_t l
     clens_sha256_hex(data, len, sha);
     short_source(src, shortsrc, sizeof shortsrc);
     long lineno = 0;
-    for (size_t pos = 0; pos < len;) {
+    size_t pos = 0;
+    /* a UTF-8 byte order mark (as some editors write) is not part of line 1;
+     * the sha256 stays the file's */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3;
+    while (pos < len) {
         const char *nl = memchr(data + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - data) : len, next = nl ? end + 1 : len;
         lineno++;
@@ -1015,6 +1395,9 @@ int pairs_read_rows(const clens_pairs_params *params, const char *data, size_t l
             goto fail;
         }
     }
+    if (n == 0)
+        return clens_err(err, CLENS_E_FORMAT,
+                         "%s: no rows: the file is empty or has only blank lines", src);
     *rows_out = rows;
     *n_out = n;
     return 0;
@@ -1060,6 +1443,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     clens_pairs_stats st;
     clens_pair *pairs = NULL;
     pairs_row *rows = NULL;
+    uint64_t *hashes = NULL; /* fnv1a64 of each kept pair's clean prefix */
     size_t n = 0, nrows = 0;
     int rc = 0;
     memset(&st, 0, sizeof st);
@@ -1068,8 +1452,10 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     if (params->seed > (uint64_t)INT64_MAX)
         return clens_err(err, CLENS_E_ARG, "pairs: seed must be at most 2^63-1");
     if ((rc = pairs_read_rows(params, data, len, &rows, &nrows, sha, err))) return rc;
-    if (nrows && !(pairs = calloc(nrows, sizeof *pairs))) {
+    if (nrows && (!(pairs = calloc(nrows, sizeof *pairs)) ||
+                  !(hashes = calloc(nrows, sizeof *hashes)))) {
         pairs_rows_free(rows, nrows);
+        free(pairs);
         return clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
     }
     for (size_t i = 0; i < nrows; i++) {
@@ -1078,6 +1464,18 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         int got = pairs_from_row(params, &rows[i], NULL, &pairs[n], &st, err);
         if (got < 0) { rc = -got; goto fail; }
         if (got == 0) continue;
+        /* a duplicate: the same clean prompt as an earlier pair (two problems
+         * whose solutions open alike; the corruption may differ) adds nothing */
+        uint64_t h = fnv1a64(pairs[n].clean_prefix);
+        int dup = 0;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = hashes[j] == h && strcmp(pairs[j].clean_prefix, pairs[n].clean_prefix) == 0;
+        if (dup) {
+            clens_pair_clear(&pairs[n]);
+            st.duplicates++;
+            continue;
+        }
+        hashes[n] = h;
         if (pairs_finish(&pairs[n], params, sha, (int64_t)n)) {
             n++;
             rc = clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
@@ -1086,6 +1484,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         n++;
     }
     pairs_rows_free(rows, nrows);
+    free(hashes);
     st.pairs = (long)n;
     memcpy(st.source_sha256, sha, sizeof sha);
     *pairs_out = pairs;
@@ -1094,6 +1493,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     return 0;
 fail:
     pairs_rows_free(rows, nrows);
+    free(hashes);
     clens_pairs_free(pairs, n);
     return rc;
 }
@@ -1106,6 +1506,10 @@ int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size
     *pairs = NULL;
     *n = 0;
     if (!params->data_path) return clens_err(err, CLENS_E_ARG, "pairs: no data file given");
+    struct stat sb;
+    if (stat(params->data_path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return clens_err(err, CLENS_E_IO, "%s: is a directory; expected a JSONL file",
+                         params->data_path);
     int rc = clens_read_file(params->data_path, &data, &len, err);
     if (rc) return rc;
     rc = clens_pairs_build_buffer(params, data, len, pairs, n, stats, err);
