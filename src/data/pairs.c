@@ -531,15 +531,17 @@ static size_t short_end(const char *t, size_t len, size_t e, const la_span *sp, 
 
 /* The cut of a site under --cut line: the end of its step (step_end) when
  * nothing but prose, units and punctuation follows the value up to it, the
- * cut is not in open math and (MATH) does not fall at a mid-sentence
+ * cut is not in open math and (with sentences != 0: MATH reference
+ * solutions, whose lines are paragraphs) does not fall at a mid-sentence
  * newline; else the short cut (short_end); else NO_STEP with *reason
- * R_ANSWER_IN_STEP (no step end before the answer) or R_MORE_MATH. */
+ * R_ANSWER_IN_STEP (no step end before the answer) or R_MORE_MATH. GSM8K
+ * and generated lines are steps: a newline ends them. */
 static size_t line_cut(const char *t, size_t len, size_t e, const la_span *sp, size_t nsp,
-                       size_t limit, int math, int *reason)
+                       size_t limit, int sentences, int *reason)
 {
     size_t full = step_end(t, len, e, sp, nsp, limit);
-    if (full != NO_STEP && !has_math(t, e, full) &&
-        (!math || (!in_open_math(sp, nsp, full) && !mid_sentence_newline(t, full, sp, nsp))))
+    if (full != NO_STEP && !has_math(t, e, full) && !in_open_math(sp, nsp, full) &&
+        !(sentences && mid_sentence_newline(t, full, sp, nsp)))
         return full;
     size_t sh = short_end(t, len, e, sp, nsp);
     if (sh != NO_STEP && sh <= limit) return sh;
@@ -835,7 +837,8 @@ static int prepare_math(const char *sol, int generated, const char *reference, p
         }
         if (reason == LA_OK) {
             if (rules && C->prm->cut == CLENS_CUT_LINE)
-                cut = line_cut(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit, 1, &reason);
+                cut = line_cut(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit,
+                               !generated, &reason);
             else if (step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit) == NO_STEP)
                 reason = R_ANSWER_IN_STEP;
         }
@@ -1019,8 +1022,7 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
         if (reason == LA_OK && has_fin && is_final(c[i].v, &fin, 1)) reason = LA_FINAL_ANSWER;
         if (reason == LA_OK && rules) {
             if (is_identity(expr, elen, c[i].ops, c[i].v)) reason = R_IDENTITY;
-            else if (count_value(P->text, line_start(P->text, c[i].s), c[i].s, 0, 0, c[i].v, 1) >
-                     count_value(expr, 0, elen, 0, 0, c[i].v, 0))
+            else if (count_value(P->text, line_start(P->text, c[i].s), c[i].s, 0, 0, c[i].v, 1) > 0)
                 reason = R_RESTATED;
         }
         if (reason == LA_OK) {
