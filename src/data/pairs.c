@@ -1467,10 +1467,11 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         if (got < 0) { rc = -got; goto fail; }
         if (got == 0) continue;
         /* a duplicate: the same clean prompt as an earlier pair (two problems
-         * whose solutions open alike; the corruption may differ) adds nothing */
+         * whose solutions open alike; the corruption may differ) adds nothing.
+         * The seed's rule set keeps them (fidelity). */
         uint64_t h = fnv1a64(pairs[n].clean_prefix);
         int dup = 0;
-        for (size_t j = 0; j < n && !dup; j++)
+        for (size_t j = 0; j < n && !dup && params->site != CLENS_SITE_SEED; j++)
             dup = hashes[j] == h && strcmp(pairs[j].clean_prefix, pairs[n].clean_prefix) == 0;
         if (dup) {
             clens_pair_clear(&pairs[n]);
