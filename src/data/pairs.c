@@ -475,12 +475,20 @@ static int has_math(const char *t, size_t i, size_t j)
 }
 
 /* 1 if position cut lies inside a math segment (after its opening delimiter,
- * before the end of its closing one): the prompt would end in open math. */
-static int in_open_math(const la_span *sp, size_t nsp, size_t cut)
+ * before the end of its closing one), or inside an environment that is
+ * not math to the detector but holds math ("\\begin{tabular}" with "$..$"
+ * cells, "\\begin{array}"): the prompt would end in open math. */
+static int in_open_math(const char *t, const la_span *sp, size_t nsp, size_t cut)
 {
     for (size_t k = 0; k < nsp; k++)
         if (sp[k].open < cut && cut < sp[k].next) return 1;
-    return 0;
+    long depth = 0;
+    for (size_t i = 0; i + 5 < cut; i++) {
+        if (t[i] != '\\') continue;
+        if (i + 7 <= cut && memcmp(t + i, "\\begin{", 7) == 0) depth++;
+        else if (memcmp(t + i, "\\end{", 5) == 0) depth--;
+    }
+    return nsp > 0 && depth > 0;
 }
 
 /* 1 if the cut ends at a newline that does not end a sentence: the text
@@ -540,11 +548,11 @@ static size_t line_cut(const char *t, size_t len, size_t e, const la_span *sp, s
                        size_t limit, int sentences, int *reason)
 {
     size_t full = step_end(t, len, e, sp, nsp, limit);
-    if (full != NO_STEP && !has_math(t, e, full) && !in_open_math(sp, nsp, full) &&
+    if (full != NO_STEP && !has_math(t, e, full) && !in_open_math(t, sp, nsp, full) &&
         !(sentences && mid_sentence_newline(t, full, sp, nsp)))
         return full;
     size_t sh = short_end(t, len, e, sp, nsp);
-    if (sh != NO_STEP && sh <= limit) return sh;
+    if (sh != NO_STEP && sh <= limit && !in_open_math(t, sp, nsp, sh)) return sh;
     *reason = full == NO_STEP ? R_ANSWER_IN_STEP : R_MORE_MATH;
     return NO_STEP;
 }
@@ -559,7 +567,9 @@ static int stands_alone(const char *t, size_t a, size_t b, size_t i, size_t q)
     while (j > a && strchr(" $~", t[j - 1])) j--;
     if (j > a) {
         char c = t[j - 1];
-        if (strchr("+-*/^(_{[,|", c)) return 0;
+        if (strchr("+-*/^(_{[|", c)) return 0;
+        if (c == ',' && j >= a + 2 && ((t[j - 2] >= '0' && t[j - 2] <= '9') || t[j - 2] == ')'))
+            return 0; /* "(4, 9)"; but "stripes, 40%" stands alone */
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
             size_t k = j - 1;
             while (k > a && ((t[k - 1] >= 'a' && t[k - 1] <= 'z') || (t[k - 1] >= 'A' && t[k - 1] <= 'Z'))) k--;
