@@ -1087,10 +1087,22 @@ void clens_pairs_free(clens_pair *pairs, size_t n)
 /* plus-minus-one: the direction is the top bit of the second output of the
  * site choice's splitmix64 stream (state seed ^ fnv1a64(id)): 0 -> +1,
  * 1 -> -1. The other direction is taken when the drawn one would change the
- * digit count or go below zero, or would give a final-answer value (by
- * absolute value) while the other does not. malloc'd, NULL when out of memory. */
+ * digit count or go below zero, or would give a value that a reader can
+ * take from elsewhere while the other does not: a final-answer value (by
+ * absolute value) or a number written earlier on the site's line (a MATH
+ * line is a paragraph), as in "less than $\sqrt{168}$. Since $13^2=168$".
+ * malloc'd, NULL when out of memory. */
+static int value_taken(const prepared *P, size_t site, const char *num, size_t n)
+{
+    la_num x;
+    la_lex_number(num, 0, n, 0, &x);
+    if (x.overflow) return 0;
+    return is_final(x.value, P->fin, P->n_fin) ||
+           count_value(P->text, line_start(P->text, site), site, 0, 0, x.value, 0) > 0;
+}
+
 static char *corrupt_plus_minus(const clens_pairs_params *prm, const char *id, const char *num,
-                                size_t n, const prepared *P)
+                                size_t n, const prepared *P, size_t site)
 {
     uint64_t state = prm->seed ^ fnv1a64(id);
     splitmix64(&state);
@@ -1098,14 +1110,7 @@ static char *corrupt_plus_minus(const clens_pairs_params *prm, const char *id, c
     char *a = malloc(n + 1), *b = malloc(n + 1);
     if (!a || !b) { free(a); free(b); return NULL; }
     int oka = step_numeral(num, n, dir, a), okb = step_numeral(num, n, -dir, b);
-    if (oka && okb) {
-        la_num x;
-        la_lex_number(a, 0, n, 0, &x);
-        int fa = !x.overflow && is_final(x.value, P->fin, P->n_fin);
-        la_lex_number(b, 0, n, 0, &x);
-        int fb = !x.overflow && is_final(x.value, P->fin, P->n_fin);
-        if (fa && !fb) oka = 0;
-    }
+    if (oka && okb && value_taken(P, site, a, n) && !value_taken(P, site, b, n)) oka = 0;
     if (oka) { free(b); return a; }
     if (okb) { free(a); return b; }
     free(a);
@@ -1123,7 +1128,7 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     char cutbuf[48];
     memset(out, 0, sizeof *out);
     char *cv = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_ONE
-                   ? corrupt_plus_minus(prm, id, t + s->start, s->end - s->start, P)
+                   ? corrupt_plus_minus(prm, id, t + s->start, s->end - s->start, P, s->start)
                    : corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
     if (!cv) return -1;
     size_t cvn = strlen(cv), cut;

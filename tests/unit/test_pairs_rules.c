@@ -11,7 +11,8 @@
  *   - identity / restated / source_error / duplicates: the drops by reason;
  *   - plus_minus_one: +-1 in the last place, digits kept, the seeded
  *     direction (recomputed here from the documented splitmix64 / FNV-1a),
- *     never the final answer when the other direction is not;
+ *     never the final answer or a number already on the line when the
+ *     other direction is not;
  *   - data_files: a BOM is skipped, an empty file and a folder are errors;
  *   - output_check: devices, FIFOs, links, an output equal to an input
  *     (also through a hard link), a missing folder, two equal outputs.
@@ -277,6 +278,11 @@ static void plus_minus_one(void **state)
         assert_int_equal(clens_pairs_from_text(&prm, id, "q", "So $4\\cdot 5=20$. So $\\boxed{19}$.",
                                                &p, NULL, &err), 1);
         assert_string_equal(p.site.corrupted_value, "21");
+        clens_pair_clear(&p);
+        /* nor a number written before it on its line: 169 -> 170 (168 is there) */
+        assert_int_equal(clens_pairs_from_text(&prm, id, "q", "So $b^2<168$. Since $13^2=169$, "
+                                               "we get $\\boxed{12}$.", &p, NULL, &err), 1);
+        assert_string_equal(p.site.corrupted_value, "170");
         clens_pair_clear(&p);
     }
 }

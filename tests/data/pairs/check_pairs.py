@@ -14,7 +14,8 @@ of the C code, and exits 1 on the first few violations:
     (Python str(int(x) + 1) / str(float(x) + 1.0), separators dropped) or
     plus-minus-one (+-1 in the last place, digit count kept, the direction the
     top bit of the second splitmix64 output, flipped only when the drawn one
-    changes the digit count or gives the final answer);
+    changes the digit count, or gives the final answer or a number written
+    before it on its line);
   - the cut: chars:N / chars-raw:N exactly; line: no newline before the last
     character, no final answer (\\boxed / ####) inside, ends at a step end;
     and (docs/pairs.md, "the error is the last arithmetic") nothing after the
@@ -157,12 +158,14 @@ def main():
         if p["corrupt"] == "plus-minus-one":
             d = pm_direction(p["seed"], p["id"])
             drawn, other = plus_minus(cv, d), plus_minus(cv, -d)
-            ans = re.sub(r"[^0-9.]", " ", p["answer"]).split()
+            # the other direction only when the drawn one is impossible, or is the
+            # answer or a number written earlier on the site's line
+            line = cb[:s].decode().split("\n")[-1]
+            seen = re.sub(r"[^0-9.]", " ", p["answer"] + " " + line.replace(",", "")).split()
+            seen = {float(a) for a in seen if a.strip(".") and a.count(".") <= 1}
             if xv == drawn:
                 pass
-            elif xv != other or (drawn is not None and str(float(drawn.replace(",", "").replace("\\!", "")
-                                                             .replace("{", "").replace("}", "")))
-                                 not in [str(float(a)) for a in ans if a.strip(".")]):
+            elif xv != other or (drawn is not None and float(re.sub(r"[^0-9.]", "", drawn)) not in seen):
                 err(p, "corrupted_value %r, rule gives %r (direction %d)" % (xv, drawn, d))
         else:
             want_x = last_digit(cv) if p["corrupt"] == "last-digit" else plus_one(cv)
@@ -215,7 +218,7 @@ def main():
             if IDENTITY.match(p["site"]["expr"]):
                 err(p, "identity step %r" % p["site"]["expr"])
             if fmt == "gsm8k":
-                line = p["clean_prefix"][:cs].split("\n")[-1]
+                line = cb[:s].decode().split("\n")[-1]
                 if "because" in line and re.search(r"(?<![\d.])%s(?![\d.])" % re.escape(cv),
                                                    line.split("because")[0]):
                     err(p, "value written before 'because': %r" % line)
