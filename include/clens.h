@@ -432,7 +432,8 @@ typedef enum { CLENS_PAIRS_MATH = 0, CLENS_PAIRS_GSM8K = 1 } clens_pairs_format;
 typedef enum {
     CLENS_CORRUPT_LAST_DIGIT = 0, /* last digit +1 (9 -> 8): digit count kept */
     CLENS_CORRUPT_PLUS_ONE = 1,   /* number + 1 as Python's str() prints it (the seed's) */
-    CLENS_CORRUPT_PLUS_MINUS_ONE = 2 /* +1 or -1 in the last place, seeded, digit count kept (default) */
+    CLENS_CORRUPT_PLUS_MINUS_ONE = 2, /* +1 or -1 in the last place, seeded, digit count kept (default) */
+    CLENS_CORRUPT_PLUS_MINUS_SIG = 3  /* +1 or -1 in the last nonzero digit: trailing zeros kept */
 } clens_corrupt_mode;
 
 typedef enum {

@@ -147,10 +147,12 @@ int clens_pairs_parse_cut(clens_pairs_params *p, const char *s, clens_error *err
 int clens_pairs_parse_corrupt(clens_pairs_params *p, const char *s, clens_error *err)
 {
     if (strcmp(s, "plus-minus-one") == 0) p->corrupt = CLENS_CORRUPT_PLUS_MINUS_ONE;
+    else if (strcmp(s, "plus-minus-sig") == 0) p->corrupt = CLENS_CORRUPT_PLUS_MINUS_SIG;
     else if (strcmp(s, "last-digit") == 0) p->corrupt = CLENS_CORRUPT_LAST_DIGIT;
     else if (strcmp(s, "plus-one") == 0) p->corrupt = CLENS_CORRUPT_PLUS_ONE;
     else return clens_err(err, CLENS_E_ARG,
-                          "corrupt: expected plus-minus-one, last-digit or plus-one, got '%s'", s);
+                          "corrupt: expected plus-minus-one, plus-minus-sig, last-digit or plus-one, "
+                          "got '%s'", s);
     return 0;
 }
 
@@ -177,6 +179,7 @@ static const char *corrupt_name(clens_corrupt_mode c)
 {
     return c == CLENS_CORRUPT_PLUS_ONE       ? "plus-one"
            : c == CLENS_CORRUPT_PLUS_MINUS_ONE ? "plus-minus-one"
+           : c == CLENS_CORRUPT_PLUS_MINUS_SIG ? "plus-minus-sig"
                                                : "last-digit";
 }
 
@@ -303,18 +306,21 @@ static void py_float_repr(double d, char *out, size_t n)
  * stay: "3000" -> "3001" / "2999", "0.0625" -> "0.0624", "20,000" -> "19,999".
  * 0 when that would change the digit count ("99" + 1, "10" - 1, "1,000" - 1)
  * or go below zero ("0" - 1); the result is in out (n + 1 bytes). */
-static int step_numeral(const char *num, size_t n, int dir, char *out)
+static int step_numeral_at(const char *num, size_t n, int dir, int significant, char *out)
 {
     memcpy(out, num, n);
     out[n] = 0;
-    size_t first = n, i;
+    size_t first = n, i, at = n;
+    if (significant) /* the last nonzero digit: 3000 -> 2000 / 4000, 4.50 -> 4.40 / 4.60 */
+        for (i = n; i-- > 0;)
+            if (out[i] >= '1' && out[i] <= '9') { at = i + 1; break; }
     for (i = 0; i < n; i++)
         if (out[i] >= '0' && out[i] <= '9') { first = i; break; }
     if (first == n) return 0;
     size_t int_digits = 0;
     for (i = first; i < n && out[i] != '.'; i++) int_digits += out[i] >= '0' && out[i] <= '9';
     int carry = 1;
-    for (i = n; carry && i-- > 0;) {
+    for (i = at; carry && i-- > 0;) {
         char c = out[i];
         if (c < '0' || c > '9') continue;
         if (dir > 0) {
@@ -328,6 +334,11 @@ static int step_numeral(const char *num, size_t n, int dir, char *out)
     if (carry) return 0;                                /* 99 + 1, 0 - 1 */
     if (int_digits > 1 && out[first] == '0') return 0;  /* 10 - 1 -> "09" */
     return 1;
+}
+
+static int step_numeral(const char *num, size_t n, int dir, char *out)
+{
+    return step_numeral_at(num, n, dir, 0, out);
 }
 
 char *clens_pairs_corrupt_step(const char *numeral, int direction)
@@ -344,9 +355,11 @@ char *clens_pairs_corrupt_step(const char *numeral, int direction)
 /* The corrupted form of a numeral as written. malloc'd, NULL when out of memory. */
 static char *corrupt_numeral(const char *num, size_t n, clens_corrupt_mode mode)
 {
-    if (mode == CLENS_CORRUPT_PLUS_MINUS_ONE) { /* no direction given: +1 if it keeps the digits */
+    if (mode == CLENS_CORRUPT_PLUS_MINUS_ONE || mode == CLENS_CORRUPT_PLUS_MINUS_SIG) {
+        /* no direction given: +1 if it keeps the digits */
+        int sig = mode == CLENS_CORRUPT_PLUS_MINUS_SIG;
         char *c = malloc(n + 1);
-        if (c && (step_numeral(num, n, 1, c) || step_numeral(num, n, -1, c))) return c;
+        if (c && (step_numeral_at(num, n, 1, sig, c) || step_numeral_at(num, n, -1, sig, c))) return c;
         free(c);
         mode = CLENS_CORRUPT_LAST_DIGIT;
     }
@@ -1109,7 +1122,8 @@ static char *corrupt_plus_minus(const clens_pairs_params *prm, const char *id, c
     int dir = (splitmix64(&state) >> 63) ? -1 : 1;
     char *a = malloc(n + 1), *b = malloc(n + 1);
     if (!a || !b) { free(a); free(b); return NULL; }
-    int oka = step_numeral(num, n, dir, a), okb = step_numeral(num, n, -dir, b);
+    int sig = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_SIG;
+    int oka = step_numeral_at(num, n, dir, sig, a), okb = step_numeral_at(num, n, -dir, sig, b);
     if (oka && okb && value_taken(P, site, a, n) && !value_taken(P, site, b, n)) oka = 0;
     if (oka) { free(b); return a; }
     if (okb) { free(a); return b; }
@@ -1127,7 +1141,7 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     size_t len = P->len;
     char cutbuf[48];
     memset(out, 0, sizeof *out);
-    char *cv = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_ONE
+    char *cv = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_ONE || prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_SIG
                    ? corrupt_plus_minus(prm, id, t + s->start, s->end - s->start, P, s->start)
                    : corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
     if (!cv) return -1;

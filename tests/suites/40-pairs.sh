@@ -42,6 +42,16 @@ run gsm8k-test-seed "$D/gsm8k/test.jsonl" gsm8k --corrupt plus-one --cut chars-r
 # the seed's whole rule set: last "= n" match (verified or not), +1, 20 characters
 run math-train-fidelity "$D/math_algebra/train.jsonl" math --site seed --corrupt plus-one --cut chars-raw:20
 run gsm8k-test-fidelity "$D/gsm8k/test.jsonl" gsm8k --site seed --corrupt plus-one --cut chars-raw:20
+# +-1 in the last nonzero digit: round values stay round (3000 -> 2000 / 4000)
+run gsm8k-test-sig "$D/gsm8k/test.jsonl" gsm8k --corrupt plus-minus-sig --limit 400
+$PY - "$T/gsm8k-test-sig.jsonl" <<'EOF' || bad "plus-minus-sig: last digits"
+import json, sys
+ps = [json.loads(l) for l in open(sys.argv[1])]
+c0 = sum(p["site"]["clean_value"].endswith("0") for p in ps)
+x0 = sum(p["site"]["corrupted_value"].endswith("0") for p in ps)
+print("    plus-minus-sig: %d of %d clean and %d corrupted values end in 0" % (c0, len(ps), x0))
+assert c0 > 100 and x0 >= c0
+EOF
 
 # summaries report the counts
 grep -q "problems read           1187" "$T/math-test.txt" || bad "math-test summary"

@@ -245,6 +245,14 @@ static void plus_minus_one(void **state)
     check_step("0", 1, "1");
     check_step("1", -1, "0");
     check_step("0.1", -1, "0.0");
+    /* plus-minus-sig: in the last nonzero digit (no direction given: +1 when possible) */
+    const char *sig[][2] = {{"3000", "4000"}, {"4.50", "4.60"}, {"120,000", "130,000"},
+                            {"90", "80"}, {"0.0625", "0.0626"}, {"0", "1"}, {"10", "20"}};
+    for (size_t i = 0; i < sizeof sig / sizeof *sig; i++) {
+        char *c = clens_pairs_corrupt_value(sig[i][0], CLENS_CORRUPT_PLUS_MINUS_SIG);
+        if (!c || strcmp(c, sig[i][1]) != 0) fail_msg("sig(%s) = %s, want %s", sig[i][0], c, sig[i][1]);
+        free(c);
+    }
     /* the drawn direction, per pair, and both directions over many ids */
     clens_pairs_params prm = clens_pairs_default_params();
     assert_int_equal(prm.corrupt, CLENS_CORRUPT_PLUS_MINUS_ONE);

@@ -12,7 +12,8 @@ of the C code, and exits 1 on the first few violations:
     characters after the start of the number;
   - corrupted_value follows the rule: last-digit (+1, 9 -> 8), plus-one
     (Python str(int(x) + 1) / str(float(x) + 1.0), separators dropped) or
-    plus-minus-one (+-1 in the last place, digit count kept, the direction the
+    plus-minus-one (+-1 in the last place; plus-minus-sig: in the last nonzero
+    digit; digit count kept, the direction the
     top bit of the second splitmix64 output, flipped only when the drawn one
     changes the digit count, or gives the final answer or a number written
     before it on its line);
@@ -66,10 +67,13 @@ def plus_one(v):
     return str(float(d) + 1) if "." in d else str(int(d) + 1)
 
 
-def plus_minus(v, d):
-    """v +- 1 in its last place, digits changed in place; None if the digit count changes."""
+def plus_minus(v, d, sig=False):
+    """v +- 1 in its last place (sig: in its last nonzero digit), digits changed in
+    place; None if the digit count changes."""
     ds = [i for i, c in enumerate(v) if c.isdigit()]
-    n = int("".join(v[i] for i in ds)) + d
+    digits = "".join(v[i] for i in ds)
+    zeros = len(digits) - len(digits.rstrip("0")) if sig and digits.strip("0") else 0
+    n = int(digits) + d * 10 ** zeros
     if n < 0:
         return None
     s = str(n).zfill(len(ds))
@@ -155,9 +159,10 @@ def main():
             err(p, "clean_prefix is not a prefix of the solution text")
         if cb[s:e].decode() != cv:
             err(p, "site [%d, %d) is %r, not %r" % (s, e, cb[s:e], cv))
-        if p["corrupt"] == "plus-minus-one":
+        if p["corrupt"] in ("plus-minus-one", "plus-minus-sig"):
             d = pm_direction(p["seed"], p["id"])
-            drawn, other = plus_minus(cv, d), plus_minus(cv, -d)
+            sig = p["corrupt"] == "plus-minus-sig"
+            drawn, other = plus_minus(cv, d, sig), plus_minus(cv, -d, sig)
             # the other direction only when the drawn one is impossible, or is the
             # answer or a number written earlier on the site's line
             line = cb[:s].decode().split("\n")[-1]
@@ -171,7 +176,7 @@ def main():
             want_x = last_digit(cv) if p["corrupt"] == "last-digit" else plus_one(cv)
             if xv != want_x:
                 err(p, "corrupted_value %r, rule gives %r" % (xv, want_x))
-        if p["corrupt"] in ("last-digit", "plus-minus-one") and (len(xv) != len(cv) or
+        if p["corrupt"] in ("last-digit", "plus-minus-one", "plus-minus-sig") and (len(xv) != len(cv) or
                                              sum(c.isdigit() for c in xv) != sum(c.isdigit() for c in cv)):
             err(p, "digit count changed")
         cs = len(tb[:s].decode())          # character index of the site
