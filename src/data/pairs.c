@@ -3,7 +3,9 @@
  * answers (with <<expr=n>>n annotations) into (clean, corrupted) prompt pairs
  * that are identical except that one intermediate arithmetic result is wrong
  * in the corrupted one, cut right after that number (study.md §3.1, §5.3,
- * §5.5, §5.6; rulings R5, R6, R13). The detector is latex_arith.c.
+ * §5.5, §5.6; rulings R5, R6, R13). The detector is latex_arith.c. The
+ * rules with examples, the drop reasons and the pairs.jsonl keys:
+ * docs/pairs.md.
  *
  * Decisions (defaults first, the seed's "fidelity" choice after it):
  *
@@ -15,6 +17,15 @@
  * or the "####" number, see la_final_values). A GSM8K site is the number
  * written right after an annotation <<expr=n>>, which must equal n; the
  * annotations are removed from the text (the prompts never contain "<<").
+ * A site must need arithmetic to be judged (issue 22, docs/pairs.md; not
+ * applied under --site seed): not an identity (one operation whose result
+ * is an operand, the other 1 or 0: "7*1 = 7", "5/1", "x+0"), not restated
+ * (its value already stands alone earlier on its GSM8K line or in its MATH
+ * sentence: "He runs 3000 yards in total because 200 x 15 = 3000"), with a
+ * cut after which no more arithmetic follows (below), and no source error
+ * before the cut (a wrong annotation or step, or "W because E = V" with W a
+ * one-digit typo of V: "He has $3.65 because ... equals $3.45"). Of two
+ * pairs with the same clean prompt the second is dropped (duplicates).
  *
  * One pair per problem. Among a problem's sites (in text order) one is
  * chosen: --site random (default) takes index floor(r * n_sites / 2^64), with
@@ -36,9 +47,16 @@
  * its annotations stripped) through the cut; nothing is added (rendering per
  * model happens where pairs are used, R6).
  *
- * Corruption (of the number as written, without its sign). last-digit
- * (default): the last digit +1, or -1 if it is 9, so the digit count and the
- * separators stay ("74,592" -> "74,593", "2.5" -> "2.6", "19" -> "18").
+ * Corruption (of the number as written, without its sign). plus-minus-one
+ * (default): +1 or -1 in the last place, digits changed in place with carry
+ * or borrow so the digit count and separators stay ("3000" -> "3001" or
+ * "2999", "20,000" -> "19,999"); the direction is drawn (the second
+ * splitmix64 output of the site choice's stream), and the other one taken
+ * when the drawn one changes the digit count, or gives the final answer or
+ * a number already written on the site's line while the other does not.
+ * plus-minus-sig: the same in the last nonzero digit ("3000" -> "2000" or
+ * "4000", "4.50" -> "4.40"), so round values stay round. last-digit: the
+ * last digit +1, or -1 if it is 9 ("74,592" -> "74,593", "19" -> "18").
  * plus-one (the seed's): the number + 1 printed like Python's str(int(x) + 1),
  * or str(float(x) + 1.0) when it has a decimal point ("2.50" -> "3.5"),
  * separators dropped ("1,\!000" -> "1001"); the digit count may change. The
@@ -57,6 +75,16 @@
  * ';' outside math, or one that closes a math segment: "$6/2 = 3,$ so" is
  * cut after the '$'); sites with none are dropped ("answer_in_step"), so no
  * prompt contains the final answer.
+ * The error must be the last arithmetic in the prompt: that step end is
+ * the cut only when what follows the number up to it holds no digit,
+ * relation, operator or arithmetic macro, the cut is not inside open math
+ * (a math segment, or an environment such as tabular), and (MATH reference
+ * solutions) it is not a newline in the middle of a sentence. Otherwise the
+ * cut is right after the number, its math segment's closing delimiter (when
+ * only closing brackets and punctuation are left in the segment) and any
+ * punctuation right after ("$64 - 4 = 60$, so $5a + 20 = 60$" is cut after
+ * "= 60$,"); when more math follows inside the segment ("= 105\\" with a
+ * row after it, "= 12, 12 + 1 = 13") the site is dropped ("more_math").
  * chars:N: N characters (Unicode code points) after the START of the number,
  * measured in the clean text; both prompts end at the same text boundary, so
  * when plus-one changes the number's length the corrupted prompt is longer
