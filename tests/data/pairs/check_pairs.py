@@ -238,6 +238,7 @@ def main():
                 err(p, "site_rule seed but not the last '= n' match")
         elif p["site_index"] != p["n_sites"] - 1:
             err(p, "site_rule last but not the last site")
+    if __import__("os").environ.get("CHECK_ALL"): [print("check_pairs:", m) for m in errors]
     for m in errors[:10]:
         print("check_pairs:", m)
     print("check_pairs: %s: %d pairs, %d problems, %d violations" % (pairs_path.split("/")[-1], n,
