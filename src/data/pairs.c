@@ -557,7 +557,8 @@ static int mid_sentence_newline(const char *t, size_t cut, const la_span *sp, si
  * punctuation ("= 3,\]"), and the cut goes after the closing delimiter;
  * then directly following punctuation (or a '%' right after a GSM8K number)
  * is kept. NO_STEP if more math follows in the segment ("= 105\\" in an
- * align*, "= 12 + 1 = 13"). */
+ * align*, "= 12, 12 + 1 = 13"), or if nothing closes the number (the
+ * prompts would end in the differing digits). */
 static size_t short_end(const char *t, size_t len, size_t e, const la_span *sp, size_t nsp)
 {
     size_t j = e;
@@ -575,7 +576,9 @@ static size_t short_end(const char *t, size_t len, size_t e, const la_span *sp, 
     }
     if (nsp == 0 && j < len && t[j] == '%') j++;
     while (j < len && strchr(".,;:!?", t[j])) j++;
-    return j;
+    /* a prompt that would end in the number itself ends in different tokens
+     * in the two prompts ("= 40 students and 20 ..." cut at "= 40"): no cut */
+    return j > e ? j : NO_STEP;
 }
 
 /* The cut of a site under --cut line: the end of its step (step_end) when

@@ -505,7 +505,7 @@ static void generated_text(void **state)
     static const char *const b[] = {
         "12 \u00d7 5 | 60 | ok | 60",
         "+ 2 + 3 | 5 | unknowns | ",
-        "$60 / 4 | 15 | ok | 15",
+        "$60 / 4 | 15 | more_math | 15", /* "= $15 each, and 3.5 * 2 = 7": no cut but at the digit */
         "3.5 * 2 | 7 | ok | 7",
         "2 + 2 | 5 | mismatch | 4",
         "10 / 3 | 3.33 | approximation | 10/3",

@@ -148,6 +148,9 @@ static void last_arithmetic(void **state)
                "He eats 5*3 = 15 cookies.\nSo 1+1=2\n");
     expect_cut("He has 12 + 3 = <<12+3=15>>15, then 2 more.\n#### 7", 1, "He has 12 + 3 = 15,");
     expect_cut("Half is 50% = <<50/100*40=20>>20% of 40 hours\n#### 7", 1, "Half is 50% = 20%");
+    /* nothing closes the number: the prompts would end in different digits */
+    expect_reasons("There are 60 x 2/3 = <<60*2/3=40>>40 students and 20 teachers\n#### 7", 1,
+                   "more_math");
 }
 
 /* ----------------------------------------------------- drops by reason */
