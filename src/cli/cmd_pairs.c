@@ -315,8 +315,10 @@ int cmd_pairs(int argc, char **argv)
     }
     /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
     const char *inputs[] = {p.data_path, model ? op.generations_path : NULL, out};
+    const char *gen_others[] = {p.data_path, out, cands};
     if (clens_output_check(out, inputs, 2, &err) ||
-        (cands && clens_output_check(cands, inputs, 3, &err)))
+        (cands && clens_output_check(cands, inputs, 3, &err)) ||
+        (model && clens_output_check(op.generations_path, gen_others, 3, &err))) /* appended */
         return cli_fail(cmd, &err);
     if (model) {
         progress_state ps = {quiet, clens_now()};

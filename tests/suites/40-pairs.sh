@@ -107,6 +107,10 @@ for args in "--out $T/d.jsonl" "--out $T/o.jsonl --candidates $T/d.jsonl" \
   "$CLENS" pairs --data "$T/d.jsonl" --format gsm8k $args 2>"$T/err.txt"
   rc=$?; [ $rc -eq 1 ] && grep -qE "same (file|path)" "$T/err.txt" || { cat "$T/err.txt"; bad "$args: exit $rc"; }
 done
+# the on-policy generations file is appended to: never the dataset (refused before any model is read)
+"$CLENS" pairs --data "$T/d.jsonl" --format gsm8k --out "$T/o.jsonl" --on-policy "$T/no-model" \
+  --generations "$T/d.jsonl" 2>"$T/err.txt"
+[ $? -eq 1 ] && grep -q "same file as the input" "$T/err.txt" || { cat "$T/err.txt"; bad "--generations = --data"; }
 [ "$(sha256sum <"$T/d.jsonl")" = "$sum0" ] || bad "the dataset was overwritten"
 ln -sf d.jsonl "$T/link.jsonl"; mkfifo "$T/fifo"
 for o in "$T/link.jsonl" "$T/fifo"; do
