@@ -440,8 +440,10 @@ CLENS_API int clens_chat_template_tokenize(const clens_chat_template *t, const c
 typedef enum { CLENS_PAIRS_MATH = 0, CLENS_PAIRS_GSM8K = 1 } clens_pairs_format;
 
 typedef enum {
-    CLENS_CORRUPT_LAST_DIGIT = 0, /* last digit +1 (9 -> 8): digit count kept (default) */
-    CLENS_CORRUPT_PLUS_ONE = 1    /* number + 1 as Python's str() prints it (the seed's) */
+    CLENS_CORRUPT_LAST_DIGIT = 0, /* last digit +1 (9 -> 8): digit count kept */
+    CLENS_CORRUPT_PLUS_ONE = 1,   /* number + 1 as Python's str() prints it (the seed's) */
+    CLENS_CORRUPT_PLUS_MINUS_ONE = 2, /* +1 or -1 in the last place, seeded, digit count kept (default) */
+    CLENS_CORRUPT_PLUS_MINUS_SIG = 3  /* +1 or -1 in the last nonzero digit: trailing zeros kept */
 } clens_corrupt_mode;
 
 typedef enum {
@@ -491,6 +493,8 @@ typedef struct clens_pairs_params {
 } clens_pairs_params;
 
 /* MATH, seed 0, no limit, cut line, corrupt last-digit, site random. */
+CLENS_API clens_pairs_params clens_pairs_default_params(void);
+/* MATH, seed 0, no limit, cut line, corrupt plus-minus-one, site random. */
 CLENS_API clens_pairs_params clens_pairs_default_params(void);
 
 typedef struct clens_pair_site {
@@ -542,6 +546,7 @@ typedef struct clens_pairs_stats {
     long sites;                  /* verified, intermediate, not the final answer */
     long pairs;                  /* pairs made */
     long drops[CLENS_PAIRS_MAX_REASONS]; /* candidates dropped, by reason index */
+    long duplicates;             /* pairs dropped: same clean prefix as an earlier pair */
 } clens_pairs_stats;
 
 /* Number of reasons and their names ("mismatch", "assignment", ...); index 0
@@ -993,4 +998,14 @@ CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked
 #ifdef __cplusplus
 }
 #endif
+/* ======================================================== corruption step */
+/* (section owned by src/data/, the pair builder) */
+
+/* The numeral as written ("3000", "20,000", "0.0625"; no sign) +1 (direction
+ * > 0) or -1 in its last place, digits changed in place so the separators and
+ * the digit count stay ("3000" -> "2999"); NULL when that is impossible ("99"
+ * + 1, "10" - 1, "0" - 1) or out of memory. malloc'd (caller frees). The
+ * plus-minus-one corruption draws the direction (src/data/pairs.c). */
+char *clens_pairs_corrupt_step(const char *numeral, int direction);
+
 #endif /* CLENS_H */

@@ -21,6 +21,15 @@ int clens_read_file(const char *path, char **data, size_t *len, clens_error *err
 /* Writes len bytes to path atomically: path.tmp.PID, fsync, rename, fsync dir. */
 int clens_write_file_atomic(const char *path, const void *data, size_t len, clens_error *err);
 
+/* Before writing an output: path must be absent (in an existing folder) or a
+ * regular file (not a directory, device, FIFO, socket or symbolic link, which
+ * the temp+rename write would replace), and not the same file (st_dev,
+ * st_ino) as any of inputs[0, n_inputs) (NULL entries and missing inputs are
+ * skipped; pass earlier outputs too). CLENS_OK, CLENS_E_IO or CLENS_E_ARG
+ * with a message naming path. src/base/outpath.c. */
+int clens_output_check(const char *path, const char *const *inputs, size_t n_inputs,
+                       clens_error *err);
+
 /* Appends one line (a '\n' is added) and fsyncs, so a killed run loses at most
  * the line in flight. */
 int clens_append_line_durable(const char *path, const char *line, clens_error *err);

@@ -69,7 +69,7 @@
 static const char *const reason_names[LA_REASON_COUNT] = {
     "ok", "after_boxed", "rhs_not_number", "no_lhs", "tuple", "assignment", "unknowns",
     "malformed", "not_rational", "overflow", "trivial", "approximation", "mismatch",
-    "final_answer", "annotation_text",
+    "final_answer", "annotation_text", "too_deep",
 };
 
 const char *la_reason_name(int reason)
@@ -479,6 +479,7 @@ typedef struct lp {
     int paren;   /* depth of ( and [: plain commas are tuple commas there */
     int err;     /* first failure, 0 = none */
     int ops;     /* arithmetic operations seen */
+    int depth;   /* nesting of primaries and unary minuses (LA_MAX_DEPTH) */
 } lp;
 
 static la_rat lp_fail(lp *P, int reason)
@@ -565,7 +566,21 @@ static la_rat lp_group(lp *P, char close, int paren)
     return v;
 }
 
+static la_rat lp_primary_at(lp *P, int *bare, int *is_frac);
+
+/* Every recursion of the parser goes through lp_primary or lp_unary, so
+ * bounding their nesting bounds the stack: 8,000 nested "(" or 10,000
+ * nested "\frac{" in one dataset line used to overflow it. */
 static la_rat lp_primary(lp *P, int *bare, int *is_frac)
+{
+    *bare = *is_frac = 0;
+    if (++P->depth > LA_MAX_DEPTH) return lp_fail(P, LA_TOO_DEEP);
+    la_rat v = lp_primary_at(P, bare, is_frac);
+    P->depth--;
+    return v;
+}
+
+static la_rat lp_primary_at(lp *P, int *bare, int *is_frac)
 {
     *bare = *is_frac = 0;
     lp_ws(P);
@@ -647,7 +662,9 @@ static la_rat lp_unary(lp *P, int *bare)
     int fr;
     if (P->p < P->end && P->s[P->p] == '-') {
         P->p++;
+        if (++P->depth > LA_MAX_DEPTH) return lp_fail(P, LA_TOO_DEEP);
         la_rat v = lp_unary(P, bare);
+        P->depth--;
         *bare = 0;
         if (!P->err) lp_apply(P, rat_neg(v, &v));
         return v;
@@ -710,7 +727,7 @@ int la_eval(const char *s, size_t start, size_t end, int plain, la_rat *value, i
     int c = classify(s, start, end, plain);
     *n_ops = 0;
     if (c != LA_OK) return c;
-    lp P = {s, start, end, plain, 0, 0, 0};
+    lp P = {s, start, end, plain, 0, 0, 0, 0};
     la_rat v = lp_expr(&P);
     lp_ws(&P);
     if (!P.err && P.p != end) P.err = LA_MALFORMED;

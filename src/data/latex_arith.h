@@ -39,10 +39,15 @@ typedef enum {
     LA_MISMATCH,        /* lhs evaluates to something else: an error in the source */
     LA_FINAL_ANSWER,    /* verified, but the value equals the final answer (rulings R6) */
     LA_ANNOTATION_TEXT, /* GSM8K: the text after <<expr=n>> is not the number n */
+    LA_TOO_DEEP,        /* lhs nests deeper than LA_MAX_DEPTH groups / fractions / signs */
     LA_REASON_COUNT
 } la_reason;
 
 const char *la_reason_name(int reason);
+
+/* How deep la_eval follows nested groups, fractions, roots and signs; deeper
+ * is LA_TOO_DEEP (a bound on the parser's recursion, so on its stack). */
+#define LA_MAX_DEPTH 100
 
 /* A numeral as written: digits with optional thousands separators ("74,592",
  * "1,\!000", "1{,}000") and an optional decimal part. No sign. */

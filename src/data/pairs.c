@@ -3,7 +3,9 @@
  * answers (with <<expr=n>>n annotations) into (clean, corrupted) prompt pairs
  * that are identical except that one intermediate arithmetic result is wrong
  * in the corrupted one, cut right after that number (study.md §3.1, §5.3,
- * §5.5, §5.6; rulings R5, R6, R13). The detector is latex_arith.c.
+ * §5.5, §5.6; rulings R5, R6, R13). The detector is latex_arith.c, the
+ * cut and "needs arithmetic" rules pair_rules.c; the rules with examples,
+ * the drop reasons and the pairs.jsonl keys: docs/pairs.md.
  *
  * Decisions (defaults first, the seed's "fidelity" choice after it):
  *
@@ -15,6 +17,15 @@
  * or the "####" number, see la_final_values). A GSM8K site is the number
  * written right after an annotation <<expr=n>>, which must equal n; the
  * annotations are removed from the text (the prompts never contain "<<").
+ * A site must need arithmetic to be judged (issue 22, docs/pairs.md; not
+ * applied under --site seed): not an identity (one operation whose result
+ * is an operand, the other 1 or 0: "7*1 = 7", "5/1", "x+0"), not restated
+ * (its value already stands alone earlier on its GSM8K line or in its MATH
+ * sentence: "He runs 3000 yards in total because 200 x 15 = 3000"), with a
+ * cut after which no more arithmetic follows (below), and no source error
+ * before the cut (a wrong annotation or step, or "W because E = V" with W a
+ * one-digit typo of V: "He has $3.65 because ... equals $3.45"). Of two
+ * pairs with the same clean prompt the second is dropped (duplicates).
  *
  * One pair per problem. Among a problem's sites (in text order) one is
  * chosen: --site random (default) takes index floor(r * n_sites / 2^64), with
@@ -36,9 +47,16 @@
  * its annotations stripped) through the cut; nothing is added (rendering per
  * model happens where pairs are used, R6).
  *
- * Corruption (of the number as written, without its sign). last-digit
- * (default): the last digit +1, or -1 if it is 9, so the digit count and the
- * separators stay ("74,592" -> "74,593", "2.5" -> "2.6", "19" -> "18").
+ * Corruption (of the number as written, without its sign). plus-minus-one
+ * (default): +1 or -1 in the last place, digits changed in place with carry
+ * or borrow so the digit count and separators stay ("3000" -> "3001" or
+ * "2999", "20,000" -> "19,999"); the direction is drawn (the second
+ * splitmix64 output of the site choice's stream), and the other one taken
+ * when the drawn one changes the digit count, or gives the final answer or
+ * a number already written on the site's line while the other does not.
+ * plus-minus-sig: the same in the last nonzero digit ("3000" -> "2000" or
+ * "4000", "4.50" -> "4.40"), so round values stay round. last-digit: the
+ * last digit +1, or -1 if it is 9 ("74,592" -> "74,593", "19" -> "18").
  * plus-one (the seed's): the number + 1 printed like Python's str(int(x) + 1),
  * or str(float(x) + 1.0) when it has a decimal point ("2.50" -> "3.5"),
  * separators dropped ("1,\!000" -> "1001"); the digit count may change. The
@@ -57,6 +75,16 @@
  * ';' outside math, or one that closes a math segment: "$6/2 = 3,$ so" is
  * cut after the '$'); sites with none are dropped ("answer_in_step"), so no
  * prompt contains the final answer.
+ * The error must be the last arithmetic in the prompt: that step end is
+ * the cut only when what follows the number up to it holds no digit,
+ * relation, operator or arithmetic macro, the cut is not inside open math
+ * (a math segment, or an environment such as tabular), and (MATH reference
+ * solutions) it is not a newline in the middle of a sentence. Otherwise the
+ * cut is right after the number, its math segment's closing delimiter (when
+ * only closing brackets and punctuation are left in the segment) and any
+ * punctuation right after ("$64 - 4 = 60$, so $5a + 20 = 60$" is cut after
+ * "= 60$,"); when more math follows inside the segment ("= 105\\" with a
+ * row after it, "= 12, 12 + 1 = 13") the site is dropped ("more_math").
  * chars:N: N characters (Unicode code points) after the START of the number,
  * measured in the clean text; both prompts end at the same text boundary, so
  * when plus-one changes the number's length the corrupted prompt is longer
@@ -83,23 +111,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/base.h"
 #include "data/latex_arith.h"
+#include "data/pair_rules.h"
 #include "data/pairs_internal.h"
 
-_Static_assert(LA_REASON_COUNT + 2 <= CLENS_PAIRS_MAX_REASONS, "too many reasons");
-
-/* Reasons beyond latex_arith's: indices LA_REASON_COUNT, +1. */
-#define R_ANSWER_IN_STEP (LA_REASON_COUNT)
-#define R_COUNT (LA_REASON_COUNT + 1)
+_Static_assert(R_COUNT <= CLENS_PAIRS_MAX_REASONS, "too many reasons");
 
 int clens_pairs_reason_count(void) { return R_COUNT; }
 
 const char *clens_pairs_reason_name(int i)
 {
-    if (i == R_ANSWER_IN_STEP) return "answer_in_step";
-    return la_reason_name(i);
+    switch (i) {
+    case R_ANSWER_IN_STEP: return "answer_in_step";
+    case R_IDENTITY: return "identity";
+    case R_RESTATED: return "restated";
+    case R_MORE_MATH: return "more_math";
+    case R_SOURCE_ERROR: return "source_error";
+    default: return la_reason_name(i);
+    }
 }
 
 clens_pairs_params clens_pairs_default_params(void)
@@ -109,7 +141,7 @@ clens_pairs_params clens_pairs_default_params(void)
     p.format = CLENS_PAIRS_MATH;
     p.cut = CLENS_CUT_LINE;
     p.cut_chars = 20;
-    p.corrupt = CLENS_CORRUPT_LAST_DIGIT;
+    p.corrupt = CLENS_CORRUPT_PLUS_MINUS_ONE;
     p.site = CLENS_SITE_RANDOM;
     return p;
 }
@@ -136,9 +168,13 @@ int clens_pairs_parse_cut(clens_pairs_params *p, const char *s, clens_error *err
 
 int clens_pairs_parse_corrupt(clens_pairs_params *p, const char *s, clens_error *err)
 {
-    if (strcmp(s, "last-digit") == 0) p->corrupt = CLENS_CORRUPT_LAST_DIGIT;
+    if (strcmp(s, "plus-minus-one") == 0) p->corrupt = CLENS_CORRUPT_PLUS_MINUS_ONE;
+    else if (strcmp(s, "plus-minus-sig") == 0) p->corrupt = CLENS_CORRUPT_PLUS_MINUS_SIG;
+    else if (strcmp(s, "last-digit") == 0) p->corrupt = CLENS_CORRUPT_LAST_DIGIT;
     else if (strcmp(s, "plus-one") == 0) p->corrupt = CLENS_CORRUPT_PLUS_ONE;
-    else return clens_err(err, CLENS_E_ARG, "corrupt: expected last-digit or plus-one, got '%s'", s);
+    else return clens_err(err, CLENS_E_ARG,
+                          "corrupt: expected plus-minus-one, plus-minus-sig, last-digit or plus-one, "
+                          "got '%s'", s);
     return 0;
 }
 
@@ -163,7 +199,10 @@ static const char *format_name(clens_pairs_format f) { return f == CLENS_PAIRS_G
 
 static const char *corrupt_name(clens_corrupt_mode c)
 {
-    return c == CLENS_CORRUPT_PLUS_ONE ? "plus-one" : "last-digit";
+    return c == CLENS_CORRUPT_PLUS_ONE       ? "plus-one"
+           : c == CLENS_CORRUPT_PLUS_MINUS_ONE ? "plus-minus-one"
+           : c == CLENS_CORRUPT_PLUS_MINUS_SIG ? "plus-minus-sig"
+                                               : "last-digit";
 }
 
 static void cut_name(const clens_pairs_params *p, char *buf, size_t n)
@@ -284,9 +323,68 @@ static void py_float_repr(double d, char *out, size_t n)
     free(b.s);
 }
 
+/* The numeral +1 (dir > 0) or -1 (dir < 0) in its last place, digits
+ * changed in place (carry / borrow) so the separators and the digit count
+ * stay: "3000" -> "3001" / "2999", "0.0625" -> "0.0624", "20,000" -> "19,999".
+ * 0 when that would change the digit count ("99" + 1, "10" - 1, "1,000" - 1)
+ * or go below zero ("0" - 1); the result is in out (n + 1 bytes). */
+static int step_numeral_at(const char *num, size_t n, int dir, int significant, char *out)
+{
+    memcpy(out, num, n);
+    out[n] = 0;
+    size_t first = n, i, at = n;
+    if (significant) /* the last nonzero digit: 3000 -> 2000 / 4000, 4.50 -> 4.40 / 4.60 */
+        for (i = n; i-- > 0;)
+            if (out[i] >= '1' && out[i] <= '9') { at = i + 1; break; }
+    for (i = 0; i < n; i++)
+        if (out[i] >= '0' && out[i] <= '9') { first = i; break; }
+    if (first == n) return 0;
+    size_t int_digits = 0;
+    for (i = first; i < n && out[i] != '.'; i++) int_digits += out[i] >= '0' && out[i] <= '9';
+    int carry = 1;
+    for (i = at; carry && i-- > 0;) {
+        char c = out[i];
+        if (c < '0' || c > '9') continue;
+        if (dir > 0) {
+            if (c == '9') out[i] = '0';
+            else { out[i] = (char)(c + 1); carry = 0; }
+        } else {
+            if (c == '0') out[i] = '9';
+            else { out[i] = (char)(c - 1); carry = 0; }
+        }
+    }
+    if (carry) return 0;                                /* 99 + 1, 0 - 1 */
+    if (int_digits > 1 && out[first] == '0') return 0;  /* 10 - 1 -> "09" */
+    return 1;
+}
+
+static int step_numeral(const char *num, size_t n, int dir, char *out)
+{
+    return step_numeral_at(num, n, dir, 0, out);
+}
+
+char *clens_pairs_corrupt_step(const char *numeral, int direction)
+{
+    size_t n = strlen(numeral);
+    char *c = malloc(n + 1);
+    if (c && !step_numeral(numeral, n, direction, c)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* The corrupted form of a numeral as written. malloc'd, NULL when out of memory. */
 static char *corrupt_numeral(const char *num, size_t n, clens_corrupt_mode mode)
 {
+    if (mode == CLENS_CORRUPT_PLUS_MINUS_ONE || mode == CLENS_CORRUPT_PLUS_MINUS_SIG) {
+        /* no direction given: +1 if it keeps the digits */
+        int sig = mode == CLENS_CORRUPT_PLUS_MINUS_SIG;
+        char *c = malloc(n + 1);
+        if (c && (step_numeral_at(num, n, 1, sig, c) || step_numeral_at(num, n, -1, sig, c))) return c;
+        free(c);
+        mode = CLENS_CORRUPT_LAST_DIGIT;
+    }
     if (mode == CLENS_CORRUPT_LAST_DIGIT) {
         char *c = dupn(num, n);
         if (!c) return NULL;
@@ -335,56 +433,6 @@ char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode)
     return corrupt_numeral(numeral, strlen(numeral), mode);
 }
 
-/* ----------------------------------------------------------------- cuts */
-
-#define NO_STEP ((size_t)-1)
-
-/* The math segment holding i, if any (k walks forward over sorted spans). */
-static int in_math(const la_span *sp, size_t nsp, size_t *k, size_t i)
-{
-    while (*k < nsp && sp[*k].next <= i) (*k)++;
-    return *k < nsp && sp[*k].a <= i && i < sp[*k].b;
-}
-
-/* End of the step that contains position e (see the decisions above): the
- * first newline or sentence end; if that lies beyond limit (the answer), the
- * first ',' or ';' outside math before limit; NO_STEP if there is none. */
-static size_t step_end(const char *t, size_t len, size_t e, const la_span *sp, size_t nsp,
-                       size_t limit)
-{
-    size_t j = len, k = 0;
-    for (size_t i = e; i < len; i++) {
-        char c = t[i];
-        if (c == '\n') { j = i + 1; break; }
-        if (c != '.' && c != '?' && c != '!') continue;
-        if (in_math(sp, nsp, &k, i)) {
-            if (c != '.') continue;
-            j = i + 1;
-            while (j < sp[k].b && strchr(" \t\r\n", t[j])) j++;
-            if (j < sp[k].b) continue;
-            j = sp[k].next;
-        } else {
-            if (c == '.' && i > 0 && i + 1 < len && t[i - 1] >= '0' && t[i - 1] <= '9' &&
-                t[i + 1] >= '0' && t[i + 1] <= '9')
-                continue;
-            if (i + 1 < len && !strchr(" \t\r\n", t[i + 1])) continue;
-            j = i + 1;
-        }
-        if (j < len && t[j] == '\n') j++;
-        break;
-    }
-    if (j <= limit) return j;
-    k = 0;
-    for (size_t i = e; i < limit; i++) {
-        if (t[i] != ',' && t[i] != ';') continue;
-        if (!in_math(sp, nsp, &k, i)) return i + 1;
-        j = i + 1; /* "=3,$ so": a comma that closes the math segment */
-        while (j < sp[k].b && strchr(" \t\r\n", t[j])) j++;
-        if (j == sp[k].b && sp[k].next <= limit) return sp[k].next;
-    }
-    return NO_STEP;
-}
-
 /* ---------------------------------------------------------------- sites */
 
 typedef struct psite {
@@ -392,6 +440,7 @@ typedef struct psite {
     const char *expr;       /* lhs as written: expr[0, expr_len) */
     size_t expr_len;
     la_rat value;           /* signed */
+    size_t cut;             /* --cut line: where the prompts end */
 } psite;
 
 /* A solution prepared for cutting: the prompt text, its sites, the answer. */
@@ -405,6 +454,8 @@ typedef struct prepared {
     la_span *spans;         /* MATH math segments of text */
     size_t n_spans;
     size_t limit;           /* where the answer starts (first \boxed, "####") */
+    la_rat *fin;            /* final-answer values (a corruption never takes one) */
+    size_t n_fin;
 } prepared;
 
 static void prepared_free(prepared *p)
@@ -414,10 +465,12 @@ static void prepared_free(prepared *p)
     free(p->sites);
     free(p->answer);
     free(p->spans);
+    free(p->fin);
     memset(p, 0, sizeof *p);
 }
 
-static int push_site(prepared *P, size_t s, size_t e, const char *expr, size_t elen, la_rat v)
+static int push_site(prepared *P, size_t s, size_t e, const char *expr, size_t elen, la_rat v,
+                     size_t cut)
 {
     if (P->n_sites == P->cap) {
         size_t cap = P->cap ? P->cap * 2 : 8;
@@ -432,6 +485,7 @@ static int push_site(prepared *P, size_t s, size_t e, const char *expr, size_t e
     x->expr = expr;
     x->expr_len = elen;
     x->value = v;
+    x->cut = cut;
     return 0;
 }
 
@@ -550,22 +604,46 @@ static int prepare_math(const char *sol, int generated, const char *reference, p
         goto done;
     size_t limit = P->limit = generated ? la_text_limit(P->text, P->len)
                                         : la_first_boxed(P->text, P->len);
+    const int rules = C->prm->site != CLENS_SITE_SEED; /* the seed's rule set stays as it was */
+    size_t first_error = P->len; /* the first step of the text that is wrong in the source */
+    for (size_t i = 0; i < ns; i++)
+        if (steps[i].reason == LA_MISMATCH && steps[i].rhs.start < first_error)
+            first_error = steps[i].rhs.start;
     for (size_t i = 0; i < ns; i++) {
         la_step *s = &steps[i];
         la_rat v = s->rhs.value;
         if (s->negative) v.num = -v.num;
         int reason = s->reason;
+        const char *expr = P->text + s->lhs_start;
+        size_t elen = s->lhs_end - s->lhs_start, cut = NO_STEP;
         if (reason == LA_OK && is_final(v, fin, nf)) reason = LA_FINAL_ANSWER;
-        if (reason == LA_OK &&
-            step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit) == NO_STEP)
-            reason = R_ANSWER_IN_STEP;
-        count(C, P, reason, s->rhs.start, s->rhs.end, s->negative, P->text + s->lhs_start,
-              s->lhs_end - s->lhs_start, s->evaluated ? &s->lhs_value : NULL);
-        if (reason == LA_OK &&
-            push_site(P, s->rhs.start, s->rhs.end, P->text + s->lhs_start,
-                      s->lhs_end - s->lhs_start, v))
+        if (reason == LA_OK && rules) {
+            la_rat lv;
+            int ops = 0;
+            la_eval(P->text, s->lhs_start, s->lhs_end, 0, &lv, &ops);
+            if (pair_is_identity(expr, elen, ops, v)) reason = R_IDENTITY;
+            else if (pair_count_value(P->text, pair_sentence_start(P->text, s->lhs_start),
+                                      s->rhs.start, s->lhs_start, s->lhs_end, v, 1) > 0)
+                reason = R_RESTATED;
+        }
+        if (reason == LA_OK) {
+            if (rules && C->prm->cut == CLENS_CUT_LINE)
+                cut = pair_line_cut(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit,
+                                    !generated, &reason);
+            else if (pair_step_end(P->text, P->len, s->rhs.end, P->spans, P->n_spans, limit) ==
+                     NO_STEP)
+                reason = R_ANSWER_IN_STEP;
+        }
+        if (reason == LA_OK && rules && first_error < (cut == NO_STEP ? s->rhs.end : cut))
+            reason = R_SOURCE_ERROR;
+        count(C, P, reason, s->rhs.start, s->rhs.end, s->negative, expr, elen,
+              s->evaluated ? &s->lhs_value : NULL);
+        if (reason == LA_OK && push_site(P, s->rhs.start, s->rhs.end, expr, elen, v, cut))
             goto done;
     }
+    P->fin = fin;
+    P->n_fin = nf;
+    fin = NULL;
     rc = 0;
 done:
     free(steps);
@@ -579,7 +657,7 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
 {
     size_t len = strlen(ans);
     sbuf out = {0};
-    typedef struct { size_t s, e, ea, eb; la_rat v, lv; int reason, evaluated, neg; } cand;
+    typedef struct { size_t s, e, ea, eb; la_rat v, lv; int reason, evaluated, neg, ops; } cand;
     cand *c = NULL;
     size_t nc = 0, cap = 0;
     int rc = -1;
@@ -635,6 +713,7 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
                     la_rat lv = {0, 1};
                     k.v = nv;
                     k.reason = la_eval(ans, k.ea, k.eb, 1, &lv, &ops);
+                    k.ops = ops;
                     if (k.reason == LA_OK && ops == 0) k.reason = LA_TRIVIAL;
                     k.lv = lv;
                     k.evaluated = k.reason == LA_OK;
@@ -679,16 +758,62 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
     } else if (!(P->answer = dups(""))) {
         goto done;
     }
+    if (has_fin) {
+        if (!(P->fin = malloc(sizeof *P->fin))) goto done;
+        P->fin[0] = fin;
+        P->n_fin = 1;
+    }
+    const int rules = C->prm->site != CLENS_SITE_SEED; /* the seed's rule set stays as it was */
+    /* Errors of the source before a cut: an annotation whose value is wrong,
+     * or a "W because E = V" line whose stated W is a one-digit typo of the
+     * verified V ("He has $3.65 because 2 plus .6 plus .7 plus .15 equals
+     * $3.45"; a W that differs more is usually another quantity: "He sold 11
+     * lego sets because 11 x 15 = 165"). */
+    size_t first_error = P->len;
+    for (size_t i = 0; i < nc; i++) {
+        if (c[i].reason == LA_MISMATCH && c[i].s < first_error) first_error = c[i].s;
+        if (!c[i].evaluated || c[i].s == c[i].e || !la_rat_eq(c[i].lv, c[i].v)) continue;
+        size_t ls = pair_line_start(P->text, c[i].s), b = ls, w = NO_STEP;
+        while (b + 7 <= c[i].s && memcmp(P->text + b, "because", 7) != 0) b++;
+        if (b + 7 > c[i].s) continue;
+        la_num wn = {0};
+        for (size_t q = ls; q < b;) { /* the last numeral before "because" */
+            if (P->text[q] < '0' || P->text[q] > '9') { q++; continue; }
+            la_num t;
+            size_t r = la_lex_number(P->text, q, b, 0, &t);
+            if (r <= q) { q++; continue; }
+            w = q;
+            wn = t;
+            q = r;
+        }
+        if (w != NO_STEP && !wn.overflow && w < first_error &&
+            pair_stands_alone(P->text, ls, b, w, wn.end) &&
+            pair_one_digit_typo(P->text + w, wn.end - w, P->text + c[i].s, c[i].e - c[i].s))
+            first_error = w;
+    }
     for (size_t i = 0; i < nc; i++) {
         int reason = c[i].reason;
+        const char *expr = P->expr_src + c[i].ea;
+        size_t elen = c[i].eb - c[i].ea, cut = NO_STEP;
         if (reason == LA_OK && c[i].s >= hpos) reason = LA_AFTER_BOXED;
         if (reason == LA_OK && has_fin && is_final(c[i].v, &fin, 1)) reason = LA_FINAL_ANSWER;
-        if (reason == LA_OK && step_end(P->text, P->len, c[i].e, NULL, 0, hpos) == NO_STEP)
-            reason = R_ANSWER_IN_STEP;
-        count(C, P, reason, c[i].s, c[i].e, c[i].neg, P->expr_src + c[i].ea, c[i].eb - c[i].ea,
+        if (reason == LA_OK && rules) {
+            if (pair_is_identity(expr, elen, c[i].ops, c[i].v)) reason = R_IDENTITY;
+            else if (pair_count_value(P->text, pair_line_start(P->text, c[i].s), c[i].s, 0, 0,
+                                      c[i].v, 1) > 0)
+                reason = R_RESTATED;
+        }
+        if (reason == LA_OK) {
+            if (rules && C->prm->cut == CLENS_CUT_LINE)
+                cut = pair_line_cut(P->text, P->len, c[i].e, NULL, 0, hpos, 0, &reason);
+            else if (pair_step_end(P->text, P->len, c[i].e, NULL, 0, hpos) == NO_STEP)
+                reason = R_ANSWER_IN_STEP;
+        }
+        if (reason == LA_OK && rules && first_error < (cut == NO_STEP ? c[i].e : cut))
+            reason = R_SOURCE_ERROR;
+        count(C, P, reason, c[i].s, c[i].e, c[i].neg, expr, elen,
               c[i].evaluated ? &c[i].lv : NULL);
-        if (reason == LA_OK &&
-            push_site(P, c[i].s, c[i].e, P->expr_src + c[i].ea, c[i].eb - c[i].ea, c[i].v))
+        if (reason == LA_OK && push_site(P, c[i].s, c[i].e, expr, elen, c[i].v, cut))
             goto done;
     }
     rc = 0;
@@ -727,6 +852,41 @@ void clens_pairs_free(clens_pair *pairs, size_t n)
     free(pairs);
 }
 
+/* plus-minus-one: the direction is the top bit of the second output of the
+ * site choice's splitmix64 stream (state seed ^ fnv1a64(id)): 0 -> +1,
+ * 1 -> -1. The other direction is taken when the drawn one would change the
+ * digit count or go below zero, or would give a value that a reader can
+ * take from elsewhere while the other does not: a final-answer value (by
+ * absolute value) or a number written earlier on the site's line (a MATH
+ * line is a paragraph), as in "less than $\sqrt{168}$. Since $13^2=168$".
+ * malloc'd, NULL when out of memory. */
+static int value_taken(const prepared *P, size_t site, const char *num, size_t n)
+{
+    la_num x;
+    la_lex_number(num, 0, n, 0, &x);
+    if (x.overflow) return 0;
+    return is_final(x.value, P->fin, P->n_fin) ||
+           pair_count_value(P->text, pair_line_start(P->text, site), site, 0, 0, x.value, 0) > 0;
+}
+
+static char *corrupt_plus_minus(const clens_pairs_params *prm, const char *id, const char *num,
+                                size_t n, const prepared *P, size_t site)
+{
+    uint64_t state = prm->seed ^ fnv1a64(id);
+    splitmix64(&state);
+    int dir = (splitmix64(&state) >> 63) ? -1 : 1;
+    char *a = malloc(n + 1), *b = malloc(n + 1);
+    if (!a || !b) { free(a); free(b); return NULL; }
+    int sig = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_SIG;
+    int oka = step_numeral_at(num, n, dir, sig, a), okb = step_numeral_at(num, n, -dir, sig, b);
+    if (oka && okb && value_taken(P, site, a, n) && !value_taken(P, site, b, n)) oka = 0;
+    if (oka) { free(b); return a; }
+    if (okb) { free(a); return b; }
+    free(a);
+    free(b);
+    return corrupt_numeral(num, n, CLENS_CORRUPT_LAST_DIGIT);
+}
+
 /* Makes the pair of site k of a prepared text. 0 or -1 (out of memory). */
 static int make_pair(const clens_pairs_params *prm, const char *id, const char *problem,
                      const prepared *P, size_t k, clens_pair *out)
@@ -736,12 +896,15 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     size_t len = P->len;
     char cutbuf[48];
     memset(out, 0, sizeof *out);
-    char *cv = corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
+    char *cv = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_ONE || prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_SIG
+                   ? corrupt_plus_minus(prm, id, t + s->start, s->end - s->start, P, s->start)
+                   : corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
     if (!cv) return -1;
     size_t cvn = strlen(cv), cut;
     sbuf clean = {0}, corr = {0};
     if (prm->cut == CLENS_CUT_LINE) {
-        cut = step_end(t, len, s->end, P->spans, P->n_spans, P->limit);
+        cut = s->cut != NO_STEP ? s->cut
+                                : pair_step_end(t, len, s->end, P->spans, P->n_spans, P->limit);
     } else {
         cut = utf8_advance(t, len, s->start, prm->cut_chars);
         if (cut < s->end) cut = s->end;
@@ -872,7 +1035,7 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
         while (eq > line0 && P.text[eq - 1] != '=') eq--;
         size_t x0 = eq > line0 + 81 ? eq - 81 : line0; /* at most 80 bytes of it */
         while (x0 > line0 && ((unsigned char)P.text[x0] & 0xC0) == 0x80) x0--;
-        psite one = {ms, me, P.text + x0, eq > x0 ? eq - 1 - x0 : 0, {0, 1}};
+        psite one = {ms, me, P.text + x0, eq > x0 ? eq - 1 - x0 : 0, {0, 1}, NO_STEP};
         psite *keep = P.sites;
         size_t keep_n = P.n_sites;
         P.sites = &one;
@@ -960,7 +1123,11 @@ int pairs_read_rows(const clens_pairs_params *params, const char *data, size_t l
     clens_sha256_hex(data, len, sha);
     short_source(src, shortsrc, sizeof shortsrc);
     long lineno = 0;
-    for (size_t pos = 0; pos < len;) {
+    size_t pos = 0;
+    /* a UTF-8 byte order mark (as some editors write) is not part of line 1;
+     * the sha256 stays the file's */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3;
+    while (pos < len) {
         const char *nl = memchr(data + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - data) : len, next = nl ? end + 1 : len;
         lineno++;
@@ -1015,6 +1182,9 @@ int pairs_read_rows(const clens_pairs_params *params, const char *data, size_t l
             goto fail;
         }
     }
+    if (n == 0)
+        return clens_err(err, CLENS_E_FORMAT,
+                         "%s: no rows: the file is empty or has only blank lines", src);
     *rows_out = rows;
     *n_out = n;
     return 0;
@@ -1060,6 +1230,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     clens_pairs_stats st;
     clens_pair *pairs = NULL;
     pairs_row *rows = NULL;
+    uint64_t *hashes = NULL; /* fnv1a64 of each kept pair's clean prefix */
     size_t n = 0, nrows = 0;
     int rc = 0;
     memset(&st, 0, sizeof st);
@@ -1068,8 +1239,10 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     if (params->seed > (uint64_t)INT64_MAX)
         return clens_err(err, CLENS_E_ARG, "pairs: seed must be at most 2^63-1");
     if ((rc = pairs_read_rows(params, data, len, &rows, &nrows, sha, err))) return rc;
-    if (nrows && !(pairs = calloc(nrows, sizeof *pairs))) {
+    if (nrows && (!(pairs = calloc(nrows, sizeof *pairs)) ||
+                  !(hashes = calloc(nrows, sizeof *hashes)))) {
         pairs_rows_free(rows, nrows);
+        free(pairs);
         return clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
     }
     for (size_t i = 0; i < nrows; i++) {
@@ -1078,6 +1251,19 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         int got = pairs_from_row(params, &rows[i], NULL, &pairs[n], &st, err);
         if (got < 0) { rc = -got; goto fail; }
         if (got == 0) continue;
+        /* a duplicate: the same clean prompt as an earlier pair (two problems
+         * whose solutions open alike; the corruption may differ) adds nothing.
+         * The seed's rule set keeps them (fidelity). */
+        uint64_t h = fnv1a64(pairs[n].clean_prefix);
+        int dup = 0;
+        for (size_t j = 0; j < n && !dup && params->site != CLENS_SITE_SEED; j++)
+            dup = hashes[j] == h && strcmp(pairs[j].clean_prefix, pairs[n].clean_prefix) == 0;
+        if (dup) {
+            clens_pair_clear(&pairs[n]);
+            st.duplicates++;
+            continue;
+        }
+        hashes[n] = h;
         if (pairs_finish(&pairs[n], params, sha, (int64_t)n)) {
             n++;
             rc = clens_err(err, CLENS_E_NOMEM, "pairs: out of memory");
@@ -1086,6 +1272,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
         n++;
     }
     pairs_rows_free(rows, nrows);
+    free(hashes);
     st.pairs = (long)n;
     memcpy(st.source_sha256, sha, sizeof sha);
     *pairs_out = pairs;
@@ -1094,6 +1281,7 @@ int clens_pairs_build_buffer(const clens_pairs_params *params, const char *data,
     return 0;
 fail:
     pairs_rows_free(rows, nrows);
+    free(hashes);
     clens_pairs_free(pairs, n);
     return rc;
 }
@@ -1106,6 +1294,10 @@ int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size
     *pairs = NULL;
     *n = 0;
     if (!params->data_path) return clens_err(err, CLENS_E_ARG, "pairs: no data file given");
+    struct stat sb;
+    if (stat(params->data_path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return clens_err(err, CLENS_E_IO, "%s: is a directory; expected a JSONL file",
+                         params->data_path);
     int rc = clens_read_file(params->data_path, &data, &len, err);
     if (rc) return rc;
     rc = clens_pairs_build_buffer(params, data, len, pairs, n, stats, err);

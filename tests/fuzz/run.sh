@@ -27,6 +27,8 @@ for n in "${names[@]}"; do
   echo "fuzz_$n: seed corpus $(ls "$work" | wc -l) files, ${SECS}s"
   dict=()
   [ -f "tests/fuzz/fuzz_$n.dict" ] && dict=(-dict="$ROOT/tests/fuzz/fuzz_$n.dict")
+  # per-harness libFuzzer flags, one a line (e.g. -max_len for deep inputs)
+  [ -f "tests/fuzz/fuzz_$n.options" ] && while read -r o; do [ -n "$o" ] && dict+=("$o"); done <"tests/fuzz/fuzz_$n.options"
   if ! (cd "$BUILD" && SHARED=${SHARED:-$ROOT/../shared} ASAN_OPTIONS=detect_leaks=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "./fuzz_$n" -max_total_time="$SECS" -rss_limit_mb=4096 \
           -print_final_stats=1 "${dict[@]}" "corpus-$n" >"fuzz_$n.log" 2>&1); then

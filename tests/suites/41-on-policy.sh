@@ -61,11 +61,12 @@ assert ",".join(map(str, want_ids)) in out.replace(" ", ""), out
 # p1 (answer 67) and p3 (answer 4) give pairs; p2 (answer 60) does not
 assert [p["id"] for p in pairs] == ["p1", "p3"], [p["id"] for p in pairs]
 for p in pairs:
-    assert p["clean_prefix"] == "12*5=60 apples\n" and p["corrupted_prefix"] == "12*5=61 apples\n", p
-    assert p["site"] == {"start": 5, "end": 7, "expr": "12*5", "clean_value": "60", "corrupted_value": "61"}
+    x = {"p1": "59", "p3": "61"}[p["id"]]  # plus-minus-one: the direction drawn from seed 0 and the id
+    assert p["clean_prefix"] == "12*5=60 apples\n" and p["corrupted_prefix"] == "12*5=%s apples\n" % x, p
+    assert p["site"] == {"start": 5, "end": 7, "expr": "12*5", "clean_value": "60", "corrupted_value": x}
     assert p["solution_source"] == "on-policy" and p["generator"]["stopped"] is True
     assert p["generator"]["settings_sha256"] == hdr["settings_sha256"]
-print("    on-policy content ok: 3 generations, pairs p1 and p3, site 12*5=60 -> 61")
+print("    on-policy content ok: 3 generations, pairs p1 and p3, site 12*5=60 -> 59 / 61")
 EOF
 
 # the pair renders (raw prompt) to the generated tokens

@@ -98,7 +98,7 @@ static void on_policy(void **state)
     assert_string_equal(a.pairs[1].id, "c");
     for (size_t i = 0; i < a.n; i++) {
         assert_string_equal(a.pairs[i].clean_prefix, "12*5=60 apples\n");
-        assert_string_equal(a.pairs[i].corrupted_prefix, "12*5=61 apples\n");
+        assert_string_equal(a.pairs[i].corrupted_prefix, "12*5=59 apples\n"); /* plus-minus-one: -1 for ids a and c at seed 0 */
         assert_string_equal(a.pairs[i].solution_source, "on-policy");
         assert_non_null(strstr(a.pairs[i].generator, "\"stopped\":true"));
         assert_int_equal(a.pairs[i].candidate_index, (int64_t)i);

@@ -167,7 +167,8 @@ static void snippet_table(void **state)
      * do not occur in the shared data: see evaluator and gsm8k_rules) */
     const char *need[] = {"ok", "after_boxed", "rhs_not_number", "no_lhs", "tuple", "assignment",
                           "unknowns", "malformed", "not_rational", "trivial", "approximation",
-                          "mismatch", "final_answer", "answer_in_step"};
+                          "mismatch", "final_answer", "answer_in_step", "identity", "restated",
+                          "more_math", "source_error"};
     for (size_t k = 0; k < sizeof need / sizeof *need; k++) {
         int found = 0;
         for (int r = 0; r < clens_pairs_reason_count(); r++)
@@ -361,9 +362,13 @@ static void cuts(void **state)
     (void)state;
     clens_pairs_params m = clens_pairs_default_params();
     m.site = CLENS_SITE_LAST;
-    /* line: through the newline */
-    check_cut("We get $2+3=5$ apples\nthen $\\boxed{7}$.", m, "We get $2+3=5$ apples\n",
-              "We get $2+3=6$ apples\n");
+    m.corrupt = CLENS_CORRUPT_LAST_DIGIT; /* the cut is under test here */
+    /* line: through the newline when the line ends a sentence ... */
+    check_cut("We get $2+3=5$ apples.\nthen $\\boxed{7}$.", m, "We get $2+3=5$ apples.\n",
+              "We get $2+3=6$ apples.\n");
+    /* ... else (MATH) right after the number's math: the newline is mid-sentence */
+    check_cut("We get $2+3=5$ apples\nthen $\\boxed{7}$.", m, "We get $2+3=5$",
+              "We get $2+3=6$");
     /* sentence end before the newline; a following newline is included */
     check_cut("So $4\\cdot 5 = 20$. Then $20+1=21$ is $\\boxed{21}$.", m, "So $4\\cdot 5 = 20$.",
               "So $4\\cdot 5 = 21$.");
@@ -500,7 +505,7 @@ static void generated_text(void **state)
     static const char *const b[] = {
         "12 \u00d7 5 | 60 | ok | 60",
         "+ 2 + 3 | 5 | unknowns | ",
-        "$60 / 4 | 15 | ok | 15",
+        "$60 / 4 | 15 | more_math | 15", /* "= $15 each, and 3.5 * 2 = 7": no cut but at the digit */
         "3.5 * 2 | 7 | ok | 7",
         "2 + 2 | 5 | mismatch | 4",
         "10 / 3 | 3.33 | approximation | 10/3",

@@ -1,7 +1,8 @@
 /*
  * test_pairs_io.c: pairs.jsonl and the builder on the shared datasets.
  *   - properties: on MATH test and GSM8K test, every pair's prompts differ
- *     only at the site, the digit count is kept (last-digit), no prompt holds
+ *     only at the site, the digit count is kept (last-digit, plus-minus-one:
+ *     the value moves by one unit of its last place, both ways), no prompt holds
  *     the final answer, candidate_index runs 0..n-1, counts add up;
  *   - determinism: two builds give byte-identical JSONL; --limit gives a prefix;
  *   - round trip: write_jsonl then read_jsonl gives the same pairs;
@@ -28,7 +29,17 @@ static int digits(const char *s)
 }
 
 /* Checks the invariants of one pair built with a cut that keeps one boundary. */
-static void check_pair(const clens_pair *p, size_t index, int gsm, int last_digit, int line_cut)
+/* The digits of a numeral as one integer (separators and the point dropped). */
+static long long digit_value(const char *s)
+{
+    long long v = 0;
+    for (; *s; s++)
+        if (*s >= '0' && *s <= '9') v = v * 10 + (*s - '0');
+    return v;
+}
+
+static void check_pair(const clens_pair *p, size_t index, int gsm, int last_digit, int line_cut,
+                       int *ups, int *downs)
 {
     size_t s = (size_t)p->site.start, e = (size_t)p->site.end;
     size_t lc = strlen(p->clean_prefix), lx = strlen(p->corrupted_prefix);
@@ -54,6 +65,15 @@ static void check_pair(const clens_pair *p, size_t index, int gsm, int last_digi
                 assert_true(d == 1 || (d == -1 && p->site.clean_value[i] == '9'));
             }
         assert_int_equal(diff, 1);
+    } else if (ups) {
+        /* plus-minus-one: same length and digit count, separators in place, +-1 in the last place */
+        assert_int_equal(lcv, lxv);
+        for (size_t i = 0; i < lcv; i++)
+            assert_int_equal(p->site.clean_value[i] >= '0' && p->site.clean_value[i] <= '9',
+                             p->site.corrupted_value[i] >= '0' && p->site.corrupted_value[i] <= '9');
+        long long d = digit_value(p->site.corrupted_value) - digit_value(p->site.clean_value);
+        assert_true(d == 1 || d == -1);
+        *(d > 0 ? ups : downs) += 1;
     }
     /* annotations never reach a prompt; the line cut stops before the answer
      * (chars:N, the seed's rule, may run into it) */
@@ -61,7 +81,7 @@ static void check_pair(const clens_pair *p, size_t index, int gsm, int last_digi
     if (line_cut) {
         assert_null(strstr(p->clean_prefix, gsm ? "####" : "\\boxed"));
         char last = p->clean_prefix[lc - 1];
-        assert_true(strchr(".?!,;$])}\n", last) || e == lc); /* "$$", "\\]", "\\end{align*}" */
+        assert_true(strchr(".?!,;:%$])}\n", last) || e == lc); /* "$$", "\\]", "\\end{align*}" */
     }
     assert_true(p->site_index >= 0 && p->site_index < p->n_sites);
     assert_true(p->line > 0);
@@ -102,14 +122,19 @@ static void build_and_check(const char *rel, clens_pairs_format fmt, clens_corru
     assert_int_equal(clens_pairs_build(&prm, &pairs, &n, &st, &err), 0);
     assert_int_equal(st.problems, expect_problems);
     assert_int_equal((long)n, st.pairs);
-    assert_int_equal(st.pairs, st.problems_with_site);
+    assert_int_equal(st.pairs + st.duplicates, st.problems_with_site);
     long dropped = 0;
     for (int r = 1; r < clens_pairs_reason_count(); r++) dropped += st.drops[r];
     assert_int_equal(st.candidates, st.sites + dropped);
     assert_true(n > 100);
+    int ups = 0, downs = 0, pm = cm == CLENS_CORRUPT_PLUS_MINUS_ONE;
     for (size_t i = 0; i < n; i++)
         check_pair(&pairs[i], i, fmt == CLENS_PAIRS_GSM8K, cm == CLENS_CORRUPT_LAST_DIGIT,
-                   cut == CLENS_CUT_LINE);
+                   cut == CLENS_CUT_LINE, pm ? &ups : NULL, pm ? &downs : NULL);
+    if (pm) { /* both directions occur, roughly half each */
+        print_message("%s: %d pairs +1, %d pairs -1\n", rel, ups, downs);
+        assert_true(ups > (int)n / 4 && downs > (int)n / 4);
+    }
     /* determinism: byte-identical */
     assert_int_equal(clens_pairs_build(&prm, &again, &n2, &st2, &err), 0);
     char *a = to_jsonl(pairs, n), *b = to_jsonl(again, n2);
@@ -143,7 +168,7 @@ static void build_and_check(const char *rel, clens_pairs_format fmt, clens_corru
 static void properties_math(void **state)
 {
     (void)state;
-    build_and_check("math_algebra/test.jsonl", CLENS_PAIRS_MATH, CLENS_CORRUPT_LAST_DIGIT,
+    build_and_check("math_algebra/test.jsonl", CLENS_PAIRS_MATH, CLENS_CORRUPT_PLUS_MINUS_ONE,
                     CLENS_CUT_LINE, 1187);
     build_and_check("math_algebra/test.jsonl", CLENS_PAIRS_MATH, CLENS_CORRUPT_PLUS_ONE,
                     CLENS_CUT_CHARS, 1187);
@@ -152,6 +177,8 @@ static void properties_math(void **state)
 static void properties_gsm8k(void **state)
 {
     (void)state;
+    build_and_check("gsm8k/test.jsonl", CLENS_PAIRS_GSM8K, CLENS_CORRUPT_PLUS_MINUS_ONE,
+                    CLENS_CUT_LINE, 1319);
     build_and_check("gsm8k/test.jsonl", CLENS_PAIRS_GSM8K, CLENS_CORRUPT_LAST_DIGIT,
                     CLENS_CUT_LINE, 1319);
 }
