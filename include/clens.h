@@ -995,17 +995,16 @@ CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked
 #define CLENS_CHAT_NOW_MIN (-62135596800LL)
 #define CLENS_CHAT_NOW_MAX 253402300799LL
 
-#ifdef __cplusplus
-}
-#endif
 /* ======================================================== corruption step */
-/* (section owned by src/data/, the pair builder) */
-
 /* The numeral as written ("3000", "20,000", "0.0625"; no sign) +1 (direction
  * > 0) or -1 in its last place, digits changed in place so the separators and
  * the digit count stay ("3000" -> "2999"); NULL when that is impossible ("99"
  * + 1, "10" - 1, "0" - 1) or out of memory. malloc'd (caller frees). The
  * plus-minus-one corruption draws the direction (src/data/pairs.c). */
-char *clens_pairs_corrupt_step(const char *numeral, int direction);
+CLENS_API char *clens_pairs_corrupt_step(const char *numeral, int direction);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* CLENS_H */
