@@ -492,8 +492,6 @@ typedef struct clens_pairs_params {
     void *on_candidate_user;
 } clens_pairs_params;
 
-/* MATH, seed 0, no limit, cut line, corrupt last-digit, site random. */
-CLENS_API clens_pairs_params clens_pairs_default_params(void);
 /* MATH, seed 0, no limit, cut line, corrupt plus-minus-one, site random. */
 CLENS_API clens_pairs_params clens_pairs_default_params(void);
 
@@ -517,7 +515,7 @@ typedef struct clens_pair {
     char *corrupted_prefix;
     clens_pair_site site;
     char *cut;                   /* "line", "chars:20", "chars-raw:20" */
-    char *corrupt;               /* "last-digit", "plus-one" */
+    char *corrupt;               /* "last-digit", "plus-one", "plus-minus-one", "plus-minus-sig" */
     uint64_t seed;
     int64_t candidate_index;     /* index of this pair in the file (R13 shards by index mod n) */
     char *format;                /* "math", "gsm8k" */

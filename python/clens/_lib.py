@@ -85,7 +85,7 @@ PAIRS_MAX_REASONS = 32
 class PairsStats(Structure):
     _fields_ = [("source_sha256", c_char * 65), ("problems", c_long), ("problems_with_site", c_long),
                 ("candidates", c_long), ("sites", c_long), ("pairs", c_long),
-                ("drops", c_long * PAIRS_MAX_REASONS)]
+                ("drops", c_long * PAIRS_MAX_REASONS), ("duplicates", c_long)]
 
 
 class PairSite(Structure):

@@ -28,7 +28,7 @@ def _to_dicts(arr, n):
     return out
 
 
-def pairs(data, format, seed=0, limit=0, cut="line", corrupt="last-digit", site="random", source_name=None,
+def pairs(data, format, seed=0, limit=0, cut="line", corrupt="plus-minus-one", site="random", source_name=None,
           out=None, return_stats=False):
     """(clean, corrupted) pairs from a MATH or GSM8K JSONL dataset, as `clens pairs --data DATA
     --format FORMAT ...` makes them: a list of pair dicts (and, with return_stats, the build's
@@ -59,7 +59,8 @@ def pairs(data, format, seed=0, limit=0, cut="line", corrupt="last-digit", site=
     names = [lib.clens_pairs_reason_name(i).decode() for i in range(lib.clens_pairs_reason_count())]
     stats = {"source_sha256": st.source_sha256.decode(), "problems": st.problems,
              "problems_with_site": st.problems_with_site, "candidates": st.candidates, "sites": st.sites,
-             "pairs": st.pairs, "drops": {names[i]: st.drops[i] for i in range(1, len(names)) if st.drops[i]}}
+             "pairs": st.pairs, "duplicates": st.duplicates,
+             "drops": {names[i]: st.drops[i] for i in range(1, len(names)) if st.drops[i]}}
     return res, stats
 
 

@@ -1294,10 +1294,7 @@ int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size
     *pairs = NULL;
     *n = 0;
     if (!params->data_path) return clens_err(err, CLENS_E_ARG, "pairs: no data file given");
-    struct stat sb;
-    if (stat(params->data_path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return clens_err(err, CLENS_E_IO, "%s: is a directory; expected a JSONL file",
-                         params->data_path);
+    /* clens_read_file refuses a folder, FIFO or device by name (base/infile.c) */
     int rc = clens_read_file(params->data_path, &data, &len, err);
     if (rc) return rc;
     rc = clens_pairs_build_buffer(params, data, len, pairs, n, stats, err);

@@ -91,7 +91,7 @@ grep -q "warning: 0 pairs" "$T/deep-m.txt" || bad "0 pairs: no warning"
 
 # issue 22 item 4: input errors
 "$CLENS" pairs --data "$T" --format math --out "$T/x.jsonl" 2>"$T/err.txt"
-[ $? -eq 1 ] && grep -q "is a directory" "$T/err.txt" || { cat "$T/err.txt"; bad "--data folder"; }
+[ $? -eq 1 ] && grep -q "is a folder, not a file" "$T/err.txt" || { cat "$T/err.txt"; bad "--data folder"; }
 printf '\xef\xbb\xbf' >"$T/bom.jsonl"; head -n 3 "$D/gsm8k/test.jsonl" >>"$T/bom.jsonl"
 "$CLENS" pairs --data "$T/bom.jsonl" --format gsm8k --out "$T/bom.out" --quiet || bad "a BOM is refused"
 [ "$(wc -l <"$T/bom.out")" -eq 3 ] || bad "BOM file: expected 3 pairs"

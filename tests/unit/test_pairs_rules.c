@@ -329,7 +329,7 @@ static void data_files(void **state)
     /* a folder: said so (it used to be "out of memory") */
     prm.data_path = d;
     assert_int_equal(clens_pairs_build(&prm, &pairs, &n, &st, &err), CLENS_E_IO);
-    assert_non_null(strstr(err.msg, "is a directory"));
+    assert_non_null(strstr(err.msg, "is a folder, not a file"));
 }
 
 /* ------------------------------------------------------ output check */
