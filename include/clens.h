@@ -774,6 +774,8 @@ typedef struct clens_run_params {
     int max_tokens;                      /* longest prompt; 0 = min(4096, context), lowered to fit memory */
     const char *matmul;                  /* the mode the model was opened with: "default" (NULL),
                                             "portable" or "bf16"; settings.matmul records the effective one */
+    const char *fidelity;                /* settings.fidelity: "seed" (the seed's choices, --fidelity seed)
+                                            or "clens-default"; NULL: not recorded (docs/study.md) */
 } clens_run_params;
 
 CLENS_API clens_run_params clens_run_default_params(void);
@@ -989,6 +991,46 @@ CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked
  * render with a `now` outside fails (CLENS_E_ARG) instead of printing garbage. */
 #define CLENS_CHAT_NOW_MIN (-62135596800LL)
 #define CLENS_CHAT_NOW_MAX 253402300799LL
+
+/* ============================================================ study runner */
+/* `clens study STUDY.json` (src/interp/study*.c; docs/study.md): several
+ * models through one patching protocol and a comparison. The study file names
+ * the models (label, folder or org/name, training regime, notes), the pair
+ * source (a shared pairs file, a shared file built from data, or per-model
+ * on-policy pairs), the patching settings and the output folder. The study
+ * folder holds settings.json (the study's canonical settings, their hash,
+ * provenance), pairs, one run folder per model (runs/<label>/, the run
+ * engine's schema), comparison/ (clens_compare_write) and study.md. A rerun
+ * continues where the last one stopped; other settings are refused, naming
+ * the key. */
+
+typedef struct clens_study clens_study;
+
+typedef struct clens_study_options {
+    const char *fidelity;   /* "seed" / "clens-default"; NULL: the file's "fidelity" (default clens-default) */
+    const char *out;        /* replaces the file's "out"; NULL: the file's */
+    int threads;            /* 0 = all cores (not a setting: results do not depend on it) */
+} clens_study_options;
+
+/* Reads and checks the study file (every key, the fidelity preset, labels);
+ * errors name the file and the key. Nothing is written. */
+CLENS_API int clens_study_load(clens_study **out, const char *path, const clens_study_options *opt,
+                               clens_error *err);
+/* The canonical settings (JSON text, every default filled in) and their hash;
+ * valid as long as the study. */
+CLENS_API const char *clens_study_settings_hash(const clens_study *s);
+CLENS_API char *clens_study_settings_text(const clens_study *s);
+/* The plan as text (models and their folders, the pair source, the runs and
+ * their state in the study folder, memory per model from the model folder
+ * when present, whether the folder's settings would be refused); *text
+ * malloc'd. Reads only. */
+CLENS_API int clens_study_plan(const clens_study *s, char **text, clens_error *err);
+/* Runs the study: settings.json, pairs, each model's run (resumed where it
+ * stopped), comparison/, study.md. progress (may be NULL) receives one line
+ * at a time (no newline). *summary_md (may be NULL) receives study.md. */
+CLENS_API int clens_study_run(clens_study *s, void (*progress)(void *user, const char *line), void *user,
+                              char **summary_md, clens_error *err);
+CLENS_API void clens_study_free(clens_study *s);
 
 #ifdef __cplusplus
 }
