@@ -368,7 +368,7 @@ static json_t *canonical_settings(const clens_study *s)
     json_object_set_new(o, "compare_resamples", json_integer(s->compare_resamples));
     json_object_set_new(o, "max_tokens", json_integer(s->max_tokens));
     json_object_set_new(o, "matmul", json_string(s->matmul));
-    json_object_set_new(o, "out", json_string(s->out));
+    /* "out" is not a setting: a study folder may be moved and resumed */
     return o;
 }
 
