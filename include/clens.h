@@ -1019,6 +1019,8 @@ CLENS_API int clens_study_load(clens_study **out, const char *path, const clens_
 /* The canonical settings (JSON text, every default filled in) and their hash;
  * valid as long as the study. */
 CLENS_API const char *clens_study_settings_hash(const clens_study *s);
+/* The study folder (the file's "out" or the override). */
+CLENS_API const char *clens_study_out(const clens_study *s);
 CLENS_API char *clens_study_settings_text(const clens_study *s);
 /* The plan as text (models and their folders, the pair source, the runs and
  * their state in the study folder, memory per model from the model folder
@@ -1031,6 +1033,41 @@ CLENS_API int clens_study_plan(const clens_study *s, char **text, clens_error *e
 CLENS_API int clens_study_run(clens_study *s, void (*progress)(void *user, const char *line), void *user,
                               char **summary_md, clens_error *err);
 CLENS_API void clens_study_free(clens_study *s);
+
+/* The study as tasks, for a cluster (docs/cluster.md): with shards n > 1
+ * every model's candidates are split into n shards (rulings R13), task
+ * t = model * n + shard runs one shard into shards/<label>/<shard>-of-<n>/,
+ * and finalize merges each model's shards into runs/<label>/ (the unsharded
+ * run's results.json, apart from timing) before the comparison.
+ * clens_study_run = prepare + every task in order + finalize. Shards are not
+ * a setting: a study may be run with any shard count. */
+CLENS_API int clens_study_set_shards(clens_study *s, int shards, clens_error *err);
+CLENS_API int clens_study_task_count(const clens_study *s);
+/* 1 if the task's run folder holds results.json (it finished), else 0. */
+CLENS_API int clens_study_task_finished(const clens_study *s, int task);
+/* settings.json (or the resume check) and the shared pairs: what every task needs. */
+CLENS_API int clens_study_prepare(clens_study *s, void (*progress)(void *user, const char *line), void *user,
+                                  clens_error *err);
+/* Runs (or resumes) one task; the study must have been prepared (by any process). */
+CLENS_API int clens_study_run_task(clens_study *s, int task, void (*progress)(void *user, const char *line),
+                                   void *user, clens_error *err);
+/* Merges (shards > 1), compares, writes study.md. */
+CLENS_API int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char *line), void *user,
+                                   char **summary_md, clens_error *err);
+
+typedef struct clens_study_slurm_params {
+    const char *clens;       /* the clens executable the jobs run (absolute path) */
+    const char *workdir;     /* the jobs' working directory (--chdir) */
+    int cpus_per_task;       /* threads of each task (>= 1) */
+    long mem_mb;             /* memory per task; 0 = from the memory plan of the largest model */
+} clens_study_slurm_params;
+
+/* The Slurm job array of the study (docs/cluster.md): *task_script (one
+ * array task = one clens_study_run_task), *final_script (finalize), and
+ * *array (the indices of the unfinished tasks, "0,2,5", or "" if none), all
+ * malloc'd. Reads the model folders for the memory plan; writes nothing. */
+CLENS_API int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_params *p, char **task_script,
+                                        char **final_script, char **array, clens_error *err);
 
 #ifdef __cplusplus
 }

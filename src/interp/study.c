@@ -58,6 +58,7 @@ int clens_study_load(clens_study **out, const char *path, const clens_study_opti
         return rc;
     }
     s->threads = opt ? opt->threads : 0;
+    s->shards = 1;
     *out = s;
     return CLENS_OK;
 }
@@ -72,6 +73,11 @@ void clens_study_free(clens_study *s)
 const char *clens_study_settings_hash(const clens_study *s)
 {
     return s->settings_hash;
+}
+
+const char *clens_study_out(const clens_study *s)
+{
+    return s->out;
 }
 
 char *clens_study_settings_text(const clens_study *s)
@@ -486,13 +492,24 @@ static int build_on_policy_pairs(const clens_study *s, const study_model *sm, cl
     return rc;
 }
 
-static int run_model(const clens_study *s, int i, const char *shared_pairs, run_ctx *c, clens_error *err)
+/* The run folder of a task: runs/<label> unsharded, else shards/<label>/<shard>-of-<n>. */
+static char *task_dir(const clens_study *s, int model, int shard)
+{
+    if (s->shards <= 1) return join3(s->out, "runs", s->models[model].slug);
+    char part[64];
+    snprintf(part, sizeof part, "%d-of-%d", shard, s->shards);
+    char *a = join3(s->out, "shards", s->models[model].slug), *d = a ? join(a, part) : NULL;
+    free(a);
+    return d;
+}
+
+static int run_model(const clens_study *s, int i, int shard, const char *shared_pairs, run_ctx *c, clens_error *err)
 {
     const study_model *sm = &s->models[i];
     clens_model *m = NULL;
     clens_run *run = NULL;
     int *layers = NULL, nl = 0;
-    char *pairs_path = NULL, *dir = join3(s->out, "runs", sm->slug);
+    char *pairs_path = NULL, *dir = task_dir(s, i, shard);
     c->index = i;
     c->label = sm->label;
     say(c, "model %d/%d %s [%s]: opening %s", i + 1, s->n_models, sm->label, sm->training, sm->model);
@@ -517,7 +534,9 @@ static int run_model(const clens_study *s, int i, const char *shared_pairs, run_
     }
     if ((rc = model_layers(s, in->n_layers, &layers, &nl, err))) goto end;
     clens_run_params rp = run_params(s, pairs_path, layers, nl);
-    if ((rc = clens_run_open(&run, dir, m, &rp, err))) goto end;
+    rp.shard_index = shard;
+    rp.shard_count = s->shards;
+    if ((rc = clens_mkdir_p(dir, err)) || (rc = clens_run_open(&run, dir, m, &rp, err))) goto end;
     const clens_run_info *ri = clens_run_get_info(run);
     say(c, "model %d/%d %s: %s, %d layers, run %s%s (memory: weights %.2f GiB, KV %.2f GiB for %d tokens)", i + 1,
         s->n_models, sm->label, in->arch_name, in->n_layers, dir, ri->resumed_done ? " resumed" : "",
@@ -612,30 +631,91 @@ static int write_summary(const clens_study *s, const char *cmp_md, char **summar
     return rc;
 }
 
-int clens_study_run(clens_study *s, void (*progress)(void *user, const char *line), void *user, char **summary_md,
-                    clens_error *err)
+int clens_study_set_shards(clens_study *s, int shards, clens_error *err)
+{
+    if (shards < 1 || shards > 100000) return clens_err(err, CLENS_E_ARG, "shards: expected 1..100000, got %d", shards);
+    s->shards = shards;
+    return CLENS_OK;
+}
+
+int clens_study_task_count(const clens_study *s)
+{
+    return s->n_models * s->shards;
+}
+
+int clens_study_task_finished(const clens_study *s, int task)
+{
+    if (task < 0 || task >= clens_study_task_count(s)) return 0;
+    char *dir = task_dir(s, task / s->shards, task % s->shards), *res = dir ? join(dir, "results.json") : NULL;
+    int done = res && exists(res);
+    free(res);
+    free(dir);
+    return done;
+}
+
+/* The shared pairs file of modes file and build (NULL for on-policy). */
+static char *shared_pairs_path(const clens_study *s)
+{
+    if (s->pairs_mode == STUDY_PAIRS_FILE) return strdup(s->pairs_file);
+    if (s->pairs_mode == STUDY_PAIRS_BUILD) return join(s->out, "pairs.jsonl");
+    return NULL;
+}
+
+int clens_study_prepare(clens_study *s, void (*progress)(void *user, const char *line), void *user, clens_error *err)
 {
     run_ctx c = {progress, user, 0, s->n_models, ""};
-    char *shared = NULL, *runs = join(s->out, "runs"), *cmp_dir = join(s->out, "comparison"), *cmp_md = NULL;
+    char *runs = join(s->out, "runs"), *shared = NULL;
+    int rc = runs ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    if (!rc && !((rc = clens_mkdir_p(s->out, err)) || (rc = write_or_check_settings(s, err)) ||
+                 (rc = clens_mkdir_p(runs, err)))) {
+        say(&c, "study %s -> %s: %d models, pairs %s, fidelity %s%s", s->path, s->out, s->n_models,
+            pairs_mode_name(s), s->fidelity, s->shards > 1 ? ", sharded" : "");
+        if (s->pairs_mode == STUDY_PAIRS_BUILD) {
+            shared = join(s->out, "pairs.jsonl");
+            rc = shared ? build_shared_pairs(s, shared, &c, err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
+        }
+    }
+    free(shared);
+    free(runs);
+    return rc;
+}
+
+int clens_study_run_task(clens_study *s, int task, void (*progress)(void *user, const char *line), void *user,
+                         clens_error *err)
+{
+    if (task < 0 || task >= clens_study_task_count(s))
+        return clens_err(err, CLENS_E_ARG, "task %d: the study has tasks 0..%d (%d models x %d shards)", task,
+                         clens_study_task_count(s) - 1, s->n_models, s->shards);
+    run_ctx c = {progress, user, 0, s->n_models, ""};
+    char *shared = shared_pairs_path(s), *sp = join(s->out, "settings.json");
+    int rc = CLENS_OK;
+    if (!sp || (s->pairs_mode != STUDY_PAIRS_ON_POLICY && !shared)) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+    else if (!exists(sp) || (shared && !exists(shared)))
+        rc = clens_err(err, CLENS_E_STATE, "%s: the study is not prepared (no %s): run `clens study` without --task "
+                       "first (--slurm does)", s->out, !exists(sp) ? sp : shared);
+    else if (!(rc = write_or_check_settings(s, err)))
+        rc = run_model(s, task / s->shards, task % s->shards, shared, &c, err);
+    free(sp);
+    free(shared);
+    return rc;
+}
+
+int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char *line), void *user, char **summary_md,
+                         clens_error *err)
+{
+    run_ctx c = {progress, user, 0, s->n_models, ""};
+    char *runs = join(s->out, "runs"), *cmp_dir = join(s->out, "comparison"), *cmp_md = NULL;
     char **inputs = calloc((size_t)s->n_models, sizeof *inputs);
     char **labels = calloc((size_t)s->n_models, sizeof *labels);
     char **trains = calloc((size_t)s->n_models, sizeof *trains);
+    char **shard_dirs = calloc((size_t)s->shards, sizeof *shard_dirs);
     int rc = CLENS_OK;
     if (summary_md) *summary_md = NULL;
-    if (!runs || !cmp_dir || !inputs || !labels || !trains) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
-    if ((rc = clens_mkdir_p(s->out, err)) || (rc = write_or_check_settings(s, err)) || (rc = clens_mkdir_p(runs, err)))
+    if (!runs || !cmp_dir || !inputs || !labels || !trains || !shard_dirs) {
+        rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         goto end;
-    say(&c, "study %s -> %s: %d models, pairs %s, fidelity %s", s->path, s->out, s->n_models, pairs_mode_name(s),
-        s->fidelity);
-    if (s->pairs_mode == STUDY_PAIRS_FILE) {
-        shared = strdup(s->pairs_file);
-    } else if (s->pairs_mode == STUDY_PAIRS_BUILD) {
-        shared = join(s->out, "pairs.jsonl");
-        if (shared && (rc = build_shared_pairs(s, shared, &c, err))) goto end;
     }
-    if (s->pairs_mode != STUDY_PAIRS_ON_POLICY && !shared) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
-    for (int i = 0; i < s->n_models; i++)
-        if ((rc = run_model(s, i, shared, &c, err))) goto end;
+    if ((rc = write_or_check_settings(s, err))) goto end;
     for (int i = 0; i < s->n_models; i++) {
         const study_model *m = &s->models[i];
         inputs[i] = join(runs, m->slug);
@@ -645,6 +725,23 @@ int clens_study_run(clens_study *s, void (*progress)(void *user, const char *lin
         if (!inputs[i] || !labels[i] || !trains[i]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
         snprintf(labels[i], n, "%s=%s", inputs[i], m->label);
         snprintf(trains[i], n, "%s=%s", inputs[i], m->training);
+        if (s->shards > 1) {
+            for (int k = 0; k < s->shards; k++) {
+                free(shard_dirs[k]);
+                shard_dirs[k] = task_dir(s, i, k);
+                if (!shard_dirs[k]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+                if (!clens_study_task_finished(s, i * s->shards + k)) {
+                    rc = clens_err(err, CLENS_E_STATE, "model %s: shard %s has not finished (no results.json); "
+                                   "rerun its task", m->label, shard_dirs[k]);
+                    goto end;
+                }
+            }
+            char *warn = NULL;
+            say(&c, "model %d/%d %s: merging %d shards -> %s", i + 1, s->n_models, m->label, s->shards, inputs[i]);
+            rc = clens_results_merge((const char *const *)shard_dirs, s->shards, inputs[i], &warn, err);
+            free(warn);
+            if (rc) goto end;
+        }
     }
     clens_compare_params cp = clens_compare_default_params();
     cp.resamples = (int)s->compare_resamples;
@@ -663,12 +760,110 @@ end:
         if (labels) free(labels[i]);
         if (trains) free(trains[i]);
     }
+    for (int k = 0; shard_dirs && k < s->shards; k++) free(shard_dirs[k]);
+    free(shard_dirs);
     free(inputs);
     free(labels);
     free(trains);
     free(cmp_md);
     free(cmp_dir);
     free(runs);
-    free(shared);
     return rc;
+}
+
+int clens_study_run(clens_study *s, void (*progress)(void *user, const char *line), void *user, char **summary_md,
+                    clens_error *err)
+{
+    int rc = clens_study_prepare(s, progress, user, err);
+    for (int t = 0; !rc && t < clens_study_task_count(s); t++) rc = clens_study_run_task(s, t, progress, user, err);
+    return rc ? rc : clens_study_finalize(s, progress, user, summary_md, err);
+}
+
+/* --------------------------------------------------------------- Slurm */
+
+/* 'text' quoted for a POSIX shell. */
+static void sh_quote(clens_sb *b, const char *t)
+{
+    clens_sb_puts(b, "'");
+    for (; *t; t++) {
+        if (*t == '\'') clens_sb_puts(b, "'\\''");
+        else clens_sb_put(b, t, 1);
+    }
+    clens_sb_puts(b, "'");
+}
+
+/* Memory per task from the memory plan (R15): the largest model's weights +
+ * three fp32 KV caches of max_tokens tokens + 1 GiB for the process. */
+static int plan_mem_mb(const clens_study *s, long *mb, clens_error *err)
+{
+    double worst = 0;
+    for (int i = 0; i < s->n_models; i++) {
+        clens_model *m = NULL;
+        int rc = open_model(s, s->models[i].model, &m, err);
+        if (rc) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            return clens_err(err, rc, "model %s: %s (the memory plan needs the folder; or give the memory per task)",
+                             s->models[i].label, msg);
+        }
+        const clens_model_info *in = clens_model_get_info(m);
+        int T = s->max_tokens ? s->max_tokens : (in->max_pos < 4096 ? in->max_pos : 4096);
+        double bytes = (double)in->weight_bytes + 3.0 * T * (double)in->kv_bytes_per_token + 1073741824.0;
+        if (bytes > worst) worst = bytes;
+        clens_model_free(m);
+    }
+    *mb = (long)(worst / 1048576.0) + 1;
+    return CLENS_OK;
+}
+
+int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_params *p, char **task_script,
+                              char **final_script, char **array, clens_error *err)
+{
+    *task_script = *final_script = *array = NULL;
+    if (s->pairs_mode == STUDY_PAIRS_ON_POLICY && s->shards > 1)
+        return clens_err(err, CLENS_E_UNSUPPORTED, "not yet: shards > 1 with pairs.mode \"on-policy\" (the shards of "
+                         "a model would generate into one file at once); use 1 shard, or build the pairs first and "
+                         "use pairs.mode \"file\"");
+    if (!p->clens || !p->workdir || p->cpus_per_task < 1) return clens_err(err, CLENS_E_ARG, "slurm: clens, workdir, cpus");
+    long mb = p->mem_mb;
+    int rc = mb > 0 ? CLENS_OK : plan_mem_mb(s, &mb, err);
+    if (rc) return rc;
+    clens_sb t = {0}, f = {0}, a = {0};
+    char name[32];
+    snprintf(name, sizeof name, "clens-%.8s", s->settings_hash);
+    for (int k = 0; k < 2; k++) {
+        clens_sb *b = k ? &f : &t;
+        clens_sb_printf(b, "#!/bin/sh\n# %s of the study %s (clens study --slurm; docs/cluster.md)\n",
+                        k ? "Final job: merge the shards, compare" : "Job array: task = model x shards + shard", s->path);
+        clens_sb_printf(b, "#SBATCH --job-name=%s%s\n", name, k ? "-final" : "");
+        clens_sb_puts(b, "#SBATCH --chdir=");
+        clens_sb_puts(b, p->workdir);
+        clens_sb_printf(b, "\n#SBATCH --output=%s/slurm/%s.log\n", s->out, k ? "final-%j" : "task-%A_%a");
+        clens_sb_printf(b, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=%d\n#SBATCH --mem=%ldM\n",
+                        k ? 1 : p->cpus_per_task, k ? 1024 : mb);
+        clens_sb_puts(b, "exec ");
+        sh_quote(b, p->clens);
+        clens_sb_puts(b, " study ");
+        sh_quote(b, s->path);
+        clens_sb_puts(b, " --out ");
+        sh_quote(b, s->out);
+        clens_sb_printf(b, " --fidelity %s --shards %d", s->fidelity, s->shards);
+        if (k) clens_sb_puts(b, " --finalize --quiet\n");
+        else clens_sb_printf(b, " --threads %d --task \"$SLURM_ARRAY_TASK_ID\" --quiet\n", p->cpus_per_task);
+    }
+    for (int i = 0, first = 1; i < clens_study_task_count(s); i++)
+        if (!clens_study_task_finished(s, i)) {
+            clens_sb_printf(&a, first ? "%d" : ",%d", i);
+            first = 0;
+        }
+    *task_script = clens_sb_take(&t);
+    *final_script = clens_sb_take(&f);
+    *array = clens_sb_take(&a);
+    if (!*array) *array = strdup("");
+    if (!*task_script || !*final_script || !*array) {
+        free(*task_script); free(*final_script); free(*array);
+        *task_script = *final_script = *array = NULL;
+        return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    }
+    return CLENS_OK;
 }

@@ -58,6 +58,7 @@ struct clens_study {
     char *matmul;              /* default | portable | bf16 */
 
     int threads;               /* not a setting: does not change results */
+    int shards;                /* shards per model (1: runs/<label> directly; n: shards/<label>/<i>-of-<n>, merged) */
     json_t *settings;          /* canonical settings (every default filled in) */
     char settings_hash[65];
 };
