@@ -777,6 +777,8 @@ typedef struct clens_run_params {
     int max_tokens;                      /* longest prompt; 0 = min(4096, context), lowered to fit memory */
     const char *matmul;                  /* the mode the model was opened with: "default" (NULL),
                                             "portable" or "bf16"; settings.matmul records the effective one */
+    const char *fidelity;                /* settings.fidelity: "seed" (the seed's choices, --fidelity seed)
+                                            or "clens-default"; NULL: not recorded (docs/study.md) */
 } clens_run_params;
 
 CLENS_API clens_run_params clens_run_default_params(void);
@@ -1001,6 +1003,82 @@ CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked
  * plus-minus-one corruption draws the direction (src/data/pairs.c). */
 CLENS_API char *clens_pairs_corrupt_step(const char *numeral, int direction);
 
+/* ============================================================ study runner */
+/* `clens study STUDY.json` (src/interp/study*.c; docs/study.md): several
+ * models through one patching protocol and a comparison. The study file names
+ * the models (label, folder or org/name, training regime, notes), the pair
+ * source (a shared pairs file, a shared file built from data, or per-model
+ * on-policy pairs), the patching settings and the output folder. The study
+ * folder holds settings.json (the study's canonical settings, their hash,
+ * provenance), pairs, one run folder per model (runs/<label>/, the run
+ * engine's schema), comparison/ (clens_compare_write) and study.md. A rerun
+ * continues where the last one stopped; other settings are refused, naming
+ * the key. */
+
+typedef struct clens_study clens_study;
+
+typedef struct clens_study_options {
+    const char *fidelity;   /* "seed" / "clens-default"; NULL: the file's "fidelity" (default clens-default) */
+    const char *out;        /* replaces the file's "out"; NULL: the file's */
+    int threads;            /* 0 = all cores (not a setting: results do not depend on it) */
+} clens_study_options;
+
+/* Reads and checks the study file (every key, the fidelity preset, labels);
+ * errors name the file and the key. Nothing is written. */
+CLENS_API int clens_study_load(clens_study **out, const char *path, const clens_study_options *opt,
+                               clens_error *err);
+/* The canonical settings (JSON text, every default filled in) and their hash;
+ * valid as long as the study. */
+CLENS_API const char *clens_study_settings_hash(const clens_study *s);
+/* The study folder (the file's "out" or the override). */
+CLENS_API const char *clens_study_out(const clens_study *s);
+CLENS_API char *clens_study_settings_text(const clens_study *s);
+/* The plan as text (models and their folders, the pair source, the runs and
+ * their state in the study folder, memory per model from the model folder
+ * when present, whether the folder's settings would be refused); *text
+ * malloc'd. Reads only. */
+CLENS_API int clens_study_plan(const clens_study *s, char **text, clens_error *err);
+/* Runs the study: settings.json, pairs, each model's run (resumed where it
+ * stopped), comparison/, study.md. progress (may be NULL) receives one line
+ * at a time (no newline). *summary_md (may be NULL) receives study.md. */
+CLENS_API int clens_study_run(clens_study *s, void (*progress)(void *user, const char *line), void *user,
+                              char **summary_md, clens_error *err);
+CLENS_API void clens_study_free(clens_study *s);
+
+/* The study as tasks, for a cluster (docs/cluster.md): with shards n > 1
+ * every model's candidates are split into n shards (rulings R13), task
+ * t = model * n + shard runs one shard into shards/<label>/<shard>-of-<n>/,
+ * and finalize merges each model's shards into runs/<label>/ (the unsharded
+ * run's results.json, apart from timing) before the comparison.
+ * clens_study_run = prepare + every task in order + finalize. Shards are not
+ * a setting: a study may be run with any shard count. */
+CLENS_API int clens_study_set_shards(clens_study *s, int shards, clens_error *err);
+CLENS_API int clens_study_task_count(const clens_study *s);
+/* 1 if the task's run folder holds results.json (it finished), else 0. */
+CLENS_API int clens_study_task_finished(const clens_study *s, int task);
+/* settings.json (or the resume check) and the shared pairs: what every task needs. */
+CLENS_API int clens_study_prepare(clens_study *s, void (*progress)(void *user, const char *line), void *user,
+                                  clens_error *err);
+/* Runs (or resumes) one task; the study must have been prepared (by any process). */
+CLENS_API int clens_study_run_task(clens_study *s, int task, void (*progress)(void *user, const char *line),
+                                   void *user, clens_error *err);
+/* Merges (shards > 1), compares, writes study.md. */
+CLENS_API int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char *line), void *user,
+                                   char **summary_md, clens_error *err);
+
+typedef struct clens_study_slurm_params {
+    const char *clens;       /* the clens executable the jobs run (absolute path) */
+    const char *workdir;     /* the jobs' working directory (--chdir) */
+    int cpus_per_task;       /* threads of each task (>= 1) */
+    long mem_mb;             /* memory per task; 0 = from the memory plan of the largest model */
+} clens_study_slurm_params;
+
+/* The Slurm job array of the study (docs/cluster.md): *task_script (one
+ * array task = one clens_study_run_task), *final_script (finalize), and
+ * *array (the indices of the unfinished tasks, "0,2,5", or "" if none), all
+ * malloc'd. Reads the model folders for the memory plan; writes nothing. */
+CLENS_API int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_params *p, char **task_script,
+                                        char **final_script, char **array, clens_error *err);
 
 #ifdef __cplusplus
 }

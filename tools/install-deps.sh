@@ -10,7 +10,7 @@ PKGS=(gcc clang make pkg-config libdnnl-dev libopenblas-dev libpcre2-dev
       libutf8proc-dev libjansson-dev libcmocka-dev libclang-rt-14-dev
       libomp-14-dev liblinear-dev libgsl-dev
       python3 python3-torch python3-numpy python3-jinja2
-      python3-pytest python3-pip python3-setuptools chromium)
+      python3-pytest python3-pip python3-setuptools chromium slurm-wlm munge)
 # Node may come from another source that bundles npm (Debian's nodejs then
 # conflicts with npm): install Debian's only when there is no node at all.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

@@ -46,6 +46,11 @@ static void usage(FILE *f)
         "  --max-tokens T     longest prompt accepted, 2..max_position_embeddings (default min(4096,\n"
         "                     max_position_embeddings), lowered to fit memory; recorded in the settings)\n"
         "  --matmul MODE      default | portable | bf16      --threads N\n"
+        "  --fidelity F       seed | clens-default (default: not recorded). seed sets every seed choice\n"
+        "                     at once: --prompt raw --metric logit_mean (the seed's 7 strings) --filter seed\n"
+        "                     --min-diff 3 --sites resid_post --layers 0,2,4,... (every second layer); a flag\n"
+        "                     that says otherwise is refused. Pairs to match: clens pairs --on-policy MODEL\n"
+        "                     --site seed --corrupt plus-one --cut chars-raw:20. Recorded as settings.fidelity\n"
         "  --quiet            no progress and no table on stdout\n\n"
         "example: clens patch ~/models/DeepSeek-R1-Distill-Qwen-7B --pairs pairs.jsonl --out runs/ds --n 50\n"
         "exit codes: 0 done (or resumed to done), 1 error, 2 usage\n");
@@ -94,7 +99,8 @@ int cmd_patch(int argc, char **argv)
 {
     const char *model = NULL, *pairs_path = NULL, *out = NULL, *sites_s = "resid_pre", *layers_s = NULL;
     const char *metric_s = "logprob_mass", *tokens_s = NULL, *method_s = "fast", *prompt_s = "chat";
-    const char *filter_s = "default", *shard_s = NULL, *mm = NULL;
+    const char *filter_s = "default", *shard_s = NULL, *mm = NULL, *fidelity = NULL;
+    int given_prompt = 0, given_metric = 0, given_filter = 0, given_sites = 0, given_min_diff = 0;
     double min_diff = 3.0;
     long n_target = 50, boot = 2000, seed = 0, threads = 0, max_tokens = 0;
     int quiet = 0;
@@ -123,6 +129,7 @@ int cmd_patch(int argc, char **argv)
         else if (strcmp(a, "--filter") == 0) filter_s = v;
         else if (strcmp(a, "--shard") == 0) shard_s = v;
         else if (strcmp(a, "--matmul") == 0) mm = v;
+        else if (strcmp(a, "--fidelity") == 0) fidelity = v;
         else if (strcmp(a, "--min-diff") == 0) bad = cli_parse_float("patch", a, v, &min_diff);
         else if (strcmp(a, "--n") == 0) bad = cli_parse_int("patch", a, v, 1, 1 << 30, &n_target);
         else if (strcmp(a, "--bootstrap") == 0) bad = cli_parse_int("patch", a, v, 1, 1 << 24, &boot);
@@ -131,7 +138,32 @@ int cmd_patch(int argc, char **argv)
         else if (strcmp(a, "--max-tokens") == 0) bad = cli_parse_int("patch", a, v, 2, 1 << 20, &max_tokens);
         else return cli_usage_error("patch", "unknown option '%s'", a);
         if (bad) return bad;
+        given_prompt |= strcmp(a, "--prompt") == 0;
+        given_metric |= strcmp(a, "--metric") == 0;
+        given_filter |= strcmp(a, "--filter") == 0;
+        given_sites |= strcmp(a, "--sites") == 0;
+        given_min_diff |= strcmp(a, "--min-diff") == 0;
         i++;
+    }
+    int seed_fidelity = 0;
+    if (fidelity) {
+        if (strcmp(fidelity, "seed") && strcmp(fidelity, "clens-default"))
+            return cli_usage_error("patch", "--fidelity expects seed or clens-default, got '%s'", fidelity);
+        seed_fidelity = strcmp(fidelity, "seed") == 0;
+    }
+    if (seed_fidelity) {
+        /* the seed's choices (docs/study.md, "fidelity"); a flag saying otherwise is refused */
+        if ((given_prompt && strcmp(prompt_s, "raw")) || (given_metric && strcmp(metric_s, "logit_mean")) ||
+            (given_filter && strcmp(filter_s, "seed")) || (given_sites && strcmp(sites_s, "resid_post")) ||
+            (given_min_diff && min_diff != 3.0) || layers_s || tokens_s)
+            return cli_usage_error("patch", "--fidelity seed sets --prompt raw --metric logit_mean --filter seed "
+                                            "--min-diff 3 --sites resid_post, every second layer and the seed's "
+                                            "tokens; drop the flag that says otherwise");
+        prompt_s = "raw";
+        metric_s = "logit_mean";
+        filter_s = "seed";
+        sites_s = "resid_post";
+        min_diff = 3.0;
     }
     if (!model || !pairs_path || !out) return cli_usage_error("patch", "MODEL, --pairs and --out are required");
     clens_run_params rp = clens_run_default_params();
@@ -141,6 +173,7 @@ int cmd_patch(int argc, char **argv)
     rp.bootstrap_seed = seed;
     rp.max_tokens = (int)max_tokens;
     rp.matmul = mm;
+    rp.fidelity = fidelity;
     if (strcmp(metric_s, "logprob_mass") == 0) rp.metric = CLENS_METRIC_LOGPROB_MASS;
     else if (strcmp(metric_s, "logit_mean") == 0) rp.metric = CLENS_METRIC_LOGIT_MEAN;
     else return cli_usage_error("patch", "--metric expects logprob_mass or logit_mean");
@@ -208,6 +241,13 @@ int cmd_patch(int argc, char **argv)
         rc = cli_usage_error("patch", "--max-tokens %d exceeds the model's context (max_position_embeddings %d)",
                              rp.max_tokens, in->max_pos);
         goto end;
+    }
+    if (seed_fidelity) { /* every second layer of resid_post: 0, 2, ..., < n_layers */
+        layer_list = malloc(sizeof(int) * (size_t)(in->n_layers / 2 + 1));
+        if (!layer_list) { rc = cli_errorf("patch", 1, "out of memory"); goto end; }
+        for (int l = 0; l < in->n_layers; l += 2) layer_list[n_layer_list++] = l;
+        rp.layers = layer_list;
+        rp.n_layers = n_layer_list;
     }
     for (int q = 0; q < n_layer_list; q++)
         if (layer_list[q] < 0 || layer_list[q] > in->n_layers) {

@@ -18,6 +18,7 @@ int cmd_pairs(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 int cmd_organism(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
@@ -37,6 +38,7 @@ static const struct {
     {"patch", cmd_patch, "final-token activation patching sweep over layers"},
     {"merge", cmd_merge, "merge the outputs of sharded patch runs"},
     {"compare", cmd_compare, "compare recovery profiles of runs and the seed, with CIs and reports"},
+    {"study", cmd_study, "run a multi-model patching study from a study file, then compare"},
     {"organism", cmd_organism, "model organisms: traces, tokenizer, behaviour, recipes"},
     {"train", cmd_train, "train a Qwen2 / OLMo-3 model in C on GSM8K-format traces (HF folders out)"},
 };

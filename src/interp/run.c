@@ -232,6 +232,7 @@ static json_t *settings_json(const clens_run *r, const clens_run_params *p, cons
     json_object_set_new(s, "pairs_sha256", json_string(pairs_sha));
     json_object_set_new(s, "matmul", json_string(effective_matmul(p->matmul, clens_model_kernel_name(r->m))));
     json_object_set_new(s, "max_tokens", json_integer(max_tokens));
+    if (p->fidelity) json_object_set_new(s, "fidelity", json_string(p->fidelity));
     return s;
 }
 
