@@ -206,7 +206,7 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
     clens_cache cache = {0};
     float **arr = NULL;
     size_t *cap = NULL;
-    json_t *rows = json_array(), *drops = json_object(), *settings = NULL, *doc = NULL;
+    json_t *rows = json_array(), *seqs = json_array(), *drops = json_object(), *settings = NULL, *doc = NULL;
     int *pos = NULL;
     int rc;
     char pairs_sha[65];
@@ -256,6 +256,13 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
         }
         for (int side = 0; side < 2 && !reason; side++) {
             if ((rc = clens_run_with_cache(m, ids[side], (int)T, pos, np, &cache, NULL, err))) break;
+            json_t *sq = json_object(), *sid = json_array();
+            for (size_t t = 0; t < T; t++) json_array_append_new(sid, json_integer(ids[side][t]));
+            json_object_set_new(sq, "pair", json_string(pairs[i].id));
+            json_object_set_new(sq, "label", json_string(side ? "corrupted" : "clean"));
+            json_object_set_new(sq, "first_row", json_integer((json_int_t)n_rows));
+            json_object_set_new(sq, "ids", sid);
+            json_array_append_new(seqs, sq);
             for (int e = 0; e < cache.n && !rc; e++)
                 if (grow_append(&arr[e], &cap[e], n_rows, cache.entries[e].data, np, cache.entries[e].width))
                     rc = clens_err(err, CLENS_E_NOMEM, "out of memory for the captured rows");
@@ -310,6 +317,7 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
     json_object_set_new(doc, "dropped", json_incref(drops));
     json_object_set_new(doc, "files", files);
     json_object_set(doc, "rows", rows);
+    json_object_set(doc, "sequences", seqs);
     if (!rc) rc = probe_write_json(out_dir, "index.json", doc, err);
 done:
     if (arr)
@@ -318,6 +326,7 @@ done:
     free(cap);
     free(pos);
     json_decref(rows);
+    json_decref(seqs);
     json_decref(drops);
     json_decref(settings);
     json_decref(doc);

@@ -167,7 +167,7 @@ static int probe_one(const probe_capture *c, int f, const clens_probe_params *p,
     qsort(nulls, p->permutations, sizeof(double), cmp_d);
     double nm = 0;
     for (int k = 0; k < p->permutations; k++) nm += nulls[k] / p->permutations;
-    double n95 = p->permutations ? clens_percentile_sorted(nulls, p->permutations, 95) : NAN;
+    double n95 = p->permutations ? clens_percentile_sorted(nulls, p->permutations, 0.95) : NAN;
 
     /* random directions: best-sign AUROC max(a, 1 - a) of the projection */
     clens_rng_seed(&r, p->seed + 29);
@@ -185,7 +185,7 @@ static int probe_one(const probe_capture *c, int f, const clens_probe_params *p,
         rm += rands[k] / p->random_dirs;
     }
     qsort(rands, p->random_dirs, sizeof(double), cmp_d);
-    double r95 = p->random_dirs ? clens_percentile_sorted(rands, p->random_dirs, 95) : NAN;
+    double r95 = p->random_dirs ? clens_percentile_sorted(rands, p->random_dirs, 0.95) : NAN;
 
     /* the directions on all rows */
     diff_of_means(X, c->y, NULL, n, d, dir);
@@ -199,7 +199,8 @@ static int probe_one(const probe_capture *c, int f, const clens_probe_params *p,
     int64_t shape[1] = {d};
     if ((rc = npy_write_f32(path, dirf, shape, 1, err))) goto done;
     for (int i = 0; i < n; i++) all[i] = i;
-    if ((rc = probe_logreg_fit(X, c->y, all, n, d, p->C, 1e-4, w, err))) goto done;
+    /* the saved probe is fitted tighter than the CV folds (liblinear's eps: gradient norm relative to the start) */
+    if ((rc = probe_logreg_fit(X, c->y, all, n, d, p->C, 1e-7, w, err))) goto done;
     for (int j = 0; j <= d; j++) dirf[j] = (float)w[j];
     char lrname[200];
     snprintf(lrname, sizeof lrname, "directions/%s.lr.npy", c->hooks[f]);

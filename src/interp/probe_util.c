@@ -335,8 +335,8 @@ void probe_boot_ci(const double *s, const int *y, const int *group, int n, int n
         vals[b] = metric ? probe_accuracy(s, y, w, n, thr) : probe_auroc(s, y, w, n);
     }
     qsort(vals, resamples, sizeof(double), cmp_double);
-    *lo = clens_percentile_sorted(vals, resamples, 2.5);
-    *hi = clens_percentile_sorted(vals, resamples, 97.5);
+    *lo = clens_percentile_sorted(vals, resamples, 0.025);
+    *hi = clens_percentile_sorted(vals, resamples, 0.975);
     free(gw);
     free(w);
     free(vals);

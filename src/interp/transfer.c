@@ -149,7 +149,7 @@ static int same_width(const char *probe_dir, json_t *A, const probe_capture *B, 
                 rv[k] = x > 0.5 ? x : 1 - x;
             }
             qsort(rv, p->random_maps, sizeof(double), cmp_d);
-            double r95 = p->random_maps ? clens_percentile_sorted(rv, p->random_maps, 95) : NAN;
+            double r95 = p->random_maps ? clens_percentile_sorted(rv, p->random_maps, 0.95) : NAN;
             free(rv);
             json_t *o = json_object();
             json_object_set_new(o, "a_hook", json_string(ah));
@@ -408,7 +408,7 @@ static int mapped(const char *probe_dir, json_t *A, const probe_capture *B, cons
                 nv[k] = x > 0.5 ? x : 1 - x;
                 nmean += nv[k] / p->random_maps;
             }
-            if (!rc && p->random_maps) { qsort(nv, p->random_maps, sizeof(double), cmp_d); n95 = clens_percentile_sorted(nv, p->random_maps, 95); }
+            if (!rc && p->random_maps) { qsort(nv, p->random_maps, sizeof(double), cmp_d); n95 = clens_percentile_sorted(nv, p->random_maps, 0.95); }
             free(nv);
         }
         if (!rc) {
