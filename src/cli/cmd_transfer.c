@@ -33,7 +33,7 @@ int cmd_transfer(int argc, char **argv)
 {
     const char *from = NULL, *to = NULL, *out = NULL;
     clens_transfer_params p = clens_transfer_default_params();
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every argument is a flag with a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
         if (cli_is_help(a)) { usage(stdout); return 0; }
@@ -49,7 +49,6 @@ int cmd_transfer(int argc, char **argv)
         else if (strcmp(a, "--random-maps") == 0) { if (cli_parse_int("transfer", a, v, 0, 100000, &x)) return 2; p.random_maps = (int)x; }
         else if (strcmp(a, "--seed") == 0) { if (cli_parse_int("transfer", a, v, 0, (long)(~0UL >> 1), &x)) return 2; p.seed = (uint64_t)x; }
         else return cli_usage_error("transfer", "unknown option '%s'", a);
-        i++;
     }
     if (!from || !to || !out) return cli_usage_error("transfer", "--from, --to and --out are required");
     if (!(p.ridge > 0)) return cli_usage_error("transfer", "--ridge must be > 0");

@@ -1,0 +1,11 @@
+build-clang/obj-pic/src/interp/run_settings.o: src/interp/run_settings.c \
+  src/base/base.h include/clens.h src/interp/prompts.h \
+  src/interp/run_internal.h
+
+src/base/base.h:
+
+include/clens.h:
+
+src/interp/prompts.h:
+
+src/interp/run_internal.h:
