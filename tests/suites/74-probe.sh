@@ -78,7 +78,12 @@ for k, s in enumerate(ix["sequences"][:2]):
             a, b, c = cap[r["row"]], act[r["position"]], ref[r["position"]]
             worst = max(worst, float(np.abs(a - b).max()), float(np.abs(a - c).max()))
 assert worst <= 1e-4, worst
-print(f"capture == activations == torch reference: max |diff| {worst:.2e}")
+# the error position, recomputed from the ids: the last index where clean and corrupted differ
+seqs = {(s["pair"], s["label"]): s["ids"] for s in ix["sequences"]}
+for r in ix["rows"]:
+    c, k = seqs[(r["pair"], "clean")], seqs[(r["pair"], "corrupted")]
+    assert r["position"] == max(t for t in range(len(c)) if c[t] != k[t]), r
+print(f"capture == activations == torch reference: max |diff| {worst:.2e}; error positions checked")
 PYEOF
 
 # --- planted direction recovered; invisible where it cannot be seen; folds grouped; LR == numpy
@@ -208,8 +213,12 @@ worst = 0.0
 for si, seq in enumerate(lens["sequences"][:2]):
     row = si  # cap-a-final rows: pair 0 clean (0), pair 0 corrupted (1)
     assert ix["rows"][row]["label"] == seq["label"] and ix["rows"][row]["position"] == seq["positions"][0]
+    nl = lens["n_layers"]
+    assert [L["layer"] for L in seq["layers"]] == list(range(nl + 1))
     for L in seq["layers"]:
-        name = L["hook"]
+        # the residual the lens must read at this layer, named independently of the lens output
+        l = L["layer"]
+        name = f"blocks.{l}.hook_resid_pre" if l < nl else f"blocks.{nl - 1}.hook_resid_post"
         x = np.load(f"{T}/cap-a-final/{name}.npy")[row].astype(np.float64)
         z = (x / np.sqrt((x * x).mean() + eps) * g) @ U.T
         lp = z - z.max() - np.log(np.exp(z - z.max()).sum())
@@ -250,6 +259,28 @@ else
     check $CLENS probe "$T/org-cap-$n" --out "$T/org-probe-$n" --bootstrap 200 --permutations 5 --random-dirs 5 >/dev/null
     check $PY -c "import json,sys; p=json.load(open(sys.argv[1])); b=max(l['logreg']['auroc'] for l in p['layers']); print(sys.argv[2], 'best AUROC', round(b,3)); assert b >= 0.9, b" "$T/org-probe-$n/probe.json" "$n"
   done
+  # transfer between the first two organisms: same width -> directly, above the random-direction
+  # null at the best pairing; other widths -> through a ridge map fitted on held-out trace texts
+  set -- $orgs
+  if [ $# -ge 2 ]; then
+    a=$(basename "$1"); b=$(basename "$2")
+    $PY -c "import json,sys; [print(json.dumps({'text': json.loads(l)['question']})) for l in open(sys.argv[1])]" "$T/org-traces.jsonl" > "$T/org-neutral.jsonl"
+    wa=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['hidden_size'])" "$1/config.json")
+    wb=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['hidden_size'])" "$2/config.json")
+    MAP=""; [ "$wa" != "$wb" ] && MAP="--map $T/org-neutral.jsonl"
+    check $CLENS transfer --from "$T/org-probe-$a" --to "$T/org-cap-$b" $MAP --out "$T/org-tr" --bootstrap 200 --random-maps 10
+    check $PY - "$T/org-tr/transfer.json" <<'PYEOF'
+import json, sys
+t = json.load(open(sys.argv[1]))
+if t["mode"] == "same_width":
+    best = max(t["pairs"], key=lambda r: r["dom_auroc"])
+    assert best["dom_auroc"] > best["random_direction_p95"], best
+else:
+    best = max(t["pairs"], key=lambda r: r["dom_auroc"])
+    assert best["dom_auroc"] > best["random_map_p95"], best
+print("organism transfer", t["mode"], best)
+PYEOF
+  fi
 fi
 
 echo "74-probe: $(( $(date +%s) - t0 )) s"
