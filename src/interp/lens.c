@@ -168,7 +168,7 @@ int clens_lens_write(clens_model *m, const clens_lens_params *p, const char *tex
         json_t *o = pos && T ? lens_json(m, tok, ids, (int)T, pos, np, mass.ids, mass.n, p, err) : NULL;
         free(ids);
         free(pos);
-        if (!o) { rc = err && err->code ? err->code : clens_err(err, CLENS_E_ARG, "lens: empty text"); goto done; }
+        if (!o) { rc = err && err->code ? err->code : clens_err(err, CLENS_E_ARG, "the text encodes to no tokens"); goto done; }
         json_object_set_new(o, "label", json_string("text"));
         json_array_append_new(seqs, o);
         n_seq = 1;

@@ -243,6 +243,9 @@ grep -q "positions" "$T/err.txt" || { echo "FAIL: rerun with other settings not 
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt chat --out "$T/x" >/dev/null 2>&1; [ $? = 1 ] || { echo "FAIL: --prompt chat without a template must exit 1"; fail=1; }
 $CLENS probe "$T/cap-a" --out "$T/x2" --folds 1 >/dev/null 2>&1; [ $? = 2 ] || { echo "FAIL: --folds 1 must be a usage error"; fail=1; }
 $CLENS transfer --from "$T/probe-a" --to "$T/cap-wide" --out "$T/x3" >/dev/null 2>"$T/err3.txt"; [ $? = 1 ] && grep -q -- "--map" "$T/err3.txt" || { echo "FAIL: different widths without --map"; fail=1; }
+# a truncated array is an error naming the file
+cp -r "$T/cap-a" "$T/cap-bad"; head -c 500 "$T/cap-a/blocks.1.hook_resid_pre.npy" > "$T/cap-bad/blocks.1.hook_resid_pre.npy"
+$CLENS probe "$T/cap-bad" --out "$T/x4" >/dev/null 2>"$T/err4.txt"; [ $? = 1 ] && grep -q "blocks.1.hook_resid_pre.npy" "$T/err4.txt" || { echo "FAIL: truncated .npy"; fail=1; }
 for c in capture probe transfer lens; do $CLENS $c --help | grep -q "example:" || { echo "FAIL: $c --help"; fail=1; }; done
 
 # --- organisms (trained by another part of the project; skipped when absent)
