@@ -1,6 +1,0 @@
-build-clang/obj-pic/src/train/adamw.o: src/train/adamw.c \
-  src/train/train.h include/clens.h
-
-src/train/train.h:
-
-include/clens.h:

@@ -1,8 +1,0 @@
-build-clang/obj-pic/src/train/checkpoint.o: src/train/checkpoint.c \
-  src/base/base.h include/clens.h src/train/train.h
-
-src/base/base.h:
-
-include/clens.h:
-
-src/train/train.h:

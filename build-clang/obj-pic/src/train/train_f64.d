@@ -1,8 +1,0 @@
-build-clang/obj-pic/src/train/train_f64.o: src/train/train_f64.c \
-  src/train/train.h include/clens.h src/train/train_math.inc
-
-src/train/train.h:
-
-include/clens.h:
-
-src/train/train_math.inc:

@@ -1,8 +1,0 @@
-build-clang/obj/src/train/train_f32.o: src/train/train_f32.c \
-  src/train/train.h include/clens.h src/train/train_math.inc
-
-src/train/train.h:
-
-include/clens.h:
-
-src/train/train_math.inc:
