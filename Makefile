@@ -20,7 +20,7 @@ else
   SO_NOUNDEF = -Wl,--no-undefined
 endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
-LIBS    = -ldnnl -lopenblas -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
+LIBS    = -ldnnl -lopenblas -llinear -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
 
 # Every layer folder under src/ except the CLI is the library.
 LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))

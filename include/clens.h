@@ -1079,6 +1079,125 @@ typedef struct clens_study_slurm_params {
  * malloc'd. Reads the model folders for the memory plan; writes nothing. */
 CLENS_API int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_params *p, char **task_script,
                                         char **final_script, char **array, clens_error *err);
+/* ============================================ capture, probes, transfer, lens */
+/* (section owned by the probe work: src/interp/capture.c, probe*.c,
+ * transfer.c, lens.c; docs/probe.md) */
+
+/* One cached activation: hook (point, layer), width, data [n_pos][width]. */
+typedef struct clens_cache_entry {
+    char name[96];            /* TransformerLens name */
+    clens_hook_point point;
+    int layer;                /* -1 for hook_embed / ln_final */
+    int width;
+    float *data;              /* [n_pos][width], owned by the cache */
+} clens_cache_entry;
+
+typedef struct clens_cache {
+    clens_cache_entry *entries;
+    int n;
+    int n_pos;                /* rows of every entry's data after a run */
+} clens_cache;
+
+/* Resolves a comma-separated list of hook names into an empty cache (no
+ * data yet): TransformerLens names ("blocks.3.hook_resid_pre",
+ * "ln_final.hook_normalized"), "blocks.*.NAME" (every layer) and "all".
+ * Duplicates are kept once, in order of first mention. Free with
+ * clens_cache_free. */
+CLENS_API int clens_hooks_resolve(const clens_model *m, const char *list, clens_cache *out, clens_error *err);
+/* TransformerLens's run_with_cache: one forward pass of ids[0..T) (a fresh
+ * context), filling every entry of cache with the activations at positions
+ * [n_pos] (NULL: every position, n_pos = T), in that order. logits (may be
+ * NULL) receives [T][vocab]. The cache's arrays are reused across calls. */
+CLENS_API int clens_run_with_cache(clens_model *m, const int32_t *ids, int T, const int *positions, int n_pos,
+                                   clens_cache *cache, float *logits, clens_error *err);
+CLENS_API void clens_cache_free(clens_cache *c);
+
+typedef enum { CLENS_CAPTURE_FINAL = 0, CLENS_CAPTURE_ERROR, CLENS_CAPTURE_ALL } clens_capture_positions;
+CLENS_API const char *clens_capture_positions_name(clens_capture_positions p);
+
+typedef struct clens_capture_params {
+    const char *pairs_path;   /* pairs.jsonl */
+    const char *sites;        /* hook list as clens_hooks_resolve; "blocks.*.hook_resid_pre" */
+    clens_capture_positions positions; /* FINAL */
+    int prompt_chat;          /* 1 (default): the model's chat template; 0: raw */
+    long limit;               /* kept pairs at most (0 = all) */
+    int max_tokens;           /* longest prompt (0 = max_position_embeddings) */
+} clens_capture_params;
+
+CLENS_API clens_capture_params clens_capture_default_params(void);
+
+/* `clens capture`: renders every pair for the model (the patch checks: equal
+ * lengths, same final token; drops counted by reason), runs clean and
+ * corrupted through clens_run_with_cache and writes out_dir/HOOK.npy
+ * (float32 [rows][width], rows = (pair, clean|corrupted, position)),
+ * index.json and settings.json (docs/probe.md). */
+CLENS_API int clens_capture_pairs(clens_model *m, const clens_capture_params *p, const char *out_dir,
+                                  void (*progress)(void *user, long done, long total, long kept), void *user,
+                                  clens_error *err);
+
+typedef struct clens_probe_params {
+    int folds;                /* k of the pair-grouped k-fold CV (5) */
+    double C;                 /* liblinear inverse regularisation (1) */
+    int bootstrap;            /* resamples of the 95% CIs (1000) */
+    int permutations;         /* label permutations (within pairs) of the null (20) */
+    int random_dirs;          /* random unit directions of the baseline (20) */
+    uint64_t seed;            /* folds, bootstrap, permutations, random directions (0) */
+    const char *hook_filter;  /* only hooks containing this string, or NULL (all) */
+} clens_probe_params;
+
+CLENS_API clens_probe_params clens_probe_default_params(void);
+
+/* `clens probe`: per hook (layer) of a capture folder, the difference-of-
+ * means direction and an L2 logistic probe (liblinear), evaluated out of
+ * fold with pair-grouped folds; writes out_dir/probe.json, probe.md,
+ * auroc.svg, directions/HOOK.dom.npy, directions/HOOK.lr.npy. *table_md
+ * (may be NULL) receives the markdown table (malloc'd). */
+CLENS_API int clens_probe_run(const char *capture_dir, const clens_probe_params *p, const char *out_dir,
+                              char **table_md, clens_error *err);
+
+typedef struct clens_transfer_params {
+    const char *map_texts;    /* neutral.jsonl ({"text": ...} a line) for the affine map, or NULL
+                                 (required when the widths differ) */
+    double ridge;             /* map penalty, relative: lambda = ridge * trace(Xc^T Xc) / p (1e-3) */
+    int max_texts;            /* neutral texts used (200) */
+    int bootstrap;            /* resamples of the 95% CIs (1000) */
+    int random_maps;          /* random maps (or random directions) of the null (20) */
+    uint64_t seed;            /* (0) */
+} clens_transfer_params;
+
+CLENS_API clens_transfer_params clens_transfer_default_params(void);
+
+/* `clens transfer`: applies the directions and probes of probe_dir (fitted
+ * on model A) to the activations of capture_dir (model B); writes
+ * transfer.json and transfer.md into out_dir (docs/probe.md). */
+CLENS_API int clens_transfer_run(const char *probe_dir, const char *capture_dir, const clens_transfer_params *p,
+                                 const char *out_dir, char **table_md, clens_error *err);
+
+typedef struct clens_lens_params {
+    int top_k;                /* tokens listed per (layer, position) (5) */
+    clens_capture_positions positions; /* FINAL; ERROR for pairs only */
+    int prompt_chat;          /* pairs: 1 (default) the chat template, 0 raw */
+    long limit;               /* pairs: at most this many (4) */
+} clens_lens_params;
+
+CLENS_API clens_lens_params clens_lens_default_params(void);
+
+/* The logit lens of one token sequence at positions [n_pos]: for every
+ * layer l in 0..n_layers (resid_pre l; l = n_layers is the residual after
+ * the last block) the final norm + unembedding (clens_logits_from_resid_rows,
+ * rulings R3), the top-k tokens with probabilities and the natural log of
+ * the probability mass of corr_ids (the correction-token set of `clens
+ * patch`'s logprob_mass). *json: a malloc'd JSON object (docs/probe.md). */
+CLENS_API int clens_lens_run(clens_model *m, const clens_tokenizer *tok, const int32_t *ids, int T,
+                             const int *positions, int n_pos, const int32_t *corr_ids, int n_corr,
+                             const clens_lens_params *p, char **json, clens_error *err);
+
+/* `clens lens`: the logit lens of a text (text != NULL) or of the first
+ * p->limit usable pairs of pairs_path (clean and corrupted), written as
+ * out_dir/lens.json, lens.md (a table) and lens.svg (a heat map of the
+ * correction log-mass, top-1 token in each cell). */
+CLENS_API int clens_lens_write(clens_model *m, const clens_lens_params *p, const char *text, const char *pairs_path,
+                               const char *out_dir, char **table_md, clens_error *err);
 
 #ifdef __cplusplus
 }

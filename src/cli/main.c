@@ -21,6 +21,10 @@ int cmd_compare(int argc, char **argv);
 int cmd_study(int argc, char **argv);
 int cmd_organism(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_transfer(int argc, char **argv);
+int cmd_lens(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -41,6 +45,10 @@ static const struct {
     {"study", cmd_study, "run a multi-model patching study from a study file, then compare"},
     {"organism", cmd_organism, "model organisms: traces, tokenizer, behaviour, recipes"},
     {"train", cmd_train, "train a Qwen2 / OLMo-3 model in C on GSM8K-format traces (HF folders out)"},
+    {"capture", cmd_capture, "activations of (clean, corrupted) pairs as .npy + index.json"},
+    {"probe", cmd_probe, "difference-of-means and logistic probes per layer, pair-grouped CV"},
+    {"transfer", cmd_transfer, "apply one model's probes to another's activations (affine map if widths differ)"},
+    {"lens", cmd_lens, "logit lens: top tokens and correction log-mass per layer"},
 };
 
 static void usage(FILE *f)
