@@ -20,6 +20,7 @@ int cmd_merge(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_organism(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -39,6 +40,7 @@ static const struct {
     {"compare", cmd_compare, "compare recovery profiles of runs and the seed, with CIs and reports"},
     {"organism", cmd_organism, "model organisms: traces, tokenizer, behaviour, recipes"},
     {"train", cmd_train, "train a Qwen2 / OLMo-3 model in C on GSM8K-format traces (HF folders out)"},
+    {"steer", cmd_steer, "steer or ablate a direction (dose-response, controls, side effects); control vectors"},
 };
 
 static void usage(FILE *f)
