@@ -22,7 +22,7 @@ cd "$ROOT"
 T=$CLENS_TEST_TMP/steer
 rm -rf "$T"; mkdir -p "$T"
 fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
+check() { if "$@"; then :; else echo "FAIL: $*" >&2; fail=1; fi; }
 t0=$(date +%s)
 
 M=$T/planted
