@@ -183,6 +183,14 @@ assert not wait & set(cv1)                                   # range 1..1: only 
 print("steer: control vector from the reference writer == .npy rows; generate --control-vector == steer add")
 PYEOF
 
+# probe.json contract (clens probe): "layers": [{"layer": L, "direction_npy": relative path}], other keys ignored.
+mkdir -p "$T/probe"
+cp "$T/dir.npy" "$T/probe/d1.npy"
+echo '{"layers": [{"layer": 1, "direction_npy": "d1.npy", "auroc": 0.9}, {"layer": 3, "direction_npy": "none.npy"}], "other": 1}' \
+  > "$T/probe/probe.json"
+check $CLENS steer "$M" --direction "$T/probe/probe.json" --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe-run" >> "$T/steer.out"
+check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe-run" "$T/fast"
+
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
   --out "$T/fast" 2> "$T/refuse.err" && { echo "FAIL: other settings accepted"; fail=1; }
