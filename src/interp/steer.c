@@ -194,6 +194,32 @@ end:
 
 /* ----------------------------------------------------------- side effects */
 
+/* KL(p || q) in double of two logit rows; *same = 1 if their argmaxes agree. */
+static double kl_rows(const float *p, const float *q, int V, int *same)
+{
+    double mp = -INFINITY, mq = -INFINITY, zp = 0, zq = 0, k = 0;
+    int ap = 0, aq = 0;
+    for (int v = 0; v < V; v++) {
+        if (p[v] > p[ap]) ap = v;
+        if (q[v] > q[aq]) aq = v;
+        mp = fmax(mp, p[v]);
+        mq = fmax(mq, q[v]);
+    }
+    for (int v = 0; v < V; v++) { zp += exp(p[v] - mp); zq += exp(q[v] - mq); }
+    double lzp = mp + log(zp), lzq = mq + log(zq);
+    for (int v = 0; v < V; v++) {
+        double lp = p[v] - lzp;
+        k += exp(lp) * (lp - (q[v] - lzq));
+    }
+    *same = ap == aq;
+    return k;
+}
+
+/* The unsteered (sequence 0) and steered (sequence 1) passes run side by
+ * side in chunks of KL_CHUNK positions, so memory stays at 2 * KL_CHUNK
+ * logit rows whatever the text length. */
+enum { KL_CHUNK = 16 };
+
 int clens_steer_kl(clens_model *m, const int32_t *ids, int n, const clens_steer *spec, double *mean_kl,
                    double *top1_agree, clens_error *err)
 {
@@ -201,43 +227,37 @@ int clens_steer_kl(clens_model *m, const int32_t *ids, int n, const clens_steer 
     int V = in->vocab, rc;
     if (n < 1) return clens_err(err, CLENS_E_ARG, "steer: empty neutral text");
     clens_ctx *ctx = NULL;
-    float *base = malloc(sizeof(float) * (size_t)n * V), *st = malloc(sizeof(float) * (size_t)n * V);
-    if (!base || !st) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
-    if ((rc = clens_ctx_new(&ctx, m, 1, n, n < 64 ? n : 64, err))) goto end;
-    if ((rc = clens_prefill(ctx, 0, ids, n, base, NULL, NULL, err))) goto end;
-    clens_ctx_seq_clear(ctx, 0);
-    int plen = n;
-    clens_steer_hook h = {spec, NULL, &plen};
+    float *lg = malloc(sizeof(float) * (size_t)2 * KL_CHUNK * V);
+    clens_row rows[2 * KL_CHUNK];
+    const clens_steer *row_spec[2 * KL_CHUNK];
+    if (!lg) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    if ((rc = clens_ctx_new(&ctx, m, 2, n, 2 * KL_CHUNK, err))) goto end;
+    int plen[2] = {n, n};
+    clens_steer_hook h = {NULL, row_spec, plen};
     clens_forward_args a = {0};
     a.hook = clens_steer_hook_fn;
     a.hook_user = &h;
-    if ((rc = clens_prefill(ctx, 0, ids, n, st, NULL, &a, err))) goto end;
+    a.out_logits = lg;
     double kl = 0;
     int agree = 0;
-    for (int t = 0; t < n; t++) {
-        const float *p = base + (size_t)t * V, *q = st + (size_t)t * V;
-        double mp = -INFINITY, mq = -INFINITY, zp = 0, zq = 0;
-        int ap = 0, aq = 0;
-        for (int v = 0; v < V; v++) {
-            if (p[v] > p[ap]) ap = v;
-            if (q[v] > q[aq]) aq = v;
-            mp = fmax(mp, p[v]);
-            mq = fmax(mq, q[v]);
+    for (int s = 0; s < n; s += KL_CHUNK) {
+        int k = n - s < KL_CHUNK ? n - s : KL_CHUNK;
+        for (int q = 0; q < 2; q++)
+            for (int i = 0; i < k; i++) {
+                rows[q * k + i] = (clens_row){q, s + i, ids[s + i], 0, 1, 1};
+                row_spec[q * k + i] = q ? spec : NULL;
+            }
+        if ((rc = clens_forward(ctx, rows, 2 * k, &a, err))) goto end;
+        for (int i = 0; i < k; i++) {
+            int same;
+            kl += kl_rows(lg + (size_t)i * V, lg + (size_t)(k + i) * V, V, &same);
+            agree += same;
         }
-        for (int v = 0; v < V; v++) { zp += exp(p[v] - mp); zq += exp(q[v] - mq); }
-        double lzp = mp + log(zp), lzq = mq + log(zq), k = 0;
-        for (int v = 0; v < V; v++) {
-            double lp = p[v] - lzp, lq = q[v] - lzq;
-            k += exp(lp) * (lp - lq);
-        }
-        kl += k;
-        agree += ap == aq;
     }
     *mean_kl = kl / n;
     *top1_agree = (double)agree / n;
 end:
     clens_ctx_free(ctx);
-    free(base);
-    free(st);
+    free(lg);
     return rc;
 }

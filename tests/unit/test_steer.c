@@ -89,6 +89,39 @@ static void test_fast_equals_rerun(void **state)
         assert_true(fabs(kl) < 1e-9 && ag == 1.0);
         assert_int_equal(clens_steer_kl(m, clean, T, &specs[3], &kl, &ag, &err), 0);
         assert_true(kl > 1e-4);
+        {   /* reference: two separate prefills (plain, and with the hook), KL and argmax in the test */
+            int V = in->vocab, plen = T;
+            float *p = malloc(sizeof(float) * (size_t)T * V), *q = malloc(sizeof(float) * (size_t)T * V);
+            clens_ctx *c2;
+            assert_int_equal(clens_ctx_new(&c2, m, 1, T, T, &err), 0);
+            assert_int_equal(clens_prefill(c2, 0, clean, T, p, NULL, NULL, &err), 0);
+            clens_ctx_seq_clear(c2, 0);
+            clens_steer_hook h = {&specs[3], NULL, &plen};
+            clens_forward_args fa = {0};
+            fa.hook = clens_steer_hook_fn;
+            fa.hook_user = &h;
+            assert_int_equal(clens_prefill(c2, 0, clean, T, q, NULL, &fa, &err), 0);
+            double rk = 0;
+            int same = 0;
+            for (int t = 0; t < T; t++) {
+                const float *a = p + (size_t)t * V, *b = q + (size_t)t * V;
+                double ma = a[0], mb = b[0], za = 0, zb = 0;
+                int ia = 0, ib = 0;
+                for (int v = 0; v < V; v++) { if (a[v] > ma) { ma = a[v]; ia = v; } if (b[v] > mb) { mb = b[v]; ib = v; } }
+                for (int v = 0; v < V; v++) { za += exp(a[v] - ma); zb += exp(b[v] - mb); }
+                for (int v = 0; v < V; v++) {
+                    double pa = exp(a[v] - ma) / za;
+                    rk += pa * ((a[v] - ma - log(za)) - (b[v] - mb - log(zb)));
+                }
+                same += ia == ib;
+            }
+            rk /= T;
+            if (fabs(rk - kl) > 1e-6 * (1 + rk)) fail_msg("%s: KL %g, reference %g", archs[a], kl, rk);
+            assert_true(fabs(ag - (double)same / T) < 1e-12);
+            clens_ctx_free(c2);
+            free(p);
+            free(q);
+        }
         free(v);
         free(act);
         clens_model_free(m);
