@@ -194,10 +194,11 @@ int cmd_steer(int argc, char **argv)
                    json_number_value(json_object_get(json_object_get(g, "unsteered"), "correct")),
                    json_number_value(json_object_get(json_object_get(g, "ban"), "error")),
                    json_number_value(json_object_get(json_object_get(g, "ban"), "correct")));
-        printf("%8s  %12s %12s  %10s %10s  %10s %10s  %8s\n", "alpha", "corr_metric", "random", "rate_err", "random", "kl",
-               "random", "top1");
+        printf("%8s  %12s %12s %12s  %10s %10s  %10s %10s  %8s\n", "alpha", "clean_metric", "corr_metric", "random", "rate_err",
+               "random", "kl", "random", "top1");
         for (int a = 0; a < s.n_alpha; a++)
-            printf("%8g  %12.4f %12.4f  %10.3f %10.3f  %10.5f %10.5f  %8.3f\n", alphas[a], AT(p, "direction", "corrupted", a),
+            printf("%8g  %12.4f %12.4f %12.4f  %10.3f %10.3f  %10.5f %10.5f  %8.3f\n", alphas[a], AT(p, "direction", "clean", a),
+                   AT(p, "direction", "corrupted", a),
                    AT(p, "random", "corrupted", a), AT(g, "direction", "error", a), AT(g, "random", "error", a),
                    AT(n, "direction", "mean_kl", a), AT(n, "random", "mean_kl", a), AT(n, "direction", "top1_agree", a));
 #undef AT

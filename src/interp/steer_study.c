@@ -182,10 +182,10 @@ static int write_json(const char *dir, const char *name, const json_t *j, clens_
     return rc;
 }
 
-static json_t *settings_json(const steer_study *s)
+static json_t *settings_json(const steer_study *s, const char *model_path)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "model", json_string(s->model_arg));
+    json_object_set_new(o, "model", json_string(model_path)); /* resolved folder, as clens patch */
     json_object_set_new(o, "direction", s->direction ? json_string(s->direction) : json_null());
     json_t *cv = json_array();
     for (int i = 0; i < s->n_cvec; i++) {
@@ -660,7 +660,9 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
     /* settings.json */
     doc = json_object();
     json_object_set_new(doc, "clens_version", json_string(CLENS_VERSION));
-    json_t *sj = settings_json(s);
+    char *abs_model = realpath(in->path, NULL); /* the folder however it was named */
+    json_t *sj = settings_json(s, abs_model ? abs_model : in->path);
+    free(abs_model);
     json_object_set_new(sj, "correction_ids", run_token_set_json(&st.mass));
     json_object_set_new(doc, "settings", sj);
     char *canon = json_dumps(sj, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
