@@ -1198,6 +1198,111 @@ CLENS_API int clens_lens_run(clens_model *m, const clens_tokenizer *tok, const i
  * correction log-mass, top-1 token in each cell). */
 CLENS_API int clens_lens_write(clens_model *m, const clens_lens_params *p, const char *text, const char *pairs_path,
                                const char *out_dir, char **table_md, clens_error *err);
+/* ================================================================ steering */
+/* (section owned by the steering work: src/interp/steer*.c, docs/steer.md)
+ *
+ * Steering edits the residual stream at chosen layers and positions through
+ * the forward hook API: `add` adds alpha*v; `ablate` removes alpha times the
+ * component along v, x - alpha*(x.u)u with u = v/|v|. The hook point is
+ * blocks.{L}.hook_resid_post (what llama.cpp's control vectors edit: the
+ * output of block L) or blocks.{L}.hook_resid_pre. */
+
+typedef enum { CLENS_STEER_ADD = 0, CLENS_STEER_ABLATE = 1 } clens_steer_mode;
+/* Input positions p of a sequence whose prompt has n tokens: all; prompt
+ * (p < n); generated (p >= n: tokens fed back in generation); last (p == n-1,
+ * the position whose logits give the next token). */
+typedef enum {
+    CLENS_STEER_POS_ALL = 0, CLENS_STEER_POS_PROMPT, CLENS_STEER_POS_GENERATED, CLENS_STEER_POS_LAST
+} clens_steer_positions;
+
+typedef struct clens_steer {
+    clens_steer_mode mode;
+    clens_hook_point point;          /* CLENS_HOOK_RESID_POST or CLENS_HOOK_RESID_PRE */
+    clens_steer_positions positions;
+    float alpha;
+    int n_layers;                    /* rows of vecs: the model's n_layers */
+    const float *vecs;               /* [n_layers][d_model], read only at active layers */
+    const unsigned char *active;     /* [n_layers] 1 = steer this layer; NULL = every layer */
+} clens_steer;
+
+/* Names: "add"/"ablate", "all"/"prompt"/"generated"/"last"; parse returns 0 or -1. */
+CLENS_API const char *clens_steer_mode_name(clens_steer_mode m);
+CLENS_API int clens_steer_mode_parse(const char *s, clens_steer_mode *m);
+CLENS_API const char *clens_steer_positions_name(clens_steer_positions p);
+CLENS_API int clens_steer_positions_parse(const char *s, clens_steer_positions *p);
+
+/* Applies s to one activation row x[C] seen at (pt, layer); no-op elsewhere. */
+CLENS_API void clens_steer_apply(const clens_steer *s, clens_hook_point pt, int layer, float *x, int C);
+/* 1 if s acts at input position pos of a sequence with a prompt of n tokens. */
+CLENS_API int clens_steer_at(const clens_steer *s, int pos, int prompt_len);
+
+/* A hook for clens_forward (clens_forward_args.hook = clens_steer_hook_fn,
+ * hook_user = a clens_steer_hook): applies `spec` to every row, or
+ * row_spec[batch row] (NULL: none) when row_spec is set, at the rows whose
+ * position is selected; prompt_len[row.seq] gives each sequence's prompt. */
+typedef struct clens_steer_hook {
+    const clens_steer *spec;
+    const clens_steer *const *row_spec;
+    const int *prompt_len;
+} clens_steer_hook;
+CLENS_API void clens_steer_hook_fn(void *user, const clens_hook_event *ev);
+
+/* Final-token metrics of a pair under steering. out[i][2*(1+n_specs)] for
+ * metric i: (clean, corrupted) unsteered, then (clean, corrupted) per spec.
+ * Fast (rerun = 0): the common prefix and each prompt but its last token are
+ * prefilled once; every spec acting only at the last position (last,
+ * generated) is one ephemeral one-token row on that cache, all in one batch;
+ * other specs (all, prompt) are full steered reruns. Rerun (rerun = 1): a
+ * plain full forward per prompt and spec with the steering hook. */
+CLENS_API int clens_steer_pair(clens_model *m, const int32_t *clean, const int32_t *corr, int T,
+                               const clens_steer *specs, int n_specs, const clens_metric *metrics, int n_metrics,
+                               int rerun, double *out, int *shared_prefix, clens_error *err);
+
+/* Side effects on a text: mean over positions of KL(unsteered || steered) of
+ * the next-token distributions, and the fraction of positions whose argmax
+ * agrees. The steered pass treats the whole text as the prompt. */
+CLENS_API int clens_steer_kl(clens_model *m, const int32_t *ids, int n, const clens_steer *spec,
+                             double *mean_kl, double *top1_agree, clens_error *err);
+
+/* Greedy generation (argmax, lowest id on ties, as clens_generate) of up to
+ * max_new tokens per prompt with steering (spec may be NULL) and a ban:
+ * the logits of ban[0..n_ban) are -inf at every step. out[i] malloc'd. */
+CLENS_API int clens_steer_generate(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+                                   const clens_steer *spec, const int32_t *ban, int n_ban, int max_new,
+                                   const int32_t *stop_ids, int n_stop, int32_t **out, int *out_n, clens_error *err);
+
+/* llama.cpp control vectors (GGUF; docs/steer.md): tensors direction.N (F32,
+ * 1-D, N >= 1) added to the output of block N (blocks.{N}.hook_resid_post)
+ * at every position. A clens_cvec holds the sum of loaded files, each scaled:
+ * data[N][n_embd] for N in [0, n_rows), row 0 always zero. */
+typedef struct clens_cvec {
+    int n_embd, n_rows;
+    float *data;
+} clens_cvec;
+/* Adds scale * the file's directions into cv (cv zeroed = empty), as
+ * llama.cpp's common_control_vector_load: a direction.N twice in one file is
+ * summed; widths must agree. */
+CLENS_API int clens_cvec_load(clens_cvec *cv, const char *path, float scale, clens_error *err);
+CLENS_API void clens_cvec_free(clens_cvec *cv);
+/* Writes directions rows[1..n_rows) (a row of zeros is skipped) as a control
+ * vector: general.architecture = "controlvector", controlvector.model_hint,
+ * controlvector.layer_count = the number of tensors written. */
+CLENS_API int clens_cvec_save(const char *path, const float *rows, int n_rows, int n_embd, const char *model_hint,
+                              clens_error *err);
+/* The add spec of a control vector for a model of n_layers: vecs [n_layers][C]
+ * (caller's buffer) and active[n_layers], layers [layer_start, layer_end]
+ * (inclusive; <= 0 means llama.cpp's defaults 1 and n_layers). The width
+ * must be d_model (CLENS_E_ARG otherwise). */
+CLENS_API int clens_cvec_steer(const clens_cvec *cv, int n_layers, int d_model, int layer_start, int layer_end, float *vecs,
+                               unsigned char *active, clens_steer *out, clens_error *err);
+
+/* A steering direction from a file: .npy (float32/float64, shape [C] = the
+ * same vector at every layer, or [n_layers or n_layers+1][C] per layer), a
+ * probe.json ("layers": [{"layer": L, "direction_npy": path relative to the
+ * file}]), or a .gguf control vector. vecs [n_layers][C] is filled (rows the
+ * file lacks stay zero) and has[L] = 1 where the file gives layer L. */
+CLENS_API int clens_steer_direction_load(const char *path, int n_layers, int C, float *vecs, unsigned char *has,
+                                         clens_error *err);
 
 #ifdef __cplusplus
 }

@@ -24,9 +24,46 @@ static void usage(FILE *f)
             "  --seed S             sampling seed (default 0)\n"
             "  --stop LIST          stop token ids (default: eos_token_id of generation_config.json,\n"
             "                       else of config.json; an int or a list)\n"
+            "  --control-vector F[:S]  add llama.cpp control vector F scaled by S (float, default 1) to the output of\n"
+            "                       block N (direction.N) at every position; repeatable, summed (greedy only)\n"
+            "  --control-vector-layer-range A B  apply control vectors to blocks A..B only (default 1 and n_layers)\n"
             "  --matmul MODE        default | portable | bf16\n"
             "  --threads N          threads (default: all cores)\n\n"
             "example: clens generate ./qwen2-tiny --ids 1,2,3 --max-new 16 --temperature 0.7 --seed 1\n");
+}
+
+/* Greedy generation with the sum of control vectors args[i] = FILE[:SCALE]
+ * (llama.cpp semantics: src/interp/steer_cvec.c). */
+static int generate_cvec(clens_model *m, const char *const *args, int n, const int range[2], int32_t **seqs,
+                         const int *lens, int ns, const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err)
+{
+    const clens_model_info *in = clens_model_get_info(m);
+    clens_cvec cv = {0};
+    clens_steer spec;
+    int rc = 0;
+    float *vecs = calloc((size_t)in->n_layers * in->d_model, sizeof(float));
+    unsigned char *act = calloc((size_t)in->n_layers, 1);
+    if (!vecs || !act) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        char file[4096];
+        snprintf(file, sizeof file, "%s", args[i]);
+        char *colon = strrchr(file, ':'), *end = NULL;
+        double scale = 1;
+        if (colon && colon[1]) {
+            scale = strtod(colon + 1, &end);
+            if (*end) rc = clens_err(err, CLENS_E_ARG, "--control-vector %s: bad scale", args[i]);
+            else *colon = 0;
+        }
+        if (!rc) rc = clens_cvec_load(&cv, file, (float)scale, err);
+    }
+    if (!rc) rc = clens_cvec_steer(&cv, in->n_layers, in->d_model, range[0], range[1], vecs, act, &spec, err);
+    if (!rc)
+        rc = clens_steer_generate(m, (const int32_t *const *)seqs, lens, ns, &spec, NULL, 0, sp->max_new_tokens, sp->stop_ids,
+                                  sp->n_stop, out, out_n, err);
+    clens_cvec_free(&cv);
+    free(vecs);
+    free(act);
+    return rc;
 }
 
 int cmd_generate(int argc, char **argv)
@@ -34,6 +71,8 @@ int cmd_generate(int argc, char **argv)
     const char *model = NULL, *ids = NULL, *ids_file = NULL, *mm = NULL, *stop = NULL, *text = NULL;
     long threads = 0, max_new = 32, top_k = 0, seed = 0;
     double temp = 0, top_p = 1;
+    const char *cv_arg[16];
+    int n_cv = 0, cv_range[2] = {0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (cli_is_help(a)) { usage(stdout); return 0; }
@@ -47,7 +86,19 @@ int cmd_generate(int argc, char **argv)
                                      "--ids --text --ids-file --matmul --stop --threads --max-new --top-k --seed "
                                      "--temperature --top-p");
         int bad = 0;
-        if (strcmp(a, "--ids") == 0) ids = v;
+        if (strcmp(a, "--control-vector") == 0) {
+            if (n_cv == 16) return cli_usage_error("generate", "at most 16 --control-vector");
+            cv_arg[n_cv++] = v;
+        } else if (strcmp(a, "--control-vector-layer-range") == 0) {
+            long x, y;
+            if (i + 2 >= argc) return cli_usage_error("generate", "--control-vector-layer-range expects two layers A B");
+            if ((bad = cli_parse_int("generate", a, v, -1, 1 << 20, &x)) ||
+                (bad = cli_parse_int("generate", a, argv[i + 2], -1, 1 << 20, &y)))
+                return bad;
+            cv_range[0] = (int)x;
+            cv_range[1] = (int)y;
+            i++;
+        } else if (strcmp(a, "--ids") == 0) ids = v;
         else if (strcmp(a, "--text") == 0) text = v;
         else if (strcmp(a, "--ids-file") == 0) ids_file = v;
         else if (strcmp(a, "--matmul") == 0) mm = v;
@@ -65,6 +116,8 @@ int cmd_generate(int argc, char **argv)
     if (!model) return cli_usage_error("generate", "missing MODEL");
     if (temp < 0 || top_p <= 0 || top_p > 1)
         return cli_usage_error("generate", "--temperature must be >= 0 and --top-p in (0, 1]");
+    if (n_cv && (temp > 0 || top_k > 0 || top_p < 1))
+        return cli_usage_error("generate", "--control-vector: only greedy generation is supported yet (no --temperature/--top-k/--top-p)");
     int32_t **seqs = NULL;
     int *lens = NULL, ns = 0, rc;
     clens_tokenizer *tok = NULL;
@@ -108,7 +161,9 @@ int cmd_generate(int argc, char **argv)
     clens_error err = {0};
     double t0 = clens_now();
     if (!out || !out_n) rc = cli_errorf("generate", 1, "out of memory");
-    else if (clens_generate(m, (const int32_t *const *)seqs, lens, ns, &sp, out, out_n, &err)) rc = cli_fail("generate", &err);
+    else if (n_cv ? generate_cvec(m, cv_arg, n_cv, cv_range, seqs, lens, ns, &sp, out, out_n, &err)
+                  : clens_generate(m, (const int32_t *const *)seqs, lens, ns, &sp, out, out_n, &err))
+        rc = cli_fail("generate", &err);
     else
         for (int i = 0; i < ns; i++) {
             printf("{\"prompt\": %d, \"ids\": [", i);

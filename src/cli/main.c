@@ -25,6 +25,7 @@ int cmd_capture(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -49,6 +50,7 @@ static const struct {
     {"probe", cmd_probe, "difference-of-means and logistic probes per layer, pair-grouped CV"},
     {"transfer", cmd_transfer, "apply one model's probes to another's activations (affine map if widths differ)"},
     {"lens", cmd_lens, "logit lens: top tokens and correction log-mass per layer"},
+    {"steer", cmd_steer, "steer or ablate a direction (dose-response, controls, side effects); control vectors"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,722 @@
+/*
+ * steer_study.c: the experiment behind `clens steer` (docs/steer.md).
+ *
+ * Conditions: the direction at every alpha; n_random random directions
+ * (seeded Gaussian, per layer scaled to the direction's norm there) at the
+ * same alphas; the unsteered model; and, in generation, a ban of the
+ * correction ids (the "NoWait" baseline). Measurements:
+ *   pairs      clens_steer_pair per pair: every condition's final-token
+ *              correction metric (logprob_mass over the correction ids of
+ *              docs/patch-output.md) of clean and corrupted prompts;
+ *   generation greedy continuations of prompts after an error and after a
+ *              correct step; the fraction whose first K tokens hold a
+ *              correction id, and sample texts;
+ *   neutral    mean KL(unsteered || steered) and top-1 agreement.
+ * The folder follows rulings R19: settings.json (settings, provenance,
+ * settings_hash) first, steer.json and the SVG curves written atomically.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/base.h"
+#include "base/infile.h"
+#include "interp/prompts.h"
+#include "interp/run_internal.h"
+#include "interp/steer_study.h"
+
+/* ------------------------------------------------------------ random dirs */
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double gauss(uint64_t *st)
+{
+    double u = ((splitmix(st) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double v = ((splitmix(st) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+/* Draw r: per active layer a Gaussian direction with the norm of vecs there. */
+static void random_dirs(const float *vecs, const unsigned char *active, int L, int C, uint64_t seed, float *out)
+{
+    uint64_t st = seed * 0x2545f4914f6cdd1dULL + 0x1234567ULL;
+    memset(out, 0, sizeof(float) * (size_t)L * C);
+    for (int l = 0; l < L; l++) {
+        if (!active[l]) continue;
+        double nv = 0, nr = 0;
+        float *o = out + (size_t)l * C;
+        for (int c = 0; c < C; c++) { nv += (double)vecs[(size_t)l * C + c] * vecs[(size_t)l * C + c]; o[c] = (float)gauss(&st); nr += (double)o[c] * o[c]; }
+        double k = nr > 0 ? sqrt(nv / nr) : 0;
+        for (int c = 0; c < C; c++) o[c] = (float)(o[c] * k);
+    }
+}
+
+/* ------------------------------------------------------------ inputs */
+
+typedef struct { char *text; int error; } gen_prompt;
+
+static int read_lines(const char *path, char ***lines, size_t *n, clens_error *err)
+{
+    char *data;
+    size_t len;
+    *lines = NULL;
+    *n = 0;
+    FILE *f;
+    int rc = clens_fopen_regular(path, &f, err);
+    if (rc) return rc;
+    fclose(f);
+    if ((rc = clens_read_file(path, &data, &len, err))) return rc;
+    size_t cap = 0;
+    for (char *s = data; s < data + len;) {
+        char *e = memchr(s, '\n', (size_t)(data + len - s));
+        if (!e) e = data + len;
+        if (e > s) {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                char **nl = realloc(*lines, sizeof(char *) * cap);
+                if (!nl) { free(data); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
+                *lines = nl;
+            }
+            (*lines)[(*n)++] = strndup(s, (size_t)(e - s));
+        }
+        s = e + 1;
+    }
+    free(data);
+    return CLENS_OK;
+}
+
+static void free_lines(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(l[i]);
+    free(l);
+}
+
+/* ------------------------------------------------------------ svg */
+
+static const char *colors[] = {"#1f77b4", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd"};
+
+/* A line chart of series ys[k][n_alpha] against alphas; NaN points skipped. */
+static char *svg_lines(const char *title, const char *ylabel, const double *alphas, int n, const double *const *ys,
+                       const char *const *names, int n_series)
+{
+    double x0 = alphas[0], x1 = alphas[0], y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < n; i++) { x0 = fmin(x0, alphas[i]); x1 = fmax(x1, alphas[i]); }
+    for (int k = 0; k < n_series; k++)
+        for (int i = 0; i < n; i++)
+            if (isfinite(ys[k][i])) { y0 = fmin(y0, ys[k][i]); y1 = fmax(y1, ys[k][i]); }
+    if (!isfinite(y0)) { y0 = 0; y1 = 1; }
+    if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
+    if (x1 - x0 < 1e-9) { x0 -= 0.5; x1 += 0.5; }
+    const double W = 560, H = 340, ml = 60, mr = 150, mt = 30, mb = 40;
+    size_t cap = 65536;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    int o = snprintf(s, cap,
+                     "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" font-size=\"11\">\n"
+                     "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%g\" y=\"18\" font-size=\"13\">%s</text>\n"
+                     "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/><line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n"
+                     "<text x=\"%g\" y=\"%g\">alpha</text><text x=\"4\" y=\"%g\">%s</text>\n"
+                     "<text x=\"%g\" y=\"%g\">%.3g</text><text x=\"%g\" y=\"%g\">%.3g</text>\n"
+                     "<text x=\"4\" y=\"%g\">%.3g</text><text x=\"4\" y=\"%g\">%.3g</text>\n",
+                     W, H, ml, title, ml, H - mb, W - mr, H - mb, ml, mt, ml, H - mb, (W - mr + ml) / 2, H - 8, mt - 6,
+                     ylabel, ml, H - mb + 14, x0, W - mr - 20, H - mb + 14, x1, H - mb, y0, mt + 8, y1);
+    for (int k = 0; k < n_series && o < (int)cap - 4096; k++) {
+        o += snprintf(s + o, cap - o, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colors[k % 5]);
+        for (int i = 0; i < n; i++) {
+            if (!isfinite(ys[k][i])) continue;
+            double x = ml + (alphas[i] - x0) / (x1 - x0) * (W - mr - ml), y = H - mb - (ys[k][i] - y0) / (y1 - y0) * (H - mb - mt);
+            o += snprintf(s + o, cap - o, "%.1f,%.1f ", x, y);
+        }
+        o += snprintf(s + o, cap - o, "\"/>\n<text x=\"%g\" y=\"%g\" fill=\"%s\">%s</text>\n", W - mr + 8, mt + 16.0 * k + 10,
+                      colors[k % 5], names[k]);
+    }
+    snprintf(s + o, cap - o, "</svg>\n");
+    return s;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+static json_t *num_array(const double *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, num(v[i]));
+    return a;
+}
+
+static int has_id(const run_token_set *ts, int32_t id)
+{
+    for (int i = 0; i < ts->n; i++)
+        if (ts->ids[i] == id) return 1;
+    return 0;
+}
+
+static int write_text(const char *dir, const char *name, const char *text, clens_error *err)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return clens_write_file_atomic(p, text, strlen(text), err);
+}
+
+static int write_json(const char *dir, const char *name, const json_t *j, clens_error *err)
+{
+    char *t = json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_ENSURE_ASCII);
+    if (!t) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    size_t n = strlen(t);
+    char *t2 = realloc(t, n + 2);
+    if (!t2) { free(t); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
+    t2[n] = '\n';
+    t2[n + 1] = 0;
+    int rc = write_text(dir, name, t2, err);
+    free(t2);
+    return rc;
+}
+
+static json_t *settings_json(const steer_study *s, const char *model_path)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "model", json_string(model_path)); /* resolved folder, as clens patch */
+    json_object_set_new(o, "direction", s->direction ? json_string(s->direction) : json_null());
+    json_t *cv = json_array();
+    for (int i = 0; i < s->n_cvec; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "file", json_string(s->cvec_files[i]));
+        json_object_set_new(e, "scale", json_real(s->cvec_scales[i]));
+        json_array_append_new(cv, e);
+    }
+    json_object_set_new(o, "control_vectors", cv);
+    json_object_set_new(o, "control_vector_layer_range", json_pack("[ii]", s->cv_start, s->cv_end));
+    json_t *ly = json_array();
+    for (int i = 0; s->layers && i < s->n_layers_sel; i++) json_array_append_new(ly, json_integer(s->layers[i]));
+    json_object_set_new(o, "layers", s->layers ? ly : (json_decref(ly), json_null()));
+    json_object_set_new(o, "alphas", num_array(s->alphas, s->n_alpha));
+    json_object_set_new(o, "mode", json_string(clens_steer_mode_name(s->mode)));
+    json_object_set_new(o, "hook", json_string(s->point == CLENS_HOOK_RESID_PRE ? "resid_pre" : "resid_post"));
+    json_object_set_new(o, "positions", json_string(clens_steer_positions_name(s->positions)));
+    json_object_set_new(o, "pairs", s->pairs ? json_string(s->pairs) : json_null());
+    json_object_set_new(o, "prompts", s->prompts ? json_string(s->prompts) : json_null());
+    json_object_set_new(o, "neutral", s->neutral ? json_string(s->neutral) : json_null());
+    json_object_set_new(o, "prompt", json_string(s->prompt_chat ? "chat" : "raw"));
+    json_object_set_new(o, "n_random", json_integer(s->n_random));
+    json_object_set_new(o, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(o, "max_new", json_integer(s->max_new));
+    json_object_set_new(o, "k", json_integer(s->k_window));
+    json_object_set_new(o, "n_samples", json_integer(s->n_samples));
+    json_object_set_new(o, "limit", json_integer(s->limit));
+    json_object_set_new(o, "method", json_string(s->rerun ? "rerun" : "fast"));
+    return o;
+}
+
+/* settings.json: a new folder gets it; an existing one must match (the
+ * first differing key is named). Returns 1 in *done if steer.json is there. */
+static int settings_check(const steer_study *s, json_t *doc, const char *hash, int *done, clens_error *err)
+{
+    char p[4200];
+    int rc;
+    *done = 0;
+    if ((rc = clens_mkdir_p(s->out_dir, err))) return rc;
+    snprintf(p, sizeof p, "%s/settings.json", s->out_dir);
+    struct stat st;
+    if (stat(p, &st) == 0) {
+        json_t *old;
+        json_error_t je;
+        if ((rc = clens_json_load_regular(p, 0, &old, &je, err))) return rc;
+        json_t *os = json_object_get(old, "settings"), *ns = json_object_get(doc, "settings");
+        const char *k = run_json_first_difference(os, ns);
+        if (!k) {
+            json_t *op = json_object_get(old, "provenance"), *np = json_object_get(doc, "provenance");
+            const char *key;
+            json_t *v;
+            json_object_foreach(np, key, v)
+                if (run_provenance_key_is_identity(key) && !json_equal(v, json_object_get(op, key))) { k = key; break; }
+        }
+        if (k) {
+            char *a = run_json_brief(json_object_get(os, k) ? json_object_get(os, k) : json_object_get(json_object_get(old, "provenance"), k));
+            char *b = run_json_brief(json_object_get(ns, k) ? json_object_get(ns, k) : json_object_get(json_object_get(doc, "provenance"), k));
+            rc = clens_err(err, CLENS_E_STATE, "%s: the folder holds a steer run with other settings: '%s' is %s there, %s now "
+                           "(use another --out)", p, k, a, b);
+            free(a);
+            free(b);
+            json_decref(old);
+            return rc;
+        }
+        json_decref(old);
+        snprintf(p, sizeof p, "%s/steer.json", s->out_dir);
+        json_t *res;
+        if (stat(p, &st) == 0 && clens_json_load_regular(p, 0, &res, &je, NULL) == 0) {
+            const char *h = json_string_value(json_object_get(res, "settings_hash"));
+            *done = h && strcmp(h, hash) == 0;
+            json_decref(res);
+        }
+        return CLENS_OK;
+    }
+    return write_json(s->out_dir, "settings.json", doc, err);
+}
+
+/* ------------------------------------------------------------ the study */
+
+typedef struct {
+    clens_model *m;
+    const steer_study *s;
+    int L, C, n_cond, n_specs;   /* conditions: 0 direction, 1..n_random random draws */
+    float *vecs;                 /* [n_cond][L][C] */
+    unsigned char *active;
+    clens_steer *specs;          /* [n_cond][n_alpha] */
+    clens_tokenizer *tok;
+    clens_chat_template *tmpl;
+    run_token_set mass, mean;
+} study;
+
+static void progress(const study *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const study *st, const char *fmt, ...)
+{
+    if (st->s->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out, clens_error *err)
+{
+    const steer_study *s = st->s;
+    int W = 2 * (1 + st->n_specs), rc = 0;
+    double *vals = malloc(sizeof(double) * W);
+    double *sum = calloc(W, sizeof(double));
+    json_t *per = json_array(), *drops = json_object();
+    clens_metric met = {CLENS_METRIC_LOGPROB_MASS, st->mass.ids, st->mass.n};
+    long used = 0;
+    if (!vals || !sum) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    for (size_t i = 0; i < np && (s->limit <= 0 || used < s->limit); i++) {
+        const char *reason = NULL;
+        int32_t *ic = NULL, *ir = NULL;
+        size_t n = 0;
+        if ((rc = clens_pair_token_check(st->tok, st->tmpl, s->prompt_chat ? CLENS_PROMPT_CHAT : CLENS_PROMPT_RAW, &pairs[i],
+                                         clens_model_get_info(st->m)->max_pos, &reason, &ic, &ir, &n, err)))
+            goto end;
+        if (reason) {
+            json_object_set_new(drops, reason, json_integer(json_integer_value(json_object_get(drops, reason)) + 1));
+            free(ic);
+            free(ir);
+            continue;
+        }
+        int P = 0;
+        rc = clens_steer_pair(st->m, ic, ir, (int)n, st->specs, st->n_specs, &met, 1, s->rerun, vals, &P, err);
+        free(ic);
+        free(ir);
+        if (rc) goto end;
+        for (int k = 0; k < W; k++) sum[k] += vals[k];
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_string(pairs[i].id));
+        json_object_set_new(e, "n_tokens", json_integer((json_int_t)n));
+        json_object_set_new(e, "shared_prefix", json_integer(P));
+        json_object_set_new(e, "values", num_array(vals, W));
+        json_array_append_new(per, e);
+        used++;
+        progress(st, "steer: pair %ld (%s): corrupted %.4f -> %.4f at alpha %g\n", used, pairs[i].id, vals[1], vals[3],
+                 s->alphas[0]);
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "n_pairs", json_integer(used));
+    json_object_set_new(o, "drops", drops);
+    drops = NULL;
+    json_object_set_new(o, "metric", json_string("logprob_mass"));
+    json_object_set_new(o, "values_layout", json_string("[unsteered clean, unsteered corrupted, then (clean, corrupted) per "
+                                                        "condition (direction, random 1..n) and alpha, alpha fastest]"));
+    double d = used ? (double)used : NAN;
+    json_object_set_new(o, "unsteered", json_pack("{s:o,s:o}", "clean", num(sum[0] / d), "corrupted", num(sum[1] / d)));
+    for (int c = 0; c < st->n_cond; c++) {
+        double cl[s->n_alpha], co[s->n_alpha];
+        for (int a = 0; a < s->n_alpha; a++) {
+            int j = c * s->n_alpha + a;
+            cl[a] = sum[2 * (1 + j)] / d;
+            co[a] = sum[2 * (1 + j) + 1] / d;
+        }
+        json_t *e = json_pack("{s:o,s:o}", "clean", num_array(cl, s->n_alpha), "corrupted", num_array(co, s->n_alpha));
+        if (c == 0) json_object_set_new(o, "direction", e);
+        else {
+            json_t *r = json_object_get(o, "random_draws");
+            if (!r) { r = json_array(); json_object_set_new(o, "random_draws", r); }
+            json_array_append_new(r, e);
+        }
+    }
+    if (st->n_cond > 1) { /* mean over draws */
+        double cl[s->n_alpha], co[s->n_alpha];
+        for (int a = 0; a < s->n_alpha; a++) {
+            cl[a] = co[a] = 0;
+            for (int c = 1; c < st->n_cond; c++) {
+                int j = c * s->n_alpha + a;
+                cl[a] += sum[2 * (1 + j)] / d / (st->n_cond - 1);
+                co[a] += sum[2 * (1 + j) + 1] / d / (st->n_cond - 1);
+            }
+        }
+        json_object_set_new(o, "random", json_pack("{s:o,s:o}", "clean", num_array(cl, s->n_alpha), "corrupted", num_array(co, s->n_alpha)));
+    }
+    json_object_set_new(o, "per_pair", per);
+    per = NULL;
+    json_object_set_new(out, "pairs", o);
+end:
+    json_decref(per);
+    json_decref(drops);
+    free(vals);
+    free(sum);
+    return rc;
+}
+
+/* One generation condition over every prompt: rates by kind, samples. */
+static int gen_condition(study *st, int32_t **ids, int *lens, const int *is_err, int n, const clens_steer *spec, int ban,
+                         double *rate_err, double *rate_ok, json_t *samples, const char *label, clens_error *err)
+{
+    const steer_study *s = st->s;
+    int32_t **out = calloc(n, sizeof *out);
+    int *out_n = calloc(n, sizeof *out_n);
+    if (!out || !out_n) { free(out); free(out_n); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
+    int32_t *stops = NULL;
+    int nstop = 0;
+    clens_model_stop_ids(st->m, &stops, &nstop);
+    int rc = clens_steer_generate(st->m, (const int32_t *const *)ids, lens, n, spec, ban ? st->mass.ids : NULL,
+                                  ban ? st->mass.n : 0, s->max_new, stops, nstop, out, out_n, err);
+    free(stops);
+    if (!rc) {
+        int ne = 0, no = 0, he = 0, ho = 0;
+        for (int i = 0; i < n; i++) {
+            int hit = 0;
+            for (int k = 0; k < out_n[i] && k < s->k_window; k++) hit |= has_id(&st->mass, out[i][k]);
+            if (is_err[i]) { ne++; he += hit; } else { no++; ho += hit; }
+            if (samples && i < s->n_samples) {
+                char *txt = NULL;
+                size_t tl = 0;
+                clens_error e2 = {0};
+                json_t *jid = json_array();
+                for (int k = 0; k < out_n[i]; k++) json_array_append_new(jid, json_integer(out[i][k]));
+                json_t *jt = clens_detokenize(st->tok, out[i], out_n[i], 0, &txt, &tl, &e2) == 0 ? json_stringn_nocheck(txt, tl) : json_null();
+                free(txt);
+                json_array_append_new(samples, json_pack("{s:s,s:i,s:s,s:o,s:o}", "condition", label, "prompt", i, "kind",
+                                                         is_err[i] ? "error" : "correct", "ids", jid, "text", jt ? jt : json_null()));
+            }
+        }
+        *rate_err = ne ? (double)he / ne : NAN;
+        *rate_ok = no ? (double)ho / no : NAN;
+    }
+    for (int i = 0; i < n; i++) free(out[i]);
+    free(out);
+    free(out_n);
+    return rc;
+}
+
+static int run_generation(study *st, const clens_pair *pairs, size_t np, json_t *out, clens_error *err)
+{
+    const steer_study *s = st->s;
+    int cap = 0, n = 0, rc = 0;
+    int32_t **ids = NULL;
+    int *lens = NULL, *is_err = NULL;
+    char **lines = NULL;
+    size_t nl = 0;
+    double *rer = calloc(4 * (size_t)s->n_alpha, sizeof(double)), *ror = rer + s->n_alpha, *mre = ror + s->n_alpha,
+           *mro = mre + s->n_alpha;
+    if (!rer) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+#define PUSH(ID, LEN, ERR)                                                                                    \
+    do {                                                                                                      \
+        if (n == cap) {                                                                                       \
+            cap = cap ? 2 * cap : 16;                                                                         \
+            ids = realloc(ids, sizeof *ids * cap);                                                            \
+            lens = realloc(lens, sizeof *lens * cap);                                                         \
+            is_err = realloc(is_err, sizeof *is_err * cap);                                                   \
+            if (!ids || !lens || !is_err) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; } \
+        }                                                                                                     \
+        ids[n] = (ID); lens[n] = (int)(LEN); is_err[n] = (ERR); n++;                                          \
+    } while (0)
+    if (s->prompts) {
+        if ((rc = read_lines(s->prompts, &lines, &nl, err))) goto end;
+        for (size_t i = 0; i < nl && (s->limit <= 0 || (long)n < 2 * s->limit); i++) {
+            json_error_t je;
+            json_t *o = json_loads(lines[i], 0, &je);
+            const char *p = json_string_value(json_object_get(o, "prompt")), *k = json_string_value(json_object_get(o, "kind"));
+            if (!p || !k || (strcmp(k, "error") && strcmp(k, "correct"))) {
+                json_decref(o);
+                rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: expected {\"prompt\": TEXT, \"kind\": \"error\"|\"correct\"}", s->prompts, i + 1);
+                goto end;
+            }
+            int32_t *v = NULL;
+            size_t vn = 0;
+            rc = clens_prompt_tokenize(st->tok, p, 1, &v, &vn, err);
+            int e = strcmp(k, "error") == 0;
+            json_decref(o);
+            if (rc) goto end;
+            if (vn == 0) { free(v); rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: empty prompt", s->prompts, i + 1); goto end; }
+            PUSH(v, vn, e);
+        }
+    } else {
+        for (size_t i = 0; i < np && (s->limit <= 0 || (long)n < 2 * s->limit); i++)
+            for (int e = 0; e < 2; e++) {
+                int32_t *v = NULL;
+                size_t vn = 0;
+                if ((rc = clens_prompt_ids(st->tok, st->tmpl, s->prompt_chat ? CLENS_PROMPT_CHAT : CLENS_PROMPT_RAW, pairs[i].problem,
+                                           e ? pairs[i].corrupted_prefix : pairs[i].clean_prefix, &v, &vn, err)))
+                    goto end;
+                PUSH(v, vn, e);
+            }
+    }
+#undef PUSH
+    if (n == 0) goto end;
+    json_t *o = json_object(), *samples = json_array();
+    int ne = 0;
+    for (int i = 0; i < n; i++) ne += is_err[i];
+    json_object_set_new(o, "k", json_integer(s->k_window));
+    json_object_set_new(o, "n_error", json_integer(ne));
+    json_object_set_new(o, "n_correct", json_integer(n - ne));
+    json_object_set_new(o, "samples", samples);
+    json_object_set_new(out, "generation", o);
+    double re, ro;
+    if ((rc = gen_condition(st, ids, lens, is_err, n, NULL, 0, &re, &ro, samples, "unsteered", err))) goto end;
+    json_object_set_new(o, "unsteered", json_pack("{s:o,s:o}", "error", num(re), "correct", num(ro)));
+    progress(st, "steer: generation unsteered: correction rate %.3f after an error, %.3f after a correct step\n", re, ro);
+    if ((rc = gen_condition(st, ids, lens, is_err, n, NULL, 1, &re, &ro, samples, "ban", err))) goto end;
+    json_object_set_new(o, "ban", json_pack("{s:o,s:o}", "error", num(re), "correct", num(ro)));
+    for (int c = 0; c < st->n_cond; c++) {
+        for (int a = 0; a < s->n_alpha; a++) {
+            char label[64];
+            if (c) snprintf(label, sizeof label, "random%d alpha=%g", c, s->alphas[a]);
+            else snprintf(label, sizeof label, "direction alpha=%g", s->alphas[a]);
+            if ((rc = gen_condition(st, ids, lens, is_err, n, &st->specs[c * s->n_alpha + a], 0, &rer[a], &ror[a], c ? NULL : samples, label, err)))
+                goto end;
+            if (c) { mre[a] += rer[a] / (st->n_cond - 1); mro[a] += ror[a] / (st->n_cond - 1); }
+        }
+        if (!c) json_object_set_new(o, "direction", json_pack("{s:o,s:o}", "error", num_array(rer, s->n_alpha), "correct", num_array(ror, s->n_alpha)));
+        progress(st, "steer: generation condition %d/%d done\n", c + 1, st->n_cond);
+    }
+    if (st->n_cond > 1)
+        json_object_set_new(o, "random", json_pack("{s:o,s:o}", "error", num_array(mre, s->n_alpha), "correct", num_array(mro, s->n_alpha)));
+end:
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+    free(lens);
+    free(is_err);
+    free(rer);
+    free_lines(lines, nl);
+    return rc;
+}
+
+static int run_neutral(study *st, json_t *out, clens_error *err)
+{
+    const steer_study *s = st->s;
+    char **lines = NULL;
+    size_t nl = 0;
+    int rc = read_lines(s->neutral, &lines, &nl, err);
+    if (rc) return rc;
+    int nt = 0;
+    int32_t **ids = calloc(nl ? nl : 1, sizeof *ids);
+    size_t *lens = calloc(nl ? nl : 1, sizeof *lens);
+    double *kl = calloc((size_t)st->n_specs, sizeof(double)), *ag = calloc((size_t)st->n_specs, sizeof(double));
+    if (!ids || !lens || !kl || !ag) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    for (size_t i = 0; i < nl && (s->limit <= 0 || nt < s->limit); i++) {
+        json_t *o = lines[i][0] == '{' ? json_loads(lines[i], 0, NULL) : NULL;
+        const char *t = o ? json_string_value(json_object_get(o, "text")) : lines[i];
+        if (!t) { json_decref(o); rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: a JSON line needs \"text\"", s->neutral, i + 1); goto end; }
+        rc = clens_prompt_tokenize(st->tok, t, 1, &ids[nt], &lens[nt], err);
+        json_decref(o);
+        if (rc) goto end;
+        if (lens[nt] > (size_t)clens_model_get_info(st->m)->max_pos) lens[nt] = (size_t)clens_model_get_info(st->m)->max_pos;
+        if (lens[nt]) nt++;
+        else free(ids[nt]);
+    }
+    for (int j = 0; j < st->n_specs; j++) {
+        for (int i = 0; i < nt; i++) {
+            double k, a;
+            if ((rc = clens_steer_kl(st->m, ids[i], (int)lens[i], &st->specs[j], &k, &a, err))) goto end;
+            kl[j] += k / nt;
+            ag[j] += a / nt;
+        }
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "n_texts", json_integer(nt));
+    json_object_set_new(o, "direction", json_pack("{s:o,s:o}", "mean_kl", num_array(kl, s->n_alpha), "top1_agree", num_array(ag, s->n_alpha)));
+    if (st->n_cond > 1) {
+        double mk[s->n_alpha], ma[s->n_alpha];
+        for (int a = 0; a < s->n_alpha; a++) {
+            mk[a] = ma[a] = 0;
+            for (int c = 1; c < st->n_cond; c++) { mk[a] += kl[c * s->n_alpha + a] / (st->n_cond - 1); ma[a] += ag[c * s->n_alpha + a] / (st->n_cond - 1); }
+        }
+        json_object_set_new(o, "random", json_pack("{s:o,s:o}", "mean_kl", num_array(mk, s->n_alpha), "top1_agree", num_array(ma, s->n_alpha)));
+    }
+    json_object_set_new(out, "neutral", o);
+    progress(st, "steer: neutral texts: %d\n", nt);
+end:
+    for (int i = 0; i < nt; i++) free(ids[i]);
+    free(ids);
+    free(lens);
+    free(kl);
+    free(ag);
+    free_lines(lines, nl);
+    return rc;
+}
+
+static double jget(json_t *o, const char *a, const char *b, int i)
+{
+    json_t *v = json_object_get(json_object_get(o, a), b);
+    v = i >= 0 ? json_array_get(v, (size_t)i) : v;
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int write_svgs(const steer_study *s, json_t *res, clens_error *err)
+{
+    int rc = 0, n = s->n_alpha;
+    double y[3][n];
+    const double *ys[3] = {y[0], y[1], y[2]};
+    json_t *p = json_object_get(res, "pairs");
+    if (p) {
+        for (int a = 0; a < n; a++) {
+            y[0][a] = jget(p, "direction", "corrupted", a);
+            y[1][a] = jget(p, "random", "corrupted", a);
+            y[2][a] = jget(p, "unsteered", "corrupted", -1);
+        }
+        const char *names[3] = {"direction", "random (mean)", "unsteered"};
+        char *svg = svg_lines("Correction metric on corrupted prompts", "logprob_mass", s->alphas, n, ys, names, 3);
+        if (!svg) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+        rc = write_text(s->out_dir, "steer_pairs.svg", svg, err);
+        free(svg);
+        if (rc) return rc;
+    }
+    json_t *g = json_object_get(res, "generation");
+    if (g) {
+        for (int a = 0; a < n; a++) {
+            y[0][a] = jget(g, "direction", "error", a);
+            y[1][a] = jget(g, "random", "error", a);
+            y[2][a] = jget(g, "ban", "error", -1);
+        }
+        const char *names[3] = {"direction", "random (mean)", "token ban"};
+        char *svg = svg_lines("Correction-word rate after an error", "rate in first K tokens", s->alphas, n, ys, names, 3);
+        if (!svg) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+        rc = write_text(s->out_dir, "steer_generation.svg", svg, err);
+        free(svg);
+    }
+    return rc;
+}
+
+int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens_error *err)
+{
+    const clens_model_info *in = clens_model_get_info(m);
+    study st = {0};
+    st.m = m;
+    st.s = s;
+    st.L = in->n_layers;
+    st.C = in->d_model;
+    st.n_cond = 1 + s->n_random;
+    st.n_specs = st.n_cond * s->n_alpha;
+    *result = NULL;
+    int rc = 0;
+    json_t *doc = NULL, *res = NULL;
+    clens_pair *pairs = NULL;
+    size_t np = 0;
+    size_t LC = (size_t)st.L * st.C;
+    st.vecs = calloc(LC * st.n_cond, sizeof(float));
+    st.active = calloc(st.L, 1);
+    st.specs = calloc(st.n_specs, sizeof *st.specs);
+    unsigned char *has = calloc(st.L, 1);
+    if (!st.vecs || !st.active || !st.specs || !has) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    if (s->n_alpha < 1) { rc = clens_err(err, CLENS_E_ARG, "steer: no alpha"); goto end; }
+    /* The direction. */
+    if (s->n_cvec) {
+        clens_cvec cv = {0};
+        clens_steer tmp;
+        for (int i = 0; i < s->n_cvec && !rc; i++) rc = clens_cvec_load(&cv, s->cvec_files[i], s->cvec_scales[i], err);
+        if (!rc) rc = clens_cvec_steer(&cv, st.L, st.C, s->cv_start, s->cv_end, st.vecs, has, &tmp, err);
+        clens_cvec_free(&cv);
+        if (rc) goto end;
+    } else if ((rc = clens_steer_direction_load(s->direction, st.L, st.C, st.vecs, has, err))) {
+        goto end;
+    }
+    for (int l = 0; l < st.L; l++) st.active[l] = has[l] && !s->layers;
+    for (int i = 0; s->layers && i < s->n_layers_sel; i++) {
+        int l = s->layers[i];
+        if (l < 0 || l >= st.L || !has[l]) {
+            rc = clens_err(err, CLENS_E_ARG, "steer: layer %d %s", l, l < 0 || l >= st.L ? "is outside the model" : "has no direction in the file");
+            goto end;
+        }
+        st.active[l] = 1;
+    }
+    int n_active = 0;
+    for (int l = 0; l < st.L; l++) n_active += st.active[l];
+    if (!n_active) { rc = clens_err(err, CLENS_E_ARG, "steer: the direction gives no layer to steer"); goto end; }
+    for (int c = 1; c < st.n_cond; c++) random_dirs(st.vecs, st.active, st.L, st.C, s->seed + (uint64_t)c, st.vecs + LC * c);
+    for (int c = 0; c < st.n_cond; c++)
+        for (int a = 0; a < s->n_alpha; a++)
+            st.specs[c * s->n_alpha + a] = (clens_steer){s->mode, s->point, s->positions, (float)s->alphas[a], st.L,
+                                                          st.vecs + LC * c, st.active};
+    /* Tokenizer, correction ids. */
+    if ((rc = clens_tokenizer_open(&st.tok, in->path, err))) goto end;
+    if (s->prompt_chat && (rc = clens_chat_template_open(&st.tmpl, in->path, err))) goto end;
+    if ((rc = run_token_sets_build(st.tok, NULL, 0, &st.mass, &st.mean, err))) goto end;
+    /* settings.json */
+    doc = json_object();
+    json_object_set_new(doc, "clens_version", json_string(CLENS_VERSION));
+    char *abs_model = realpath(in->path, NULL); /* the folder however it was named */
+    json_t *sj = settings_json(s, abs_model ? abs_model : in->path);
+    free(abs_model);
+    json_object_set_new(sj, "correction_ids", run_token_set_json(&st.mass));
+    json_object_set_new(doc, "settings", sj);
+    char *canon = json_dumps(sj, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    char hash[65] = "";
+    if (canon) clens_sha256_hex(canon, strlen(canon), hash);
+    free(canon);
+    json_object_set_new(doc, "settings_hash", json_string(hash));
+    json_object_set_new(doc, "provenance", run_provenance_json(m, st.tok, st.tmpl));
+    int done = 0;
+    if ((rc = settings_check(s, doc, hash, &done, err))) goto end;
+    if (done) {
+        char p[4200];
+        json_error_t je;
+        snprintf(p, sizeof p, "%s/steer.json", s->out_dir);
+        rc = clens_json_load_regular(p, 0, &res, &je, err);
+        progress(&st, "steer: %s is complete with these settings\n", p);
+        goto end;
+    }
+    res = json_object();
+    json_object_set_new(res, "schema", json_string("clens.steer/1"));
+    json_object_set_new(res, "settings_hash", json_string(hash));
+    json_object_set_new(res, "hook", json_string(s->point == CLENS_HOOK_RESID_PRE ? "resid_pre" : "resid_post"));
+    json_object_set_new(res, "mode", json_string(clens_steer_mode_name(s->mode)));
+    json_object_set_new(res, "positions", json_string(clens_steer_positions_name(s->positions)));
+    json_object_set_new(res, "alphas", num_array(s->alphas, s->n_alpha));
+    json_t *ly = json_array(), *nrm = json_array();
+    for (int l = 0; l < st.L; l++)
+        if (st.active[l]) {
+            double nv = 0;
+            for (int c = 0; c < st.C; c++) nv += (double)st.vecs[(size_t)l * st.C + c] * st.vecs[(size_t)l * st.C + c];
+            json_array_append_new(ly, json_integer(l));
+            json_array_append_new(nrm, json_real(sqrt(nv)));
+        }
+    json_object_set_new(res, "layers", ly);
+    json_object_set_new(res, "direction_norms", nrm);
+    json_object_set_new(res, "n_random", json_integer(s->n_random));
+    if (s->pairs && (rc = clens_pairs_read_jsonl(s->pairs, &pairs, &np, err))) goto end;
+    if (s->pairs && (rc = run_pairs(&st, pairs, np, res, err))) goto end;
+    if ((s->prompts || s->pairs) && (rc = run_generation(&st, pairs, np, res, err))) goto end;
+    if (s->neutral && (rc = run_neutral(&st, res, err))) goto end;
+    if ((rc = write_svgs(s, res, err))) goto end;
+    if ((rc = write_json(s->out_dir, "steer.json", res, err))) goto end;
+end:
+    if (rc) { json_decref(res); res = NULL; }
+    *result = res;
+    json_decref(doc);
+    clens_pairs_free(pairs, np);
+    run_token_set_clear(&st.mass);
+    run_token_set_clear(&st.mean);
+    clens_tokenizer_free(st.tok);
+    clens_chat_template_free(st.tmpl);
+    free(st.vecs);
+    free(st.active);
+    free(st.specs);
+    free(has);
+    return rc;
+}

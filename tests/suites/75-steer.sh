@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# 75-steer: `clens steer` and llama.cpp control vectors (docs/steer.md) on a
+# planted model (tools/plant_steer.py: a Qwen2 f32 model whose weights make
+# the correction words likely after a trigger token, through direction e_0):
+#   planted    ablating e_0 at block 1 drives the planted effect (corrupted -
+#              clean correction metric) to zero and the correction rate after
+#              an error to 0; adding alpha*e_0 restores the behaviour on clean
+#              prompts; random directions of the same norm do neither; the
+#              token ban ("NoWait") gives rate 0; KL on neutral text ~ 0;
+#              every pair metric equals an independent numpy computation of
+#              the planted model from its safetensors
+#   fast       --method fast == --method rerun at 1e-5 (per pair, every condition)
+#   cvec       a control vector written by an independent struct-packed writer
+#              (tools/gguf_write_ref.py: alignment 64, every value type) steers
+#              exactly as the same rows from a .npy; `clens generate
+#              --control-vector F:S` == steer's add samples; a layer range
+#              outside the vector changes nothing
+#   folder     a rerun with other settings is refused naming the key; the same
+#              settings reuse steer.json; bad inputs exit 1 naming the file
+set -u
+cd "$ROOT"
+T=$CLENS_TEST_TMP/steer
+rm -rf "$T"; mkdir -p "$T"
+fail=0
+check() { if "$@"; then :; else echo "FAIL: $*" >&2; fail=1; fi; }
+t0=$(date +%s)
+
+M=$T/planted
+$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 3 --vocab 151936 --untied --seed 5 --quiet --out "$M" || exit 1
+cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
+   "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$M/"
+# the correction ids: the single-token forms of the four words (docs/patch-output.md)
+ids=""
+for w in Wait But Actually Hmm; do
+  for f in "$w" " $w" "${w,,}" " ${w,,}"; do
+    o=$($CLENS tokenize "$M" --text "$f") || exit 1
+    case "$o" in *,*|"") ;; *) ids="$ids,$o" ;; esac
+  done
+done
+ids=${ids#,}
+TRIG=$($CLENS tokenize "$M" --text "9")
+$PY tools/plant_steer.py "$M" --trigger "$TRIG" --wait "$ids" || exit 1
+
+$PY - "$T" <<'PYEOF'
+import json, sys
+import numpy as np
+T = sys.argv[1]
+with open(f"{T}/pairs.jsonl", "w") as f:
+    for i, (a, b) in enumerate([(2, 6), (4, 4), (3, 5)]):
+        pre = f"Tom has {a} + {b} = "
+        f.write(json.dumps(dict(id=f"planted/{i}", source="planted", source_sha256="0" * 64,
+            problem=f"Tom has {a} apples and buys {b} more. How many apples does he have?",
+            clean_prefix=pre + "8 apples.", corrupted_prefix=pre + "9 apples.",
+            site=dict(start=len(pre), end=len(pre) + 1, expr=f"{a} + {b}", clean_value="8", corrupted_value="9"),
+            cut="line", corrupt="plus-one", seed=0)) + "\n")
+with open(f"{T}/neutral.txt", "w") as f:
+    f.write("The cat sat on the mat and looked at the birds outside.\n")
+    f.write('{"text": "Rivers carry water from the mountains down to the sea."}\n')
+with open(f"{T}/prompts.jsonl", "w") as f:
+    f.write(json.dumps({"prompt": "So 3 + 5 = 8 apples.", "kind": "correct"}) + "\n")
+    f.write(json.dumps({"prompt": "So 3 + 5 = 9 apples.", "kind": "error"}) + "\n")
+v = np.zeros(64, np.float32); v[0] = 1
+np.save(f"{T}/dir.npy", v)
+rows = np.zeros((3, 64), np.float32); rows[2, 0] = 3.0; rows[1, 5] = 0.25
+np.save(f"{T}/rows.npy", rows)
+PYEOF
+
+COMMON="--pairs $T/pairs.jsonl --max-new 3 --k 2 --random 2 --samples 2 --quiet"
+check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions all $COMMON \
+  --neutral "$T/neutral.txt" --out "$T/ablate" > "$T/ablate.out"
+check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON \
+  --out "$T/fast" >> "$T/steer.out"
+check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON \
+  --out "$T/rerun" --method rerun >> "$T/steer.out"
+check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode add --alpha 0,3 --positions last $COMMON \
+  --out "$T/add" >> "$T/steer.out"
+check grep -q "alpha" "$T/ablate.out"
+
+# Pair prompts as the model reads them (raw prompt), for the numpy reference.
+for i in 0 1 2; do
+  for k in clean corrupted; do
+    txt=$($PY -c 'import json,sys; p=[json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2])]
+print("Solve this math problem step by step:\n\n" + p["problem"] + "\n\nSolution: " + p[sys.argv[3] + "_prefix"], end="")' \
+      "$T/pairs.jsonl" $i $k)
+    $CLENS tokenize "$M" --text "$txt" > "$T/ids-$i-$k.txt" || fail=1
+  done
+done
+
+check $PY - "$T" "$M" "$ids" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+T, M, wait = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
+ab, fa, rr, ad = (json.load(open(f"{T}/{d}/steer.json")) for d in ("ablate", "fast", "rerun", "add"))
+
+# numpy reference of the planted model (see tools/plant_steer.py): blocks 1.. and every MLP add
+# nothing; block 0's attention is uniform and adds gain * mean_s(norm(x_s)[0]) to dimension 0.
+cfg = json.load(open(f"{M}/config.json"))
+eps = cfg["rms_norm_eps"]
+with open(f"{M}/model.safetensors", "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; hdr = json.loads(f.read(n)); raw = f.read()
+def t(name):
+    h = hdr[name]; s, e = h["data_offsets"]
+    return np.frombuffer(raw[s:e], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
+emb, head, wn = t("model.embed_tokens.weight"), t("lm_head.weight"), t("model.norm.weight")
+w0 = t("model.layers.0.input_layernorm.weight"); gain = t("model.layers.0.self_attn.o_proj.weight")[0, 0]
+def rms(x, w): return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+def metric(ids, edit=None):
+    x = emb[ids]
+    r = x[-1].copy()
+    r[0] += gain * np.mean(rms(x, w0)[:, 0])
+    if edit: r = edit(r)
+    lg = head @ rms(r, wn)
+    m = lg.max(); ms = lg[wait].max()
+    return (ms + np.log(np.exp(lg[wait] - ms).sum())) - (m + np.log(np.exp(lg - m).sum()))
+def ids(i, k): return [int(x) for x in open(f"{T}/ids-{i}-{k}.txt").read().strip().split(",")]
+def abl(r): r = r.copy(); r[0] = 0; return r
+def add3(r): r = r.copy(); r[0] += 3; return r
+md = 0
+for i, p in enumerate(ab["pairs"]["per_pair"]):
+    v = p["values"]  # unsteered (clean, corr), direction a=0, a=1, random1 a=0, a=1, random2 ...
+    ref = [metric(ids(i, "clean")), metric(ids(i, "corrupted"))]
+    ref_abl = [metric(ids(i, "clean"), abl), metric(ids(i, "corrupted"), abl)]
+    for got, want in ((v[0:2], ref), (v[2:4], ref), (v[4:6], ref_abl)):
+        md = max(md, max(abs(g - w) for g, w in zip(got, want)))
+    a = ad["pairs"]["per_pair"][i]["values"]
+    md = max(md, abs(a[4] - metric(ids(i, "clean"), add3)))
+assert md < 1e-4, f"clens vs numpy reference: {md}"
+
+P = ab["pairs"]
+eff0 = P["unsteered"]["corrupted"] - P["unsteered"]["clean"]
+eff1 = P["direction"]["corrupted"][1] - P["direction"]["clean"][1]
+effr = min(d["corrupted"][1] - d["clean"][1] for d in P["random_draws"])
+assert eff0 > 8, eff0                       # the planted behaviour
+assert abs(eff1) < 1e-4, eff1               # ablation removes it
+assert effr > 0.9 * eff0, (effr, eff0)      # random directions do not
+assert abs(P["direction"]["corrupted"][0] - P["unsteered"]["corrupted"]) < 1e-6  # alpha 0 = unsteered
+G = ab["generation"]
+assert G["unsteered"]["error"] == 1.0 and G["unsteered"]["correct"] == 0.0, G["unsteered"]
+assert G["ban"]["error"] == 0.0, G["ban"]   # NoWait
+assert G["direction"]["error"] == [1.0, 0.0], G["direction"]
+assert G["random"]["error"] == [1.0, 1.0], G["random"]
+N = ab["neutral"]
+assert N["n_texts"] == 2 and N["direction"]["mean_kl"][1] < 1e-9 and N["direction"]["top1_agree"][1] == 1.0, N
+# adding e_0 back restores the behaviour on clean prompts; random directions of the same norm do not
+A = ad["pairs"]
+assert A["direction"]["clean"][1] > -0.01, A["direction"]
+assert A["random"]["clean"][1] < A["direction"]["clean"][1] - 2, A["random"]
+# fast == rerun (R3: 1e-5)
+dm = max(abs(x - y) for a, b in zip(fa["pairs"]["per_pair"], rr["pairs"]["per_pair"]) for x, y in zip(a["values"], b["values"]))
+assert dm < 1e-5, dm
+for d in ("ablate", "add"):
+    s = json.load(open(f"{T}/{d}/settings.json"))
+    assert len(s["settings_hash"]) == 64 and "provenance" in s
+print(f"steer: planted effect {eff0:.2f} -> {eff1:.2g} ablated, random {effr:.2f}; numpy max diff {md:.2g}; fast vs rerun {dm:.2g}")
+PYEOF
+check test -s "$T/ablate/steer_pairs.svg"
+check test -s "$T/ablate/steer_generation.svg"
+
+# Control vectors: the independent writer's file == the same rows from a .npy.
+check $PY tools/gguf_write_ref.py "$T/rows.npy" "$T/ref.gguf" --alignment 64 --extra-kv
+CV="--mode add --alpha 1 --positions all --prompts $T/prompts.jsonl --max-new 4 --k 4 --random 0 --samples 2 --quiet"
+check $CLENS steer "$M" --direction "$T/ref.gguf" $CV --pairs "$T/pairs.jsonl" --out "$T/cv-gguf" >> "$T/steer.out"
+check $CLENS steer "$M" --direction "$T/rows.npy" $CV --pairs "$T/pairs.jsonl" --layers 1,2 --out "$T/cv-npy" >> "$T/steer.out"
+check $CLENS steer "$M" --control-vector "$T/ref.gguf:1" $CV --out "$T/cv-flag" >> "$T/steer.out"
+check $CLENS generate "$M" --text "So 3 + 5 = 8 apples." --max-new 4 --control-vector "$T/ref.gguf" > "$T/gen-cv.out"
+check $CLENS generate "$M" --text "So 3 + 5 = 8 apples." --max-new 4 --control-vector "$T/ref.gguf:1" \
+  --control-vector-layer-range 1 1 > "$T/gen-cv-l1.out"
+check $CLENS generate "$M" --text "So 3 + 5 = 8 apples." --max-new 4 > "$T/gen.out"
+check $PY - "$T" "$ids" <<'PYEOF'
+import json, sys
+T, wait = sys.argv[1], {int(x) for x in sys.argv[2].split(",")}
+g, n, f = (json.load(open(f"{T}/{d}/steer.json")) for d in ("cv-gguf", "cv-npy", "cv-flag"))
+assert g["layers"] == [1, 2] and n["layers"] == [1, 2], (g["layers"], n["layers"])
+assert g["pairs"]["per_pair"] == n["pairs"]["per_pair"], "gguf and npy directions differ"
+assert g["direction_norms"] == n["direction_norms"] == [0.25, 3.0], g["direction_norms"]
+samp = lambda d, c: [s["ids"] for s in d["generation"]["samples"] if s["condition"] == c and s["kind"] == "correct"]
+gen = lambda p: json.loads(open(p).read().splitlines()[0])["ids"]
+cv, cv1, plain = gen(f"{T}/gen-cv.out"), gen(f"{T}/gen-cv-l1.out"), gen(f"{T}/gen.out")
+assert samp(f, "direction alpha=1") == [cv], (samp(f, "direction alpha=1"), cv)
+assert samp(f, "unsteered") == [plain]
+assert wait & set(cv) and not wait & set(plain), (cv, plain)   # +3 e_0 at block 2 says Wait
+assert not wait & set(cv1)                                   # range 1..1: only the small row 1
+print("steer: control vector from the reference writer == .npy rows; generate --control-vector == steer add")
+PYEOF
+
+# probe.json contract (clens probe): "layers": [{"layer": L, "direction_npy": relative path}], other keys ignored.
+mkdir -p "$T/probe"
+cp "$T/dir.npy" "$T/probe/d1.npy"
+echo '{"layers": [{"layer": 1, "direction_npy": "d1.npy", "auroc": 0.9}, {"layer": 3, "direction_npy": "none.npy"}], "other": 1}' \
+  > "$T/probe/probe.json"
+check $CLENS steer "$M" --direction "$T/probe/probe.json" --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe-run" >> "$T/steer.out"
+check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe-run" "$T/fast"
+
+# Folder rules and bad input.
+$CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
+  --out "$T/fast" 2> "$T/refuse.err" && { echo "FAIL: other settings accepted"; fail=1; }
+check grep -q "'alphas'" "$T/refuse.err"
+check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/fast" >> "$T/steer.out"
+head -c 100 "$T/ref.gguf" > "$T/cut.gguf"
+$CLENS steer "$M" --direction "$T/cut.gguf" --neutral "$T/neutral.txt" --out "$T/bad1" 2> "$T/bad1.err"
+check test $? -eq 1
+check grep -q "cut.gguf" "$T/bad1.err"
+$PY -c 'import numpy as np,sys; np.save(sys.argv[1], np.zeros(63, np.float32))' "$T/w63.npy"
+$CLENS steer "$M" --direction "$T/w63.npy" --neutral "$T/neutral.txt" --out "$T/bad2" 2> "$T/bad2.err"
+check test $? -eq 1
+check grep -q "w63.npy: width 63" "$T/bad2.err"
+$CLENS steer "$M" --direction "$T/dir.npy" --mode sideways --neutral "$T/neutral.txt" --out "$T/bad3" 2>/dev/null
+check test $? -eq 2
+$CLENS generate "$M" --text hi --control-vector "$T/ref.gguf" --temperature 0.5 2>/dev/null
+check test $? -eq 2
+echo "steer: $(( $(date +%s) - t0 )) s"
+exit $fail
