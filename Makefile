@@ -21,6 +21,8 @@ else
 endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(CFLAGS)
 LIBS    = -ldnnl -lopenblas -llinear -lpcre2-8 -lutf8proc -ljansson -lm -lpthread
+# GSL for the dynamics fits (its cblas calls resolve to OpenBLAS's cblas, linked above)
+LIBS   += -lgsl
 
 # Every layer folder under src/ except the CLI is the library.
 LIB_SRC  := $(sort $(filter-out src/cli/%,$(wildcard src/*/*.c)))

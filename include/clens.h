@@ -670,7 +670,8 @@ typedef struct clens_metric {
  * softmax probability of ids; logit_mean = mean raw logit of ids. */
 CLENS_API double clens_metric_value(const clens_metric *mt, const float *logits, int vocab);
 
-typedef enum { CLENS_PATCH_FAST = 0, CLENS_PATCH_RERUN } clens_patch_method;
+typedef enum { CLENS_PATCH_FAST = 0, CLENS_PATCH_RERUN,
+               CLENS_PATCH_ATP /* attribution patching: run engine only (docs/dynamics.md) */ } clens_patch_method;
 
 typedef struct clens_patcher clens_patcher;
 
@@ -1303,6 +1304,41 @@ CLENS_API int clens_cvec_steer(const clens_cvec *cv, int n_layers, int d_model, 
  * file lacks stay zero) and has[L] = 1 where the file gives layer L. */
 CLENS_API int clens_steer_direction_load(const char *path, int n_layers, int C, float *vecs, unsigned char *has,
                                          clens_error *err);
+/* ======================================================= training dynamics */
+/* `clens dynamics` (src/interp/dynamics*.c, docs/dynamics.md): one patching
+ * run per checkpoint of a training series on the same pairs (the run engine,
+ * resumable per checkpoint), each checkpoint's profile, label and critical
+ * layer (the compare code), optional behaviour, and per layer a linear ramp
+ * and a logistic step fitted to recovery vs training step (GSL), compared by
+ * BIC, with bootstrap CIs over pairs and a stated verdict. */
+
+typedef struct clens_dynamics_params {
+    const char *const *checkpoints;  /* folders or org/name@revision (offline HF cache); required */
+    int n_checkpoints;               /* >= 2 */
+    const long *steps;               /* (n_checkpoints) given steps, or NULL: read each folder's
+                                        training.json "step", else a step-NNNNNN folder name */
+    clens_run_params run;            /* the patching sweep of every checkpoint (pairs_path required) */
+    const char *behaviour_path;      /* held-out traces for clens_behaviour_measure, or NULL */
+    int behaviour_n;                 /* traces used (default 100) */
+    int resamples;                   /* bootstrap resamples of the fits (default 200; 0 = no CIs) */
+    uint64_t seed;                   /* bootstrap seed (0) */
+    double min_delta_bic;            /* logistic preferred if BIC_linear - BIC_logistic >= this (10) */
+    double max_window_frac;          /* transition if its 10-90% window <= this x step span (0.25) */
+    int min_inside;                  /* checkpoints needed inside the window to decide (3) */
+    double min_amplitude;            /* |change| below this (points) is "flat" (10) */
+    const char *matmul;              /* model open mode: NULL/"default", "portable", "bf16" */
+    int threads;                     /* 0 = default */
+} clens_dynamics_params;
+
+CLENS_API clens_dynamics_params clens_dynamics_default_params(void);
+
+/* Runs every checkpoint into out_dir/runs/NN-step-S (skipping finished work),
+ * then writes dynamics.json, dynamics.md, heatmap.svg, curves.svg and
+ * report.html into out_dir (atomically). progress (may be NULL) receives one
+ * line of text per event. *verdict_md (may be NULL) gets dynamics.md. */
+CLENS_API int clens_dynamics_run(const clens_dynamics_params *p, const char *out_dir,
+                                 void (*progress)(void *user, const char *line), void *user, char **verdict_md,
+                                 clens_error *err);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,8 @@ static void usage(FILE *f)
         "                     uses ' '+word and lower-case, single-token forms only)\n"
         "  --method M         fast (default: batched one-token rows on the corrupted KV cache)\n"
         "                     | rerun (one full forward per site, as peers do)\n"
+        "                     | atp (attribution patching: gradient x (clean - corrupted) activation, one\n"
+        "                     forward + one backward per metric; qwen2 / olmo3 only; docs/dynamics.md)\n"
         "  --prompt P         chat (default: the model's chat template, the problem as the user turn,\n"
         "                     the prefix continuing the assistant's turn) | raw (the seed's plain prompt)\n"
         "  --filter F         default (keep if m_corr - m_clean >= min-diff in logit_mean) | seed (|D| >= min-diff);\n"
@@ -179,7 +181,8 @@ int cmd_patch(int argc, char **argv)
     else return cli_usage_error("patch", "--metric expects logprob_mass or logit_mean");
     if (strcmp(method_s, "fast") == 0) rp.method = CLENS_PATCH_FAST;
     else if (strcmp(method_s, "rerun") == 0) rp.method = CLENS_PATCH_RERUN;
-    else return cli_usage_error("patch", "--method expects fast or rerun");
+    else if (strcmp(method_s, "atp") == 0) rp.method = CLENS_PATCH_ATP;
+    else return cli_usage_error("patch", "--method expects fast, rerun or atp");
     if (strcmp(prompt_s, "chat") == 0) rp.prompt_chat = 1;
     else if (strcmp(prompt_s, "raw") == 0) rp.prompt_chat = 0;
     else return cli_usage_error("patch", "--prompt expects raw or chat");

@@ -26,6 +26,7 @@ int cmd_probe(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_lens(int argc, char **argv);
 int cmd_steer(int argc, char **argv);
+int cmd_dynamics(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -51,6 +52,7 @@ static const struct {
     {"transfer", cmd_transfer, "apply one model's probes to another's activations (affine map if widths differ)"},
     {"lens", cmd_lens, "logit lens: top tokens and correction log-mass per layer"},
     {"steer", cmd_steer, "steer or ablate a direction (dose-response, controls, side effects); control vectors"},
+    {"dynamics", cmd_dynamics, "patching across a checkpoint series: gradual or transition, with fits"},
 };
 
 static void usage(FILE *f)

@@ -26,6 +26,7 @@
 
 #include "base/base.h"
 #include "interp/prompts.h"
+#include "interp/atp.h"
 #include "interp/run_internal.h"
 
 struct clens_run {
@@ -46,6 +47,8 @@ struct clens_run {
     int n_sites;
     run_token_set mass, mean;
     clens_patcher *pt;
+    tr_atp *atp;           /* method atp: the training-math model */
+    clens_metric metrics[2];
     int shard_index, shard_count;
     long n_target;
     unsigned char *done;   /* [n_pairs] candidate recorded */
@@ -88,6 +91,7 @@ void clens_run_free(clens_run *r)
     run_token_set_clear(&r->mass);
     run_token_set_clear(&r->mean);
     clens_patcher_free(r->pt);
+    tr_atp_free(r->atp);
     clens_pairs_free(r->pairs, r->n_pairs);
     clens_chat_template_free(r->tmpl);
     clens_tokenizer_free(r->tok);
@@ -209,7 +213,7 @@ static json_t *settings_json(const clens_run *r, const clens_run_params *p, cons
 {
     json_t *s = json_object();
     json_object_set_new(s, "model", json_string(in->path));
-    json_object_set_new(s, "method", json_string(p->method == CLENS_PATCH_RERUN ? "rerun" : "fast"));
+    json_object_set_new(s, "method", json_string(p->method == CLENS_PATCH_RERUN ? "rerun" : p->method == CLENS_PATCH_ATP ? "atp" : "fast"));
     json_object_set_new(s, "prompt", json_string(p->prompt_chat ? "chat" : "raw"));
     json_object_set_new(s, "metric", json_string(p->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass"));
     json_t *mets = json_object();
@@ -379,6 +383,9 @@ int clens_run_open(clens_run **out, const char *dir, clens_model *m, const clens
     const clens_metric metrics[2] = {{CLENS_METRIC_LOGPROB_MASS, r->mass.ids, r->mass.n},
                                      {CLENS_METRIC_LOGIT_MEAN, r->mean.ids, r->mean.n}};
     if ((rc = clens_patcher_new(&r->pt, m, maxT, r->sites, r->n_sites, metrics, 2, err))) goto done;
+    r->metrics[0] = metrics[0];
+    r->metrics[1] = metrics[1];
+    if (r->method == CLENS_PATCH_ATP && (rc = tr_atp_open(&r->atp, clens_model_get_info(m)->path, maxT, 0, err))) goto done;
     r->width = 2 + (size_t)r->n_sites;
     r->vals = malloc(sizeof(double) * 2 * r->width);
     if (!r->vals) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
@@ -438,8 +445,10 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
     int P = 0, ran_model = 0;
     if (!reason) {
         /* The forward pass stops at the first NaN/Inf (CLENS_E_NONFINITE):
-         * that pair is dropped as non_finite, the run goes on. */
-        rc = clens_patch_begin(r->pt, r->ids_c, r->ids_r, (int)nc, r->method, r->vals, &P, err);
+         * that pair is dropped as non_finite, the run goes on. AtP runs the
+         * fast path for the clean and corrupted values, then its own sites. */
+        clens_patch_method pm = r->method == CLENS_PATCH_ATP ? CLENS_PATCH_FAST : r->method;
+        rc = clens_patch_begin(r->pt, r->ids_c, r->ids_r, (int)nc, pm, r->vals, &P, err);
         if (rc == CLENS_E_NONFINITE) {
             reason = "non_finite";
         } else if (rc) {
@@ -451,7 +460,9 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
             else reason = clens_filter_decide(r->filter, r->min_diff, lm[0], lm[1]);
         }
         if (!reason) {
-            rc = clens_patch_sites(r->pt, r->vals, err);
+            if (r->atp) rc = atp_fill_sites(r->atp, r->sites, r->n_sites, r->metrics, 2, r->ids_c, r->ids_r, (int)nc,
+                                            r->vals, r->width, err);
+            else rc = clens_patch_sites(r->pt, r->vals, err);
             if (rc && rc != CLENS_E_NONFINITE) return rc;
             if (rc || !all_finite(r->vals, 2 * r->width)) reason = "non_finite";
         }

@@ -206,6 +206,17 @@ done:
     return rc;
 }
 
+/* The analysis of one profile alone (label, critical layer, CIs), for
+ * callers outside `clens compare` (clens dynamics, src/interp/dynamics.c). */
+int cmp_analyze(const clens_compare_params *p, cmp_model *m, clens_error *err)
+{
+    clens_boot *boot = NULL;
+    int rc = clens_boot_new(&boot, p->resamples, p->seed, err);
+    if (!rc) rc = analyze_model(p, m, boot, err);
+    clens_boot_free(boot);
+    return rc;
+}
+
 /* ------------------------------------------------------------ differences */
 
 /* Linear interpolation of a profile (values v at m's depths) at depth x; NAN outside. */

@@ -108,6 +108,10 @@ typedef struct cmp_set {
 int cmp_load_input(cmp_set *s, const char *input, clens_error *err);
 void cmp_model_clear(cmp_model *m);
 
+/* compare.c: the analysis of one loaded profile (increments, label, critical
+ * layer with CI) outside clens_compare_write; used by clens dynamics. */
+int cmp_analyze(const clens_compare_params *p, cmp_model *m, clens_error *err);
+
 /* compare.c helpers used by the renderers. */
 const char *cmp_kind_name(cmp_kind k);
 /* "%.1f" or "–" for NAN, into buf. */
