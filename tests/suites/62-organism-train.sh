@@ -5,7 +5,7 @@
 #              beats chance on the correction task on 500 held-out traces: chance is a model
 #              blind to the arithmetic, P(correction) the same after a wrong and after a right
 #              step (pairwise accuracy 0.5, mean difference 0). Bars: pairwise accuracy
-#              (P after the error > P after the correct step, per trace) >= 0.55, mean
+#              (P after the error > P after the correct step, per trace) >= 0.58, mean
 #              difference >= 0.015 and >= 3 standard errors, P after an error above the
 #              uniform model's 16/306. The per-trace P are recomputed from the records' ids
 #              with the torch reference forward (tools/ref_forward.py) and numpy.
@@ -69,7 +69,7 @@ d = pe - pc
 acc = float((pe > pc).mean()); m = float(d.mean()); se = float(d.std(ddof=1) / math.sqrt(n))
 print("  tiny organism, 400 steps: P(corr|error) %.3f, P(corr|correct) %.3f, pairwise accuracy %.3f (chance 0.5),"
       " mean difference %.4f = %.1f SE; reference P rel. error %.1e" % (pe.mean(), pc.mean(), acc, m, m / se, worst))
-assert acc >= 0.55, "pairwise accuracy %.3f below 0.55" % acc
+assert acc >= 0.58, "pairwise accuracy %.3f below 0.58" % acc
 assert m >= 0.015 and m >= 3 * se, "mean difference %.4f (SE %.4f) below the bar" % (m, se)
 assert pe.mean() > 16 / 306, pe.mean()
 PYEOF
