@@ -21,7 +21,13 @@ if [ -n "${SHAPES:-}" ]; then list=("$SHAPES"); else
 fi
 echo "== training throughput, fp32, 2 threads, $STEPS timed steps"
 for shape in "${list[@]}"; do
-  c=$("$BUILD/bench/bench_train" $shape --steps $STEPS --threads 2 | tee /dev/stderr | sed -n 's/^BENCH_TRAIN_JSON //p')
-  t=$($PY tools/bench_torch_train.py $shape --steps $STEPS --threads 2 | tee /dev/stderr | sed -n 's/^BENCH_TRAIN_JSON //p')
+  # each side's readable line is printed, its JSON line kept (no `tee /dev/stderr`: reopening
+  # stderr truncates it when it is redirected to a file)
+  co=$(OMP_WAIT_POLICY=passive "$BUILD/bench/bench_train" $shape --steps $STEPS --threads 2)
+  grep -v '^BENCH_TRAIN_JSON' <<<"$co"
+  to=$(OMP_WAIT_POLICY=passive $PY tools/bench_torch_train.py $shape --steps $STEPS --threads 2)
+  grep -v '^BENCH_TRAIN_JSON' <<<"$to"
+  c=$(sed -n 's/^BENCH_TRAIN_JSON //p' <<<"$co")
+  t=$(sed -n 's/^BENCH_TRAIN_JSON //p' <<<"$to")
   [ -n "$c" ] && [ -n "$t" ] && $PY -c "import json,sys; c,t=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print('   clens / torch tokens/s: %.2fx' % (c['tokens_per_s']/t['tokens_per_s']))" "$c" "$t"
 done
