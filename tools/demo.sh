@@ -146,6 +146,13 @@ rm -rf "$CMP"
     > "$D/summary.json.tmp" && mv "$D/summary.json.tmp" "$D/summary.json"
   echo "results: $D/summary.json (all organisms); per organism: results.json, results.md, records.jsonl,"
   echo "behaviour.json in $D/runs/NAME-HASH12; organisms in ${CLENS_DEMO_MODELS:-$D/models}"
+  # the comparison's summary table (profile label by docs/compare.md's rule, critical layer
+  # with its CI, main jump), as comparison.md writes it
+  echo "profiles compared (clens compare; label rule: docs/compare.md):"
+  awk '/^## Summary/ { on = 1; next } on && /^## / { exit } on && /^\|/ && !/^\|---/' "$CMP/comparison.md" \
+    | awk -F'|' '{ for (i = 2; i <= 9; i++) gsub(/^ +| +$/, "", $i);
+                   printf "  %-9s %-10s %-15s %-34s %s\n", $2, $3, $9, $6, $8 }' | sed 's/  *$//'
+  echo
   echo "comparison of the organisms' profiles: $CMP/comparison.md"
   echo "HTML report: $CMP/report.html"
   echo "total $(( $(date +%s) - T0 )) s"

@@ -278,6 +278,8 @@ assert "pairs: clens pairs" in err and "behaviour on 20 held-out traces" in err
 # clens compare over the organisms' runs: its report.html, named on the screen
 import os
 assert "HTML report: %s/demo/compare/report.html" % T in out, out
+# the comparison's summary rows on the screen: regime from the recipe (init = SFT)
+assert re.search(r"\n  q +distilled +\S", out) and re.search(r"\n  o +SFT +\S", out), out
 html = open(T + "/demo/compare/report.html").read()
 assert html.lstrip().lower().startswith("<!doctype html") and "q" in html and "o" in html
 cj = json.load(open(T + "/demo/compare/comparison.json"))
