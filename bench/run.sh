@@ -7,7 +7,8 @@
 #   2. tools/bench_torch.py: the same shapes through PyTorch (2 threads, fp32,
 #      and bf16 where the CPU has avx512_bf16), with OPENBLAS_CORETYPE and
 #      OPENBLAS_L2_SIZE unset for the PyTorch command only;
-#   3. the ratio table; 4. model-level benchmarks (bench/model.sh, bench/patch.sh:
+#   3. the ratio table; 4. model-level benchmarks (bench/model.sh, bench/patch.sh,
+#      bench/tokenizer.sh, bench/train.sh:
 #      see the marked place below), given the peaks in PEAK_FMA_GFLOPS,
 #      PEAK_BF16_GFLOPS, PEAK_BW_GBS.
 # Benchmarks print numbers; they never fail on timing. Outputs are kept in
@@ -71,13 +72,17 @@ export PEAK_FMA_GFLOPS PEAK_BF16_GFLOPS PEAK_BW_GBS
 # the lead's scripts). Skipped with --kernels-only.
 # ---------------------------------------------------------------------------
 if [ "$MODELS" = 1 ]; then
-  for s in bench/model.sh bench/patch.sh bench/tokenizer.sh; do
+  for s in bench/model.sh bench/patch.sh bench/tokenizer.sh bench/train.sh; do
     [ -f "$s" ] || continue
     echo
     echo "== $s"
     t0=$(date +%s)
     args=()
     [ "$s" = bench/model.sh ] && [ "$TORCH" = 0 ] && args+=(--no-torch)
+    # bench/train.sh: training tokens/s of clens and PyTorch on the organism shapes
+    # (issue 15 item 6); it needs PyTorch for its ratio
+    [ "$s" = bench/train.sh ] && [ "$TORCH" = 0 ] && continue
+    [ "$s" = bench/train.sh ] && [ -n "$QUICK" ] && args+=(--quick)
     bash "$s" "${args[@]}" || echo "$s failed (exit $?)"
     echo "($s: $(( $(date +%s) - t0 )) s)"
   done

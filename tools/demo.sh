@@ -51,12 +51,12 @@ done < "$D/recipe.txt"
 [ -f "$D/traces/heldout.jsonl" ] || die "$RECIPE has no 'heldout' traces"
 
 # --- organisms
-declare -A MODEL HASH SHOW LABEL
+declare -A MODEL HASH SHOW LABEL INIT
 ORDER=()
 train_flags() { awk -v n="$1" '$1 == "train" && $2 == n { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' "$D/recipe.txt"; }
 while read -r kind name hash data init show label; do
   [ "$kind" = organism ] || continue
-  ORDER+=("$name"); HASH[$name]=$hash; SHOW[$name]=$show; LABEL[$name]=$label
+  ORDER+=("$name"); INIT[$name]=$init; HASH[$name]=$hash; SHOW[$name]=$show; LABEL[$name]=$label
   if [ -n "${CLENS_DEMO_MODELS:-}" ]; then
     m="$CLENS_DEMO_MODELS/$name"
     if [ "$show" != 1 ] && [ ! -f "$m/config.json" ]; then say "organism $name: not shown, skipped"; continue; fi
@@ -114,6 +114,19 @@ for name in "${ORDER[@]}"; do
   SUMMARIES+=("$name|$run")
 done
 
+# --- comparison of the organisms' profiles (docs/compare.md): report.html
+CMP="$D/compare"
+cmp_args=()
+for s in "${SUMMARIES[@]}"; do
+  name=${s%%|*}; run=${s#*|}
+  training=distilled
+  [ "${INIT[$name]}" != - ] && training=SFT
+  cmp_args+=("$run" --label "$run=$name" --training "$run=$training")
+done
+say "compare: clens compare (${#SUMMARIES[@]} organisms) -> $CMP"
+rm -rf "$CMP"
+"$CLENS" compare "${cmp_args[@]}" --out "$CMP" --quiet || die "clens compare failed"
+
 # --- one screen
 {
   echo
@@ -133,5 +146,14 @@ done
     > "$D/summary.json.tmp" && mv "$D/summary.json.tmp" "$D/summary.json"
   echo "results: $D/summary.json (all organisms); per organism: results.json, results.md, records.jsonl,"
   echo "behaviour.json in $D/runs/NAME-HASH12; organisms in ${CLENS_DEMO_MODELS:-$D/models}"
+  # the comparison's summary table (profile label by docs/compare.md's rule, critical layer
+  # with its CI, main jump), as comparison.md writes it
+  echo "profiles compared (clens compare; label rule: docs/compare.md):"
+  awk '/^## Summary/ { on = 1; next } on && /^## / { exit } on && /^\|/ && !/^\|---/' "$CMP/comparison.md" \
+    | awk -F'|' '{ for (i = 2; i <= 9; i++) gsub(/^ +| +$/, "", $i);
+                   printf "  %-9s %-10s %-15s %-34s %s\n", $2, $3, $9, $6, $8 }' | sed 's/  *$//'
+  echo
+  echo "comparison of the organisms' profiles: $CMP/comparison.md"
+  echo "HTML report: $CMP/report.html"
   echo "total $(( $(date +%s) - T0 )) s"
 }

@@ -275,7 +275,16 @@ st = json.load(open(s[0]["run"] + "/settings.json"))["settings"]["metrics"]["log
 assert sorted(st) == list(range(284, 300)), st
 err = open(T + "/demo.err").read()
 assert "pairs: clens pairs" in err and "behaviour on 20 held-out traces" in err
-print("organism: demo on generated models: 2 organisms shown, summary.json consistent with results.json")
+# clens compare over the organisms' runs: its report.html, named on the screen
+import os
+assert "HTML report: %s/demo/compare/report.html" % T in out, out
+# the comparison's summary rows on the screen: regime from the recipe (init = SFT)
+assert re.search(r"\n  q +distilled +\S", out) and re.search(r"\n  o +SFT +\S", out), out
+html = open(T + "/demo/compare/report.html").read()
+assert html.lstrip().lower().startswith("<!doctype html") and "q" in html and "o" in html
+cj = json.load(open(T + "/demo/compare/comparison.json"))
+assert len(cj["models"]) == 2, list(cj)
+print("organism: demo on generated models: 2 organisms shown, summary.json consistent with results.json, compare report.html")
 PYEOF
 # --- the demo's training path with a stand-in `clens train` (a random model per call): the
 # calls' flags, --init pointing at the base's folder, reuse by settings hash, retraining of
