@@ -151,11 +151,17 @@ import json, sys
 T = sys.argv[1]
 pairs = [json.loads(l) for l in open(T + "/pairs.jsonl")]
 ho = [json.loads(l) for l in open(T + "/heldout.jsonl")]
-assert len(pairs) == len(ho), (len(pairs), len(ho))
+# Every held-out trace gives a pair, except those whose clean prompt repeats an
+# earlier trace's (the pair builder drops duplicates and counts them).
+log = open(T + "/pairs.log").read()
+assert "problems without a site 0" in " ".join(log.split()), log
+dups = int(log.split("pairs dropped as duplicates")[1].split(")")[1].split()[0]) if "as duplicates" in log else 0
+assert len(pairs) + dups == len(ho), (len(pairs), dups, len(ho))
+assert len({p["clean_prefix"] + p["problem"] for p in pairs}) == len(pairs)
 for p in pairs:
     c, r = p["site"]["clean_value"], p["site"]["corrupted_value"]
     assert len(c) == len(r) and abs(int(c) - int(r)) == 1 and p["clean_prefix"].endswith("\n")
-print("organism: pairs: a site in each of %d held-out traces" % len(pairs))
+print("organism: pairs: a site in each of %d held-out traces (%d pairs, %d duplicate prompts dropped)" % (len(ho), len(pairs), dups))
 PYEOF
 
 # --- behaviour against the torch reference
