@@ -203,7 +203,11 @@ dyn_verdict dyn_decide(const clens_dynamics_params *p, const double *t, const do
     if (n_inside) *n_inside = inside;
     int logistic_wins = lin->bic - lg->bic >= p->min_delta_bic;
     int narrow = 2 * DYN_RISE * lg->width <= p->max_window_frac * (tmax - tmin);
-    if (!logistic_wins || !narrow) return DYN_GRADUAL;
+    if (!logistic_wins) return DYN_GRADUAL;
+    /* The logistic wins, but with fewer than min_inside checkpoints in its
+     * window its width is not pinned down (a jump and a fast ramp between
+     * those checkpoints give the same data), so neither is "narrow". */
     if (inside < p->min_inside) return DYN_SPARSE;
+    if (!narrow) return DYN_GRADUAL;
     return DYN_TRANSITION;
 }
