@@ -14,7 +14,8 @@ code() { local want=$1 pat=$2; shift 2; "$@" >/dev/null 2>"$T/err"; local rc=$?
          if [ $rc -ne "$want" ] || ! grep -q -- "$pat" "$T/err"; then
            echo "FAIL: '$*' exit $rc (want $want), stderr: $(head -2 "$T/err")"; fail=1; fi; }
 
-for c in info logits activations generate tokenize detokenize chat pairs patch merge; do
+for c in info logits activations generate tokenize detokenize chat pairs patch merge compare study organism \
+         train capture probe transfer lens steer dynamics; do
   "$CLENS" $c --help | grep -q "usage: clens $c" || { echo "FAIL: clens $c --help"; fail=1; }
 done
 code 2 "unknown command" "$CLENS" frobnicate
