@@ -119,9 +119,14 @@ static void paragraph(clens_sb *b, const dyn_series *s)
     }
     const dyn_layer *L = &s->layer[s->headline];
     int lp = s->layer_pre[s->headline];
-    clens_sb_printf(b, "recovery at resid_pre %d (%s) goes from %.1f%% to %.1f%%. ", lp,
+    /* A checkpoint that keeps no pair has no value (NaN): the sentence names the first and last
+     * checkpoints that have one, with their steps. */
+    int k0 = 0, k1 = s->n_ck - 1;
+    while (k0 < k1 && !isfinite(L->mean[k0])) k0++;
+    while (k1 > k0 && !isfinite(L->mean[k1])) k1--;
+    clens_sb_printf(b, "recovery at resid_pre %d (%s) goes from %.1f%% (step %ld) to %.1f%% (step %ld). ", lp,
                     s->headline_is_critical ? "the last checkpoint's critical layer" : "the layer that changes most",
-                    nz(L->mean[0]), nz(L->mean[s->n_ck - 1]));
+                    nz(L->mean[k0]), s->ck[k0].step, nz(L->mean[k1]), s->ck[k1].step);
     double dbic = L->lg.ok ? L->lin.bic - L->lg.bic : NAN;
     switch (L->verdict) {
     case DYN_TRANSITION:

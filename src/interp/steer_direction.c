@@ -142,8 +142,12 @@ int clens_steer_direction_load(const char *path, int n_layers, int C, float *vec
     int found = 0;
     json_array_foreach(layers, i, e) {
         json_t *jl = json_object_get(e, "layer"), *jp = json_object_get(e, "direction_npy");
+        /* `clens probe` writes the clens-probe/1 schema (docs/probe.md): the unit-norm
+         * difference-of-means direction is "diff_of_means": {"file": ...}; read it when
+         * there is no "direction_npy", so its probe.json can be given as it is. */
+        if (!jp) jp = json_object_get(json_object_get(e, "diff_of_means"), "file");
         if (!json_is_integer(jl) || !json_is_string(jp)) {
-            rc = clens_err(err, CLENS_E_FORMAT, "%s: layers[%zu] needs an integer \"layer\" and a string \"direction_npy\"", path, i);
+            rc = clens_err(err, CLENS_E_FORMAT, "%s: layers[%zu] needs an integer \"layer\" and a string \"direction_npy\" (or \"diff_of_means\": {\"file\"} of clens probe)", path, i);
             break;
         }
         long long l = json_integer_value(jl);

@@ -190,6 +190,14 @@ echo '{"layers": [{"layer": 1, "direction_npy": "d1.npy", "auroc": 0.9}, {"layer
   > "$T/probe/probe.json"
 check $CLENS steer "$M" --direction "$T/probe/probe.json" --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe-run" >> "$T/steer.out"
 check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe-run" "$T/fast"
+# The probe.json `clens probe` really writes (clens-probe/1, docs/probe.md): the DoM direction is
+# layers[].diff_of_means.file (the logistic weights, width + 1, are not a direction).
+mkdir -p "$T/probe2/directions"
+cp "$T/dir.npy" "$T/probe2/directions/blocks.1.hook_resid_pre.dom.npy"
+echo '{"schema": "clens-probe/1", "layers": [{"hook": "blocks.-1.hook_embed", "layer": -1, "diff_of_means": {"file": "none.npy"}}, {"hook": "blocks.1.hook_resid_pre", "layer": 1, "width": 64, "diff_of_means": {"file": "directions/blocks.1.hook_resid_pre.dom.npy", "norm": 2.0, "auroc": 0.9}, "logreg": {"file": "directions/blocks.1.hook_resid_pre.lr.npy"}}]}' \
+  > "$T/probe2/probe.json"
+check $CLENS steer "$M" --direction "$T/probe2/probe.json" --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe2-run" >> "$T/steer.out"
+check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe2-run" "$T/fast"
 
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \

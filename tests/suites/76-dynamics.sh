@@ -132,6 +132,9 @@ assert "too sparse to decide" in md and "Add checkpoints in that range" in md
 print("  6 checkpoints across the same switch: too sparse to decide (%d inside the window); behaviour per checkpoint = "
       "clens organism behaviour" % d["layers"][1]["logistic"]["checkpoints_in_window"])
 PYEOF
+# the verdict paragraph names the values of the first and last checkpoints that have one (the
+# last checkpoint here keeps no pair): no "nan%"
+check $PY -c 'import sys; para = open(sys.argv[1]).read().split("\n## ")[0]; assert "nan" not in para.lower() and "(step 2000)." in para, para' "$T/d-sparse/dynamics.md"
 
 # ------------------------------------------------------------- 4. independent numpy fits and means
 check $PY - "$T" <<'PYEOF'
