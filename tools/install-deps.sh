@@ -15,7 +15,8 @@ PKGS=(gcc clang make pkg-config libdnnl-dev libopenblas-dev libpcre2-dev
 # conflicts with npm): install Debian's only when there is no node at all.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 if [ "${1:-}" = "--build-only" ]; then
-  PKGS=(gcc make libdnnl-dev libopenblas-dev libpcre2-dev libutf8proc-dev libjansson-dev)
+  PKGS=(gcc make libdnnl-dev libopenblas-dev libpcre2-dev libutf8proc-dev libjansson-dev
+        liblinear-dev libgsl-dev)
 fi
 
 
