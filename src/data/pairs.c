@@ -104,6 +104,7 @@
  * site.end) are bytes of clean_prefix (UTF-8), like the offsets of
  * `tokenize --json` (R5). A GSM8K row without "id" gets "<dir>/<file>:<line>".
  */
+#include "base/rng.h"
 #include "clens.h"
 
 #include <errno.h>
@@ -256,13 +257,6 @@ static uint64_t fnv1a64(const char *s)
     return h;
 }
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 /* Index of the byte N code points after pos (or len). */
 static size_t utf8_advance(const char *s, size_t len, size_t pos, long n)
@@ -873,8 +867,8 @@ static char *corrupt_plus_minus(const clens_pairs_params *prm, const char *id, c
                                 size_t n, const prepared *P, size_t site)
 {
     uint64_t state = prm->seed ^ fnv1a64(id);
-    splitmix64(&state);
-    int dir = (splitmix64(&state) >> 63) ? -1 : 1;
+    clens_splitmix64(&state);
+    int dir = (clens_splitmix64(&state) >> 63) ? -1 : 1;
     char *a = malloc(n + 1), *b = malloc(n + 1);
     if (!a || !b) { free(a); free(b); return NULL; }
     int sig = prm->corrupt == CLENS_CORRUPT_PLUS_MINUS_SIG;
@@ -994,7 +988,7 @@ static size_t choose_site(const clens_pairs_params *prm, const char *id, size_t 
 {
     if (prm->site == CLENS_SITE_LAST) return n - 1;
     uint64_t state = prm->seed ^ fnv1a64(id);
-    uint64_t r = splitmix64(&state);
+    uint64_t r = clens_splitmix64(&state);
     return (size_t)(((unsigned __int128)r * n) >> 64);
 }
 

@@ -28,6 +28,7 @@
  * Randomness: splitmix64 seeded with seed XOR (split ? 0x5bd1e995 : 0), so the
  * same params give byte-identical output on every machine.
  */
+#include "base/rng.h"
 #include "clens.h"
 
 #include <jansson.h>
@@ -59,18 +60,11 @@ clens_traces_params clens_traces_default_params(void)
 
 /* ------------------------------------------------------------ randomness */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* Uniform in [lo, hi] (lo <= hi); the modulo bias is below 1e-17. */
-static int uniform(uint64_t *s, int lo, int hi) { return lo + (int)(splitmix64(s) % (uint64_t)(hi - lo + 1)); }
+static int uniform(uint64_t *s, int lo, int hi) { return lo + (int)(clens_splitmix64(s) % (uint64_t)(hi - lo + 1)); }
 
-static double unit(uint64_t *s) { return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double unit(uint64_t *s) { return (double)(clens_splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 static uint64_t fnv1a64(const char *s)
 {
@@ -185,7 +179,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 /* The last-digit corruption with a random direction (see the top comment). */
 static int corrupt_last_digit(int v, uint64_t *rs)
 {
-    int d = v % 10, dir = (splitmix64(rs) >> 63) ? 1 : -1;
+    int d = v % 10, dir = (clens_splitmix64(rs) >> 63) ? 1 : -1;
     if (d == 9) dir = -1;
     if (d == 0) dir = 1;
     return v + dir;

@@ -12,6 +12,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+#include "base/rng.h"
 #include "interp/stats.h"
 
 #include <math.h>
@@ -20,18 +21,11 @@
 
 /* ---------------------------------------------------------------- PRNG */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 void clens_rng_seed(clens_rng *r, uint64_t seed)
 {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) r->s[i] = clens_splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

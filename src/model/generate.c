@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "base/base.h"
 #include "base/infile.h"
 #include "model/model.h"
@@ -28,13 +29,6 @@ clens_sample_params clens_sample_default_params(void)
 
 typedef struct { uint64_t s[4]; } rng_t;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
@@ -148,7 +142,7 @@ static int generate_batch(clens_model *m, const int32_t *const *prompts, const i
     if ((rc = clens_ctx_new(&ctx, m, np, n_ctx, rows_cap, err))) goto end;
     for (int i = 0; i < np; i++) {
         uint64_t s = sp->seed ^ (0x51ed270b27bd3c1dULL * (uint64_t)(i + 1));
-        for (int k = 0; k < 4; k++) rng[i].s[k] = splitmix64(&s);
+        for (int k = 0; k < 4; k++) rng[i].s[k] = clens_splitmix64(&s);
         out[i] = malloc(sizeof(int32_t) * (sp->max_new_tokens > 0 ? sp->max_new_tokens : 1));
         if (!out[i]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
         if ((rc = clens_prefill(ctx, i, prompts[i], plen[i], NULL, logits + (size_t)i * V, NULL, err))) goto end;

@@ -11,15 +11,10 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/rng.h"
 #include "train/train.h"
 
-uint64_t tr_rng_u64(tr_rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+uint64_t tr_rng_u64(tr_rng *r) { return clens_splitmix64(&r->s); }
 
 double tr_rng_normal(tr_rng *r)
 {
