@@ -848,6 +848,18 @@ typedef struct clens_compare_params {
     int n_labels;
     const char *const *trainings;
     int n_trainings;
+    /* Evidence shown beside an input's patching profile, per layer (docs/compare.md,
+     * "Probe, steering and AtP beside patching"): "INPUT=PATH", INPUT matched as for
+     * labels. probes: a `clens probe` output folder (probe.json); steers: a `clens
+     * steer` output folder (steer.json); atps: a `clens patch --method atp` run folder
+     * on the same pairs as INPUT (exact and AtP side by side, correlation per site
+     * type, disagreeing sites flagged). Each may be NULL. */
+    const char *const *probes;
+    int n_probes;
+    const char *const *steers;
+    int n_steers;
+    const char *const *atps;
+    int n_atps;
 } clens_compare_params;
 
 CLENS_API clens_compare_params clens_compare_default_params(void);
