@@ -1352,6 +1352,20 @@ CLENS_API int clens_dynamics_run(const clens_dynamics_params *p, const char *out
                                  void (*progress)(void *user, const char *line), void *user, char **verdict_md,
                                  clens_error *err);
 
+/* ===================================================== fidelity preset (report) */
+/* The seed study's choices as data (docs/study.md, "Fidelity"), one table that
+ * the commands taking --fidelity seed read: `key` in study-file terms
+ * ("pairs.cut" is key cut of the "pairs" object), `flag` the command-line flag
+ * that sets it (NULL: no single flag), `value` its text. */
+typedef struct clens_fidelity_choice {
+    const char *key;
+    const char *flag;
+    const char *value;
+} clens_fidelity_choice;
+
+/* The seed preset's choices (static, never freed); *n gets their count. */
+CLENS_API const clens_fidelity_choice *clens_fidelity_seed_choices(int *n);
+
 #ifdef __cplusplus
 }
 #endif

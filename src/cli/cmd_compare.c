@@ -27,6 +27,14 @@ static void help(void)
            "                                          folder name; fixture models: INPUT#k=NAME)\n"
            "  --training INPUT=R   string, repeatable distilled | RL | SFT | RL-after-SFT | other\n"
            "                                          (default: settings.training, else unspecified)\n"
+           "  --probe INPUT=DIR    path, repeatable   a `clens probe` folder (probe.json) of INPUT's model on\n"
+           "                                          the same pairs: AUROC per layer beside recovery\n"
+           "  --steer INPUT=DIR    path, repeatable   a `clens steer --pairs` folder (steer.json) steering ONE\n"
+           "                                          layer: its effect vs the random control at that layer\n"
+           "                                          (repeat for every steered layer)\n"
+           "  --atp INPUT=RUNDIR   path, repeatable   a `clens patch --method atp` run on the same pairs file,\n"
+           "                                          prompt and metric as INPUT (else refused, naming the key):\n"
+           "                                          AtP vs exact per site, correlations, flagged sites\n"
            "  --resamples B        int, default 2000  bootstrap resamples (0 = no CIs)\n"
            "  --seed S             int, default 0     bootstrap seed\n"
            "  --min-jump X         float, default 10  spike threshold on an increment (points)\n"
@@ -38,7 +46,9 @@ static void help(void)
            "examples:\n"
            "  clens compare data/seed_results.json --out cmp-seed\n"
            "  clens compare runs/qwen runs/olmo data/seed_results.json --out cmp \\\n"
-           "      --label runs/qwen=Qwen-0.5B --training runs/qwen=SFT\n\n"
+           "      --label runs/qwen=Qwen-0.5B --training runs/qwen=SFT\n"
+           "  clens compare runs/qwen --out cmp --probe qwen=probe-qwen --steer qwen=steer-L2 \\\n"
+           "      --steer qwen=steer-L3 --atp qwen=runs/qwen-atp\n\n"
            "exit codes: 0 written, 1 error (unreadable or malformed input, I/O), 2 usage\n");
 }
 
@@ -51,9 +61,12 @@ int cmd_compare(int argc, char **argv)
     size_t cap = (size_t)(argc > 0 ? argc : 1);
     const char **inputs = calloc(cap, sizeof *inputs), **labels = calloc(cap, sizeof *labels);
     const char **trainings = calloc(cap, sizeof *trainings);
+    const char **probes = calloc(cap, sizeof *probes), **steers = calloc(cap, sizeof *steers);
+    const char **atps = calloc(cap, sizeof *atps);
+    int np = 0, ns = 0, na = 0;
     clens_compare_params p = clens_compare_default_params();
     int rc = CLI_EXIT_OK;
-    if (!inputs || !labels || !trainings) { rc = cli_errorf("compare", CLI_EXIT_ERR, "out of memory"); goto done; }
+    if (!inputs || !labels || !trainings || !probes || !steers || !atps) { rc = cli_errorf("compare", CLI_EXIT_ERR, "out of memory"); goto done; }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -74,6 +87,12 @@ int cmd_compare(int argc, char **argv)
                 if (!ok) { rc = cli_usage_error("compare", "--training: '%s' is not distilled, RL, SFT, RL-after-SFT or other", eq + 1); goto done; }
                 trainings[nt++] = v;
             }
+        } else if (strcmp(a, "--probe") == 0 || strcmp(a, "--steer") == 0 || strcmp(a, "--atp") == 0) {
+            const char *eq = strrchr(v, '=');
+            if (!eq || eq == v || !eq[1]) { rc = cli_usage_error("compare", "%s wants INPUT=PATH, got '%s'", a, v); goto done; }
+            if (a[2] == 'p') probes[np++] = v;
+            else if (a[2] == 's') steers[ns++] = v;
+            else atps[na++] = v;
         } else if (strcmp(a, "--resamples") == 0) {
             if ((rc = cli_parse_int("compare", a, v, 0, 1000000, &lv))) goto done;
             p.resamples = (int)lv;
@@ -101,6 +120,12 @@ int cmd_compare(int argc, char **argv)
     p.n_labels = nl;
     p.trainings = trainings;
     p.n_trainings = nt;
+    p.probes = probes;
+    p.n_probes = np;
+    p.steers = steers;
+    p.n_steers = ns;
+    p.atps = atps;
+    p.n_atps = na;
     clens_error err = {0};
     char *md = NULL;
     if (clens_compare_write(inputs, n, &p, out, quiet ? NULL : &md, &err)) { rc = cli_fail("compare", &err); goto done; }
@@ -110,6 +135,6 @@ int cmd_compare(int argc, char **argv)
         fprintf(stderr, "clens compare: %d input%s compared into %s (comparison.md, comparison.json, pairs.csv, *.svg, report.html)\n",
                 n, n == 1 ? "" : "s", out);
 done:
-    free(inputs); free(labels); free(trainings);
+    free(inputs); free(labels); free(trainings); free(probes); free(steers); free(atps);
     return rc;
 }

@@ -148,6 +148,41 @@ static int token_check(const char *model, const char *prompt, const clens_pair *
     return rc;
 }
 
+/* --fidelity seed: the "pairs." rows of the seed preset (clens_fidelity_seed_choices,
+ * the one table every --fidelity reads) plus "prompt" (the early token check's
+ * rendering). A flag given with another value is refused, naming it. */
+static int apply_seed_fidelity(const char *(*given)[2], int n_given, const char *model,
+                               clens_pairs_params *p, clens_onpolicy_params *op, const char **check_prompt)
+{
+    int n = 0;
+    const clens_fidelity_choice *ch = clens_fidelity_seed_choices(&n);
+    clens_error err = {0};
+    if (!model)
+        return cli_usage_error("pairs", "--fidelity seed builds on-policy pairs (the seed's source of text): "
+                                        "give --on-policy MODEL");
+    for (int k = 0; k < n; k++) {
+        const char *f = ch[k].flag, *want = ch[k].value;
+        int pairs_row = strncmp(ch[k].key, "pairs.", 6) == 0;
+        if (!pairs_row && strcmp(ch[k].key, "prompt") != 0) continue;
+        if (strcmp(ch[k].key, "pairs.mode") == 0) continue; /* --on-policy MODEL, checked above */
+        for (int g = 0; g < n_given; g++) {
+            if (strcmp(given[g][0], f) != 0) continue;
+            int same = strcmp(given[g][1], want) == 0;
+            if (!same && strcmp(f, "--max-new") == 0) same = strtol(given[g][1], NULL, 10) == strtol(want, NULL, 10);
+            if (!same)
+                return cli_usage_error("pairs", "--fidelity seed sets %s %s, but %s %s was given (drop the flag or use "
+                                                "--fidelity clens-default)", f, want, f, given[g][1]);
+        }
+        if (strcmp(f, "--gen-prompt") == 0) op->prompt_chat = strcmp(want, "chat") == 0;
+        else if (strcmp(f, "--max-new") == 0) op->max_new_tokens = (int)strtol(want, NULL, 10);
+        else if (strcmp(f, "--site") == 0 && clens_pairs_parse_site(p, want, &err)) return cli_fail("pairs", &err);
+        else if (strcmp(f, "--corrupt") == 0 && clens_pairs_parse_corrupt(p, want, &err)) return cli_fail("pairs", &err);
+        else if (strcmp(f, "--cut") == 0 && clens_pairs_parse_cut(p, want, &err)) return cli_fail("pairs", &err);
+        else if (strcmp(f, "--prompt") == 0) *check_prompt = want;
+    }
+    return CLI_EXIT_OK;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -215,6 +250,16 @@ static void usage(FILE *f)
         "  --model M        (model folder) render each pair for this model's tokenizer and\n"
         "                   report how many have equal lengths and the same final token\n"
         "  --prompt P       (chat|raw, default chat) the rendering, as in `clens patch`\n"
+        "\n"
+        "fidelity preset:\n"
+        "  --fidelity F     (seed|clens-default, default clens-default) seed sets every pair\n"
+        "                   choice of the seed at once (docs/study.md, \"Fidelity\"): on-policy\n"
+        "                   greedy solutions (--on-policy MODEL required) with --gen-prompt raw\n"
+        "                   --max-new 512, --site seed --corrupt plus-one --cut chars-raw:20,\n"
+        "                   and --prompt raw for --model; a flag that says otherwise is refused\n"
+        "                   (exit 2). The file equals the one the explicit flags write, byte for\n"
+        "                   byte; the summary's \"mode\" line says which mode produced it.\n"
+        "                   e.g. --fidelity seed --on-policy models/DeepSeek-R1-Distill-Qwen-7B\n"
         "  --quiet          (flag) print nothing on success\n"
         "  -h, --help       this help\n"
         "\n"
@@ -238,6 +283,9 @@ int cmd_pairs(int argc, char **argv)
     const char *model = NULL, *mm = NULL, *check_model = NULL, *check_prompt = "chat";
     long threads = 0;
     int quiet = 0;
+    const char *fidelity = NULL;
+    const char *given[64][2]; /* (flag, value) as given, for the fidelity check */
+    int n_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) { usage(stdout); return CLI_EXIT_OK; }
@@ -245,14 +293,20 @@ int cmd_pairs(int argc, char **argv)
         const char *flags[] = {"--data", "--format", "--out", "--seed", "--limit", "--cut",
                                "--corrupt", "--site", "--candidates", "--on-policy",
                                "--generations", "--max-new", "--batch", "--pool", "--gen-prompt",
-                               "--matmul", "--threads", "--model", "--prompt"};
+                               "--matmul", "--threads", "--model", "--prompt", "--fidelity"};
         int known = 0;
         for (size_t k = 0; k < sizeof flags / sizeof *flags; k++) known |= strcmp(a, flags[k]) == 0;
         if (!known) return cli_usage_error(cmd, "unknown option '%s'", a);
         if (i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
         const char *v = argv[++i];
         long x;
-        if (strcmp(a, "--data") == 0) p.data_path = v;
+        if (n_given < (int)(sizeof given / sizeof *given)) { given[n_given][0] = a; given[n_given++][1] = v; }
+        if (strcmp(a, "--fidelity") == 0) {
+            if (strcmp(v, "seed") && strcmp(v, "clens-default"))
+                return cli_usage_error(cmd, "--fidelity expects seed or clens-default, got '%s'", v);
+            fidelity = v;
+        }
+        else if (strcmp(a, "--data") == 0) p.data_path = v;
         else if (strcmp(a, "--out") == 0) out = v;
         else if (strcmp(a, "--candidates") == 0) cands = v;
         else if (strcmp(a, "--on-policy") == 0) model = v;
@@ -296,6 +350,10 @@ int cmd_pairs(int argc, char **argv)
         } else if (strcmp(a, "--site") == 0) {
             if (clens_pairs_parse_site(&p, v, &err)) return cli_usage_error(cmd, "%s", err.msg);
         }
+    }
+    if (fidelity && strcmp(fidelity, "seed") == 0) {
+        int rc = apply_seed_fidelity(given, n_given, model, &p, &op, &check_prompt);
+        if (rc) return rc;
     }
     if (!p.data_path) return cli_usage_error(cmd, "--data is required");
     if (!fmt) return cli_usage_error(cmd, "--format is required (math or gsm8k)");
@@ -344,6 +402,11 @@ int cmd_pairs(int argc, char **argv)
     }
     if (!quiet) {
         printf("pairs: %s (sha256 %s)\n", p.data_path, st.source_sha256);
+        if (fidelity && strcmp(fidelity, "seed") == 0)
+            printf("  mode                    seed fidelity (--fidelity seed: on-policy, --gen-prompt raw --max-new 512\n"
+                   "                          --site seed --corrupt plus-one --cut chars-raw:20)\n");
+        else
+            printf("  mode                    clens default%s\n", fidelity ? " (--fidelity clens-default)" : "");
         printf("  problems read           %ld\n", st.problems);
         printf("  candidates (lhs = n)    %ld\n", st.candidates);
         printf("  sites (verified, intermediate, not the answer)  %ld in %ld problems\n",

@@ -442,6 +442,15 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
         snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
         return clens_err(err, rc, "%s: pair %zu (%s): %s", r->pairs_path, c, pr->id, msg);
     }
+    /* final_tokens: the check returns one length, the clean prompt's; with
+     * length_mismatch the corrupted prompt is tokenized again for its own. */
+    size_t nr = nc;
+    if (reason && strcmp(reason, "length_mismatch") == 0) {
+        free(r->ids_r);
+        r->ids_r = NULL;
+        if ((rc = clens_prompt_ids(r->tok, r->tmpl, r->pmode, pr->problem, pr->corrupted_prefix, &r->ids_r, &nr, err)))
+            return rc;
+    }
     int P = 0, ran_model = 0;
     if (!reason) {
         /* The forward pass stops at the first NaN/Inf (CLENS_E_NONFINITE):
@@ -470,7 +479,7 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
     }
     const double secs = clens_now() - t0;
     run_record rec = {(long)c, pr->id, reason, (long)nc, P, ran_model, r->vals, r->width,
-                      r->sites, r->n_sites, r->types, r->n_types, secs};
+                      r->sites, r->n_sites, r->types, r->n_types, secs, r->tok, r->ids_c, r->ids_r, nc, nr};
     char *line = run_record_line(&rec);
     if (!line) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     rc = run_record_append(r->records_path, line, err);

@@ -49,7 +49,15 @@ typedef struct run_record {
     const clens_site_type *types;
     int n_types;
     double seconds;
+    /* final_tokens (docs/patch-output.md): the last RUN_FINAL_TOKENS tokens of
+     * the clean and corrupted prompts, each id decoded alone; tok NULL: none. */
+    const clens_tokenizer *tok;
+    const int32_t *ids_c, *ids_r; /* the prompts' ids (NULL: not tokenized) */
+    size_t n_c, n_r;
 } run_record;
+
+/* How many final prompt tokens a record keeps per prompt. */
+#define RUN_FINAL_TOKENS 8
 
 /* The JSON line of a record (no newline), malloc'd; NULL when out of memory.
  * Non-finite numbers are written as null; patched values only for kept pairs. */

@@ -50,6 +50,26 @@ static json_t *patched_json(const run_record *r, const double *o)
     return pj;
 }
 
+/* The last RUN_FINAL_TOKENS ids of one prompt, each decoded alone with
+ * special tokens kept (HF `decode([id])`: a byte-level token that ends inside
+ * a UTF-8 character decodes to U+FFFD), oldest first. */
+static json_t *final_tokens_json(const clens_tokenizer *tok, const int32_t *ids, size_t n)
+{
+    json_t *a = json_array();
+    size_t start = n > RUN_FINAL_TOKENS ? n - RUN_FINAL_TOKENS : 0;
+    for (size_t i = start; i < n; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        clens_error e = {0};
+        if (clens_detokenize(tok, &ids[i], 1, 0, &text, &len, &e) == 0)
+            json_array_append_new(a, json_stringn_nocheck(text, len));
+        else
+            json_array_append_new(a, json_null());
+        free(text);
+    }
+    return a;
+}
+
 char *run_record_line(const run_record *r)
 {
     static const char *const metric_names[2] = {"logprob_mass", "logit_mean"};
@@ -61,6 +81,12 @@ char *run_record_line(const run_record *r)
     json_object_set_new(rec, "reason", r->reason ? json_string(r->reason) : json_null());
     json_object_set_new(rec, "n_tokens", json_integer((json_int_t)r->n_tokens));
     json_object_set_new(rec, "shared_prefix", json_integer(r->shared_prefix));
+    if (r->tok && r->ids_c && r->ids_r) {
+        json_t *ft = json_object();
+        json_object_set_new(ft, "clean", final_tokens_json(r->tok, r->ids_c, r->n_c));
+        json_object_set_new(ft, "corrupted", final_tokens_json(r->tok, r->ids_r, r->n_r));
+        json_object_set_new(rec, "final_tokens", ft);
+    }
     if (r->ran_model) {
         json_t *mets = json_object();
         for (int k = 0; k < 2; k++) {

@@ -529,7 +529,11 @@ static char *render_json(const cmp_set *s)
         "resid_pre n_layers are excluded; mid-spike: a spike with mid_range[0] <= L/n_layers <= mid_range[1]; "
         "final-spike: a spike at the last non-trivial step; hybrid: both; gradual: neither (docs/compare.md)"));
     json_t *ms = json_array();
-    for (int i = 0; i < s->n_models; i++) json_array_append_new(ms, model_json(p, &s->m[i]));
+    for (int i = 0; i < s->n_models; i++) {
+        json_t *mj = model_json(p, &s->m[i]);
+        if (s->ev) json_object_set_new(mj, "evidence", cmp_evidence_json(s, i));
+        json_array_append_new(ms, mj);
+    }
     json_object_set_new(root, "models", ms);
     json_t *ds = json_array();
     for (int k = 0; k < s->n_diffs; k++) {
@@ -673,6 +677,10 @@ static int write_settings(const clens_compare_params *p, const char *const *inpu
                            "mid_range", jnum(p->mid_lo), jnum(p->mid_hi), "critical_pct", jnum(p->critical_pct),
                            "grid_step", jnum(p->grid_step), "labels", str_array(p->labels, p->n_labels), "trainings",
                            str_array(p->trainings, p->n_trainings));
+    /* attachments: keys only when given, so older comparison folders keep their hash */
+    if (st && p->n_probes) json_object_set_new(st, "probes", str_array(p->probes, p->n_probes));
+    if (st && p->n_steers) json_object_set_new(st, "steers", str_array(p->steers, p->n_steers));
+    if (st && p->n_atps) json_object_set_new(st, "atps", str_array(p->atps, p->n_atps));
     clens_sb b = {0};
     clens_sb_json_value(&b, st, 0);
     char *canon = clens_sb_take(&b), hex[65];
@@ -726,6 +734,7 @@ static void set_free(cmp_set *s)
     for (int k = 0; k < s->n_diffs; k++) { free(s->d[k].grid); free(s->d[k].diff); free(s->d[k].lo); free(s->d[k].hi); }
     free(s->d);
     free(s->paragraph);
+    cmp_evidence_free(s);
 }
 
 static int write_text(const char *dir, const char *name, const char *text, clens_error *err)
@@ -755,9 +764,11 @@ int clens_compare_write(const char *const *inputs, int n_inputs, const clens_com
         return clens_err(err, CLENS_E_ARG, "bad parameters (resamples >= 0, 0 < grid_step <= 1, mid_lo <= mid_hi)");
     for (int i = 0; i < n_inputs; i++)
         if ((rc = cmp_load_input(&s, inputs[i], err))) goto done;
+    if ((rc = cmp_evidence_load(&s, err))) goto done;
     if ((rc = clens_boot_new(&boot, s.p.resamples, s.p.seed, err))) goto done;
     for (int i = 0; i < s.n_models; i++)
         if ((rc = analyze_model(&s.p, &s.m[i], boot, err))) goto done;
+    if ((rc = cmp_evidence_finish(&s, err))) goto done;
     if (s.n_models > 1) {
         s.d = calloc((size_t)s.n_models * (size_t)(s.n_models - 1) / 2, sizeof *s.d);
         if (!s.d) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
@@ -794,6 +805,18 @@ int clens_compare_write(const char *const *inputs, int n_inputs, const clens_com
             free(svg);
             svg = cmp_svg_heat(&s, i);
             snprintf(name, sizeof name, "heads_%d.svg", i + 1);
+            if ((rc = write_text(out_dir, name, svg, err))) goto done;
+        }
+        if (s.ev && s.ev[i].n_rows > 0) {
+            free(svg);
+            svg = cmp_svg_evidence(&s, i);
+            snprintf(name, sizeof name, "evidence_%d.svg", i + 1);
+            if ((rc = write_text(out_dir, name, svg, err))) goto done;
+        }
+        if (s.ev && s.ev[i].n_atp_sites > 0) {
+            free(svg);
+            svg = cmp_svg_atp(&s, i);
+            snprintf(name, sizeof name, "atp_%d.svg", i + 1);
             if ((rc = write_text(out_dir, name, svg, err))) goto done;
         }
     }

@@ -94,6 +94,60 @@ typedef struct cmp_diff {
     int has_ci;
 } cmp_diff;
 
+/* One resid_pre layer of a model's evidence (compare_evidence.c): cause
+ * (recovery), probe (AUROC) and control (steering effect); NAN where absent. */
+typedef struct cmp_ev_row {
+    int layer_pre;
+    int has_rec;
+    double rec, rec_lo, rec_hi;          /* mean recovery % and its CI */
+    int has_probe;
+    char probe_hook[64];
+    double auroc, auroc_lo, auroc_hi;    /* logistic probe, cross-validated */
+    double null_p95, null_p;             /* permutation null: 95th percentile, p-value */
+    double random_p95, dom_auroc;
+    int has_steer;
+    int steer_layer, steer_n;            /* as recorded; pairs used */
+    char steer_hook[16], steer_mode[16];
+    double alpha;                        /* the alpha used (largest |alpha|) */
+    double eff, eff_lo, eff_hi;          /* direction: mean change of the corrupted metric */
+    double ctl, ctl_lo, ctl_hi;          /* random directions (mean over draws) */
+} cmp_ev_row;
+
+/* AtP beside exact (docs/compare.md): the flag thresholds. */
+#define CMP_ATP_SIGN_MIN 1.0   /* points: opposite signs count when both |x| >= this */
+#define CMP_ATP_ABS 10.0       /* points: |atp - exact| > this ... */
+#define CMP_ATP_REL 0.25       /* ... and > this fraction of |exact| */
+
+typedef struct cmp_atp_site {
+    int type;            /* index into the exact model's types */
+    int layer, head;     /* head -1 unless z */
+    int n;               /* pairs with both recoveries defined */
+    double exact, atp;   /* mean recovery % */
+    int flag;            /* 0 none, 1 sign, 2 magnitude */
+} cmp_atp_site;
+
+typedef struct cmp_atp_type {
+    int type, first, n_sites, n_flagged;
+    double pearson, spearman; /* over the type's sites (NAN: < 3 sites or no variance) */
+} cmp_atp_type;
+
+typedef struct cmp_evidence {
+    int has;
+    char *probe_src;
+    char **steer_src;
+    int n_steer;
+    char *steer_metric;
+    int n_rows;
+    cmp_ev_row *rows;    /* ascending layer_pre */
+    char *line;          /* the plain-language agreement line */
+    char *atp_src;
+    int atp_n_common;
+    int n_atp_sites;
+    cmp_atp_site *atp_sites;
+    int n_atp_types;
+    cmp_atp_type *atp_types;
+} cmp_evidence;
+
 typedef struct cmp_set {
     clens_compare_params p;
     int n_models;
@@ -101,7 +155,21 @@ typedef struct cmp_set {
     int n_diffs;
     cmp_diff *d;
     char *paragraph;     /* the plain-language summary (markdown-free text) */
+    cmp_evidence *ev;    /* (n_models) or NULL: no probe/steer/AtP attachments */
 } cmp_set;
+
+/* compare_evidence.c: attachments (probes, steers, atps of the params) read
+ * after the inputs; finish after the analysis (recovery column, agreement). */
+int cmp_evidence_load(cmp_set *s, clens_error *err);
+int cmp_evidence_finish(cmp_set *s, clens_error *err);
+void cmp_evidence_free(cmp_set *s);
+json_t *cmp_evidence_json(const cmp_set *s, int model);
+const char *cmp_atp_flag_name(int flag);
+/* svg.c: evidence panels and the AtP scatter of one model (NULL if none). */
+char *cmp_svg_evidence(const cmp_set *s, int model);
+char *cmp_svg_atp(const cmp_set *s, int model);
+/* compare_md.c */
+void cmp_md_evidence(clens_sb *b, const cmp_set *s, int model);
 
 /* compare_load.c: appends the profiles of one input (a run folder, a
  * results.json or the seed fixture) to s. */

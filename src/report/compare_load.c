@@ -414,7 +414,7 @@ static int load_run(cmp_set *s, const char *dir, clens_error *err)
         }
         m->pair_id[i] = id_string(r, cand);
         m->pair_D[i] = clean - corr;
-        if (json_is_array(json_object_get(r, "final_tokens"))) m->has_tokens = 1;
+        if (json_is_object(json_object_get(r, "final_tokens"))) m->has_tokens = 1;
         for (int j = 0; j < m->n_pts; j++) {
             double v = num_or_nan(json_array_get(vals, (size_t)j)), out = 0;
             int ok = !isnan(v) && clens_recovery(v, clean, corr, &out);

@@ -6,6 +6,7 @@
  * Δ from previous) plus resid_pre numbering, depth and CIs, ASCII bar visuals,
  * the pairwise differences and the plain-language paragraph.
  */
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,7 @@ char *cmp_render_md(const cmp_set *s)
             clens_sb_printf(&b, " %5.1f%s\n", m->mean[j], j > 0 && m->step[j].spike ? "  ← spike" : "");
         }
         clens_sb_puts(&b, "```\n\n");
+        if (s->ev && s->ev[i].has) cmp_md_evidence(&b, s, i);
     }
 
     if (s->n_diffs) {
@@ -183,4 +185,78 @@ char *cmp_render_md(const cmp_set *s)
     clens_sb_puts(&b, s->paragraph);
     clens_sb_puts(&b, "\n");
     return clens_sb_take(&b);
+}
+
+/* "lo–hi" with `fmt` per bound, or "–". */
+static const char *ci_fmt(char *buf, size_t n, const char *fmt, double lo, double hi)
+{
+    if (!isfinite(lo) || !isfinite(hi)) { snprintf(buf, n, "–"); return buf; }
+    char f[32];
+    snprintf(f, sizeof f, "[%s, %s]", fmt, fmt);
+    snprintf(buf, n, f, lo, hi);
+    return buf;
+}
+
+static const char *val_fmt(char *buf, size_t n, const char *fmt, double x)
+{
+    if (!isfinite(x)) snprintf(buf, n, "–");
+    else snprintf(buf, n, fmt, x);
+    return buf;
+}
+
+void cmp_md_evidence(clens_sb *b, const cmp_set *s, int i)
+{
+    const cmp_evidence *ev = &s->ev[i];
+    const cmp_model *m = &s->m[i];
+    char a[64], c[64], d[64], e[64], f[64], g[64], h[64], k[64];
+    if (ev->n_rows > 0) {
+        clens_sb_printf(b, "### Probe, cause and control (%s)\n\n", m->label);
+        if (ev->probe_src) clens_sb_printf(b, "- probe: `%s` (logistic probe, cross-validated AUROC; null = permutation 95th percentile)\n", ev->probe_src);
+        for (int q = 0; q < ev->n_steer; q++) clens_sb_printf(b, "- steer: `%s`\n", ev->steer_src[q]);
+        if (ev->n_steer)
+            clens_sb_printf(b, "- steering effect: mean change of the corrupted prompt's %s under the direction at the largest |alpha|, "
+                               "vs the same for the random directions (mean over draws); CIs by bootstrap over pairs\n",
+                            ev->steer_metric ? ev->steer_metric : "metric");
+        clens_sb_puts(b, "\n| resid_pre | d | recovery % | 95% CI | probe AUROC | 95% CI | null p95 | steer (alpha) | effect | 95% CI | random | 95% CI |\n"
+                         "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (int q = 0; q < ev->n_rows; q++) {
+            const cmp_ev_row *r = &ev->rows[q];
+            char st[96] = "–";
+            if (r->has_steer) snprintf(st, sizeof st, "%s %s L%d (%g)", r->steer_mode, r->steer_hook, r->steer_layer, r->alpha);
+            clens_sb_printf(b, "| %d | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->layer_pre,
+                            m->n_layers ? (double)r->layer_pre / m->n_layers : 0.0,
+                            val_fmt(a, sizeof a, "%.1f", r->has_rec ? r->rec : NAN), ci_fmt(c, sizeof c, "%.1f", r->rec_lo, r->rec_hi),
+                            val_fmt(d, sizeof d, "%.3f", r->has_probe ? r->auroc : NAN),
+                            ci_fmt(e, sizeof e, "%.3f", r->has_probe ? r->auroc_lo : NAN, r->auroc_hi),
+                            val_fmt(f, sizeof f, "%.3f", r->has_probe ? r->null_p95 : NAN), st,
+                            val_fmt(g, sizeof g, "%+.3f", r->has_steer ? r->eff : NAN),
+                            ci_fmt(h, sizeof h, "%+.3f", r->has_steer ? r->eff_lo : NAN, r->eff_hi),
+                            val_fmt(k, sizeof k, "%+.3f", r->has_steer ? r->ctl : NAN),
+                            ci_fmt(a, sizeof a, "%+.3f", r->has_steer ? r->ctl_lo : NAN, r->ctl_hi));
+        }
+        clens_sb_printf(b, "\nPlot: `evidence_%d.svg`. %s\n\n", i + 1, ev->line ? ev->line : "");
+    }
+    if (ev->atp_src) {
+        clens_sb_printf(b, "### AtP beside exact patching (%s)\n\n- AtP run: `%s`, %d pairs kept in both runs (same pairs file, prompt, metric)\n"
+                           "- flags: **sign** = opposite signs with both |x| >= %.0f point; **magnitude** = |AtP − exact| > %.0f points "
+                           "and > %.0f%% of |exact|\n\n| site type | sites | Pearson r | Spearman ρ | flagged |\n|---|---|---|---|---|\n",
+                        m->label, ev->atp_src, ev->atp_n_common, CMP_ATP_SIGN_MIN, CMP_ATP_ABS, CMP_ATP_REL * 100);
+        for (int q = 0; q < ev->n_atp_types; q++) {
+            const cmp_atp_type *t = &ev->atp_types[q];
+            clens_sb_printf(b, "| %s | %d | %s | %s | %d |\n", m->types[t->type].name, t->n_sites, val_fmt(a, sizeof a, "%.3f", t->pearson),
+                            val_fmt(c, sizeof c, "%.3f", t->spearman), t->n_flagged);
+        }
+        clens_sb_puts(b, "\n| site | exact % | AtP % | n | flag |\n|---|---|---|---|---|\n");
+        int shown = 0;
+        for (int q = 0; q < ev->n_atp_sites; q++) {
+            const cmp_atp_site *st = &ev->atp_sites[q];
+            if (!st->flag) continue;
+            shown++;
+            if (st->head >= 0) snprintf(d, sizeof d, "%s L%d H%d", m->types[st->type].name, st->layer, st->head);
+            else snprintf(d, sizeof d, "%s L%d", m->types[st->type].name, st->layer);
+            clens_sb_printf(b, "| %s | %.1f | %.1f | %d | %s |\n", d, st->exact, st->atp, st->n, cmp_atp_flag_name(st->flag));
+        }
+        if (!shown) clens_sb_puts(b, "| (no site flagged) | | | | |\n");
+        clens_sb_printf(b, "\nScatter: `atp_%d.svg`; every site in comparison.json (`evidence.atp`).\n\n", i + 1);
+    }
 }

@@ -42,6 +42,87 @@ static void td_ci(clens_sb *b, int has, double lo, double hi)
     else clens_sb_puts(b, "<td>n/a</td>");
 }
 
+/* Three decimals (AUROC, correlations, metric changes). */
+static void td_num3(clens_sb *b, double x)
+{
+    if (isfinite(x)) clens_sb_printf(b, "<td>%.3f</td>", x);
+    else clens_sb_puts(b, "<td>–</td>");
+}
+
+static void td_ci3(clens_sb *b, int has, double lo, double hi)
+{
+    if (has && isfinite(lo)) clens_sb_printf(b, "<td>[%.3f, %.3f]</td>", lo, hi);
+    else clens_sb_puts(b, "<td>n/a</td>");
+}
+
+/* Probe, cause and control per layer; AtP beside exact (docs/compare.md). */
+static void evidence_section(clens_sb *b, const cmp_set *s, int i)
+{
+    const cmp_evidence *ev = &s->ev[i];
+    const cmp_model *m = &s->m[i];
+    if (ev->n_rows > 0) {
+        clens_sb_puts(b, "<h3>Probe, cause and control</h3>\n<p class=\"agreement\">");
+        cmp_html_esc(b, ev->line ? ev->line : "");
+        clens_sb_puts(b, "</p>\n<table class=\"evidence\"");
+        esc_attr_model(b, m);
+        clens_sb_printf(b, ">\n<tr><th>resid_pre</th><th>d</th><th>recovery %%</th><th>95%% CI</th><th>probe AUROC</th><th>95%% CI</th>"
+                           "<th>null p95</th><th>steering effect (%s)</th><th>95%% CI</th><th>random control</th><th>95%% CI</th></tr>\n",
+                        ev->steer_metric ? ev->steer_metric : "metric");
+        for (int q = 0; q < ev->n_rows; q++) {
+            const cmp_ev_row *r = &ev->rows[q];
+            clens_sb_printf(b, "<tr><td>%d</td><td>%.3f</td>", r->layer_pre, m->n_layers ? (double)r->layer_pre / m->n_layers : 0.0);
+            td_num(b, r->has_rec ? r->rec : NAN);
+            td_ci(b, r->has_rec, r->rec_lo, r->rec_hi);
+            td_num3(b, r->has_probe ? r->auroc : NAN);
+            td_ci3(b, r->has_probe, r->auroc_lo, r->auroc_hi);
+            td_num3(b, r->has_probe ? r->null_p95 : NAN);
+            td_num3(b, r->has_steer ? r->eff : NAN);
+            td_ci3(b, r->has_steer, r->eff_lo, r->eff_hi);
+            td_num3(b, r->has_steer ? r->ctl : NAN);
+            td_ci3(b, r->has_steer, r->ctl_lo, r->ctl_hi);
+            clens_sb_puts(b, "</tr>\n");
+        }
+        clens_sb_puts(b, "</table>\n<div class=\"plot\">");
+        char *svg = cmp_svg_evidence(s, i);
+        if (svg) clens_sb_puts(b, svg);
+        free(svg);
+        clens_sb_puts(b, "</div>\n");
+    }
+    if (ev->atp_src) {
+        clens_sb_puts(b, "<h3>AtP beside exact patching</h3>\n<p>AtP run <code>");
+        cmp_html_esc(b, ev->atp_src);
+        clens_sb_printf(b, "</code>, %d pairs kept in both runs. Flagged: <b>sign</b> = opposite signs with both |x| &ge; %.0f point; "
+                           "<b>magnitude</b> = |AtP &minus; exact| &gt; %.0f points and &gt; %.0f%% of |exact|.</p>\n"
+                           "<table class=\"atp-types\"",
+                        ev->atp_n_common, CMP_ATP_SIGN_MIN, CMP_ATP_ABS, CMP_ATP_REL * 100);
+        esc_attr_model(b, m);
+        clens_sb_puts(b, ">\n<tr><th>site type</th><th>sites</th><th>Pearson r</th><th>Spearman &rho;</th><th>flagged</th></tr>\n");
+        for (int q = 0; q < ev->n_atp_types; q++) {
+            const cmp_atp_type *t = &ev->atp_types[q];
+            clens_sb_printf(b, "<tr><td>%s</td><td>%d</td>", m->types[t->type].name, t->n_sites);
+            td_num3(b, t->pearson);
+            td_num3(b, t->spearman);
+            clens_sb_printf(b, "<td>%d</td></tr>\n", t->n_flagged);
+        }
+        clens_sb_puts(b, "</table>\n<div class=\"plot\">");
+        char *svg = cmp_svg_atp(s, i);
+        if (svg) clens_sb_puts(b, svg);
+        free(svg);
+        clens_sb_puts(b, "</div>\n<details class=\"atp-sites\"><summary>Every site: exact and AtP mean recovery</summary>\n"
+                         "<table><tr><th>site type</th><th>layer</th><th>head</th><th>exact %</th><th>AtP %</th><th>n</th><th>flag</th></tr>\n");
+        for (int q = 0; q < ev->n_atp_sites; q++) {
+            const cmp_atp_site *st = &ev->atp_sites[q];
+            clens_sb_printf(b, "<tr%s><td>%s</td><td>%d</td>", st->flag ? " class=\"spike\"" : "", m->types[st->type].name, st->layer);
+            if (st->head >= 0) clens_sb_printf(b, "<td>%d</td>", st->head);
+            else clens_sb_puts(b, "<td>-</td>");
+            td_num(b, st->exact);
+            td_num(b, st->atp);
+            clens_sb_printf(b, "<td>%d</td><td>%s</td></tr>\n", st->n, st->flag ? cmp_atp_flag_name(st->flag) : "");
+        }
+        clens_sb_puts(b, "</table></details>\n");
+    }
+}
+
 static void model_section(clens_sb *b, const cmp_set *s, int i)
 {
     const cmp_model *m = &s->m[i];
@@ -96,6 +177,7 @@ static void model_section(clens_sb *b, const cmp_set *s, int i)
         clens_sb_puts(b, "<h3>Behaviour</h3>\n");
         json_pre(b, m->behaviour);
     }
+    if (s->ev && s->ev[i].has) evidence_section(b, s, i);
     /* per-pair drill-down */
     clens_sb_puts(b, "<details class=\"pairs\"><summary>Per-pair recoveries</summary>\n");
     if (m->n_pairs == 0) {
@@ -117,23 +199,36 @@ static void model_section(clens_sb *b, const cmp_set *s, int i)
         }
         clens_sb_puts(b, "</table>\n");
         if (m->has_tokens) {
-            clens_sb_puts(b, "<h4>Final prompt tokens (first pairs)</h4>\n<ul class=\"tokens\">\n");
+            clens_sb_puts(b, "<h4>Final prompt tokens (first pairs)</h4>\n<p>The last tokens of each prompt, one "
+                             "box per token as the tokenizer decodes it alone; a token that differs between the "
+                             "clean and the corrupted prompt is marked.</p>\n<table class=\"tokens\">\n");
             for (int q = 0; q < m->n_pairs && q < 5; q++) {
                 json_t *t = json_object_get(json_array_get(m->records, (size_t)q), "final_tokens");
-                if (!json_is_array(t)) continue;
-                clens_sb_puts(b, "<li><code>");
-                cmp_html_esc(b, m->pair_id[q]);
-                clens_sb_puts(b, "</code>: ");
-                size_t k;
-                json_t *v;
-                json_array_foreach(t, k, v) {
-                    clens_sb_puts(b, "<span class=\"tok\">");
-                    cmp_html_esc(b, json_is_string(v) ? json_string_value(v) : "?");
-                    clens_sb_puts(b, "</span>");
+                json_t *side[2] = {json_object_get(t, "clean"), json_object_get(t, "corrupted")};
+                if (!json_is_array(side[0]) || !json_is_array(side[1])) continue;
+                size_t n0 = json_array_size(side[0]), n1 = json_array_size(side[1]);
+                for (int k = 0; k < 2; k++) {
+                    clens_sb_puts(b, k == 0 ? "<tr><td rowspan=\"2\"><code>" : "<tr>");
+                    if (k == 0) {
+                        cmp_html_esc(b, m->pair_id[q]);
+                        clens_sb_puts(b, "</code></td>");
+                    }
+                    clens_sb_printf(b, "<td>%s</td><td class=\"final-tokens\" data-side=\"%s\">",
+                                    k == 0 ? "clean" : "corrupted", k == 0 ? "clean" : "corrupted");
+                    size_t nk = k == 0 ? n0 : n1, no = k == 0 ? n1 : n0;
+                    for (size_t i = 0; i < nk; i++) {
+                        /* aligned from the end: both lists end at the final token */
+                        const char *a = json_string_value(json_array_get(side[k], i));
+                        const char *o = nk - i <= no ? json_string_value(json_array_get(side[1 - k], no - (nk - i))) : NULL;
+                        int differs = !a || !o || strcmp(a, o) != 0;
+                        clens_sb_puts(b, differs ? "<span class=\"tok diff\">" : "<span class=\"tok\">");
+                        cmp_html_esc(b, a ? a : "?");
+                        clens_sb_puts(b, "</span>");
+                    }
+                    clens_sb_puts(b, "</td></tr>\n");
                 }
-                clens_sb_puts(b, "</li>\n");
             }
-            clens_sb_puts(b, "</ul>\n");
+            clens_sb_puts(b, "</table>\n");
         } else {
             clens_sb_puts(b, "<p>The records carry no prompt tokens (no <code>final_tokens</code> field), so none are shown.</p>\n");
         }
@@ -161,6 +256,7 @@ char *cmp_render_html(const cmp_set *s, const char *comparison_json)
                       "pre{background:#f6f6f6;padding:.5em;overflow:auto;font-size:12px}\n"
                       "section.model{border-top:2px solid #888;margin-top:1.5em}\n"
                       ".tok{border:1px solid #999;margin:0 2px;padding:0 2px;font-family:monospace;white-space:pre}\n"
+                      ".tok.diff{background:#fdd;border-color:#c00;font-weight:bold}\n"
                       "p.summary{white-space:pre-wrap}\n</style></head><body>\n");
     clens_sb_printf(&b, "<h1>Comparison of %d recovery profile%s</h1>\n<p>clens %s. Layers in resid_pre numbering "
                         "(the seed's resid_post L = resid_pre L+1), relative depth d = L / n_layers.</p>\n",

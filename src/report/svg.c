@@ -257,3 +257,154 @@ char *cmp_svg_heat(const cmp_set *s, int mi)
     clens_sb_puts(&b, "</svg>\n");
     return clens_sb_take(&b);
 }
+
+/* ------------------------------------------------- probe, cause, control */
+
+/* Whisker plus dot at (x, y) with CI [lo, hi] in frame f. */
+static void point_ci(clens_sb *b, const frame *f, double x, double y, double lo, double hi, const char *col, const char *cls,
+                     const char *label, const char *title)
+{
+    if (!isfinite(y)) return;
+    if (isfinite(lo) && isfinite(hi))
+        clens_sb_printf(b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", fx(f, x), fx(f, x),
+                        fy(f, fmax(lo, f->y0)), fy(f, fmin(hi, f->y1)), col);
+    clens_sb_printf(b, "<circle class=\"%s\" data-model=\"", cls);
+    cmp_html_esc(b, label);
+    clens_sb_printf(b, "\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", fx(f, x), fy(f, fmin(fmax(y, f->y0), f->y1)), col);
+    cmp_html_esc(b, title);
+    clens_sb_puts(b, "</title></circle>\n");
+}
+
+char *cmp_svg_evidence(const cmp_set *s, int mi)
+{
+    const cmp_model *m = &s->m[mi];
+    const cmp_evidence *ev = &s->ev[mi];
+    clens_sb b = {0};
+    const int W = 800, ph = 150, gap = 60, top = 40;
+    double xs = m->n_layers > 20 ? 4 : m->n_layers > 10 ? 2 : 1;
+    /* the steering panel's scale: every effect, control and CI bound, and 0 */
+    double s0 = 0, s1 = 0;
+    for (int i = 0; i < ev->n_rows; i++) {
+        const cmp_ev_row *r = &ev->rows[i];
+        if (!r->has_steer) continue;
+        const double v[6] = {r->eff, r->eff_lo, r->eff_hi, r->ctl, r->ctl_lo, r->ctl_hi};
+        for (int k = 0; k < 6; k++)
+            if (isfinite(v[k])) { s0 = fmin(s0, v[k]); s1 = fmax(s1, v[k]); }
+    }
+    if (s1 - s0 < 1e-9) { s0 -= 1; s1 += 1; }
+    double pad = (s1 - s0) * 0.08;
+    s0 -= pad; s1 += pad;
+    double r0 = -10, r1 = 110;
+    for (int i = 0; i < ev->n_rows; i++)
+        if (ev->rows[i].has_rec && isfinite(ev->rows[i].rec)) {
+            r0 = fmin(r0, floor(ev->rows[i].rec / 10) * 10);
+            r1 = fmax(r1, ceil(ev->rows[i].rec / 10) * 10);
+        }
+    frame F[3] = {{0, m->n_layers, r0, r1, W, top + ph + gap - 20, 60, 200, top, gap - 20},
+                  {0, m->n_layers, 0, 1, W, top + 2 * ph + gap + gap - 20, 60, 200, top + ph + gap, gap - 20},
+                  {0, m->n_layers, s0, s1, W, top + 3 * ph + 3 * gap - 20, 60, 200, top + 2 * (ph + gap), gap - 20}};
+    int H = F[2].H;
+    clens_sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                        "class=\"plot-evidence\" data-model=\"", W, H, W, H);
+    cmp_html_esc(&b, m->label);
+    clens_sb_puts(&b, "\" font-family=\"sans-serif\">\n<text x=\"60\" y=\"18\" font-size=\"14\">");
+    cmp_html_esc(&b, m->label);
+    clens_sb_puts(&b, ": cause (patching recovery), probe (AUROC) and control (steering) per resid_pre layer</text>\n");
+    const char *titles[3] = {"cause: recovery % (95% CI)", "probe: logistic AUROC (95% CI); dashed: permutation null p95",
+                             "control: change of the corrupted metric, direction (red) vs random (grey)"};
+    const char *ylab[3] = {"recovery %", "AUROC", "metric change"};
+    for (int k = 0; k < 3; k++) {
+        axes(&b, &F[k], "resid_pre layer", ylab[k], xs, k == 1 ? 0.1 : nice_step(F[k].y1 - F[k].y0), 1);
+        clens_sb_printf(&b, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n", F[k].L, F[k].T - 6, titles[k]);
+    }
+    char t[160];
+    /* cause */
+    clens_sb_puts(&b, "<polyline class=\"ev-recovery\" data-model=\"");
+    cmp_html_esc(&b, m->label);
+    clens_sb_puts(&b, "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
+    for (int i = 0; i < ev->n_rows; i++)
+        if (ev->rows[i].has_rec && isfinite(ev->rows[i].rec))
+            clens_sb_printf(&b, "%.1f,%.1f ", fx(&F[0], ev->rows[i].layer_pre), fy(&F[0], ev->rows[i].rec));
+    clens_sb_puts(&b, "\"/>\n");
+    for (int i = 0; i < ev->n_rows; i++) {
+        const cmp_ev_row *r = &ev->rows[i];
+        if (!r->has_rec) continue;
+        snprintf(t, sizeof t, "resid_pre %d: recovery %.1f%%", r->layer_pre, r->rec);
+        point_ci(&b, &F[0], r->layer_pre, r->rec, r->rec_lo, r->rec_hi, "#1f77b4", "ev-rec-point", m->label, t);
+    }
+    /* probe and its null */
+    clens_sb_puts(&b, "<polyline class=\"ev-probe\" data-model=\"");
+    cmp_html_esc(&b, m->label);
+    clens_sb_puts(&b, "\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"2\" points=\"");
+    for (int i = 0; i < ev->n_rows; i++)
+        if (ev->rows[i].has_probe && isfinite(ev->rows[i].auroc))
+            clens_sb_printf(&b, "%.1f,%.1f ", fx(&F[1], ev->rows[i].layer_pre), fy(&F[1], ev->rows[i].auroc));
+    clens_sb_puts(&b, "\"/>\n<polyline class=\"ev-null\" fill=\"none\" stroke=\"#888\" stroke-dasharray=\"5 3\" points=\"");
+    for (int i = 0; i < ev->n_rows; i++)
+        if (ev->rows[i].has_probe && isfinite(ev->rows[i].null_p95))
+            clens_sb_printf(&b, "%.1f,%.1f ", fx(&F[1], ev->rows[i].layer_pre), fy(&F[1], ev->rows[i].null_p95));
+    clens_sb_puts(&b, "\"/>\n");
+    for (int i = 0; i < ev->n_rows; i++) {
+        const cmp_ev_row *r = &ev->rows[i];
+        if (!r->has_probe) continue;
+        snprintf(t, sizeof t, "resid_pre %d: AUROC %.3f (null p95 %.3f)", r->layer_pre, r->auroc, r->null_p95);
+        point_ci(&b, &F[1], r->layer_pre, r->auroc, r->auroc_lo, r->auroc_hi, "#2ca02c", "ev-probe-point", m->label, t);
+    }
+    /* control */
+    clens_sb_printf(&b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#444\" stroke-dasharray=\"2 2\"/>\n", F[2].L,
+                    W - F[2].R, fy(&F[2], 0), fy(&F[2], 0));
+    for (int i = 0; i < ev->n_rows; i++) {
+        const cmp_ev_row *r = &ev->rows[i];
+        if (!r->has_steer) continue;
+        snprintf(t, sizeof t, "resid_pre %d: direction %+.3f", r->layer_pre, r->eff);
+        point_ci(&b, &F[2], r->layer_pre - 0.08, r->eff, r->eff_lo, r->eff_hi, "#d62728", "ev-steer", m->label, t);
+        snprintf(t, sizeof t, "resid_pre %d: random %+.3f", r->layer_pre, r->ctl);
+        point_ci(&b, &F[2], r->layer_pre + 0.08, r->ctl, r->ctl_lo, r->ctl_hi, "#888", "ev-control", m->label, t);
+    }
+    clens_sb_puts(&b, "</svg>\n");
+    return clens_sb_take(&b);
+}
+
+char *cmp_svg_atp(const cmp_set *s, int mi)
+{
+    const cmp_model *m = &s->m[mi];
+    const cmp_evidence *ev = &s->ev[mi];
+    clens_sb b = {0};
+    double lo = 0, hi = 100;
+    for (int q = 0; q < ev->n_atp_sites; q++) {
+        lo = fmin(lo, fmin(ev->atp_sites[q].exact, ev->atp_sites[q].atp));
+        hi = fmax(hi, fmax(ev->atp_sites[q].exact, ev->atp_sites[q].atp));
+    }
+    lo = floor(lo / 10) * 10;
+    hi = ceil(hi / 10) * 10;
+    frame f = {lo, hi, lo, hi, 620, 520, 60, 160, 30, 40};
+    clens_sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                        "class=\"plot-atp\" data-model=\"", f.W, f.H, f.W, f.H);
+    cmp_html_esc(&b, m->label);
+    clens_sb_puts(&b, "\" font-family=\"sans-serif\">\n<text x=\"60\" y=\"18\" font-size=\"14\">");
+    cmp_html_esc(&b, m->label);
+    clens_sb_puts(&b, ": AtP estimate vs exact patching, mean recovery % per site</text>\n");
+    axes(&b, &f, "exact recovery %", "AtP recovery %", nice_step(hi - lo), nice_step(hi - lo), 1);
+    clens_sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n",
+                    fx(&f, lo), fy(&f, lo), fx(&f, hi), fy(&f, hi));
+    for (int k = 0; k < ev->n_atp_types; k++) {
+        const cmp_atp_type *t = &ev->atp_types[k];
+        const char *col = palette[k % N_PALETTE], *name = m->types[t->type].name;
+        for (int q = t->first; q < t->first + t->n_sites; q++) {
+            const cmp_atp_site *st = &ev->atp_sites[q];
+            clens_sb_printf(&b, "<circle class=\"atp-point\" data-site-type=\"%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"%s>"
+                                "<title>%s L%d", name, fx(&f, st->exact), fy(&f, st->atp), st->flag ? "4.5" : "3", col,
+                            st->flag ? " stroke=\"#000\" stroke-width=\"1.5\"" : " fill-opacity=\"0.7\"", name, st->layer);
+            if (st->head >= 0) clens_sb_printf(&b, " H%d", st->head);
+            clens_sb_printf(&b, ": exact %.1f, AtP %.1f%s%s</title></circle>\n", st->exact, st->atp, st->flag ? ", flagged: " : "",
+                            st->flag ? cmp_atp_flag_name(st->flag) : "");
+        }
+        double ly = f.T + 14 + 18 * k;
+        clens_sb_printf(&b, "<circle cx=\"%d\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/><text x=\"%d\" y=\"%.1f\" font-size=\"11\">%s (r %.2f)</text>\n",
+                        f.W - f.R + 16, ly, col, f.W - f.R + 26, ly + 4, name, t->pearson);
+    }
+    clens_sb_printf(&b, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\">outlined: flagged</text>\n", f.W - f.R + 10,
+                    f.T + 14 + 18.0 * ev->n_atp_types + 6);
+    clens_sb_puts(&b, "</svg>\n");
+    return clens_sb_take(&b);
+}
