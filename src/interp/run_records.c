@@ -50,6 +50,17 @@ static json_t *patched_json(const run_record *r, const double *o)
     return pj;
 }
 
+/* One id decoded alone (special tokens kept), or null. */
+static json_t *decode_one(const clens_tokenizer *tok, int32_t id)
+{
+    char *text = NULL;
+    size_t len = 0;
+    clens_error e = {0};
+    json_t *v = clens_detokenize(tok, &id, 1, 0, &text, &len, &e) == 0 ? json_stringn_nocheck(text, len) : json_null();
+    free(text);
+    return v;
+}
+
 /* The last RUN_FINAL_TOKENS ids of one prompt, each decoded alone with
  * special tokens kept (HF `decode([id])`: a byte-level token that ends inside
  * a UTF-8 character decodes to U+FFFD), oldest first. */
@@ -57,16 +68,7 @@ static json_t *final_tokens_json(const clens_tokenizer *tok, const int32_t *ids,
 {
     json_t *a = json_array();
     size_t start = n > RUN_FINAL_TOKENS ? n - RUN_FINAL_TOKENS : 0;
-    for (size_t i = start; i < n; i++) {
-        char *text = NULL;
-        size_t len = 0;
-        clens_error e = {0};
-        if (clens_detokenize(tok, &ids[i], 1, 0, &text, &len, &e) == 0)
-            json_array_append_new(a, json_stringn_nocheck(text, len));
-        else
-            json_array_append_new(a, json_null());
-        free(text);
-    }
+    for (size_t i = start; i < n; i++) json_array_append_new(a, decode_one(tok, ids[i]));
     return a;
 }
 
@@ -85,6 +87,19 @@ char *run_record_line(const run_record *r)
         json_t *ft = json_object();
         json_object_set_new(ft, "clean", final_tokens_json(r->tok, r->ids_c, r->n_c));
         json_object_set_new(ft, "corrupted", final_tokens_json(r->tok, r->ids_r, r->n_r));
+        /* where the prompts part: the first differing position, usually the error's token */
+        size_t k = 0, nmin = r->n_c < r->n_r ? r->n_c : r->n_r;
+        while (k < nmin && r->ids_c[k] == r->ids_r[k]) k++;
+        if (k < r->n_c || k < r->n_r) {
+            json_t *d = json_object();
+            json_object_set_new(d, "position", json_integer((json_int_t)k));
+            json_object_set_new(d, "from_end", json_integer((json_int_t)(r->n_c - k)));
+            json_object_set_new(d, "clean", k < r->n_c ? decode_one(r->tok, r->ids_c[k]) : json_null());
+            json_object_set_new(d, "corrupted", k < r->n_r ? decode_one(r->tok, r->ids_r[k]) : json_null());
+            json_object_set_new(ft, "first_diff", d);
+        } else {
+            json_object_set_new(ft, "first_diff", json_null());
+        }
         json_object_set_new(rec, "final_tokens", ft);
     }
     if (r->ran_model) {

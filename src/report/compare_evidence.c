@@ -67,7 +67,8 @@ static json_t *load_attached(const char *path, const char *name, char **used, cl
     if (f) fclose(f);
     else { free(p); p = xstrdup(path); }
     json_t *j = NULL;
-    if (p && clens_json_load_regular(p, 0, &j, NULL, err)) j = NULL;
+    json_error_t je;
+    if (p && clens_json_load_regular(p, 0, &j, &je, err)) j = NULL;
     *used = p;
     return j;
 }

@@ -208,7 +208,7 @@ void cmp_md_evidence(clens_sb *b, const cmp_set *s, int i)
 {
     const cmp_evidence *ev = &s->ev[i];
     const cmp_model *m = &s->m[i];
-    char a[64], c[64], d[64], e[64], f[64], g[64], h[64], k[64];
+    char a[64], c[64], d[64], e[64], f[64], g[64], h[64], k[64], l[64];
     if (ev->n_rows > 0) {
         clens_sb_printf(b, "### Probe, cause and control (%s)\n\n", m->label);
         if (ev->probe_src) clens_sb_printf(b, "- probe: `%s` (logistic probe, cross-validated AUROC; null = permutation 95th percentile)\n", ev->probe_src);
@@ -232,7 +232,7 @@ void cmp_md_evidence(clens_sb *b, const cmp_set *s, int i)
                             val_fmt(g, sizeof g, "%+.3f", r->has_steer ? r->eff : NAN),
                             ci_fmt(h, sizeof h, "%+.3f", r->has_steer ? r->eff_lo : NAN, r->eff_hi),
                             val_fmt(k, sizeof k, "%+.3f", r->has_steer ? r->ctl : NAN),
-                            ci_fmt(a, sizeof a, "%+.3f", r->has_steer ? r->ctl_lo : NAN, r->ctl_hi));
+                            ci_fmt(l, sizeof l, "%+.3f", r->has_steer ? r->ctl_lo : NAN, r->ctl_hi));
         }
         clens_sb_printf(b, "\nPlot: `evidence_%d.svg`. %s\n\n", i + 1, ev->line ? ev->line : "");
     }

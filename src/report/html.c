@@ -225,6 +225,15 @@ static void model_section(clens_sb *b, const cmp_set *s, int i)
                         cmp_html_esc(b, a ? a : "?");
                         clens_sb_puts(b, "</span>");
                     }
+                    json_t *fd = json_object_get(t, "first_diff");
+                    if (json_is_object(fd)) {
+                        const char *d = json_string_value(json_object_get(fd, k == 0 ? "clean" : "corrupted"));
+                        clens_sb_printf(b, " &nbsp;first difference at token %lld (%lld from the end): <span class=\"tok diff first-diff\">",
+                                        (long long)json_integer_value(json_object_get(fd, "position")),
+                                        (long long)json_integer_value(json_object_get(fd, "from_end")));
+                        cmp_html_esc(b, d ? d : "?");
+                        clens_sb_puts(b, "</span>");
+                    }
                     clens_sb_puts(b, "</td></tr>\n");
                 }
             }

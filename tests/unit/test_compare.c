@@ -22,7 +22,7 @@ static const char *SETTINGS =
 
 /* clean 0, corr 10 (D = -10): recovery = 100 * (patched - 10) / -10 = 10 * (10 - patched). */
 static const char *RECORDS =
-    "{\"candidate\": 1, \"id\": \"b\", \"final_tokens\": [\"=\", \" 5\", \"<x>\"], \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
+    "{\"candidate\": 1, \"id\": \"b\", \"final_tokens\": {\"clean\": [\"=\", \" 5\", \"<x>\"], \"corrupted\": [\"=\", \" 6\", \"<x>\"]}, \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
     " \"patched\": {\"resid_pre\": [10, 9, 5, 0], \"attn_out\": [10, 8], \"z\": [[9, 10]]}}}}\n"
     "{\"candidate\": 0, \"id\": \"a\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
     " \"patched\": {\"resid_pre\": [10, 9, 4, 0], \"attn_out\": [10, 7], \"z\": [[8, 10]]}}}}\n"
@@ -120,7 +120,8 @@ static void test_run_and_seed(void **state)
     snprintf(path, sizeof path, "%s/report.html", g_out);
     char *html = NULL;
     assert_int_equal(clens_read_file(path, &html, &n, &err), 0);
-    assert_non_null(strstr(html, "<span class=\"tok\"> 5</span><span class=\"tok\">&lt;x&gt;</span>"));
+    assert_non_null(strstr(html, "<span class=\"tok\">=</span><span class=\"tok diff\"> 5</span><span class=\"tok\">&lt;x&gt;</span>"));
+    assert_non_null(strstr(html, "<span class=\"tok diff\"> 6</span>"));
     assert_null(strstr(html, "<script"));
     free(html);
     const char *files[] = {"comparison.md", "report.html", "recovery_depth.svg", "recovery_layer.svg", "delta_1.svg",
