@@ -442,6 +442,7 @@ static json_t *model_json(const clens_compare_params *p, const cmp_model *m)
     json_object_set_new(o, "n_layers", json_integer(m->n_layers));
     json_object_set_new(o, "n_pairs", json_integer(m->n_pairs));
     json_object_set_new(o, "per_pair", json_boolean(m->n_pairs > 0));
+    json_object_set_new(o, "has_final_tokens", json_boolean(m->has_tokens));
     json_t *prof = json_array();
     for (int j = 0; j < m->n_pts; j++) {
         const cmp_step *st = &m->step[j];

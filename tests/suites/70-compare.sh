@@ -14,8 +14,15 @@
 #     threshold, a jump whose CI includes the median increment.
 #  4. The browser test (rulings R16): headless Debian chromium through
 #     playwright-core opens report.html, screenshot, every model's curve and
-#     table, no console error, no network request; and it fails on a report
-#     with a missing curve or an external fetch.
+#     table, no console error, no network request; the evidence report's
+#     probe/cause/control table and plot, AtP table and scatter and final prompt
+#     tokens; and it fails on a report with a missing curve, an external fetch,
+#     missing AtP points or missing final tokens.
+#  5. Probe, steering and AtP beside patching (run before 4): exact patching,
+#     --method atp, capture + probe and two one-layer ablations on the same pairs
+#     of a planted tiny model; compare with all three attachments against
+#     compare_ref.py --evidence (numpy from the input files); final_tokens against
+#     the raw prompt text; a mismatched AtP run refused naming the key.
 set -u
 cd "$ROOT"
 T=$CLENS_TEST_TMP/compare
@@ -108,7 +115,7 @@ for f in ("comparison.md", "comparison.json", "pairs.csv", "recovery_depth.svg",
     assert os.path.getsize(sys.argv[1] + "/" + f) > 0, f
 h = open(sys.argv[1] + "/report.html").read()
 assert "http://" not in h.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in h and "<script" not in h
-assert 'class="plot-heads"' in h and "no <code>final_tokens</code>" in h
+assert 'class="plot-heads"' in h and 'class="final-tokens"' in h and 'first-diff' in h
 print("  runs: labels/training flags, resid_post -> resid_pre + 1, depth = L/n, paired vs independent, files present")
 PYEOF
 # a hand-made run folder whose last point sits near 50%, so the critical layer's bootstrap
@@ -213,6 +220,82 @@ assert c["models"][0]["behaviour"]["n_traces"] == 500
 print("  rule: every label, both mid-range edges, resid_post numbering, CI crossing the threshold, CI over the median")
 PYEOF
 
+# ------------------------------------- 5. probe, steering and AtP beside patching
+# A tiny qwen2 with a direction planted through the weights (tools/plant_direction.py, as 74-probe),
+# its pairs; on the same pairs: exact patching (resid_pre, attn_out, z), `--method atp`, capture +
+# probe at the final position, and two one-layer ablations of the probe's direction (steer at
+# resid_pre 1 and 2). compare_ref.py --evidence recomputes from those files: the per-layer join on
+# resid_pre numbering, probe AUROC/CI/null, the steering effect and random control with their
+# bootstrap CIs, and AtP vs exact per site (every head of z), Pearson/Spearman per site type, flags.
+E=$T/ev
+mkdir -p "$E"
+$CLENS organism tokenizer --out "$E/tok" >/dev/null 2>&1 || exit 1
+set -- $($PY -c "import json,sys; v=json.load(open(sys.argv[1]))['model']['vocab']; print(v['6'], v['7'])" "$E/tok/tokenizer.json")
+$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --hidden 64 --heads 4 --kv-heads 2 --intermediate 128 \
+    --vocab 320 --untied --seed 5 --quiet --out "$E/m" || exit 1
+cp "$E/tok/tokenizer.json" "$E/tok/tokenizer_config.json" "$E/m/"
+$PY tools/plant_direction.py "$E/m" --base-token $1 --marker-token $2 --alpha 10 --seed 1 --vector-out "$E/v.npy" \
+    --pairs-out "$E/pairs.jsonl" --n-pairs 40 >/dev/null || exit 1
+EP="--pairs $E/pairs.jsonl --prompt raw --filter seed --min-diff 0 --n 10 --sites resid_pre,attn_out,z --quiet --bootstrap 50"
+check $CLENS patch "$E/m" $EP --out "$E/exact"
+check $CLENS patch "$E/m" $EP --out "$E/atp" --method atp
+check $CLENS patch "$E/m" --pairs "$E/pairs.jsonl" --prompt raw --filter seed --min-diff 0 --n 2 --sites resid_pre --quiet \
+  --bootstrap 10 --metric logit_mean --out "$E/atp-other" --method atp
+check $CLENS capture "$E/m" --pairs "$E/pairs.jsonl" --prompt raw --positions final --sites 'blocks.*.hook_resid_pre' --quiet \
+  --out "$E/cap" >/dev/null
+check $CLENS probe "$E/cap" --out "$E/probe" --bootstrap 100 --permutations 5 --random-dirs 5 >/dev/null
+printf '{"prompt": "So 3 + 5 = 9", "kind": "error"}\n' > "$E/gen.jsonl"
+for L in 1 2; do
+  check $CLENS steer "$E/m" --direction "$E/probe/probe.json" --hook resid_pre --layers $L --mode ablate --alpha 0,1 \
+    --positions last --pairs "$E/pairs.jsonl" --prompts "$E/gen.jsonl" --limit 10 --prompt raw --random 2 --max-new 1 --k 1 \
+    --samples 1 --quiet --out "$E/steer-L$L" >/dev/null
+done
+EV="--probe exact=$E/probe --steer exact=$E/steer-L1 --steer exact=$E/steer-L2 --atp exact=$E/atp"
+check $CLENS compare "$E/exact" --out "$E/cmp" --resamples 300 --seed 3 -q $EV
+check $PY tests/suites/compare_ref.py "$E/cmp" "$E/exact"
+check $PY tests/suites/compare_ref.py --evidence "$E/cmp" "$E/exact" "$E/probe" "$E/atp" "$E/steer-L1" "$E/steer-L2"
+check $PY - "$E" <<'PYEOF'
+import json, os, re, sys
+E = sys.argv[1]
+c = json.load(open(E + "/cmp/comparison.json"))
+m = c["models"][0]
+ev = m["evidence"]
+assert m["has_final_tokens"] and ev["agreement"].startswith(m["label"] + ": patching recovery (cause)"), ev["agreement"]
+assert "probe (readable)" in ev["agreement"] and "steering (control)" in ev["agreement"]
+assert [t["site_type"] for t in ev["atp"]["site_types"]] == ["resid_pre", "attn_out", "z"]
+z = ev["atp"]["site_types"][2]
+assert len(z["sites"]) == 4 * 4 and {s["head"] for s in z["sites"]} == {0, 1, 2, 3}
+assert ev["atp"]["flag_rule"] == {"sign_min_points": 1.0, "abs_points": 10.0, "rel_of_exact": 0.25}
+st = json.load(open(E + "/cmp/settings.json"))["settings"]
+assert st["probes"] == ["exact=" + E + "/probe"] and len(st["steers"]) == 2 and st["atps"] == ["exact=" + E + "/atp"]
+md = open(E + "/cmp/comparison.md").read()
+assert "### Probe, cause and control" in md and "### AtP beside exact patching" in md and "| z | 16 |" in md
+for f in ("evidence_1.svg", "atp_1.svg"):
+    assert os.path.getsize(E + "/cmp/" + f) > 0, f
+h = open(E + "/cmp/report.html").read()
+assert 'class="plot-evidence"' in h and 'class="plot-atp"' in h and 'table class="evidence"' in h
+# final_tokens: the last 8 tokens of both prompts, joined = the end of the raw prompt text;
+# first_diff = where the prompts part (the corrupted digit)
+pairs = {p["id"]: p for p in map(json.loads, open(E + "/pairs.jsonl"))}
+recs = [json.loads(l) for l in open(E + "/exact/records.jsonl")]
+for r in recs:
+    ft, p = r["final_tokens"], pairs[r["id"]]
+    for side, pre in (("clean", "clean_prefix"), ("corrupted", "corrupted_prefix")):
+        text = "Solve this math problem step by step:\n\n%s\n\nSolution: %s" % (p["problem"], p[pre])
+        assert len(ft[side]) == min(8, r["n_tokens"]) and text.endswith("".join(ft[side])), (side, ft[side], text[-40:])
+    d = ft["first_diff"]
+    assert d["position"] + d["from_end"] == r["n_tokens"] and d["clean"] != d["corrupted"], d
+    assert d["clean"] in p["site"]["clean_value"] and d["corrupted"] in p["site"]["corrupted_value"], (d, p["site"])
+print("  evidence: settings record the attachments; md/html/svg sections; final_tokens = prompt ends, first_diff at the corrupted digit (%d records)" % len(recs))
+PYEOF
+# an AtP run on other settings is refused, naming the key; an attachment matching no input too
+$CLENS compare "$E/exact" --out "$E/cmp-bad" -q --atp "exact=$E/atp-other" 2>"$E/err-atp.txt"; check [ $? -eq 1 ]
+check grep -q "settings.metric is \"logit_mean\" there but \"logprob_mass\"" "$E/err-atp.txt"
+$CLENS compare "$E/exact" --out "$E/cmp-bad2" -q --probe "nosuch=$E/probe" 2>"$E/err-probe.txt"; check [ $? -eq 1 ]
+check grep -q "no input matches 'nosuch'" "$E/err-probe.txt"
+$CLENS compare "$E/exact" --out "$E/cmp-bad3" -q --steer "exact" 2>/dev/null; check [ $? -eq 2 ]
+echo "  evidence: a mismatched AtP run is refused naming settings.metric; unmatched attachment refused; bad flag exit 2"
+
 # ---------------------------------------------------------- 4. the browser
 if [ ! -x /usr/bin/chromium ]; then
   echo "FAIL: /usr/bin/chromium missing (tools/install-deps.sh installs Debian's chromium)"; fail=1
@@ -230,13 +313,26 @@ else
   else
     echo "FAIL: browser check"; cat "$T/browser.json"; fail=1
   fi
+  # the evidence report: probe/cause/control table and plot, AtP table and scatter, final tokens
+  if node tools/browser/check_report.js "$E/cmp/report.html" "$E/cmp/screenshot.png" > "$T/browser-ev.json"; then
+    echo "  browser (evidence): $($PY -c 'import json,sys; d=json.load(open(sys.argv[1]))["models"][0]; print("evidence rows", d["ev_table_rows"], "probe points", d["ev_probe_points"], "steer points", d["ev_steer_points"], "AtP points", d["atp_points"], "token rows", d["token_rows"])' "$T/browser-ev.json"); screenshot $E/cmp/screenshot-full.png"
+  else
+    echo "FAIL: browser check of the evidence report"; cat "$T/browser-ev.json"; fail=1
+  fi
   # it can fail: a report without one model's curve, and one that fetches from the network
   mkdir -p "$T/bad1" "$T/bad2"
   cp "$T/report/comparison.json" "$T/bad1/"; cp "$T/report/comparison.json" "$T/bad2/"
   $PY -c 'import re,sys; h=open(sys.argv[1]).read(); h=re.sub(r"<polyline class=\"curve\" data-model=\"qwen2-6\"[^>]*/>", "", h); open(sys.argv[2],"w").write(h)' \
     "$T/report/report.html" "$T/bad1/report.html"
   sed 's|</body>|<img src="https://example.invalid/x.png"></body>|' "$T/report/report.html" > "$T/bad2/report.html"
-  for b in bad1 bad2; do
+  # ... and the evidence report without its AtP scatter points or its final tokens
+  mkdir -p "$T/bad3" "$T/bad4"
+  cp "$E/cmp/comparison.json" "$T/bad3/"; cp "$E/cmp/comparison.json" "$T/bad4/"
+  $PY -c 'import re,sys; h=open(sys.argv[1]).read(); h=re.sub(r"<circle class=\"atp-point\"[^>]*>.*?</circle>", "", h, count=3); open(sys.argv[2],"w").write(h)' \
+    "$E/cmp/report.html" "$T/bad3/report.html"
+  $PY -c 'import re,sys; h=open(sys.argv[1]).read(); h=h.replace("class=\"final-tokens\"", "class=\"x\""); open(sys.argv[2],"w").write(h)' \
+    "$E/cmp/report.html" "$T/bad4/report.html"
+  for b in bad1 bad2 bad3 bad4; do
     if node tools/browser/check_report.js "$T/$b/report.html" "$T/$b/shot.png" > "$T/$b.json"; then
       echo "FAIL: the browser check passed a broken report ($b)"; fail=1
     else

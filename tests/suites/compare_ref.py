@@ -19,6 +19,12 @@ by rejection, written here from the published algorithm (prng.di.unimi.it);
 percentiles by np.percentile (linear). Tolerance 1e-9 absolute (sums in the
 same order; np.percentile's lerp may differ from C's by an ulp).
 usage: compare_ref.py COMPARISON_DIR RUN_DIR... (in the order given to compare)
+       compare_ref.py --evidence COMPARISON_DIR RUN_DIR PROBE_DIR ATP_DIR STEER_DIR...
+  (the probe / steering / AtP evidence of the first model, docs/compare.md "Probe, steering and
+  AtP beside patching": the per-layer join on resid_pre numbering, the probe values, the steering
+  effect and random control with their bootstrap CIs from steer.json's per-pair values, and AtP vs
+  exact per site from both runs' records: means over the pairs kept in both, Pearson and Spearman
+  (average ranks) per site type, the flags)
 """
 import csv
 import json
@@ -323,5 +329,154 @@ def main():
           f"(B = {B}, same resampling indices, tolerance 1e-9)")
 
 
+def avg_ranks(x):
+    x = np.asarray(x, dtype=float)
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        r[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return r
+
+
+def corr(x, y):
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return None
+    return float(np.corrcoef(np.asarray(x, float), np.asarray(y, float))[0, 1])
+
+
+def evidence(out, run_dir, probe_dir, atp_dir, steer_dirs):
+    cmp = json.load(open(out + "/comparison.json"))
+    P = cmp["params"]
+    B, seed = P["resamples"], P["seed"]
+    m = cmp["models"][0]
+    ev = m["evidence"]
+    run = load_run(run_dir)
+    a = analyse(run, P)
+    nl = run["n_layers"]
+    want = {}
+    for q in a["pts"]:
+        want.setdefault(q["pre"], {})["recovery"] = q
+    pj = json.load(open(probe_dir + "/probe.json"))
+    for L in pj["layers"]:
+        h = L["hook"].split(".")
+        if h[2] not in ("hook_resid_pre", "hook_resid_post"):
+            continue
+        pre = int(h[1]) + (1 if h[2] == "hook_resid_post" else 0)
+        if "probe" in want.get(pre, {}) and h[2] == "hook_resid_post":
+            continue
+        want.setdefault(pre, {})["probe"] = L
+    for sd in steer_dirs:
+        sj = json.load(open(sd + "/steer.json"))
+        (L,) = sj["layers"]
+        pre = L + (1 if sj["hook"] == "resid_post" else 0)
+        al = sj["alphas"]
+        ai = max(range(len(al)), key=lambda i: (abs(al[i]), -i))
+        nA, nR = len(al), sj["n_random"]
+        eff, ctl = [], []
+        for pp in sj["pairs"]["per_pair"]:
+            v = pp["values"]
+            e = v[2 + 2 * ai + 1] - v[1]
+            c = 0.0
+            for r in range(1, nR + 1):
+                c += v[2 + 2 * (r * nA + ai) + 1] - v[1]
+            eff.append(e)
+            ctl.append(c / nR)
+        want.setdefault(pre, {})["steer"] = dict(layer=L, alpha=al[ai], eff=sum_seq(eff) / len(eff),
+                                                 eff_ci=boot_mean_ci(eff, seed, B), ctl=sum_seq(ctl) / len(ctl),
+                                                 ctl_ci=boot_mean_ci(ctl, seed, B), n=len(eff))
+    rows = ev["layers"]
+    assert [r["layer_resid_pre"] for r in rows] == sorted(want), ([r["layer_resid_pre"] for r in rows], sorted(want))
+    n_probe = n_steer = 0
+    for r in rows:
+        w = want[r["layer_resid_pre"]]
+        close(r["depth"], r["layer_resid_pre"] / nl, "evidence depth")
+        if "recovery" in w:
+            close(r["recovery"]["mean"], w["recovery"]["mean"], "evidence recovery")
+            close(r["recovery"]["ci95"][0], w["recovery"]["ci"][0], "evidence recovery ci")
+        else:
+            assert r["recovery"] is None
+        if "probe" in w:
+            L = w["probe"]
+            n_probe += 1
+            assert r["probe"]["hook"] == L["hook"]
+            close(r["probe"]["auroc"], L["logreg"]["auroc"], "probe auroc")
+            close(r["probe"]["ci95"][0], L["logreg"]["auroc_ci95"][0], "probe auroc ci")
+            close(r["probe"]["null_p95"], L["permutation_null"]["p95"], "probe null")
+        else:
+            assert r["probe"] is None
+        if "steer" in w:
+            S = w["steer"]
+            n_steer += 1
+            assert r["steer"]["layer"] == S["layer"] and r["steer"]["alpha"] == S["alpha"] and r["steer"]["n_pairs"] == S["n"]
+            close(r["steer"]["effect"], S["eff"], "steer effect")
+            close(r["steer"]["control"], S["ctl"], "steer control")
+            for k in (0, 1):
+                close(r["steer"]["effect_ci95"][k], S["eff_ci"][k], "steer effect ci")
+                close(r["steer"]["control_ci95"][k], S["ctl_ci"][k], "steer control ci")
+        else:
+            assert r["steer"] is None
+    # AtP beside exact
+    at = load_run(atp_dir)
+    met = run["settings"]["metric"]
+    ak = {r["candidate"]: r for r in at["kept"]}
+    common = [(r, ak[r["candidate"]]) for r in run["kept"] if r["candidate"] in ak]
+    A = ev["atp"]
+    assert A["n_common_pairs"] == len(common), (A["n_common_pairs"], len(common))
+    n_sites = n_flag = 0
+    types = {t["site_type"]: t for t in A["site_types"]}
+    for t in run["settings"]["site_types"]:
+        if t not in at["settings"]["site_types"]:
+            continue
+        T = types[t]
+        lay_e, lay_a = run["settings"]["layers"][t], at["settings"]["layers"][t]
+        heads = run["settings"]["n_heads"] if t == "z" else 1
+        ex, ap, sites = [], [], []
+        for li, L in enumerate(lay_e):
+            if L not in lay_a:
+                continue
+            ai = lay_a.index(L)
+            for h in range(heads):
+                re_, ra_ = [], []
+                for e, g in common:
+                    me, mg = e["metrics"][met], g["metrics"][met]
+                    ve, vg = me["patched"][t][li], mg["patched"][t][ai]
+                    if t == "z":
+                        ve, vg = ve[h], vg[h]
+                    if ve is None or vg is None or abs(me["clean"] - me["corr"]) < 1e-9 or abs(mg["clean"] - mg["corr"]) < 1e-9:
+                        continue
+                    re_.append(100.0 * (ve - me["corr"]) / (me["clean"] - me["corr"]))
+                    ra_.append(100.0 * (vg - mg["corr"]) / (mg["clean"] - mg["corr"]))
+                if not re_:
+                    continue
+                x, y = sum_seq(re_) / len(re_), sum_seq(ra_) / len(ra_)
+                d = abs(y - x)
+                flag = ("sign" if x * y < 0 and abs(x) >= 1 and abs(y) >= 1 else
+                        "magnitude" if d > 10 and d > 0.25 * abs(x) else None)
+                ex.append(x); ap.append(y)
+                sites.append(dict(layer=L, head=h if t == "z" else None, n=len(re_), exact=x, atp=y, flag=flag))
+        assert T["n_sites"] == len(sites), (t, T["n_sites"], len(sites))
+        for got, w in zip(T["sites"], sites):
+            assert got["layer"] == w["layer"] and got["head"] == w["head"] and got["n"] == w["n"], (got, w)
+            close(got["exact"], w["exact"], f"atp exact {t} L{w['layer']}")
+            close(got["atp"], w["atp"], f"atp estimate {t} L{w['layer']}")
+            assert got["flag"] == w["flag"], (t, got, w)
+            n_flag += w["flag"] is not None
+        close(T["pearson"], corr(ex, ap), f"pearson {t}")
+        close(T["spearman"], corr(avg_ranks(ex), avg_ranks(ap)), f"spearman {t}")
+        assert T["n_flagged"] == sum(w["flag"] is not None for w in sites)
+        n_sites += len(sites)
+    assert len(types) == sum(1 for t in run["settings"]["site_types"] if t in at["settings"]["site_types"])
+    print(f"  evidence reference: {len(rows)} layers joined ({n_probe} probe, {n_steer} steer), {n_sites} AtP sites "
+          f"in {len(types)} site types, {n_flag} flagged, correlations agree (tolerance 1e-9)")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--evidence":
+        evidence(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:])
+    else:
+        main()
