@@ -109,6 +109,29 @@ for p in ps:
     assert p["clean_prefix"] == "12*5=60 apples\nSo total" and p["corrupted_prefix"] == "12*5=61 apples\nSo total", p
     assert p["site_rule"] == "seed" and p["site_verified"] == (p["id"] != "p2"), p
 EOF2
+# --fidelity seed sets the seed's pair choices at once (the preset table of src/data/fidelity.c):
+# the same file as the explicit flags above, byte for byte, and the summary says which mode
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/fid.jsonl" --on-policy "$M" --batch 2 \
+    --generations "$G" --fidelity seed >"$T/run6.txt" 2>&1 || { cat "$T/run6.txt"; bad "--fidelity seed run"; }
+cmp -s "$T/fid.jsonl" "$T/seed.jsonl" || bad "--fidelity seed differs from --site seed --corrupt plus-one --cut chars-raw:20"
+grep -q "0 solutions generated this run" "$T/run6.txt" || bad "--fidelity seed regenerated (gen prompt raw, max-new 512 expected)"
+grep -q "mode                    seed fidelity (--fidelity seed" "$T/run6.txt" || bad "--fidelity seed: mode line"
+grep -q "mode                    clens default" "$T/run5.txt" || bad "explicit flags: mode line"
+# a flag the preset sets, given with the same value, is accepted; another value is refused naming it (exit 2)
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/fid2.jsonl" --on-policy "$M" --batch 2 \
+    --generations "$G" --fidelity seed --site seed --max-new 512 --quiet || bad "--fidelity seed with agreeing flags"
+cmp -s "$T/fid2.jsonl" "$T/seed.jsonl" || bad "--fidelity seed with agreeing flags differs"
+for flag in "--cut line" "--corrupt last-digit" "--site random" "--max-new 30" "--gen-prompt chat" "--prompt chat"; do
+  "$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --on-policy "$M" --fidelity seed $flag 2>"$T/err6.txt"
+  [ $? -eq 2 ] || bad "--fidelity seed $flag: not exit 2"
+  grep -q -- "--fidelity seed sets ${flag%% *} .*, but $flag was given" "$T/err6.txt" || { cat "$T/err6.txt"; bad "--fidelity seed $flag: message"; }
+done
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --fidelity seed 2>"$T/err7.txt"
+[ $? -eq 2 ] && grep -q "give --on-policy MODEL" "$T/err7.txt" || bad "--fidelity seed without --on-policy"
+"$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/x.jsonl" --fidelity exact 2>/dev/null
+[ $? -eq 2 ] || bad "--fidelity exact is not exit 2"
+[ -e "$T/x.jsonl" ] && bad "a refused --fidelity run wrote its output"
+echo "    --fidelity seed == explicit seed flags (byte for byte); 6 contradicting flags refused naming the flag (exit 2)"
 # other settings are refused, with exit 1 and the file named
 "$CLENS" pairs --data "$T/data.jsonl" --format math --out "$T/pairs4.jsonl" --on-policy "$M" \
     --batch 2 --max-new 30 --generations "$G" 2>"$T/err.txt"
