@@ -3,7 +3,9 @@
  * folder (3 pairs, resid_pre 0..3 of a 3-layer model, attn_out and z sites)
  * plus the seed fixture: hand-computed means, increments, resid_pre depth,
  * label, pairs.csv rows, final prompt tokens in report.html, every output
- * file present; errors name the file
+ * file present; probe / steering / AtP attachments on hand-made probe.json,
+ * steer.json and AtP run (join, effect and control, correlations, flags,
+ * refusals); errors name the file
  * and line. Also the C path the sanitizer pass exercises (ASan + UBSan).
  * The statistics against numpy are in tests/suites/70-compare.sh.
  */
@@ -133,6 +135,130 @@ static void test_run_and_seed(void **state)
     }
 }
 
+/* ------------------------------------------- probe, steering and AtP beside patching */
+
+static const char *EV_SETTINGS =
+    "{\"settings\": {\"model\": \"/m/ev\", \"method\": \"%s\", \"metric\": \"logit_mean\", \"prompt\": \"%s\",\n"
+    " \"pairs_sha256\": \"abc\", \"site_types\": [\"resid_pre\", \"attn_out\"],\n"
+    " \"layers\": {\"resid_pre\": [0, 1, 2], \"attn_out\": [0, 1]}, \"n\": 2}, \"provenance\": {\"n_layers\": 2}}\n";
+
+/* recovery = 10 * (10 - patched): exact resid_pre [0,50,100] / [0,70,100], attn_out [0,40] / [20,60] */
+static const char *EV_EXACT =
+    "{\"candidate\": 0, \"id\": \"a\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
+    " \"patched\": {\"resid_pre\": [10, 5, 0], \"attn_out\": [10, 6]}}}}\n"
+    "{\"candidate\": 1, \"id\": \"b\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
+    " \"patched\": {\"resid_pre\": [10, 3, 0], \"attn_out\": [8, 4]}}}}\n";
+/* AtP: resid_pre [0,60,70] / [0,80,70], attn_out [-10,30] / [0,70] */
+static const char *EV_ATP =
+    "{\"candidate\": 1, \"id\": \"b\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
+    " \"patched\": {\"resid_pre\": [10, 2, 3], \"attn_out\": [10, 3]}}}}\n"
+    "{\"candidate\": 0, \"id\": \"a\", \"status\": \"kept\", \"metrics\": {\"logit_mean\": {\"clean\": 0, \"corr\": 10,"
+    " \"patched\": {\"resid_pre\": [10, 4, 3], \"attn_out\": [11, 7]}}}}\n";
+static const char *EV_PROBE =
+    "{\"n_layers\": 2, \"layers\": [{\"hook\": \"blocks.0.hook_resid_pre\", \"layer\": 0, \"logreg\": {\"auroc\": 0.5,"
+    " \"auroc_ci95\": [0.4, 0.6]}, \"permutation_null\": {\"p95\": 0.6, \"p_value\": 0.5}},"
+    " {\"hook\": \"blocks.1.hook_resid_post\", \"layer\": 1, \"logreg\": {\"auroc\": 0.9, \"auroc_ci95\": [0.8, 0.95]},"
+    " \"permutation_null\": {\"p95\": 0.6, \"p_value\": 0.02}},"
+    " {\"hook\": \"blocks.1.hook_attn_out\", \"layer\": 1, \"logreg\": {\"auroc\": 0.7}}]}\n";
+/* alpha 1 (index 1): effect = v[5] - v[1]; control = mean over draws r = 1, 2 of v[2 + 2(2r + 1) + 1] - v[1] */
+static const char *EV_STEER =
+    "{\"hook\": \"resid_post\", \"mode\": \"ablate\", \"alphas\": [0, 1], \"layers\": [%s], \"n_random\": 2,"
+    " \"pairs\": {\"metric\": \"logprob_mass\", \"per_pair\": ["
+    "{\"values\": [0, -2, 0, -2, 0, -3, 0, -2, 0, -2.5, 0, -2, 0, -1.5]},"
+    "{\"values\": [0, -1, 0, -1, 0, -4, 0, -1, 0, -1, 0, -1, 0, -2]}]}}\n";
+
+#define PEARSON_REF 0.9176629354822472
+
+static void ev_dir(const char *dir, const char *name, const char *file, const char *text)
+{
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/%s/%s", dir, name, file);
+    tu_write(p, text, strlen(text));
+}
+
+static void test_evidence(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir("unit_compare_ev");
+    char buf[2048], a[4400], b[4400], c[4400], d[4400], e[4400], out[4400];
+    snprintf(buf, sizeof buf, EV_SETTINGS, "fast", "raw");
+    ev_dir(dir, "exact", "settings.json", buf);
+    ev_dir(dir, "exact", "records.jsonl", EV_EXACT);
+    snprintf(buf, sizeof buf, EV_SETTINGS, "atp", "raw");
+    ev_dir(dir, "atp", "settings.json", buf);
+    ev_dir(dir, "atp", "records.jsonl", EV_ATP);
+    snprintf(buf, sizeof buf, EV_SETTINGS, "atp", "chat");
+    ev_dir(dir, "atp-chat", "settings.json", buf);
+    ev_dir(dir, "atp-chat", "records.jsonl", EV_ATP);
+    ev_dir(dir, "probe", "probe.json", EV_PROBE);
+    snprintf(buf, sizeof buf, EV_STEER, "0");
+    ev_dir(dir, "steer", "steer.json", buf);
+    snprintf(buf, sizeof buf, EV_STEER, "0, 1");
+    ev_dir(dir, "steer2", "steer.json", buf);
+    char in[4400];
+    snprintf(in, sizeof in, "%s/exact", dir);
+    snprintf(a, sizeof a, "exact=%s/probe", dir);
+    snprintf(b, sizeof b, "exact=%s/steer", dir);
+    snprintf(c, sizeof c, "exact=%s/atp", dir);
+    snprintf(d, sizeof d, "exact=%s/atp-chat", dir);
+    snprintf(e, sizeof e, "exact=%s/steer2", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *inputs[] = {in}, *probes[] = {a}, *steers[] = {b}, *atps[] = {c};
+    clens_compare_params p = clens_compare_default_params();
+    p.resamples = 0;
+    p.probes = probes; p.n_probes = 1;
+    p.steers = steers; p.n_steers = 1;
+    p.atps = atps; p.n_atps = 1;
+    clens_error err = {0};
+    if (clens_compare_write(inputs, 1, &p, out, NULL, &err)) fail_msg("%s", err.msg);
+    char path[4500];
+    snprintf(path, sizeof path, "%s/comparison.json", out);
+    json_error_t je;
+    json_t *cj = json_load_file(path, 0, &je);
+    assert_non_null(cj);
+    json_t *ev = json_object_get(json_array_get(json_object_get(cj, "models"), 0), "evidence");
+    json_t *rows = json_object_get(ev, "layers");
+    assert_int_equal(json_array_size(rows), 3); /* resid_pre 0, 1 (steer resid_post 0), 2 (probe resid_post 1) */
+    json_t *r0 = json_array_get(rows, 0), *r1 = json_array_get(rows, 1), *r2 = json_array_get(rows, 2);
+    assert_true(num(json_object_get(r0, "probe"), "auroc") == 0.5);
+    assert_true(json_is_null(json_object_get(r1, "probe")));
+    assert_true(num(json_object_get(r2, "probe"), "auroc") == 0.9); /* not the attn_out hook's 0.7 */
+    assert_true(num(json_object_get(r1, "recovery"), "mean") == 60.0);
+    json_t *st = json_object_get(r1, "steer");
+    assert_true(fabs(num(st, "effect") - (-2.0)) < 1e-12);
+    assert_true(fabs(num(st, "control") - (-0.25)) < 1e-12);
+    assert_true(num(st, "alpha") == 1.0);
+    assert_non_null(strstr(json_string_value(json_object_get(ev, "agreement")),
+                           "from resid_pre 2, only after the causal layer"));
+    json_t *types = json_object_get(json_object_get(ev, "atp"), "site_types");
+    assert_int_equal(json_array_size(types), 2);
+    json_t *rp = json_array_get(types, 0), *ao = json_array_get(types, 1);
+    assert_true(fabs(num(rp, "pearson") - PEARSON_REF) < 1e-12); /* numpy corrcoef([0,60,100], [0,70,70]) */
+    assert_true(fabs(num(rp, "spearman") - 0.8660254037844387) < 1e-12); /* average ranks: [1,2,3] vs [1,2.5,2.5] */
+    assert_true(json_is_null(json_object_get(ao, "pearson"))); /* 2 sites */
+    json_t *sites = json_object_get(rp, "sites");
+    assert_true(json_is_null(json_object_get(json_array_get(sites, 1), "flag")));  /* 60 vs 70: exactly 10, not more */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sites, 2), "flag")), "magnitude"); /* 100 vs 70 */
+    assert_int_equal(num(rp, "n_flagged"), 1);
+    sites = json_object_get(ao, "sites"); /* exact 10 vs AtP -5: opposite signs, both >= 1 point */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sites, 0), "flag")), "sign");
+    assert_true(json_is_null(json_object_get(json_array_get(sites, 1), "flag"))); /* 50 vs 50 */
+    json_decref(cj);
+    /* refusals: an AtP run with another prompt (naming the key); a steer run over two layers */
+    const char *atps2[] = {d}, *steers2[] = {e};
+    p.atps = atps2;
+    snprintf(out, sizeof out, "%s/out2", dir);
+    assert_int_not_equal(clens_compare_write(inputs, 1, &p, out, NULL, &err), 0);
+    assert_non_null(strstr(err.msg, "settings.prompt is \"chat\" there but \"raw\""));
+    p.atps = atps;
+    p.steers = steers2;
+    snprintf(out, sizeof out, "%s/out3", dir);
+    assert_int_not_equal(clens_compare_write(inputs, 1, &p, out, NULL, &err), 0);
+    assert_non_null(strstr(err.msg, "steers 2 layers at once"));
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -151,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_and_seed),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_evidence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
