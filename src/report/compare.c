@@ -783,6 +783,15 @@ int clens_compare_write(const char *const *inputs, int n_inputs, const clens_com
     }
     s.paragraph = paragraph(&s);
     if (!s.paragraph) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+    if (s.ev) {
+        char *extra = cmp_evidence_paragraph(&s);
+        size_t la = strlen(s.paragraph), lb = extra ? strlen(extra) : 0;
+        char *both = extra ? realloc(s.paragraph, la + lb + 1) : NULL;
+        if (!both) { free(extra); rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+        memcpy(both + la, extra, lb + 1);
+        s.paragraph = both;
+        free(extra);
+    }
     json = render_json(&s);
     md = cmp_render_md(&s);
     csv = render_csv(&s);

@@ -603,3 +603,30 @@ json_t *cmp_evidence_json(const cmp_set *s, int mi)
     }
     return o;
 }
+
+/* The evidence sentences appended to the plain-language paragraph: each
+ * model's agreement line and its AtP-vs-exact summary. "" without attachments. */
+char *cmp_evidence_paragraph(const cmp_set *s)
+{
+    clens_sb b = {0};
+    clens_sb_puts(&b, "");
+    for (int i = 0; s->ev && i < s->n_models; i++) {
+        const cmp_evidence *ev = &s->ev[i];
+        if (ev->line) clens_sb_printf(&b, "\n\nProbe vs cause vs control. %s", ev->line);
+        if (ev->atp_src && ev->n_atp_types > 0) {
+            clens_sb_printf(&b, "\n\nAtP vs exact patching (%s, %d pairs): ", s->m[i].label, ev->atp_n_common);
+            int flagged = 0;
+            for (int k = 0; k < ev->n_atp_types; k++) {
+                const cmp_atp_type *t = &ev->atp_types[k];
+                flagged += t->n_flagged;
+                clens_sb_printf(&b, "%s%s Pearson ", k ? "; " : "", s->m[i].types[t->type].name);
+                if (isfinite(t->pearson)) clens_sb_printf(&b, "%.2f, Spearman %.2f over %d sites", t->pearson, t->spearman, t->n_sites);
+                else clens_sb_printf(&b, "undefined (%d site%s)", t->n_sites, t->n_sites == 1 ? "" : "s");
+            }
+            clens_sb_printf(&b, ". %d site%s flagged (opposite signs, or off by more than %.0f points and %.0f%% of the exact "
+                                "value): AtP is a first-order estimate; confirm what it finds with exact patching.",
+                            flagged, flagged == 1 ? "" : "s", CMP_ATP_ABS, CMP_ATP_REL * 100);
+        }
+    }
+    return clens_sb_take(&b);
+}

@@ -165,6 +165,8 @@ int cmp_evidence_finish(cmp_set *s, clens_error *err);
 void cmp_evidence_free(cmp_set *s);
 json_t *cmp_evidence_json(const cmp_set *s, int model);
 const char *cmp_atp_flag_name(int flag);
+/* The agreement and AtP sentences for the plain-language paragraph (malloc'd). */
+char *cmp_evidence_paragraph(const cmp_set *s);
 /* svg.c: evidence panels and the AtP scatter of one model (NULL if none). */
 char *cmp_svg_evidence(const cmp_set *s, int model);
 char *cmp_svg_atp(const cmp_set *s, int model);

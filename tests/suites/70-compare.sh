@@ -262,6 +262,7 @@ m = c["models"][0]
 ev = m["evidence"]
 assert m["has_final_tokens"] and ev["agreement"].startswith(m["label"] + ": patching recovery (cause)"), ev["agreement"]
 assert "probe (readable)" in ev["agreement"] and "steering (control)" in ev["agreement"]
+assert "Probe vs cause vs control. " + ev["agreement"] in c["summary"] and "AtP vs exact patching (" in c["summary"], c["summary"]
 assert [t["site_type"] for t in ev["atp"]["site_types"]] == ["resid_pre", "attn_out", "z"]
 z = ev["atp"]["site_types"][2]
 assert len(z["sites"]) == 4 * 4 and {s["head"] for s in z["sites"]} == {0, 1, 2, 3}
