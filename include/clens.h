@@ -1352,6 +1352,30 @@ CLENS_API int clens_dynamics_run(const clens_dynamics_params *p, const char *out
                                  void (*progress)(void *user, const char *line), void *user, char **verdict_md,
                                  clens_error *err);
 
+/* ================================================ study: checkpoints, steps */
+/* (section of the study work: docs/study.md "Checkpoints" and "Probe, steering
+ * and AtP steps", docs/cluster.md, docs/dynamics.md)
+ *
+ * clens_dynamics_fit: the statistics and reports of clens_dynamics_run
+ * (dynamics.json, dynamics.md, heatmap.svg, curves.svg, report.html) over
+ * run folders out_dir/runs/NN-step-S (NN the checkpoint's index, two digits;
+ * S its step) that already hold results.json: run by the caller, or merged
+ * from shards. The settings are written or checked as clens_dynamics_run
+ * does; behaviour_path must be NULL (behaviour is measured while running). */
+CLENS_API int clens_dynamics_fit(const clens_dynamics_params *p, const char *out_dir,
+                                 void (*progress)(void *user, const char *line), void *user, char **verdict_md,
+                                 clens_error *err);
+/* The training step of a checkpoint (a folder or org/name@revision), read as
+ * `clens dynamics` reads it (docs/dynamics.md "Checkpoints and steps"). */
+CLENS_API int clens_dynamics_checkpoint_step(const char *checkpoint, long *step, clens_error *err);
+/* The study's tasks of the first Slurm array: the on-policy pair generations
+ * not yet finished ("0,1", or "" if none; malloc'd). The tasks of
+ * clens_study_slurm_scripts's *array depend on them (afterok). */
+CLENS_API char *clens_study_unfinished_pairs_tasks(const clens_study *s);
+/* What task t does, as text ("pairs Q4", "run O8 step 400 shard 1/3",
+ * "probe Q4", "atp Q4"); malloc'd. */
+CLENS_API char *clens_study_task_name(const clens_study *s, int task);
+
 #ifdef __cplusplus
 }
 #endif
