@@ -398,6 +398,17 @@ int clens_study_plan(const clens_study *s, char **text, clens_error *err)
         }
         clens_model_free(mod);
         free(resolved);
+        if (m->n_ck) {
+            int fin = 0;
+            for (int k = 0; k < m->n_ck; k++) {
+                char *d = unit_dir(s, i, k);
+                fin += file_in(d, "results.json");
+                free(d);
+            }
+            clens_sb_printf(&b, "     runs: %s/dynamics/%s/runs/NN-step-S (%d of %d finished)\n", s->out, m->slug, fin,
+                            m->n_ck);
+            continue;
+        }
         char *dir = join3(s->out, "runs", m->slug);
         long done = 0, kept = 0;
         if (dir) run_counts(dir, &done, &kept);
@@ -1183,6 +1194,10 @@ int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char
     cp.n_steers = ns;
     cp.atps = na ? (const char *const *)atps : NULL;
     cp.n_atps = na;
+    /* compare shows each model's probe, steering and AtP beside its patching profile (docs/compare.md) */
+    for (int k = 0; k < np; k++) say(&c, "comparison: probe %s", probes[k]);
+    for (int k = 0; k < ns; k++) say(&c, "comparison: steer %s", steers[k]);
+    for (int k = 0; k < na; k++) say(&c, "comparison: atp %s", atps[k]);
     say(&c, "comparison of %d models -> %s", s->n_models, cmp_dir);
     if ((rc = clens_compare_write((const char *const *)inputs, s->n_models, &cp, cmp_dir, &cmp_md, err))) goto end;
     if ((rc = write_summary(s, cmp_md, summary_md, err))) goto end;
