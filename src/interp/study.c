@@ -49,6 +49,8 @@ static int exists(const char *path)
 }
 
 static int build_tasks(clens_study *s, clens_error *err);
+static char *unit_dir(const clens_study *s, int model, int ck);
+static int file_in(const char *dir, const char *name);
 
 int clens_study_load(clens_study **out, const char *path, const clens_study_options *opt, clens_error *err)
 {
