@@ -1058,11 +1058,13 @@ CLENS_API int clens_study_run(clens_study *s, void (*progress)(void *user, const
                               char **summary_md, clens_error *err);
 CLENS_API void clens_study_free(clens_study *s);
 
-/* The study as tasks, for a cluster (docs/cluster.md): with shards n > 1
- * every model's candidates are split into n shards (rulings R13), task
- * t = model * n + shard runs one shard into shards/<label>/<shard>-of-<n>/,
- * and finalize merges each model's shards into runs/<label>/ (the unsharded
- * run's results.json, apart from timing) before the comparison.
+/* The study as tasks, for a cluster (docs/cluster.md): on-policy pairs (one
+ * task per model) first, then one task per (model or checkpoint) x shard
+ * (with shards n > 1 each run's candidates are split into n shards, rulings
+ * R13, into shards/<label>/...; without checkpoints, pairs tasks and steps,
+ * task t = model * n + shard), then the probe/steer and AtP steps per model;
+ * finalize merges the shards (the unsharded run's results.json, apart from
+ * timing), fits each checkpoint series, then compares.
  * clens_study_run = prepare + every task in order + finalize. Shards are not
  * a setting: a study may be run with any shard count. */
 CLENS_API int clens_study_set_shards(clens_study *s, int shards, clens_error *err);

@@ -19,8 +19,10 @@ static void usage(FILE *f)
         "usage: clens study STUDY.json [options]\n\n"
         "Runs every model of the study file through one patching protocol (pairs built where needed,\n"
         "one run folder per model, resumable), then compares them (comparison/, study.md) in the\n"
-        "study folder. A rerun continues where the last one stopped; a changed setting is refused,\n"
-        "naming the key. The study file's keys: docs/study.md.\n\n"
+        "study folder. A model with \"checkpoints\" gets one run per checkpoint and the training-\n"
+        "dynamics fits (dynamics/<label>/); \"probe\", \"steer\" and \"atp\" add those steps per model\n"
+        "(captures/, probes/, steer/, atp/). A rerun continues where the last one stopped; a changed\n"
+        "setting is refused, naming the key. The study file's keys: docs/study.md.\n\n"
         "  STUDY.json          path, required     the study file (JSON)\n"
         "  --out DIR           path, default the file's \"out\"   the study folder\n"
         "  --fidelity F        seed | clens-default, default the file's \"fidelity\" (else clens-default)\n"
@@ -51,6 +53,7 @@ static void usage(FILE *f)
         "  clens study examples/seed-study.json --dry-run\n"
         "  clens study examples/seed-study.json --fidelity seed --out studies/seed\n"
         "  clens study my-study.json --shards 8 --slurm --slurm-args \"--partition=cpu --time=2:00:00\"\n"
+        "  clens study examples/organism-study.json      # checkpoints, probe, steer, atp (after make demo)\n"
         "exit codes: 0 done (or resumed to done), 1 error (bad study file, refused folder, a model's run),\n"
         "2 usage\n");
 }
