@@ -11,6 +11,16 @@
  * study.md are recomputed from the run folders at the end, atomically. So a
  * study killed at any point and rerun ends with the same files as one that
  * ran straight through, apart from timing fields.
+ *
+ * The work is a list of tasks (build_tasks): on-policy pairs per model, then
+ * one run per (model or checkpoint) x shard, then the probe/steer and AtP
+ * steps per model; a local run does them in order, a cluster runs them as
+ * job arrays (docs/cluster.md). A model with checkpoints gets the layout of
+ * `clens dynamics` (dynamics/<label>/runs/NN-step-S), fitted at the end by
+ * clens_dynamics_fit, so its folder equals a standalone dynamics run. The
+ * steps call the library behind `clens capture`, `clens probe`, `clens
+ * steer` and `clens patch --method atp`, and their folders are handed to the
+ * comparison (clens_compare_params.probes / steers / atps).
  */
 #include <errno.h>
 #include <stdarg.h>
