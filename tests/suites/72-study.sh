@@ -22,7 +22,8 @@
 #     equals a standalone `clens dynamics` with the same settings, captures/probes/steer/atp equal
 #     standalone `clens capture` / `clens probe` / `clens steer` / `clens patch --method atp`; the
 #     comparison is given the probe/steer/atp folders; kill -9 mid-series + rerun ends with the same
-#     files apart from timing; a changed checkpoint list is refused naming the key; --shards 2 run
+#     files apart from timing; a changed checkpoint list, an empty glob, steps out of order, an
+#     unknown checkpoint key and steer without probe are refused naming the key; --shards 2 run
 #     locally gives the same dynamics, comparison and study.md.
 # Env (tests/run.sh): CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
 set -u
@@ -384,6 +385,20 @@ check cmp_trees "$C/s-straight" "$C/s"
 write_ck_study "[\"$C/sig/step-000000\", \"$C/sig/step-001000\", \"$C/sig/step-002000\"]"
 out=$($CLENS study "$C/study.json" --quiet 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q "settings.models\[0\].checkpoints is" <<<"$out" || { echo "FAIL: changed checkpoints not refused: $rc $out"; fail=1; }
+# malformed series and steps are refused naming the key
+write_ck_study "[\"$C/nothing/step-*\"]"
+out=$($CLENS study "$C/study.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'models\[0\].checkpoints: ".*nothing/step-\*" matches no folder' <<<"$out" || { echo "FAIL: empty glob: $rc $out"; fail=1; }
+write_ck_study "[\"$C/sig/step-001000\", \"$C/sig/step-000500\"]"
+out=$($CLENS study "$C/study.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'is not after .*step-001000 (step 1000); list them in training order' <<<"$out" || { echo "FAIL: step order: $rc $out"; fail=1; }
+write_ck_study "[{\"path\": \"$C/A\", \"step\": 5}, {\"path\": \"$C/B\", \"step\": 9, \"stp\": 1}]"
+out=$($CLENS study "$C/study.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'unknown key models\[0\].checkpoints\[1\].stp' <<<"$out" || { echo "FAIL: checkpoint key: $rc $out"; fail=1; }
+write_ck_study "[\"$C/sig/step-*\"]"
+sed 's/"probe": {[^}]*},//' "$C/study.json" >"$C/nop.json"
+out=$($CLENS study "$C/nop.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'steer: the direction is the model.s probe: add "probe": {} too' <<<"$out" || { echo "FAIL: steer without probe: $rc $out"; fail=1; }
 write_ck_study "[\"$C/sig/step-*\"]"
 # --shards 2, locally: the same dynamics, comparison and study.md
 mv "$C/s" "$C/s-killed"
