@@ -1058,11 +1058,13 @@ CLENS_API int clens_study_run(clens_study *s, void (*progress)(void *user, const
                               char **summary_md, clens_error *err);
 CLENS_API void clens_study_free(clens_study *s);
 
-/* The study as tasks, for a cluster (docs/cluster.md): with shards n > 1
- * every model's candidates are split into n shards (rulings R13), task
- * t = model * n + shard runs one shard into shards/<label>/<shard>-of-<n>/,
- * and finalize merges each model's shards into runs/<label>/ (the unsharded
- * run's results.json, apart from timing) before the comparison.
+/* The study as tasks, for a cluster (docs/cluster.md): on-policy pairs (one
+ * task per model) first, then one task per (model or checkpoint) x shard
+ * (with shards n > 1 each run's candidates are split into n shards, rulings
+ * R13, into shards/<label>/...; without checkpoints, pairs tasks and steps,
+ * task t = model * n + shard), then the probe/steer and AtP steps per model;
+ * finalize merges the shards (the unsharded run's results.json, apart from
+ * timing), fits each checkpoint series, then compares.
  * clens_study_run = prepare + every task in order + finalize. Shards are not
  * a setting: a study may be run with any shard count. */
 CLENS_API int clens_study_set_shards(clens_study *s, int shards, clens_error *err);
@@ -1365,6 +1367,30 @@ typedef struct clens_fidelity_choice {
 
 /* The seed preset's choices (static, never freed); *n gets their count. */
 CLENS_API const clens_fidelity_choice *clens_fidelity_seed_choices(int *n);
+
+/* ================================================ study: checkpoints, steps */
+/* (section of the study work: docs/study.md "Checkpoints" and "Probe, steering
+ * and AtP steps", docs/cluster.md, docs/dynamics.md)
+ *
+ * clens_dynamics_fit: the statistics and reports of clens_dynamics_run
+ * (dynamics.json, dynamics.md, heatmap.svg, curves.svg, report.html) over
+ * run folders out_dir/runs/NN-step-S (NN the checkpoint's index, two digits;
+ * S its step) that already hold results.json: run by the caller, or merged
+ * from shards. The settings are written or checked as clens_dynamics_run
+ * does; behaviour_path must be NULL (behaviour is measured while running). */
+CLENS_API int clens_dynamics_fit(const clens_dynamics_params *p, const char *out_dir,
+                                 void (*progress)(void *user, const char *line), void *user, char **verdict_md,
+                                 clens_error *err);
+/* The training step of a checkpoint (a folder or org/name@revision), read as
+ * `clens dynamics` reads it (docs/dynamics.md "Checkpoints and steps"). */
+CLENS_API int clens_dynamics_checkpoint_step(const char *checkpoint, long *step, clens_error *err);
+/* The study's tasks of the first Slurm array: the on-policy pair generations
+ * not yet finished ("0,1", or "" if none; malloc'd). The tasks of
+ * clens_study_slurm_scripts's *array depend on them (afterok). */
+CLENS_API char *clens_study_unfinished_pairs_tasks(const clens_study *s);
+/* What task t does, as text ("pairs Q4", "run O8 step 400 shard 1/3",
+ * "probe Q4", "atp Q4"); malloc'd. */
+CLENS_API char *clens_study_task_name(const clens_study *s, int task);
 
 #ifdef __cplusplus
 }

@@ -19,8 +19,10 @@ static void usage(FILE *f)
         "usage: clens study STUDY.json [options]\n\n"
         "Runs every model of the study file through one patching protocol (pairs built where needed,\n"
         "one run folder per model, resumable), then compares them (comparison/, study.md) in the\n"
-        "study folder. A rerun continues where the last one stopped; a changed setting is refused,\n"
-        "naming the key. The study file's keys: docs/study.md.\n\n"
+        "study folder. A model with \"checkpoints\" gets one run per checkpoint and the training-\n"
+        "dynamics fits (dynamics/<label>/); \"probe\", \"steer\" and \"atp\" add those steps per model\n"
+        "(captures/, probes/, steer/, atp/). A rerun continues where the last one stopped; a changed\n"
+        "setting is refused, naming the key. The study file's keys: docs/study.md.\n\n"
         "  STUDY.json          path, required     the study file (JSON)\n"
         "  --out DIR           path, default the file's \"out\"   the study folder\n"
         "  --fidelity F        seed | clens-default, default the file's \"fidelity\" (else clens-default)\n"
@@ -33,14 +35,16 @@ static void usage(FILE *f)
         "  --print-settings    flag               print the canonical settings (every default) and exit\n"
         "  --threads N         int, default 0     threads (0 = all cores; results do not depend on it);\n"
         "                                         with --slurm: cpus per task (default 1)\n"
-        "  --shards N          int, default 1     split each model's candidates into N shards (R13), run as\n"
-        "                                         tasks t = model x N + shard, merged before the comparison\n"
+        "  --shards N          int, default 1     split each run (model or checkpoint) into N shards (R13);\n"
+        "                                         tasks: on-policy pairs per model, then run x shard, then the\n"
+        "                                         probe/steer and AtP steps per model; --dry-run lists them\n"
         "  --task T            int                run only task T (what a Slurm array task runs)\n"
-        "  --finalize          flag               only merge the shards, compare, write study.md\n"
-        "  --slurm             flag               submit the tasks as one Slurm job array (only the unfinished\n"
-        "                                         ones) plus a final job --dependency=afterok that finalizes;\n"
-        "                                         scripts in OUT/slurm/ (docs/cluster.md). With --dry-run:\n"
-        "                                         print the scripts and the sbatch commands\n"
+        "  --finalize          flag               only merge the shards, fit the dynamics, compare, write study.md\n"
+        "  --slurm             flag               submit the unfinished tasks as Slurm job arrays (on-policy\n"
+        "                                         pairs first, the rest --dependency=afterok on them) plus a\n"
+        "                                         final job --dependency=afterok that finalizes; scripts in\n"
+        "                                         OUT/slurm/ (docs/cluster.md). With --dry-run: print the\n"
+        "                                         scripts and the sbatch commands\n"
         "  --slurm-args S      string, default \"\"  extra sbatch options, e.g. \"--partition=gpu --time=4:00:00\"\n"
         "  --slurm-mem MB      int, default from the memory plan (largest model + KV + 1 GiB)\n"
         "  --quiet             flag               no progress and no summary\n"
@@ -49,6 +53,7 @@ static void usage(FILE *f)
         "  clens study examples/seed-study.json --dry-run\n"
         "  clens study examples/seed-study.json --fidelity seed --out studies/seed\n"
         "  clens study my-study.json --shards 8 --slurm --slurm-args \"--partition=cpu --time=2:00:00\"\n"
+        "  clens study examples/organism-study.json      # checkpoints, probe, steer, atp (after make demo)\n"
         "exit codes: 0 done (or resumed to done), 1 error (bad study file, refused folder, a model's run),\n"
         "2 usage\n");
 }
@@ -89,35 +94,54 @@ static int submit(clens_study *s, const char *out, int dry, int threads, long me
     exe[n] = 0;
     clens_study_slurm_params sp = {exe, cwd, threads > 0 ? threads : 1, mem};
     if (!dry && clens_study_prepare(s, NULL, NULL, &err)) return cli_fail("study", &err);
-    char *task = NULL, *fin = NULL, *array = NULL;
+    char *task = NULL, *fin = NULL, *array = NULL, *pairs = NULL;
     if (clens_study_slurm_scripts(s, &sp, &task, &fin, &array, &err)) return cli_fail("study", &err);
-    int rc = CLI_EXIT_OK;
+    pairs = clens_study_unfinished_pairs_tasks(s);
+    int rc = pairs ? CLI_EXIT_OK : cli_errorf("study", CLI_EXIT_ERR, "out of memory");
     char dir[PATH_MAX], tpath[PATH_MAX], fpath[PATH_MAX], opts[PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s/slurm", out);
-    if (dry) {
+    if (rc) {
+    } else if (dry) {
+        const char *x = extra ? extra : "";
         printf("# %s/slurm/task.sh\n%s\n# %s/slurm/final.sh\n%s\n", out, task, out, fin);
-        if (array[0]) printf("sbatch --parsable --array=%s %s %s/slurm/task.sh\n"
-                             "sbatch --parsable --dependency=afterok:<array job id> %s %s/slurm/final.sh\n",
-                             array, extra ? extra : "", out, extra ? extra : "", out);
-        else printf("(every task has finished)\nsbatch --parsable %s %s/slurm/final.sh\n", extra ? extra : "", out);
+        if (pairs[0]) printf("sbatch --parsable --array=%s %s %s/slurm/task.sh\n", pairs, x, out);
+        if (array[0])
+            printf("sbatch --parsable --array=%s%s %s %s/slurm/task.sh\n", array,
+                   pairs[0] ? " --dependency=afterok:<pairs array job id>" : "", x, out);
+        if (array[0] || pairs[0])
+            printf("sbatch --parsable --dependency=afterok:<%s job id> %s %s/slurm/final.sh\n",
+                   array[0] ? "array" : "pairs array", x, out);
+        else printf("(every task has finished)\nsbatch --parsable %s %s/slurm/final.sh\n", x, out);
     } else if (!(rc = write_script(dir, "task.sh", task, tpath, sizeof tpath)) &&
                !(rc = write_script(dir, "final.sh", fin, fpath, sizeof fpath))) {
-        long jid = 0, fid;
-        if (array[0]) {
-            snprintf(opts, sizeof opts, "--array=%s", array);
+        /* pairs array -> work array (afterok) -> final job (afterok) */
+        long pid = 0, jid = 0, fid;
+        if (pairs[0]) {
+            snprintf(opts, sizeof opts, "--array=%s", pairs);
+            pid = sbatch(opts, extra, tpath);
+        }
+        if (pid >= 0 && array[0]) {
+            if (pid) snprintf(opts, sizeof opts, "--array=%s --dependency=afterok:%ld", array, pid);
+            else snprintf(opts, sizeof opts, "--array=%s", array);
             jid = sbatch(opts, extra, tpath);
         }
-        if (jid < 0) rc = CLI_EXIT_ERR;
+        long dep = jid ? jid : pid;
+        if (pid < 0 || jid < 0) rc = CLI_EXIT_ERR;
         else {
-            if (jid) snprintf(opts, sizeof opts, "--dependency=afterok:%ld", jid);
+            if (dep) snprintf(opts, sizeof opts, "--dependency=afterok:%ld", dep);
             else opts[0] = 0;
             fid = sbatch(opts, extra, fpath);
             if (fid < 0) rc = CLI_EXIT_ERR;
-            else if (jid) printf("submitted job array %ld (tasks %s of %d) and final job %ld (afterok)\n", jid, array,
-                                 clens_study_task_count(s), fid);
-            else printf("every task has finished; submitted final job %ld\n", fid);
+            else {
+                if (pid) printf("submitted pairs array %ld (tasks %s); ", pid, pairs);
+                if (jid) printf("submitted job array %ld (tasks %s of %d) and final job %ld (afterok)\n", jid, array,
+                                clens_study_task_count(s), fid);
+                else if (pid) printf("final job %ld (afterok)\n", fid);
+                else printf("every task has finished; submitted final job %ld\n", fid);
+            }
         }
     }
+    free(pairs);
     free(task);
     free(fin);
     free(array);

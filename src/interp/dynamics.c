@@ -453,80 +453,136 @@ static int write_text(const char *dir, const char *name, char *text, clens_error
     return rc;
 }
 
-int clens_dynamics_run(const clens_dynamics_params *p, const char *out_dir, void (*progress)(void *, const char *),
-                       void *user, char **verdict_md, clens_error *err)
+/* Resolves every checkpoint and its step, checks the order, writes or checks
+ * out_dir/settings.json and names the run folders (out_dir/runs/NN-step-S). */
+static int series_open(dyn_series *s, const clens_dynamics_params *p, const char *out_dir,
+                       void (*progress)(void *, const char *), void *user, json_t **settings, clens_error *err)
 {
-    if (verdict_md) *verdict_md = NULL;
+    *settings = NULL;
+    memset(s, 0, sizeof *s);
     if (!p || !out_dir || !p->checkpoints || p->n_checkpoints < 2)
         return clens_err(err, CLENS_E_ARG, "dynamics needs at least two checkpoints and an output folder");
     if (!p->run.pairs_path) return clens_err(err, CLENS_E_ARG, "dynamics needs a pairs file");
     if (p->resamples < 0 || p->min_inside < 1 || !(p->max_window_frac > 0) || !isfinite(p->min_delta_bic) ||
         !(p->min_amplitude >= 0))
         return clens_err(err, CLENS_E_ARG, "bad parameters (resamples >= 0, min_inside >= 1, max_window_frac > 0)");
-    dyn_series s;
-    memset(&s, 0, sizeof s);
-    s.out = out_dir;
-    s.progress = progress;
-    s.user = user;
-    s.params = p;
+    s->out = out_dir;
+    s->progress = progress;
+    s->user = user;
+    s->params = p;
     int rc = 0;
-    json_t *settings = NULL;
     long *steps = malloc(sizeof *steps * (size_t)p->n_checkpoints);
-    s.ck = calloc((size_t)p->n_checkpoints, sizeof *s.ck);
-    if (!steps || !s.ck) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
-    s.n_ck = p->n_checkpoints;
-    for (int k = 0; k < s.n_ck; k++) {
-        dyn_ckpt *c = &s.ck[k];
+    s->ck = calloc((size_t)p->n_checkpoints, sizeof *s->ck);
+    if (!steps || !s->ck) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+    s->n_ck = p->n_checkpoints;
+    for (int k = 0; k < s->n_ck; k++) {
+        dyn_ckpt *c = &s->ck[k];
         c->arg = p->checkpoints[k];
         if ((rc = hf_resolve_model(c->arg, &c->path, err))) goto done;
         if (p->steps) c->step = p->steps[k];
         else if ((rc = read_step(c->arg, c->path, &c->step, err))) goto done;
-        if (k > 0 && c->step <= s.ck[k - 1].step) {
+        if (k > 0 && c->step <= s->ck[k - 1].step) {
             rc = clens_err(err, CLENS_E_ARG, "%s: step %ld is not after the previous checkpoint's (%ld); give the "
-                                             "checkpoints in training order", c->arg, c->step, s.ck[k - 1].step);
+                                             "checkpoints in training order", c->arg, c->step, s->ck[k - 1].step);
             goto done;
         }
         steps[k] = c->step;
     }
     if ((rc = clens_mkdir_p(out_dir, err))) goto done;
-    settings = settings_json(p, steps);
-    if (!settings) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
-    if ((rc = check_settings(out_dir, settings, err))) goto done;
+    *settings = settings_json(p, steps);
+    if (!*settings) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+    if ((rc = check_settings(out_dir, *settings, err))) goto done;
     {
         char *runs = join(out_dir, "runs");
         if (!runs) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         rc = clens_mkdir_p(runs, err);
-        for (int k = 0; !rc && k < s.n_ck; k++) {
+        for (int k = 0; !rc && k < s->n_ck; k++) {
             char name[64];
-            snprintf(name, sizeof name, "%02d-step-%ld", k, s.ck[k].step);
-            if (!(s.ck[k].run_dir = join(runs, name))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+            snprintf(name, sizeof name, "%02d-step-%ld", k, s->ck[k].step);
+            if (!(s->ck[k].run_dir = join(runs, name))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         }
         free(runs);
-        if (rc) goto done;
-    }
-    for (int k = 0; k < s.n_ck; k++) {
-        say(progress, user, "dynamics: checkpoint %d/%d: %s (step %ld)", k + 1, s.n_ck, s.ck[k].arg, s.ck[k].step);
-        if ((rc = run_checkpoint(&s, p, k, err))) goto done;
-    }
-    if ((rc = load_series(&s, p, err))) goto done;
-    say(progress, user, "dynamics: fitting %d layers x %d checkpoints, %d resamples", s.n_pts, s.n_ck, p->resamples);
-    if ((rc = dyn_analyze(&s, p, err))) goto done;
-    {
-        char *json = dyn_render_json(&s, settings);
-        if ((rc = write_text(out_dir, "dynamics.json", json, err))) { free(json); goto done; }
-        char *md = dyn_render_md(&s);
-        char *heat = dyn_svg_heat(&s), *curves = dyn_svg_curves(&s);
-        char *html = md && heat && curves && json ? dyn_render_html(&s, md, heat, curves, json) : NULL;
-        if (!(rc = write_text(out_dir, "dynamics.md", md, err)) && !(rc = write_text(out_dir, "heatmap.svg", heat, err)) &&
-            !(rc = write_text(out_dir, "curves.svg", curves, err)))
-            rc = write_text(out_dir, "report.html", html, err);
-        free(json); free(heat); free(curves); free(html);
-        if (!rc && verdict_md) { *verdict_md = md; md = NULL; }
-        free(md);
     }
 done:
-    json_decref(settings);
     free(steps);
+    return rc;
+}
+
+/* Reads the series back, fits it and writes the reports. */
+static int fit_and_write(dyn_series *s, const clens_dynamics_params *p, const char *out_dir, json_t *settings,
+                         char **verdict_md, clens_error *err)
+{
+    int rc;
+    if ((rc = load_series(s, p, err))) return rc;
+    say(s->progress, s->user, "dynamics: fitting %d layers x %d checkpoints, %d resamples", s->n_pts, s->n_ck,
+        p->resamples);
+    if ((rc = dyn_analyze(s, p, err))) return rc;
+    char *json = dyn_render_json(s, settings);
+    if ((rc = write_text(out_dir, "dynamics.json", json, err))) { free(json); return rc; }
+    char *md = dyn_render_md(s);
+    char *heat = dyn_svg_heat(s), *curves = dyn_svg_curves(s);
+    char *html = md && heat && curves && json ? dyn_render_html(s, md, heat, curves, json) : NULL;
+    if (!(rc = write_text(out_dir, "dynamics.md", md, err)) && !(rc = write_text(out_dir, "heatmap.svg", heat, err)) &&
+        !(rc = write_text(out_dir, "curves.svg", curves, err)))
+        rc = write_text(out_dir, "report.html", html, err);
+    free(json); free(heat); free(curves); free(html);
+    if (!rc && verdict_md) { *verdict_md = md; md = NULL; }
+    free(md);
+    return rc;
+}
+
+int clens_dynamics_run(const clens_dynamics_params *p, const char *out_dir, void (*progress)(void *, const char *),
+                       void *user, char **verdict_md, clens_error *err)
+{
+    if (verdict_md) *verdict_md = NULL;
+    dyn_series s;
+    json_t *settings = NULL;
+    int rc = series_open(&s, p, out_dir, progress, user, &settings, err);
+    for (int k = 0; !rc && k < s.n_ck; k++) {
+        say(progress, user, "dynamics: checkpoint %d/%d: %s (step %ld)", k + 1, s.n_ck, s.ck[k].arg, s.ck[k].step);
+        rc = run_checkpoint(&s, p, k, err);
+    }
+    if (!rc) rc = fit_and_write(&s, p, out_dir, settings, verdict_md, err);
+    json_decref(settings);
     dyn_series_free(&s);
+    return rc;
+}
+
+int clens_dynamics_fit(const clens_dynamics_params *p, const char *out_dir, void (*progress)(void *, const char *),
+                       void *user, char **verdict_md, clens_error *err)
+{
+    if (verdict_md) *verdict_md = NULL;
+    dyn_series s;
+    json_t *settings = NULL;
+    int rc = series_open(&s, p, out_dir, progress, user, &settings, err);
+    if (!rc && p->behaviour_path)
+        rc = clens_err(err, CLENS_E_ARG, "dynamics fit: behaviour is measured while running (clens_dynamics_run)");
+    for (int k = 0; !rc && k < s.n_ck; k++) {
+        /* the kept count of a finished run folder (run by the caller, or merged from shards) */
+        char *path = join(s.ck[k].run_dir, "results.json");
+        json_t *res = NULL;
+        json_error_t je;
+        if (!path) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+        else if ((rc = clens_json_load_regular(path, 0, &res, &je, err))) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            rc = clens_err(err, rc, "checkpoint %s has not finished: %s", s.ck[k].arg, msg);
+        } else
+            s.ck[k].n_kept = (long)json_integer_value(json_object_get(json_object_get(res, "counts"), "kept"));
+        json_decref(res);
+        free(path);
+    }
+    if (!rc) rc = fit_and_write(&s, p, out_dir, settings, verdict_md, err);
+    json_decref(settings);
+    dyn_series_free(&s);
+    return rc;
+}
+
+int clens_dynamics_checkpoint_step(const char *checkpoint, long *step, clens_error *err)
+{
+    char *path = NULL;
+    int rc = hf_resolve_model(checkpoint, &path, err);
+    if (!rc) rc = read_step(checkpoint, path, step, err);
+    free(path);
     return rc;
 }

@@ -11,6 +11,16 @@
  * study.md are recomputed from the run folders at the end, atomically. So a
  * study killed at any point and rerun ends with the same files as one that
  * ran straight through, apart from timing fields.
+ *
+ * The work is a list of tasks (build_tasks): on-policy pairs per model, then
+ * one run per (model or checkpoint) x shard, then the probe/steer and AtP
+ * steps per model; a local run does them in order, a cluster runs them as
+ * job arrays (docs/cluster.md). A model with checkpoints gets the layout of
+ * `clens dynamics` (dynamics/<label>/runs/NN-step-S), fitted at the end by
+ * clens_dynamics_fit, so its folder equals a standalone dynamics run. The
+ * steps call the library behind `clens capture`, `clens probe`, `clens
+ * steer` and `clens patch --method atp`, and their folders are handed to the
+ * comparison (clens_compare_params.probes / steers / atps).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,6 +33,7 @@
 #include "base/infile.h"
 #include "formats/formats.h"
 #include "interp/study_internal.h"
+#include "interp/steer_study.h"
 #include "report/report.h"
 
 static char *join(const char *a, const char *b)
@@ -47,6 +58,10 @@ static int exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+static int build_tasks(clens_study *s, clens_error *err);
+static char *unit_dir(const clens_study *s, int model, int ck);
+static int file_in(const char *dir, const char *name);
+
 int clens_study_load(clens_study **out, const char *path, const clens_study_options *opt, clens_error *err)
 {
     *out = NULL;
@@ -59,6 +74,10 @@ int clens_study_load(clens_study **out, const char *path, const clens_study_opti
     }
     s->threads = opt ? opt->threads : 0;
     s->shards = 1;
+    if ((rc = build_tasks(s, err))) {
+        clens_study_free(s);
+        return rc;
+    }
     *out = s;
     return CLENS_OK;
 }
@@ -346,6 +365,12 @@ int clens_study_plan(const clens_study *s, char **text, clens_error *err)
         const study_model *m = &s->models[i];
         clens_sb_printf(&b, "  %d. %s [%s] %s\n", i + 1, m->label, m->training, m->model);
         if (m->notes[0]) clens_sb_printf(&b, "     notes: %s\n", m->notes);
+        if (m->n_ck) {
+            clens_sb_printf(&b, "     checkpoints: %d (steps", m->n_ck);
+            for (int k = 0; k < m->n_ck; k++) clens_sb_printf(&b, "%s%ld", k ? "," : " ", m->ck_steps[k]);
+            clens_sb_printf(&b, ") -> %s/dynamics/%s (the model below is the last checkpoint unless given)\n", s->out,
+                            m->slug);
+        }
         char *resolved = NULL;
         clens_error e2 = {0};
         clens_model *mod = NULL;
@@ -385,6 +410,17 @@ int clens_study_plan(const clens_study *s, char **text, clens_error *err)
         }
         clens_model_free(mod);
         free(resolved);
+        if (m->n_ck) {
+            int fin = 0;
+            for (int k = 0; k < m->n_ck; k++) {
+                char *d = unit_dir(s, i, k);
+                fin += file_in(d, "results.json");
+                free(d);
+            }
+            clens_sb_printf(&b, "     runs: %s/dynamics/%s/runs/NN-step-S (%d of %d finished)\n", s->out, m->slug, fin,
+                            m->n_ck);
+            continue;
+        }
         char *dir = join3(s->out, "runs", m->slug);
         long done = 0, kept = 0;
         if (dir) run_counts(dir, &done, &kept);
@@ -395,7 +431,13 @@ int clens_study_plan(const clens_study *s, char **text, clens_error *err)
         free(res);
         free(dir);
     }
-    clens_sb_printf(&b, "runs: %d, then the comparison -> %s/comparison and %s/study.md\n", s->n_models, s->out, s->out);
+    clens_sb_printf(&b, "tasks: %d (%d shard%s)\n", s->n_tasks, s->shards, s->shards > 1 ? "s" : "");
+    for (int t = 0; t < s->n_tasks; t++) {
+        char *name = clens_study_task_name(s, t);
+        clens_sb_printf(&b, "  %d. %s%s\n", t, name ? name : "?", clens_study_task_finished(s, t) ? " (finished)" : "");
+        free(name);
+    }
+    clens_sb_printf(&b, "then the merge, dynamics fits, the comparison -> %s/comparison and %s/study.md\n", s->out, s->out);
     *text = clens_sb_take(&b);
     return *text ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }
@@ -492,72 +534,320 @@ static int build_on_policy_pairs(const clens_study *s, const study_model *sm, cl
     return rc;
 }
 
-/* The run folder of a task: runs/<label> unsharded, else shards/<label>/<shard>-of-<n>. */
-static char *task_dir(const clens_study *s, int model, int shard)
+/* The finished run folder of a unit: runs/<label> for a plain model, the
+ * dynamics layout dynamics/<label>/runs/NN-step-S for checkpoint k. */
+static char *unit_dir(const clens_study *s, int model, int ck)
 {
-    if (s->shards <= 1) return join3(s->out, "runs", s->models[model].slug);
+    const study_model *m = &s->models[model];
+    if (ck < 0) return join3(s->out, "runs", m->slug);
     char part[64];
-    snprintf(part, sizeof part, "%d-of-%d", shard, s->shards);
+    snprintf(part, sizeof part, "runs/%02d-step-%ld", ck, m->ck_steps[ck]);
+    char *d = join3(s->out, "dynamics", m->slug), *r = d ? join(d, part) : NULL;
+    free(d);
+    return r;
+}
+
+/* The folder a run task writes: its unit's folder unsharded, else
+ * shards/<label>/<shard>-of-<n> (shards/<label>/NN-step-S/<shard>-of-<n> for a checkpoint). */
+static char *run_task_dir(const clens_study *s, int model, int ck, int shard)
+{
+    if (s->shards <= 1) return unit_dir(s, model, ck);
+    char part[96];
+    if (ck < 0) snprintf(part, sizeof part, "%d-of-%d", shard, s->shards);
+    else snprintf(part, sizeof part, "%02d-step-%ld/%d-of-%d", ck, s->models[model].ck_steps[ck], shard, s->shards);
     char *a = join3(s->out, "shards", s->models[model].slug), *d = a ? join(a, part) : NULL;
     free(a);
     return d;
 }
 
-static int run_model(const clens_study *s, int i, int shard, const char *shared_pairs, run_ctx *c, clens_error *err)
+/* The pairs of a model: the shared file, or pairs/<label>.jsonl (on-policy). */
+static char *model_pairs_path(const clens_study *s, int model)
+{
+    if (s->pairs_mode == STUDY_PAIRS_FILE) return strdup(s->pairs_file);
+    if (s->pairs_mode == STUDY_PAIRS_BUILD) return join(s->out, "pairs.jsonl");
+    size_t n = strlen(s->out) + strlen(s->models[model].slug) + 16;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/pairs/%s.jsonl", s->out, s->models[model].slug);
+    return p;
+}
+
+static char *step_dir(const clens_study *s, const char *kind, int model)
+{
+    return join3(s->out, kind, s->models[model].slug);
+}
+
+static int file_in(const char *dir, const char *name)
+{
+    char *p = dir ? join(dir, name) : NULL;
+    int e = p && exists(p);
+    free(p);
+    return e;
+}
+
+/* Names the model in an error of one of its tasks. */
+static int model_error(const study_model *sm, int rc, clens_error *err)
+{
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return clens_err(err, rc, "model %s (%s): %s", sm->label, sm->model, msg);
+}
+
+/* The pairs task of an on-policy model: its own greedy solutions -> pairs/<label>.jsonl. */
+static int run_pairs_task(const clens_study *s, int i, run_ctx *c, clens_error *err)
 {
     const study_model *sm = &s->models[i];
+    char *pdir = join(s->out, "pairs"), *path = model_pairs_path(s, i);
+    clens_model *m = NULL;
+    int rc = pdir && path ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    c->index = i;
+    c->label = sm->label;
+    if (!rc && exists(path)) {
+        say(c, "model %d/%d %s: on-policy pairs already built: %s", i + 1, s->n_models, sm->label, path);
+    } else if (!rc && !(rc = clens_mkdir_p(pdir, err)) && !(rc = open_model(s, sm->model, &m, err))) {
+        rc = build_on_policy_pairs(s, sm, m, path, c, err);
+    }
+    if (rc) rc = model_error(sm, rc, err);
+    clens_model_free(m);
+    free(pdir);
+    free(path);
+    return rc;
+}
+
+static int run_model(const clens_study *s, int i, int ck, int shard, run_ctx *c, clens_error *err)
+{
+    const study_model *sm = &s->models[i];
+    const char *spec = ck >= 0 ? sm->ck_paths[ck] : sm->model;
     clens_model *m = NULL;
     clens_run *run = NULL;
     int *layers = NULL, nl = 0;
-    char *pairs_path = NULL, *dir = task_dir(s, i, shard);
+    char *pairs_path = model_pairs_path(s, i), *dir = run_task_dir(s, i, ck, shard);
+    char what[96] = "";
+    if (ck >= 0) snprintf(what, sizeof what, " checkpoint %d/%d (step %ld)", ck + 1, sm->n_ck, sm->ck_steps[ck]);
     c->index = i;
     c->label = sm->label;
-    say(c, "model %d/%d %s [%s]: opening %s", i + 1, s->n_models, sm->label, sm->training, sm->model);
-    int rc = dir ? open_model(s, sm->model, &m, err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
-    if (rc) goto end;
+    say(c, "model %d/%d %s [%s]%s: opening %s", i + 1, s->n_models, sm->label, sm->training, what, spec);
+    int rc = dir && pairs_path ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    if (!rc && !exists(pairs_path))
+        rc = clens_err(err, CLENS_E_STATE, "%s: no pairs yet: run the model's pairs task first (clens study without "
+                       "--task runs every task in order)", pairs_path);
+    if (rc || (rc = open_model(s, spec, &m, err))) goto end;
     const clens_model_info *in = clens_model_get_info(m);
-    if (s->pairs_mode == STUDY_PAIRS_ON_POLICY) {
-        char *pdir = join(s->out, "pairs");
-        if (!pdir || (rc = clens_mkdir_p(pdir, err))) {
-            if (!pdir) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
-            free(pdir);
-            goto end;
-        }
-        size_t n = strlen(pdir) + strlen(sm->slug) + 8;
-        pairs_path = malloc(n);
-        if (pairs_path) snprintf(pairs_path, n, "%s/%s.jsonl", pdir, sm->slug);
-        free(pdir);
-        if (!pairs_path) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
-        if ((rc = build_on_policy_pairs(s, sm, m, pairs_path, c, err))) goto end;
-    } else {
-        pairs_path = strdup(shared_pairs);
-    }
     if ((rc = model_layers(s, in->n_layers, &layers, &nl, err))) goto end;
     clens_run_params rp = run_params(s, pairs_path, layers, nl);
     rp.shard_index = shard;
     rp.shard_count = s->shards;
     if ((rc = clens_mkdir_p(dir, err)) || (rc = clens_run_open(&run, dir, m, &rp, err))) goto end;
     const clens_run_info *ri = clens_run_get_info(run);
-    say(c, "model %d/%d %s: %s, %d layers, run %s%s (memory: weights %.2f GiB, KV %.2f GiB for %d tokens)", i + 1,
-        s->n_models, sm->label, in->arch_name, in->n_layers, dir, ri->resumed_done ? " resumed" : "",
+    say(c, "model %d/%d %s%s: %s, %d layers, run %s%s (memory: weights %.2f GiB, KV %.2f GiB for %d tokens)", i + 1,
+        s->n_models, sm->label, what, in->arch_name, in->n_layers, dir, ri->resumed_done ? " resumed" : "",
         in->weight_bytes / 1073741824.0, 3.0 * ri->max_tokens * in->kv_bytes_per_token / 1073741824.0, ri->max_tokens);
     if ((rc = clens_run_execute(run, on_run_progress, c, err))) goto end;
     if ((rc = clens_run_finish(run, NULL, err))) goto end;
-    say(c, "model %d/%d %s: done, %ld of %ld pairs kept (%ld candidates recorded)", i + 1, s->n_models, sm->label,
-        ri->kept, ri->target, ri->done);
+    say(c, "model %d/%d %s%s: done, %ld of %ld pairs kept (%ld candidates recorded)", i + 1, s->n_models, sm->label,
+        what, ri->kept, ri->target, ri->done);
 end:
-    if (rc) {
-        /* name the model in the error */
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        clens_err(err, rc, "model %s (%s): %s", sm->label, sm->model, msg);
-    }
+    if (rc) rc = model_error(sm, rc, err);
     clens_run_free(run);
     clens_model_free(m);
     free(layers);
     free(pairs_path);
     free(dir);
     return rc;
+}
+
+/* The probe's best layer: the highest difference-of-means AUROC of probe.json. */
+static int best_probe_layer(const char *probe_json, int *layer, clens_error *err)
+{
+    json_t *root = NULL;
+    json_error_t je;
+    int rc = clens_json_load_regular(probe_json, 0, &root, &je, err);
+    if (rc) return rc;
+    double best = -1;
+    *layer = -1;
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(root, "layers"), i, l) {
+        const json_t *a = json_object_get(json_object_get(l, "diff_of_means"), "auroc"), *L = json_object_get(l, "layer");
+        if (json_is_number(a) && json_is_integer(L) && json_integer_value(L) >= 0 && json_number_value(a) > best) {
+            best = json_number_value(a);
+            *layer = (int)json_integer_value(L);
+        }
+    }
+    json_decref(root);
+    return *layer >= 0 ? CLENS_OK : clens_err(err, CLENS_E_FORMAT, "%s: no layer with a difference-of-means AUROC", probe_json);
+}
+
+/* The probe task: capture -> captures/<label>, probe -> probes/<label>, and
+ * with "steer" the probe's direction -> steer/<label>; each part skipped when
+ * its output is there (capture and probe write their files atomically). */
+static int run_probe_task(const clens_study *s, int i, run_ctx *c, clens_error *err)
+{
+    const study_model *sm = &s->models[i];
+    char *pairs = model_pairs_path(s, i), *cap = step_dir(s, "captures", i), *prb = step_dir(s, "probes", i);
+    char *str = s->has_steer ? step_dir(s, "steer", i) : NULL, *pj = prb ? join(prb, "probe.json") : NULL;
+    clens_model *m = NULL;
+    json_t *res = NULL;
+    int rc = pairs && cap && prb && pj && (!s->has_steer || str) ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    c->index = i;
+    c->label = sm->label;
+    if (!rc && !exists(pairs))
+        rc = clens_err(err, CLENS_E_STATE, "%s: no pairs yet: run the model's pairs task first", pairs);
+    if (!rc && (!file_in(cap, "index.json") || (s->has_steer && !file_in(str, "steer.json"))))
+        rc = open_model(s, sm->model, &m, err);
+    if (!rc && !file_in(cap, "index.json")) {
+        clens_capture_params cp = clens_capture_default_params();
+        cp.pairs_path = pairs;
+        cp.sites = s->probe_sites;
+        cp.positions = strcmp(s->probe_positions, "error") == 0 ? CLENS_CAPTURE_ERROR
+                     : strcmp(s->probe_positions, "all") == 0   ? CLENS_CAPTURE_ALL
+                                                                : CLENS_CAPTURE_FINAL;
+        cp.prompt_chat = s->prompt_chat;
+        cp.limit = s->probe_limit;
+        say(c, "model %d/%d %s: capture -> %s", i + 1, s->n_models, sm->label, cap);
+        rc = clens_capture_pairs(m, &cp, cap, NULL, NULL, err);
+    }
+    if (!rc && !exists(pj)) {
+        clens_probe_params pp = clens_probe_default_params();
+        pp.folds = (int)s->probe_folds;
+        pp.C = s->probe_C;
+        pp.bootstrap = (int)s->probe_bootstrap;
+        pp.permutations = (int)s->probe_permutations;
+        pp.random_dirs = (int)s->probe_random_dirs;
+        pp.seed = (uint64_t)s->probe_seed;
+        say(c, "model %d/%d %s: probe -> %s", i + 1, s->n_models, sm->label, prb);
+        rc = clens_probe_run(cap, &pp, prb, NULL, err);
+    }
+    if (!rc && s->has_steer && !file_in(str, "steer.json")) {
+        int best = -1;
+        steer_study st = {0};
+        st.model_arg = sm->model;
+        st.direction = pj;
+        if (s->steer_layers) {
+            st.layers = s->steer_layers;
+            st.n_layers_sel = s->n_steer_layers;
+        } else if (!(rc = best_probe_layer(pj, &best, err))) {
+            st.layers = &best;
+            st.n_layers_sel = 1;
+        }
+        st.alphas = s->steer_alphas;
+        st.n_alpha = s->n_steer_alphas;
+        clens_steer_mode_parse(s->steer_mode, &st.mode);
+        st.point = strcmp(s->steer_hook, "resid_post") == 0 ? CLENS_HOOK_RESID_POST : CLENS_HOOK_RESID_PRE;
+        clens_steer_positions_parse(s->steer_positions, &st.positions);
+        st.pairs = pairs;
+        st.neutral = s->steer_neutral;
+        st.prompt_chat = s->prompt_chat;
+        st.n_random = (int)s->steer_random;
+        st.seed = (uint64_t)s->steer_seed;
+        st.max_new = (int)s->steer_max_new;
+        st.k_window = (int)s->steer_k;
+        st.n_samples = (int)s->steer_samples;
+        st.limit = s->steer_limit;
+        st.out_dir = str;
+        st.quiet = 1;
+        if (!rc) {
+            say(c, "model %d/%d %s: steer (%s, layer%s %d%s) -> %s", i + 1, s->n_models, sm->label, s->steer_mode,
+                st.n_layers_sel > 1 ? "s" : "", st.layers[0], s->steer_layers ? "" : ", the probe's best", str);
+            rc = steer_study_run(m, &st, &res, err);
+        }
+    }
+    if (rc) rc = model_error(sm, rc, err);
+    json_decref(res);
+    clens_model_free(m);
+    free(pairs); free(cap); free(prb); free(str); free(pj);
+    return rc;
+}
+
+/* The AtP task: `clens patch --method atp` on the model's pairs -> atp/<label>. */
+static int run_atp_task(const clens_study *s, int i, run_ctx *c, clens_error *err)
+{
+    const study_model *sm = &s->models[i];
+    char *pairs = model_pairs_path(s, i), *dir = step_dir(s, "atp", i);
+    clens_model *m = NULL;
+    clens_run *run = NULL;
+    int *layers = NULL, nl = 0;
+    int rc = pairs && dir ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    c->index = i;
+    c->label = sm->label;
+    if (!rc && !exists(pairs)) rc = clens_err(err, CLENS_E_STATE, "%s: no pairs yet: run the model's pairs task first", pairs);
+    if (!rc && !(rc = open_model(s, sm->model, &m, err)) &&
+        !(rc = model_layers(s, clens_model_get_info(m)->n_layers, &layers, &nl, err))) {
+        clens_run_params rp = run_params(s, pairs, layers, nl);
+        rp.method = CLENS_PATCH_ATP;
+        say(c, "model %d/%d %s: attribution patching -> %s", i + 1, s->n_models, sm->label, dir);
+        if (!(rc = clens_mkdir_p(dir, err)) && !(rc = clens_run_open(&run, dir, m, &rp, err)) &&
+            !(rc = clens_run_execute(run, on_run_progress, c, err)))
+            rc = clens_run_finish(run, NULL, err);
+    }
+    if (rc) rc = model_error(sm, rc, err);
+    clens_run_free(run);
+    clens_model_free(m);
+    free(layers);
+    free(pairs);
+    free(dir);
+    return rc;
+}
+
+/* study.md: a checkpoint model's verdict, from dynamics/<label>/dynamics.json. */
+static int summary_dynamics(const clens_study *s, int i, clens_sb *b, clens_error *err)
+{
+    const study_model *m = &s->models[i];
+    char *dir = step_dir(s, "dynamics", i), *path = dir ? join(dir, "dynamics.json") : NULL;
+    json_t *d = NULL;
+    json_error_t je;
+    int rc = path ? clens_json_load_regular(path, 0, &d, &je, err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    if (!rc) {
+        const json_t *h = json_object_get(d, "headline"), *layers = json_object_get(d, "layers");
+        clens_sb_printf(b, "\n## Training dynamics: %s (%d checkpoints, steps %ld to %ld)\n\n", m->label, m->n_ck,
+                        m->ck_steps[0], m->ck_steps[m->n_ck - 1]);
+        if (json_is_object(h))
+            clens_sb_printf(b, "Verdict: **%s** at resid_pre layer %lld (%s).\n\n",
+                            json_string_value(json_object_get(h, "verdict")),
+                            (long long)json_integer_value(json_object_get(h, "layer_resid_pre")),
+                            json_is_true(json_object_get(h, "is_critical_layer")) ? "the last checkpoint's critical layer"
+                                                                                  : "the layer that changes most");
+        else
+            clens_sb_puts(b, "Verdict: **flat** (no layer's recovery changes by the rule's amplitude).\n\n");
+        int count[4] = {0};
+        static const char *const names[4] = {"gradual", "transition", "too sparse to decide", "flat"};
+        size_t k;
+        json_t *l;
+        json_array_foreach(layers, k, l) {
+            const char *v = json_string_value(json_object_get(l, "verdict"));
+            for (int q = 0; v && q < 4; q++) count[q] += strcmp(v, names[q]) == 0;
+        }
+        clens_sb_printf(b, "Layers: %d gradual, %d transition, %d too sparse to decide, %d flat. Heat map "
+                        "`dynamics/%s/heatmap.svg`, fits `dynamics/%s/curves.svg`, report `dynamics/%s/report.html`, "
+                        "table `dynamics/%s/dynamics.md`; the comparison shows the last checkpoint.\n",
+                        count[0], count[1], count[2], count[3], m->slug, m->slug, m->slug, m->slug);
+    }
+    json_decref(d);
+    free(path);
+    free(dir);
+    return rc;
+}
+
+/* study.md: where the probe, steering and AtP steps wrote, and the probe's best layer. */
+static int summary_steps(const clens_study *s, clens_sb *b, clens_error *err)
+{
+    clens_sb_puts(b, "\n## Probe, steering and AtP\n\n| model | probe (best DoM layer) | steering | AtP |\n|---|---|---|---|\n");
+    for (int i = 0; i < s->n_models; i++) {
+        const study_model *m = &s->models[i];
+        char pb[256] = "-", sb[256] = "-", ab[256] = "-";
+        if (s->has_probe) {
+            char *d = step_dir(s, "probes", i), *pj = d ? join(d, "probe.json") : NULL;
+            int best = -1;
+            clens_error e2 = {0};
+            if (!pj) { free(d); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
+            if (best_probe_layer(pj, &best, &e2) == 0) snprintf(pb, sizeof pb, "`probes/%s` (layer %d)", m->slug, best);
+            free(pj);
+            free(d);
+        }
+        if (s->has_steer) snprintf(sb, sizeof sb, "`steer/%s` (%s)", m->slug, s->steer_mode);
+        if (s->has_atp) snprintf(ab, sizeof ab, "`atp/%s`", m->slug);
+        clens_sb_printf(b, "| %s | %s | %s | %s |\n", m->label, pb, sb, ab);
+    }
+    return CLENS_OK;
 }
 
 /* study.md: the models, the mode, and each model's profile as mean +- SD (the seed's presentation). */
@@ -578,7 +868,7 @@ static int write_summary(const clens_study *s, const char *cmp_md, char **summar
     int rc = CLENS_OK;
     for (int i = 0; i < s->n_models && !rc; i++) {
         const study_model *m = &s->models[i];
-        char *dir = join3(s->out, "runs", m->slug), *path = dir ? join(dir, "results.json") : NULL;
+        char *dir = unit_dir(s, i, m->n_ck ? m->n_ck - 1 : -1), *path = dir ? join(dir, "results.json") : NULL;
         json_error_t je;
         if (!path) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         else rc = clens_json_load_regular(path, 0, &res[i], &je, err);
@@ -588,8 +878,8 @@ static int write_summary(const clens_study *s, const char *cmp_md, char **summar
             char blb[32] = "-", brb[32] = "-";
             if (json_is_integer(bl)) snprintf(blb, sizeof blb, "%lld", (long long)json_integer_value(bl));
             if (json_is_number(br)) snprintf(brb, sizeof brb, "%.1f", json_number_value(br));
-            clens_sb_printf(&b, "| %s | %s | `runs/%s` | %lld | %lld / %lld | %s | %s | %s |\n", m->label, m->training,
-                            m->slug, (long long)json_integer_value(json_object_get(prov, "n_layers")),
+            clens_sb_printf(&b, "| %s | %s | `%s` | %lld | %lld / %lld | %s | %s | %s |\n", m->label, m->training,
+                            dir + strlen(s->out) + 1, (long long)json_integer_value(json_object_get(prov, "n_layers")),
                             (long long)json_integer_value(json_object_get(cnt, "kept")),
                             (long long)json_integer_value(json_object_get(cnt, "attempted")), blb, brb, m->notes);
         }
@@ -618,6 +908,9 @@ static int write_summary(const clens_study *s, const char *cmp_md, char **summar
     }
     for (int i = 0; i < s->n_models; i++) json_decref(res[i]);
     free(res);
+    for (int i = 0; i < s->n_models && !rc; i++)
+        if (s->models[i].n_ck) rc = summary_dynamics(s, i, &b, err);
+    if (!rc && (s->has_probe || s->has_atp)) rc = summary_steps(s, &b, err);
     if (rc) { clens_sb_free(&b); return rc; }
     clens_sb_puts(&b, "\n## Comparison\n\nFull report: `comparison/comparison.md`, `comparison/report.html`.\n\n");
     if (cmp_md) clens_sb_puts(&b, cmp_md);
@@ -631,34 +924,93 @@ static int write_summary(const clens_study *s, const char *cmp_md, char **summar
     return rc;
 }
 
+/* The plan: pairs tasks, run tasks (unit x shard), step tasks (docs/cluster.md). */
+static int build_tasks(clens_study *s, clens_error *err)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_models; i++) {
+        int units = s->models[i].n_ck ? s->models[i].n_ck : 1;
+        n += (s->pairs_mode == STUDY_PAIRS_ON_POLICY) + units * s->shards + s->has_probe + s->has_atp;
+    }
+    study_task *t = calloc((size_t)n, sizeof *t);
+    if (!t) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    int k = 0;
+    if (s->pairs_mode == STUDY_PAIRS_ON_POLICY)
+        for (int i = 0; i < s->n_models; i++) t[k++] = (study_task){STUDY_TASK_PAIRS, i, -1, 0};
+    for (int i = 0; i < s->n_models; i++) {
+        const study_model *m = &s->models[i];
+        for (int c = m->n_ck ? 0 : -1; c < (m->n_ck ? m->n_ck : 0); c++)
+            for (int sh = 0; sh < s->shards; sh++) t[k++] = (study_task){STUDY_TASK_RUN, i, c, sh};
+    }
+    for (int i = 0; i < s->n_models; i++) {
+        if (s->has_probe) t[k++] = (study_task){STUDY_TASK_PROBE, i, -1, 0};
+        if (s->has_atp) t[k++] = (study_task){STUDY_TASK_ATP, i, -1, 0};
+    }
+    free(s->tasks);
+    s->tasks = t;
+    s->n_tasks = k;
+    return CLENS_OK;
+}
+
 int clens_study_set_shards(clens_study *s, int shards, clens_error *err)
 {
     if (shards < 1 || shards > 100000) return clens_err(err, CLENS_E_ARG, "shards: expected 1..100000, got %d", shards);
     s->shards = shards;
-    return CLENS_OK;
+    return build_tasks(s, err);
 }
 
 int clens_study_task_count(const clens_study *s)
 {
-    return s->n_models * s->shards;
+    return s->n_tasks;
 }
 
 int clens_study_task_finished(const clens_study *s, int task)
 {
-    if (task < 0 || task >= clens_study_task_count(s)) return 0;
-    char *dir = task_dir(s, task / s->shards, task % s->shards), *res = dir ? join(dir, "results.json") : NULL;
-    int done = res && exists(res);
-    free(res);
+    if (task < 0 || task >= s->n_tasks) return 0;
+    const study_task *t = &s->tasks[task];
+    char *dir = NULL;
+    int done = 0;
+    switch (t->kind) {
+    case STUDY_TASK_PAIRS:
+        dir = model_pairs_path(s, t->model);
+        done = dir && exists(dir);
+        break;
+    case STUDY_TASK_RUN:
+        dir = run_task_dir(s, t->model, t->ck, t->shard);
+        done = file_in(dir, "results.json");
+        break;
+    case STUDY_TASK_PROBE:
+        dir = step_dir(s, "probes", t->model);
+        done = file_in(dir, "probe.json");
+        if (done && s->has_steer) {
+            free(dir);
+            dir = step_dir(s, "steer", t->model);
+            done = file_in(dir, "steer.json");
+        }
+        break;
+    case STUDY_TASK_ATP:
+        dir = step_dir(s, "atp", t->model);
+        done = file_in(dir, "results.json");
+        break;
+    }
     free(dir);
     return done;
 }
 
-/* The shared pairs file of modes file and build (NULL for on-policy). */
-static char *shared_pairs_path(const clens_study *s)
+char *clens_study_task_name(const clens_study *s, int task)
 {
-    if (s->pairs_mode == STUDY_PAIRS_FILE) return strdup(s->pairs_file);
-    if (s->pairs_mode == STUDY_PAIRS_BUILD) return join(s->out, "pairs.jsonl");
-    return NULL;
+    if (task < 0 || task >= s->n_tasks) return NULL;
+    const study_task *t = &s->tasks[task];
+    const study_model *m = &s->models[t->model];
+    static const char *const kinds[] = {"pairs", "run", "probe", "atp"};
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "%s %s", t->kind == STUDY_TASK_PROBE && s->has_steer ? "probe+steer" : kinds[t->kind],
+                     m->label);
+    if (t->kind == STUDY_TASK_RUN && t->ck >= 0 && n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " step %ld", m->ck_steps[t->ck]);
+    if (t->kind == STUDY_TASK_RUN && s->shards > 1 && n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, " shard %d/%d", t->shard, s->shards);
+    return strdup(buf);
 }
 
 int clens_study_prepare(clens_study *s, void (*progress)(void *user, const char *line), void *user, clens_error *err)
@@ -683,66 +1035,164 @@ int clens_study_prepare(clens_study *s, void (*progress)(void *user, const char 
 int clens_study_run_task(clens_study *s, int task, void (*progress)(void *user, const char *line), void *user,
                          clens_error *err)
 {
-    if (task < 0 || task >= clens_study_task_count(s))
-        return clens_err(err, CLENS_E_ARG, "task %d: the study has tasks 0..%d (%d models x %d shards)", task,
-                         clens_study_task_count(s) - 1, s->n_models, s->shards);
+    if (task < 0 || task >= s->n_tasks)
+        return clens_err(err, CLENS_E_ARG, "task %d: the study has tasks 0..%d", task, s->n_tasks - 1);
     run_ctx c = {progress, user, 0, s->n_models, ""};
-    char *shared = shared_pairs_path(s), *sp = join(s->out, "settings.json");
+    char *shared = s->pairs_mode == STUDY_PAIRS_ON_POLICY ? NULL : model_pairs_path(s, 0);
+    char *sp = join(s->out, "settings.json");
     int rc = CLENS_OK;
+    const study_task *t = &s->tasks[task];
     if (!sp || (s->pairs_mode != STUDY_PAIRS_ON_POLICY && !shared)) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
     else if (!exists(sp) || (shared && !exists(shared)))
         rc = clens_err(err, CLENS_E_STATE, "%s: the study is not prepared (no %s): run `clens study` without --task "
                        "first (--slurm does)", s->out, !exists(sp) ? sp : shared);
-    else if (!(rc = write_or_check_settings(s, err)))
-        rc = run_model(s, task / s->shards, task % s->shards, shared, &c, err);
+    else if (!(rc = write_or_check_settings(s, err))) {
+        switch (t->kind) {
+        case STUDY_TASK_PAIRS: rc = run_pairs_task(s, t->model, &c, err); break;
+        case STUDY_TASK_RUN: rc = run_model(s, t->model, t->ck, t->shard, &c, err); break;
+        case STUDY_TASK_PROBE: rc = run_probe_task(s, t->model, &c, err); break;
+        case STUDY_TASK_ATP: rc = run_atp_task(s, t->model, &c, err); break;
+        }
+    }
     free(sp);
     free(shared);
     return rc;
+}
+
+/* Merges the shards of one unit into its folder. */
+static int merge_unit(const clens_study *s, int i, int ck, run_ctx *c, clens_error *err)
+{
+    char **dirs = calloc((size_t)s->shards, sizeof *dirs), *out = unit_dir(s, i, ck);
+    int rc = dirs && out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    for (int k = 0; !rc && k < s->shards; k++) {
+        if (!(dirs[k] = run_task_dir(s, i, ck, k))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+        else if (!file_in(dirs[k], "results.json"))
+            rc = clens_err(err, CLENS_E_STATE, "model %s: shard %s has not finished (no results.json); rerun its task",
+                           s->models[i].label, dirs[k]);
+    }
+    if (!rc) {
+        char *warn = NULL;
+        say(c, "model %d/%d %s: merging %d shards -> %s", i + 1, s->n_models, s->models[i].label, s->shards, out);
+        if (ck >= 0) {
+            char *parent = unit_dir(s, i, ck), *slash = parent ? strrchr(parent, '/') : NULL;
+            if (slash) *slash = 0;
+            rc = parent ? clens_mkdir_p(parent, err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
+            free(parent);
+        }
+        if (!rc) rc = clens_results_merge((const char *const *)dirs, s->shards, out, &warn, err);
+        free(warn);
+    }
+    for (int k = 0; dirs && k < s->shards; k++) free(dirs[k]);
+    free(dirs);
+    free(out);
+    return rc;
+}
+
+/* The dynamics of a checkpoint model (clens_dynamics_fit over its finished runs). */
+static int fit_dynamics(const clens_study *s, int i, run_ctx *c, clens_error *err)
+{
+    const study_model *sm = &s->models[i];
+    char *dir = step_dir(s, "dynamics", i), *pairs = model_pairs_path(s, i);
+    clens_model *m = NULL;
+    int *layers = NULL, nl = 0;
+    int rc = dir && pairs ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
+    if (!rc && !(rc = open_model(s, sm->ck_paths[sm->n_ck - 1], &m, err)))
+        rc = model_layers(s, clens_model_get_info(m)->n_layers, &layers, &nl, err);
+    clens_model_free(m);
+    if (!rc) {
+        clens_dynamics_params dp = clens_dynamics_default_params();
+        dp.checkpoints = (const char *const *)sm->ck_paths;
+        dp.n_checkpoints = sm->n_ck;
+        dp.steps = sm->ck_steps;
+        dp.run = run_params(s, pairs, layers, nl);
+        dp.run.matmul = NULL; /* dp.matmul is the one the dynamics settings record */
+        dp.resamples = (int)s->dyn_resamples;
+        dp.seed = (uint64_t)s->dyn_seed;
+        dp.min_delta_bic = s->dyn_min_delta_bic;
+        dp.max_window_frac = s->dyn_max_window;
+        dp.min_inside = (int)s->dyn_min_inside;
+        dp.min_amplitude = s->dyn_min_amplitude;
+        dp.matmul = s->matmul;
+        dp.threads = s->threads;
+        say(c, "model %d/%d %s: training dynamics over %d checkpoints -> %s", i + 1, s->n_models, sm->label, sm->n_ck, dir);
+        rc = clens_dynamics_fit(&dp, dir, NULL, NULL, NULL, err);
+    }
+    if (rc) rc = model_error(sm, rc, err);
+    free(layers);
+    free(pairs);
+    free(dir);
+    return rc;
+}
+
+/* "INPUT=DIR" for every model whose step folder holds file (compare's attachments). */
+static int attachments(const clens_study *s, char **inputs, const char *kind, const char *file, char ***out, int *n,
+                       clens_error *err)
+{
+    *n = 0;
+    *out = calloc((size_t)s->n_models, sizeof **out);
+    if (!*out) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    for (int i = 0; i < s->n_models; i++) {
+        char *d = step_dir(s, kind, i);
+        if (!d) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+        if (file_in(d, file)) {
+            size_t len = strlen(inputs[i]) + strlen(d) + 2;
+            if (!((*out)[*n] = malloc(len))) { free(d); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
+            snprintf((*out)[(*n)++], len, "%s=%s", inputs[i], d);
+        }
+        free(d);
+    }
+    return CLENS_OK;
+}
+
+static void free_list(char **l, int n)
+{
+    for (int i = 0; l && i < n; i++) free(l[i]);
+    free(l);
 }
 
 int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char *line), void *user, char **summary_md,
                          clens_error *err)
 {
     run_ctx c = {progress, user, 0, s->n_models, ""};
-    char *runs = join(s->out, "runs"), *cmp_dir = join(s->out, "comparison"), *cmp_md = NULL;
+    char *cmp_dir = join(s->out, "comparison"), *cmp_md = NULL;
     char **inputs = calloc((size_t)s->n_models, sizeof *inputs);
     char **labels = calloc((size_t)s->n_models, sizeof *labels);
     char **trains = calloc((size_t)s->n_models, sizeof *trains);
-    char **shard_dirs = calloc((size_t)s->shards, sizeof *shard_dirs);
+    char **probes = NULL, **steers = NULL, **atps = NULL;
+    int np = 0, ns = 0, na = 0;
     int rc = CLENS_OK;
     if (summary_md) *summary_md = NULL;
-    if (!runs || !cmp_dir || !inputs || !labels || !trains || !shard_dirs) {
+    if (!cmp_dir || !inputs || !labels || !trains) {
         rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         goto end;
     }
     if ((rc = write_or_check_settings(s, err))) goto end;
+    for (int t = 0; t < s->n_tasks; t++)
+        if (s->tasks[t].kind != STUDY_TASK_RUN && !clens_study_task_finished(s, t)) {
+            char *name = clens_study_task_name(s, t);
+            rc = clens_err(err, CLENS_E_STATE, "task %d (%s) has not finished; rerun it", t, name ? name : "?");
+            free(name);
+            goto end;
+        }
     for (int i = 0; i < s->n_models; i++) {
         const study_model *m = &s->models[i];
-        inputs[i] = join(runs, m->slug);
-        size_t n = strlen(runs) + strlen(m->slug) + strlen(m->label) + strlen(m->training) + 4;
+        /* the comparison shows a series by its last checkpoint */
+        inputs[i] = unit_dir(s, i, m->n_ck ? m->n_ck - 1 : -1);
+        size_t n = (inputs[i] ? strlen(inputs[i]) : 0) + strlen(m->label) + strlen(m->training) + 4;
         labels[i] = malloc(n);
         trains[i] = malloc(n);
         if (!inputs[i] || !labels[i] || !trains[i]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
         snprintf(labels[i], n, "%s=%s", inputs[i], m->label);
         snprintf(trains[i], n, "%s=%s", inputs[i], m->training);
-        if (s->shards > 1) {
-            for (int k = 0; k < s->shards; k++) {
-                free(shard_dirs[k]);
-                shard_dirs[k] = task_dir(s, i, k);
-                if (!shard_dirs[k]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
-                if (!clens_study_task_finished(s, i * s->shards + k)) {
-                    rc = clens_err(err, CLENS_E_STATE, "model %s: shard %s has not finished (no results.json); "
-                                   "rerun its task", m->label, shard_dirs[k]);
-                    goto end;
-                }
-            }
-            char *warn = NULL;
-            say(&c, "model %d/%d %s: merging %d shards -> %s", i + 1, s->n_models, m->label, s->shards, inputs[i]);
-            rc = clens_results_merge((const char *const *)shard_dirs, s->shards, inputs[i], &warn, err);
-            free(warn);
-            if (rc) goto end;
-        }
+        if (s->shards > 1)
+            for (int k = m->n_ck ? 0 : -1; k < (m->n_ck ? m->n_ck : 0); k++)
+                if ((rc = merge_unit(s, i, k, &c, err))) goto end;
+        if (m->n_ck && (rc = fit_dynamics(s, i, &c, err))) goto end;
     }
+    if ((rc = attachments(s, inputs, "probes", "probe.json", &probes, &np, err)) ||
+        (rc = attachments(s, inputs, "steer", "steer.json", &steers, &ns, err)) ||
+        (rc = attachments(s, inputs, "atp", "results.json", &atps, &na, err)))
+        goto end;
     clens_compare_params cp = clens_compare_default_params();
     cp.resamples = (int)s->compare_resamples;
     cp.seed = (uint64_t)s->compare_seed;
@@ -750,24 +1200,29 @@ int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char
     cp.n_labels = s->n_models;
     cp.trainings = (const char *const *)trains;
     cp.n_trainings = s->n_models;
+    cp.probes = np ? (const char *const *)probes : NULL;
+    cp.n_probes = np;
+    cp.steers = ns ? (const char *const *)steers : NULL;
+    cp.n_steers = ns;
+    cp.atps = na ? (const char *const *)atps : NULL;
+    cp.n_atps = na;
+    /* compare shows each model's probe, steering and AtP beside its patching profile (docs/compare.md) */
+    for (int k = 0; k < np; k++) say(&c, "comparison: probe %s", probes[k]);
+    for (int k = 0; k < ns; k++) say(&c, "comparison: steer %s", steers[k]);
+    for (int k = 0; k < na; k++) say(&c, "comparison: atp %s", atps[k]);
     say(&c, "comparison of %d models -> %s", s->n_models, cmp_dir);
     if ((rc = clens_compare_write((const char *const *)inputs, s->n_models, &cp, cmp_dir, &cmp_md, err))) goto end;
     if ((rc = write_summary(s, cmp_md, summary_md, err))) goto end;
     say(&c, "study done: %s/study.md, %s/comparison.md", s->out, cmp_dir);
 end:
-    for (int i = 0; i < s->n_models; i++) {
-        if (inputs) free(inputs[i]);
-        if (labels) free(labels[i]);
-        if (trains) free(trains[i]);
-    }
-    for (int k = 0; shard_dirs && k < s->shards; k++) free(shard_dirs[k]);
-    free(shard_dirs);
-    free(inputs);
-    free(labels);
-    free(trains);
+    free_list(inputs, s->n_models);
+    free_list(labels, s->n_models);
+    free_list(trains, s->n_models);
+    free_list(probes, np);
+    free_list(steers, ns);
+    free_list(atps, na);
     free(cmp_md);
     free(cmp_dir);
-    free(runs);
     return rc;
 }
 
@@ -820,10 +1275,6 @@ int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_para
                               char **final_script, char **array, clens_error *err)
 {
     *task_script = *final_script = *array = NULL;
-    if (s->pairs_mode == STUDY_PAIRS_ON_POLICY && s->shards > 1)
-        return clens_err(err, CLENS_E_UNSUPPORTED, "not yet: shards > 1 with pairs.mode \"on-policy\" (the shards of "
-                         "a model would generate into one file at once); use 1 shard, or build the pairs first and "
-                         "use pairs.mode \"file\"");
     if (!p->clens || !p->workdir || p->cpus_per_task < 1) return clens_err(err, CLENS_E_ARG, "slurm: clens, workdir, cpus");
     long mb = p->mem_mb;
     int rc = mb > 0 ? CLENS_OK : plan_mem_mb(s, &mb, err);
@@ -834,7 +1285,8 @@ int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_para
     for (int k = 0; k < 2; k++) {
         clens_sb *b = k ? &f : &t;
         clens_sb_printf(b, "#!/bin/sh\n# %s of the study %s (clens study --slurm; docs/cluster.md)\n",
-                        k ? "Final job: merge the shards, compare" : "Job array: task = model x shards + shard", s->path);
+                        k ? "Final job: merge the shards, fit the dynamics, compare"
+                          : "Job arrays: pairs, (model or checkpoint) x shard, steps", s->path);
         clens_sb_printf(b, "#SBATCH --job-name=%s%s\n", name, k ? "-final" : "");
         clens_sb_puts(b, "#SBATCH --chdir=");
         clens_sb_puts(b, p->workdir);
@@ -852,7 +1304,7 @@ int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_para
         else clens_sb_printf(b, " --threads %d --task \"$SLURM_ARRAY_TASK_ID\" --quiet\n", p->cpus_per_task);
     }
     for (int i = 0, first = 1; i < clens_study_task_count(s); i++)
-        if (!clens_study_task_finished(s, i)) {
+        if (s->tasks[i].kind != STUDY_TASK_PAIRS && !clens_study_task_finished(s, i)) {
             clens_sb_printf(&a, first ? "%d" : ",%d", i);
             first = 0;
         }
@@ -866,4 +1318,16 @@ int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_para
         return clens_err(err, CLENS_E_NOMEM, "out of memory");
     }
     return CLENS_OK;
+}
+
+char *clens_study_unfinished_pairs_tasks(const clens_study *s)
+{
+    clens_sb a = {0};
+    for (int i = 0, first = 1; i < s->n_tasks; i++)
+        if (s->tasks[i].kind == STUDY_TASK_PAIRS && !clens_study_task_finished(s, i)) {
+            clens_sb_printf(&a, first ? "%d" : ",%d", i);
+            first = 0;
+        }
+    char *t = clens_sb_take(&a);
+    return t ? t : strdup("");
 }

@@ -11,6 +11,7 @@
  * changes is refused on resume instead of mixing two protocols.
  */
 #include <ctype.h>
+#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,13 +128,99 @@ static int get_int(const json_t *obj, const char *key, const char *where, long d
     return CLENS_OK;
 }
 
+/* ----------------------------------------------------------- checkpoints */
+
+static int add_checkpoint(study_model *m, const char *ck, long step, int have_step, const char *where, const char *path,
+                          clens_error *err)
+{
+    if (!have_step) {
+        clens_error e2 = {0};
+        if (clens_dynamics_checkpoint_step(ck, &step, &e2))
+            return clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints: %s", path, where, e2.msg);
+    }
+    if (m->n_ck >= 10000) return clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints: at most 10000", path, where);
+    char **np = realloc(m->ck_paths, sizeof *np * (size_t)(m->n_ck + 1));
+    if (np) m->ck_paths = np;
+    long *ns = realloc(m->ck_steps, sizeof *ns * (size_t)(m->n_ck + 1));
+    if (ns) m->ck_steps = ns;
+    if (!np || !ns || !(m->ck_paths[m->n_ck] = strdup(ck))) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    m->ck_steps[m->n_ck++] = step;
+    return CLENS_OK;
+}
+
+/* "DIR/checkpoints/step-*": the matching folders in step order. */
+static int expand_glob(study_model *m, const char *pattern, const char *where, const char *path, clens_error *err)
+{
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    int grc = glob(pattern, GLOB_ONLYDIR, NULL, &g);
+    if (grc == GLOB_NOMATCH || (grc == 0 && g.gl_pathc == 0)) {
+        globfree(&g);
+        return clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints: \"%s\" matches no folder", path, where, pattern);
+    }
+    if (grc) { globfree(&g); return clens_err(err, CLENS_E_IO, "%s: %scheckpoints: cannot expand \"%s\"", path, where, pattern); }
+    int first = m->n_ck, rc = CLENS_OK;
+    for (size_t i = 0; i < g.gl_pathc && !rc; i++) rc = add_checkpoint(m, g.gl_pathv[i], 0, 0, where, path, err);
+    globfree(&g);
+    /* insertion sort by step (the series is small) */
+    for (int i = first + 1; !rc && i < m->n_ck; i++)
+        for (int j = i; j > first && m->ck_steps[j - 1] > m->ck_steps[j]; j--) {
+            long t = m->ck_steps[j]; m->ck_steps[j] = m->ck_steps[j - 1]; m->ck_steps[j - 1] = t;
+            char *p = m->ck_paths[j]; m->ck_paths[j] = m->ck_paths[j - 1]; m->ck_paths[j - 1] = p;
+        }
+    return rc;
+}
+
+static int parse_checkpoints(study_model *m, const json_t *v, const char *where, const char *path, clens_error *err)
+{
+    if (!v) return CLENS_OK;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints: expected a non-empty list of folders, org/name@revision, "
+                         "globs or {\"path\", \"step\"} objects", path, where);
+    int rc = CLENS_OK;
+    for (size_t i = 0; i < json_array_size(v) && !rc; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (json_is_string(e) && json_string_value(e)[0]) {
+            const char *c = json_string_value(e);
+            if (strpbrk(c, "*?[")) rc = expand_glob(m, c, where, path, err);
+            else rc = add_checkpoint(m, c, 0, 0, where, path, err);
+        } else if (json_is_object(e)) {
+            static const char *const keys[] = {"path", "step", NULL};
+            const json_t *pth = json_object_get(e, "path"), *st = json_object_get(e, "step");
+            char w2[160];
+            snprintf(w2, sizeof w2, "%scheckpoints[%zu].", where, i);
+            if ((rc = check_keys(e, keys, w2, path, err))) break;
+            if (!json_is_string(pth) || !json_string_value(pth)[0])
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: %spath: expected a folder or org/name@revision", path, w2);
+            else if (st && (!json_is_integer(st) || json_integer_value(st) < 0))
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: %sstep: expected an integer >= 0", path, w2);
+            else
+                rc = add_checkpoint(m, json_string_value(pth), st ? (long)json_integer_value(st) : 0, st != NULL, where,
+                                    path, err);
+        } else {
+            rc = clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints[%zu]: expected a string or {\"path\", \"step\"}", path,
+                           where, i);
+        }
+    }
+    if (rc) return rc;
+    if (m->n_ck < 2)
+        return clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints: a training series needs at least two checkpoints", path,
+                         where);
+    for (int k = 1; k < m->n_ck; k++)
+        if (m->ck_steps[k] <= m->ck_steps[k - 1])
+            return clens_err(err, CLENS_E_FORMAT, "%s: %scheckpoints: %s (step %ld) is not after %s (step %ld); list them "
+                             "in training order", path, where, m->ck_paths[k], m->ck_steps[k], m->ck_paths[k - 1],
+                             m->ck_steps[k - 1]);
+    return CLENS_OK;
+}
+
 /* ------------------------------------------------------------- sections */
 
 static const char *const trainings[] = {"distilled", "RL", "SFT", "RL-after-SFT", "other", NULL};
 
 static int parse_models(clens_study *s, const json_t *arr, const char *path, clens_error *err)
 {
-    static const char *const keys[] = {"label", "model", "training", "notes", NULL};
+    static const char *const keys[] = {"label", "model", "checkpoints", "training", "notes", NULL};
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return clens_err(err, CLENS_E_FORMAT, "%s: models: expected a non-empty array of objects", path);
     size_t n = json_array_size(arr);
@@ -148,7 +235,9 @@ static int parse_models(clens_study *s, const json_t *arr, const char *path, cle
         snprintf(where, sizeof where, "models[%zu].", i);
         if (!json_is_object(o)) return clens_err(err, CLENS_E_FORMAT, "%s: models[%zu]: expected an object", path, i);
         int rc;
-        if ((rc = check_keys(o, keys, where, path, err)) || (rc = get_str(o, "model", where, NULL, NULL, path, &m->model, err)) ||
+        if ((rc = check_keys(o, keys, where, path, err)) ||
+            (rc = parse_checkpoints(m, json_object_get(o, "checkpoints"), where, path, err)) ||
+            (rc = get_str(o, "model", where, m->n_ck ? m->ck_paths[m->n_ck - 1] : NULL, NULL, path, &m->model, err)) ||
             (rc = get_str(o, "training", where, "other", trainings, path, &m->training, err)))
             return rc;
         /* the label defaults to the model folder's last component */
@@ -309,6 +398,129 @@ static int parse_tokens(clens_study *s, const json_t *v, const char *path, clens
     return CLENS_OK;
 }
 
+/* ------------------------------------------- dynamics, probe, steer, atp */
+
+static int get_num(const json_t *obj, const char *key, const char *where, double def, double lo, double hi,
+                   const char *path, double *out, clens_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) { *out = def; return CLENS_OK; }
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < lo || json_number_value(v) > hi)
+        return clens_err(err, CLENS_E_FORMAT, "%s: %s%s: expected a number in [%g, %g]", path, where, key, lo, hi);
+    *out = json_number_value(v);
+    return CLENS_OK;
+}
+
+static int parse_dynamics(clens_study *s, const json_t *d, const char *path, clens_error *err)
+{
+    static const char *const keys[] = {"resamples", "seed", "min_delta_bic", "max_window", "min_inside", "min_amplitude",
+                                       NULL};
+    const char *w = "dynamics.";
+    if (d && !json_is_object(d)) return clens_err(err, CLENS_E_FORMAT, "%s: dynamics: expected an object", path);
+    int any = 0;
+    for (int i = 0; i < s->n_models; i++) any |= s->models[i].n_ck > 0;
+    if (d && !any) return clens_err(err, CLENS_E_FORMAT, "%s: dynamics: no model has checkpoints", path);
+    int rc;
+    if ((d && (rc = check_keys(d, keys, w, path, err))) ||
+        (rc = get_int(d, "resamples", w, 200, 0, 1L << 20, path, &s->dyn_resamples, err)) ||
+        (rc = get_int(d, "seed", w, 0, 0, 0x7fffffffffffffffL, path, &s->dyn_seed, err)) ||
+        (rc = get_num(d, "min_delta_bic", w, 10, -1e9, 1e9, path, &s->dyn_min_delta_bic, err)) ||
+        (rc = get_num(d, "max_window", w, 0.25, 1e-9, 1e9, path, &s->dyn_max_window, err)) ||
+        (rc = get_int(d, "min_inside", w, 3, 1, 1000000, path, &s->dyn_min_inside, err)) ||
+        (rc = get_num(d, "min_amplitude", w, 10, 0, 1e9, path, &s->dyn_min_amplitude, err)))
+        return rc;
+    return CLENS_OK;
+}
+
+static int parse_probe(clens_study *s, const json_t *p, const char *path, clens_error *err)
+{
+    static const char *const keys[] = {"sites", "positions", "folds", "C", "bootstrap", "permutations", "random_dirs",
+                                       "seed", "limit", NULL};
+    static const char *const positions[] = {"final", "error", "all", NULL};
+    const char *w = "probe.";
+    if (!p) return CLENS_OK;
+    if (!json_is_object(p)) return clens_err(err, CLENS_E_FORMAT, "%s: probe: expected an object ({} for the defaults)", path);
+    s->has_probe = 1;
+    int rc;
+    if ((rc = check_keys(p, keys, w, path, err)) ||
+        (rc = get_str(p, "sites", w, "blocks.*.hook_resid_pre", NULL, path, &s->probe_sites, err)) ||
+        (rc = get_str(p, "positions", w, "final", positions, path, &s->probe_positions, err)) ||
+        (rc = get_int(p, "folds", w, 5, 2, 1000, path, &s->probe_folds, err)) ||
+        (rc = get_num(p, "C", w, 1, 1e-12, 1e12, path, &s->probe_C, err)) ||
+        (rc = get_int(p, "bootstrap", w, 1000, 0, 1000000, path, &s->probe_bootstrap, err)) ||
+        (rc = get_int(p, "permutations", w, 20, 0, 100000, path, &s->probe_permutations, err)) ||
+        (rc = get_int(p, "random_dirs", w, 20, 0, 100000, path, &s->probe_random_dirs, err)) ||
+        (rc = get_int(p, "seed", w, 0, 0, 0x7fffffffffffffffL, path, &s->probe_seed, err)) ||
+        (rc = get_int(p, "limit", w, 0, 0, 1L << 40, path, &s->probe_limit, err)))
+        return rc;
+    return CLENS_OK;
+}
+
+static int parse_steer(clens_study *s, const json_t *p, const char *path, clens_error *err)
+{
+    static const char *const keys[] = {"mode", "alpha", "layers", "positions", "hook", "random", "seed", "neutral",
+                                       "max_new", "k", "samples", "limit", NULL};
+    static const char *const modes[] = {"add", "ablate", NULL};
+    static const char *const positions[] = {"all", "prompt", "generated", "last", NULL};
+    static const char *const hooks[] = {"resid_pre", "resid_post", NULL};
+    const char *w = "steer.";
+    if (!p) return CLENS_OK;
+    if (!json_is_object(p)) return clens_err(err, CLENS_E_FORMAT, "%s: steer: expected an object", path);
+    if (!s->has_probe)
+        return clens_err(err, CLENS_E_FORMAT, "%s: steer: the direction is the model's probe: add \"probe\": {} too", path);
+    s->has_steer = 1;
+    int rc;
+    if ((rc = check_keys(p, keys, w, path, err)) ||
+        (rc = get_str(p, "mode", w, "ablate", modes, path, &s->steer_mode, err)) ||
+        (rc = get_str(p, "positions", w, "last", positions, path, &s->steer_positions, err)) ||
+        (rc = get_str(p, "hook", w, strstr(s->probe_sites, "resid_post") ? "resid_post" : "resid_pre", hooks, path,
+                      &s->steer_hook, err)) ||
+        (rc = get_int(p, "random", w, 3, 0, 64, path, &s->steer_random, err)) ||
+        (rc = get_int(p, "seed", w, 0, 0, 0x7fffffffffffffffL, path, &s->steer_seed, err)) ||
+        (rc = get_int(p, "max_new", w, 16, 1, 1 << 16, path, &s->steer_max_new, err)) ||
+        (rc = get_int(p, "k", w, 8, 1, 1 << 16, path, &s->steer_k, err)) ||
+        (rc = get_int(p, "samples", w, 4, 0, 1 << 16, path, &s->steer_samples, err)) ||
+        (rc = get_int(p, "limit", w, 0, 0, 1L << 40, path, &s->steer_limit, err)))
+        return rc;
+    const json_t *n = json_object_get(p, "neutral");
+    if (n && !json_is_null(n) && (rc = get_str(p, "neutral", w, NULL, NULL, path, &s->steer_neutral, err))) return rc;
+    const json_t *a = json_object_get(p, "alpha");
+    if (a && (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > 256))
+        return clens_err(err, CLENS_E_FORMAT, "%s: steer.alpha: expected a list of 1..256 numbers", path);
+    s->n_steer_alphas = a ? (int)json_array_size(a) : 3;
+    s->steer_alphas = malloc(sizeof(double) * (size_t)s->n_steer_alphas);
+    if (!s->steer_alphas) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    for (int i = 0; i < s->n_steer_alphas; i++) {
+        const json_t *e = a ? json_array_get(a, (size_t)i) : NULL;
+        if (a && (!json_is_number(e) || !isfinite(json_number_value(e))))
+            return clens_err(err, CLENS_E_FORMAT, "%s: steer.alpha[%d]: expected a number", path, i);
+        s->steer_alphas[i] = a ? json_number_value(e) : (double)i * 0.5; /* default 0, 0.5, 1 */
+    }
+    const json_t *l = json_object_get(p, "layers");
+    if (l && !(json_is_string(l) && strcmp(json_string_value(l), "best") == 0)) {
+        if (!json_is_array(l) || json_array_size(l) == 0 || json_array_size(l) > 4096)
+            return clens_err(err, CLENS_E_FORMAT, "%s: steer.layers: expected \"best\" or a list of layer numbers", path);
+        s->n_steer_layers = (int)json_array_size(l);
+        s->steer_layers = malloc(sizeof(int) * (size_t)s->n_steer_layers);
+        if (!s->steer_layers) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+        for (int i = 0; i < s->n_steer_layers; i++) {
+            const json_t *e = json_array_get(l, (size_t)i);
+            if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) > 100000)
+                return clens_err(err, CLENS_E_FORMAT, "%s: steer.layers[%d]: expected a layer number >= 0", path, i);
+            s->steer_layers[i] = (int)json_integer_value(e);
+        }
+    }
+    return CLENS_OK;
+}
+
+static int parse_atp(clens_study *s, const json_t *v, const char *path, clens_error *err)
+{
+    if (!v) return CLENS_OK;
+    if (!json_is_boolean(v)) return clens_err(err, CLENS_E_FORMAT, "%s: atp: expected true or false", path);
+    s->has_atp = json_is_true(v);
+    return CLENS_OK;
+}
+
 /* ------------------------------------------------- canonical settings */
 
 static json_t *canonical_settings(const clens_study *s)
@@ -316,8 +528,15 @@ static json_t *canonical_settings(const clens_study *s)
     json_t *o = json_object(), *models = json_array(), *pairs = json_object(), *sites = json_array();
     for (int i = 0; i < s->n_models; i++) {
         const study_model *m = &s->models[i];
-        json_array_append_new(models, json_pack("{s:s, s:s, s:s, s:s}", "label", m->label, "model", m->model,
-                                                "training", m->training, "notes", m->notes));
+        json_t *mo = json_pack("{s:s, s:s, s:s, s:s}", "label", m->label, "model", m->model, "training", m->training,
+                               "notes", m->notes);
+        if (m->n_ck) {
+            json_t *cks = json_array();
+            for (int k = 0; k < m->n_ck; k++)
+                json_array_append_new(cks, json_pack("{s:s, s:I}", "path", m->ck_paths[k], "step", (json_int_t)m->ck_steps[k]));
+            json_object_set_new(mo, "checkpoints", cks);
+        }
+        json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
     static const char *const modes[] = {"file", "build", "on-policy"};
@@ -368,6 +587,41 @@ static json_t *canonical_settings(const clens_study *s)
     json_object_set_new(o, "compare_resamples", json_integer(s->compare_resamples));
     json_object_set_new(o, "max_tokens", json_integer(s->max_tokens));
     json_object_set_new(o, "matmul", json_string(s->matmul));
+    /* the optional parts appear only when used, so a study without them keeps its hash */
+    int any_ck = 0;
+    for (int i = 0; i < s->n_models; i++) any_ck |= s->models[i].n_ck > 0;
+    if (any_ck)
+        json_object_set_new(o, "dynamics", json_pack("{s:I, s:I, s:f, s:f, s:I, s:f}", "resamples",
+                                                     (json_int_t)s->dyn_resamples, "seed", (json_int_t)s->dyn_seed,
+                                                     "min_delta_bic", s->dyn_min_delta_bic, "max_window",
+                                                     s->dyn_max_window, "min_inside", (json_int_t)s->dyn_min_inside,
+                                                     "min_amplitude", s->dyn_min_amplitude));
+    if (s->has_probe)
+        json_object_set_new(o, "probe", json_pack("{s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I}", "sites", s->probe_sites,
+                                                  "positions", s->probe_positions, "folds", (json_int_t)s->probe_folds,
+                                                  "C", s->probe_C, "bootstrap", (json_int_t)s->probe_bootstrap,
+                                                  "permutations", (json_int_t)s->probe_permutations, "random_dirs",
+                                                  (json_int_t)s->probe_random_dirs, "seed", (json_int_t)s->probe_seed,
+                                                  "limit", (json_int_t)s->probe_limit));
+    if (s->has_steer) {
+        json_t *a = json_array(), *l;
+        for (int i = 0; i < s->n_steer_alphas; i++) json_array_append_new(a, json_real(s->steer_alphas[i]));
+        if (s->steer_layers) {
+            l = json_array();
+            for (int i = 0; i < s->n_steer_layers; i++) json_array_append_new(l, json_integer(s->steer_layers[i]));
+        } else {
+            l = json_string("best");
+        }
+        json_object_set_new(o, "steer", json_pack("{s:s, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "mode",
+                                                  s->steer_mode, "alpha", a, "layers", l, "positions", s->steer_positions,
+                                                  "hook", s->steer_hook, "random", (json_int_t)s->steer_random, "seed",
+                                                  (json_int_t)s->steer_seed, "neutral",
+                                                  s->steer_neutral ? json_string(s->steer_neutral) : json_null(),
+                                                  "max_new", (json_int_t)s->steer_max_new, "k", (json_int_t)s->steer_k,
+                                                  "samples", (json_int_t)s->steer_samples, "limit",
+                                                  (json_int_t)s->steer_limit));
+    }
+    if (s->has_atp) json_object_set_new(o, "atp", json_true());
     /* "out" is not a setting: a study folder may be moved and resumed */
     return o;
 }
@@ -379,7 +633,8 @@ int study_file_parse(clens_study *s, const char *path, const char *fidelity, con
 {
     static const char *const keys[] = {"out", "fidelity", "models", "pairs", "prompt", "sites", "layers", "metric",
                                        "tokens", "method", "filter", "min_diff", "n", "seeds", "bootstrap",
-                                       "compare_resamples", "max_tokens", "matmul", "description", NULL};
+                                       "compare_resamples", "max_tokens", "matmul", "description", "dynamics",
+                                       "probe", "steer", "atp", NULL};
     static const char *const fids[] = {"seed", "clens-default", NULL};
     static const char *const prompts[] = {"chat", "raw", NULL};
     static const char *const metrics[] = {"logprob_mass", "logit_mean", NULL};
@@ -465,6 +720,11 @@ int study_file_parse(clens_study *s, const char *path, const char *fidelity, con
         (rc = get_int(seeds, "compare", "seeds.", 0, 0, 0x7fffffffffffffffL, path, &s->compare_seed, err)))
         goto end;
     if ((rc = get_str(root, "matmul", "", "default", matmuls, path, &s->matmul, err))) goto end;
+    if ((rc = parse_dynamics(s, json_object_get(root, "dynamics"), path, err)) ||
+        (rc = parse_probe(s, json_object_get(root, "probe"), path, err)) ||
+        (rc = parse_steer(s, json_object_get(root, "steer"), path, err)) ||
+        (rc = parse_atp(s, json_object_get(root, "atp"), path, err)))
+        goto end;
 
     s->settings = canonical_settings(s);
     char *canon = s->settings ? json_dumps(s->settings, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
@@ -488,6 +748,9 @@ void study_file_clear(clens_study *s)
         free(s->models[i].training);
         free(s->models[i].notes);
         free(s->models[i].slug);
+        for (int k = 0; k < s->models[i].n_ck; k++) free(s->models[i].ck_paths[k]);
+        free(s->models[i].ck_paths);
+        free(s->models[i].ck_steps);
     }
     free(s->models);
     free(s->pairs_file);
@@ -500,6 +763,15 @@ void study_file_clear(clens_study *s)
     for (int i = 0; s->words && i < s->n_words; i++) free(s->words[i]);
     free(s->words);
     free(s->matmul);
+    free(s->probe_sites);
+    free(s->probe_positions);
+    free(s->steer_mode);
+    free(s->steer_positions);
+    free(s->steer_hook);
+    free(s->steer_neutral);
+    free(s->steer_alphas);
+    free(s->steer_layers);
+    free(s->tasks);
     json_decref(s->settings);
     memset(s, 0, sizeof *s);
 }

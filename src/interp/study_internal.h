@@ -16,7 +16,24 @@ typedef struct study_model {
     char *training;  /* distilled | RL | SFT | RL-after-SFT | other */
     char *notes;     /* free text, may be "" */
     char *slug;      /* folder name under runs/ and pairs/ */
+    /* a training series (docs/study.md "Checkpoints"): expanded, in step
+     * order; n_ck = 0 for a plain model. model is then the last checkpoint
+     * unless given (it generates on-policy pairs and runs the steps). */
+    char **ck_paths;
+    long *ck_steps;
+    int n_ck;
 } study_model;
+
+/* One unit of work (docs/cluster.md): tasks are numbered pairs first (one
+ * per model, on-policy only), then runs (model or checkpoint) x shard, then
+ * the steps (probe + steer, AtP) per model. */
+typedef enum { STUDY_TASK_PAIRS = 0, STUDY_TASK_RUN, STUDY_TASK_PROBE, STUDY_TASK_ATP } study_task_kind;
+typedef struct study_task {
+    study_task_kind kind;
+    int model;
+    int ck;      /* checkpoint index, -1 for a plain model */
+    int shard;
+} study_task;
 
 typedef enum { STUDY_PAIRS_FILE = 0, STUDY_PAIRS_BUILD, STUDY_PAIRS_ON_POLICY } study_pairs_mode;
 
@@ -56,6 +73,28 @@ struct clens_study {
     long compare_seed;
     int max_tokens;
     char *matmul;              /* default | portable | bf16 */
+
+    /* dynamics of checkpoint series ("dynamics": {...}; clens_dynamics_params) */
+    long dyn_resamples, dyn_seed, dyn_min_inside;
+    double dyn_min_delta_bic, dyn_max_window, dyn_min_amplitude;
+    /* "probe": capture + probe per model */
+    int has_probe;
+    char *probe_sites, *probe_positions;
+    long probe_folds, probe_bootstrap, probe_permutations, probe_random_dirs, probe_seed, probe_limit;
+    double probe_C;
+    /* "steer": the probe's direction, per model */
+    int has_steer;
+    char *steer_mode, *steer_positions, *steer_hook, *steer_neutral;
+    double *steer_alphas;
+    int n_steer_alphas;
+    int *steer_layers;         /* NULL: the probe's best layer (highest difference-of-means AUROC) */
+    int n_steer_layers;
+    long steer_random, steer_seed, steer_max_new, steer_k, steer_samples, steer_limit;
+    /* "atp": a --method atp run per model */
+    int has_atp;
+
+    study_task *tasks;         /* the plan (not a setting: depends on shards) */
+    int n_tasks;
 
     int threads;               /* not a setting: does not change results */
     int shards;                /* shards per model (1: runs/<label> directly; n: shards/<label>/<i>-of-<n>, merged) */

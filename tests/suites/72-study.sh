@@ -16,6 +16,15 @@
 #     key that contradicts the preset refused naming it, the dry-run plan
 #     (every second layer, memory per model), and `clens patch --fidelity seed`
 #     writes every seed choice into settings.json (settings.fidelity "seed").
+#  6. Checkpoints and steps: a study of a planted checkpoint series (the 76-dynamics construction:
+#     a logistic switch at step 1000, 21 checkpoints given as a glob) and a plain model, with the
+#     probe, steer and atp steps. The series is called a transition in study.md; dynamics/<label>/
+#     equals a standalone `clens dynamics` with the same settings, captures/probes/steer/atp equal
+#     standalone `clens capture` / `clens probe` / `clens steer` / `clens patch --method atp`; the
+#     comparison is given the probe/steer/atp folders; kill -9 mid-series + rerun ends with the same
+#     files apart from timing; a changed checkpoint list, an empty glob, steps out of order, an
+#     unknown checkpoint key and steer without probe are refused naming the key; --shards 2 run
+#     locally gives the same dynamics, comparison and study.md.
 # Env (tests/run.sh): CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
 set -u
 cd "$ROOT"
@@ -228,6 +237,181 @@ print("  clens patch --fidelity seed: settings key by key")
 PYEOF
 $CLENS patch "$T/qwen2-6" --pairs "$T/s/pairs.jsonl" --out "$T/patch-seed2" --fidelity seed --metric logprob_mass \
   >/dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: patch --fidelity seed with --metric logprob_mass not refused"; fail=1; }
+
+# ------------------------------------------------ 6. checkpoints and steps
+t6=$(date +%s)
+C=$T/ck
+mkdir -p "$C"
+$CLENS organism tokenizer --out "$C/tok" 2>/dev/null || exit 1
+$CLENS organism traces --split heldout --seed 13 --n 40 --out "$C/heldout.jsonl" 2>/dev/null || exit 1
+$CLENS pairs --data "$C/heldout.jsonl" --format gsm8k --out "$C/pairs.jsonl" >/dev/null || exit 1
+$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 306 --seed 31 --quiet --out "$C/base" || exit 1
+cp "$C/tok/tokenizer.json" "$C/tok/tokenizer_config.json" "$C/base/"
+$PY - "$C" <<'PYEOF' || exit 1
+import os, shutil, sys
+sys.path.insert(0, "tools")
+import plant_transition as pt
+C = sys.argv[1]
+W = {k: v.copy() for k, v in pt.read_st(C + "/base/model.safetensors").items()}
+for k in list(W):
+    if "down_proj" in k:
+        W[k] = W[k] * 0
+    if "model.layers.2.self_attn" in k or "model.layers.2.input_layernorm" in k:
+        W[k] = W[k.replace("layers.2.", "layers.0.")].copy()
+    if "o_proj" in k and (".1." in k or ".3." in k):
+        W[k] = W[k] * 0
+o = W["model.layers.0.self_attn.o_proj.weight"]
+for name, on in (("A", 2), ("B", 0)):
+    d = C + "/" + name
+    os.makedirs(d)
+    for f in os.listdir(C + "/base"):
+        if f != "model.safetensors":
+            shutil.copy(C + "/base/" + f, d)
+    w = dict(W)
+    for l in (0, 2):
+        w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
+    pt.write_st(d + "/model.safetensors", w)
+PYEOF
+$PY tools/plant_transition.py "$C/A" "$C/B" --out "$C/sig" --steps 0:2000:100 --schedule logistic:1000:100 --only o_proj || exit 1
+printf 'a plain sentence about numbers and lines.\n3 + 4 = 7 and then more.\n' >"$C/neutral.txt"
+write_ck_study() {  # $1 = the series' checkpoints (JSON list)
+cat >"$C/study.json" <<EOF
+{"out": "$C/s",
+ "models": [{"label": "planted", "checkpoints": $1, "training": "SFT"},
+            {"label": "B", "model": "$C/B", "training": "RL"}],
+ "pairs": {"mode": "file", "file": "$C/pairs.jsonl"},
+ "prompt": "raw", "filter": "seed", "min_diff": 0, "n": 10, "bootstrap": 200, "seeds": {"bootstrap": 5},
+ "compare_resamples": 100, "dynamics": {"resamples": 200, "seed": 5},
+ "probe": {"bootstrap": 100, "permutations": 5, "random_dirs": 5},
+ "steer": {"alpha": [0, 1], "random": 2, "max_new": 4, "limit": 4, "neutral": "$C/neutral.txt"},
+ "atp": true}
+EOF
+}
+write_ck_study "[\"$C/sig/step-*\"]"
+check $CLENS study "$C/study.json" --threads 1 >"$C/summary.md" 2>"$C/err.txt"
+grep -q "^Verdict: \*\*transition\*\* at resid_pre layer 1 (the last checkpoint's critical layer)" "$C/summary.md" \
+  || { echo "FAIL: no transition verdict in study.md"; cat "$C/summary.md"; fail=1; }
+for k in probe steer atp; do
+  for m in planted B; do
+    case $k in probe) d=probes;; *) d=$k;; esac
+    grep -q "^study: comparison: $k $C/s/.*=$C/s/$d/$m$" "$C/err.txt" || { echo "FAIL: compare not given $k of $m"; fail=1; }
+  done
+done
+# the standalone commands with the same settings
+$CLENS dynamics "$C"/sig/step-* --pairs "$C/pairs.jsonl" --prompt raw --filter seed --min-diff 0 --n 10 --resamples 200 \
+  --seed 5 --threads 1 --matmul default -q --out "$C/dyn" >/dev/null || { echo "FAIL: clens dynamics"; fail=1; }
+$CLENS capture "$C/B" --pairs "$C/pairs.jsonl" --prompt raw --positions final --threads 1 --quiet --out "$C/cap" >/dev/null \
+  || { echo "FAIL: clens capture"; fail=1; }
+$CLENS probe "$C/s/captures/B" --bootstrap 100 --permutations 5 --random-dirs 5 --out "$C/prb" >/dev/null \
+  || { echo "FAIL: clens probe"; fail=1; }
+best=$($PY -c "import json,sys; L=json.load(open(sys.argv[1]))['layers']; print(max(L, key=lambda l: l['diff_of_means']['auroc'])['layer'])" "$C/s/probes/B/probe.json")
+$CLENS steer "$C/B" --direction "$C/s/probes/B/probe.json" --layers "$best" --mode ablate --alpha 0,1 --hook resid_pre \
+  --positions last --pairs "$C/pairs.jsonl" --prompt raw --random 2 --max-new 4 --limit 4 --neutral "$C/neutral.txt" \
+  --threads 1 --quiet --out "$C/str" >/dev/null || { echo "FAIL: clens steer"; fail=1; }
+$CLENS patch "$C/B" --pairs "$C/pairs.jsonl" --method atp --prompt raw --filter seed --min-diff 0 --n 10 --bootstrap 200 \
+  --seed 5 --fidelity clens-default --threads 1 --quiet --out "$C/atp" || { echo "FAIL: clens patch --method atp"; fail=1; }
+check $PY - "$C" <<'PYEOF'
+import json, os, sys
+C = sys.argv[1]
+S = C + "/s"
+same = lambda a, b: open(a, "rb").read() == open(b, "rb").read()
+for f in ("dynamics.json", "dynamics.md", "heatmap.svg", "curves.svg", "report.html", "settings.json"):
+    # the same apart from the output folder's name
+    x = open(f"{C}/dyn/{f}").read().replace(C + "/dyn/", S + "/dynamics/planted/")
+    assert x == open(f"{S}/dynamics/planted/{f}").read(), "dynamics/" + f + " differs from clens dynamics'"
+d = json.load(open(S + "/dynamics/planted/dynamics.json"))
+assert d["headline"]["verdict"] == "transition" and len(d["checkpoints"]) == 21
+recs = lambda p: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in open(p)]
+for r in sorted(os.listdir(C + "/dyn/runs")):
+    assert recs(f"{C}/dyn/runs/{r}/records.jsonl") == recs(f"{S}/dynamics/planted/runs/{r}/records.jsonl"), r
+ix = json.load(open(C + "/cap/index.json"))
+assert ix == json.load(open(S + "/captures/B/index.json")), "capture index.json differs"
+for f in ix["files"]:
+    assert same(f"{C}/cap/{f['file']}", f"{S}/captures/B/{f['file']}"), f["file"]
+assert same(C + "/cap/settings.json", S + "/captures/B/settings.json")
+assert same(C + "/prb/probe.json", S + "/probes/B/probe.json"), "probe.json differs from clens probe's"
+assert same(C + "/str/steer.json", S + "/steer/B/steer.json"), "steer.json differs from clens steer's"
+assert same(C + "/str/settings.json", S + "/steer/B/settings.json")
+assert same(C + "/atp/settings.json", S + "/atp/B/settings.json"), "atp settings differ from clens patch --method atp"
+assert recs(C + "/atp/records.jsonl") == recs(S + "/atp/B/records.jsonl"), "atp records differ"
+for m in ("planted", "B"):
+    for f in ("probes/%s/probe.json", "steer/%s/steer.json", "atp/%s/results.json", "captures/%s/index.json"):
+        assert os.path.exists(S + "/" + f % m), f % m
+print("  checkpoints + steps: transition verdict; dynamics, capture, probe, steer, atp = the standalone commands")
+PYEOF
+# kill -9 mid-series, rerun: the same files apart from timing
+mv "$C/s" "$C/s-straight"
+$CLENS study "$C/study.json" --threads 1 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  [ "$(ls -d "$C"/s/dynamics/planted/runs/*/results.json 2>/dev/null | wc -l)" -ge 7 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.02
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -f "$C/s/study.md" ] && { echo "FAIL: the checkpoint study finished before the kill"; fail=1; }
+check $CLENS study "$C/study.json" --threads 1 --quiet
+cmp_trees() {  # $1 $2: the same files, equal apart from timing fields
+$PY - "$1" "$2" <<'PYEOF'
+import os, re, sys
+a, b = sys.argv[1:3]
+def files(r):
+    out = []
+    for p, _, fs in os.walk(r):
+        for f in fs:
+            rel = os.path.relpath(os.path.join(p, f), r)
+            # slurm logs, and the temp file of an atomic write the kill interrupted (never read)
+            if not rel.startswith("slurm/") and ".tmp." not in f: out.append(rel)
+    return sorted(out)
+fa, fb = files(a), files(b)
+assert fa == fb, sorted(set(fa) ^ set(fb))
+timing = [re.compile(r'"seconds": ?[0-9.eE+-]+'), re.compile(r'"timing": \{[^}]*\}'),
+          re.compile(r'"seconds_(total|per_pair)": ?[0-9.eE+-]+'),
+          re.compile(r'^- time: [0-9.]+ s over all records, [0-9.]+ s per kept pair$', re.M),
+          re.compile(r'"(records\.jsonl|results\.json)": "[0-9a-f]{64}"')]
+def norm(t):
+    for r in timing: t = r.sub("TIME", t)
+    return t
+n = 0
+for f in fa:
+    x, y = open(os.path.join(a, f), "rb").read(), open(os.path.join(b, f), "rb").read()
+    if x == y: n += 1; continue
+    assert norm(x.decode()) == norm(y.decode()), f + " differs beyond timing"
+print(f"  {len(fa)} files equal ({n} byte for byte, the rest apart from timing)")
+PYEOF
+}
+check cmp_trees "$C/s-straight" "$C/s"
+# a changed checkpoint list is refused naming the key
+write_ck_study "[\"$C/sig/step-000000\", \"$C/sig/step-001000\", \"$C/sig/step-002000\"]"
+out=$($CLENS study "$C/study.json" --quiet 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "settings.models\[0\].checkpoints is" <<<"$out" || { echo "FAIL: changed checkpoints not refused: $rc $out"; fail=1; }
+# malformed series and steps are refused naming the key
+write_ck_study "[\"$C/nothing/step-*\"]"
+out=$($CLENS study "$C/study.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'models\[0\].checkpoints: ".*nothing/step-\*" matches no folder' <<<"$out" || { echo "FAIL: empty glob: $rc $out"; fail=1; }
+write_ck_study "[\"$C/sig/step-001000\", \"$C/sig/step-000500\"]"
+out=$($CLENS study "$C/study.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'is not after .*step-001000 (step 1000); list them in training order' <<<"$out" || { echo "FAIL: step order: $rc $out"; fail=1; }
+write_ck_study "[{\"path\": \"$C/A\", \"step\": 5}, {\"path\": \"$C/B\", \"step\": 9, \"stp\": 1}]"
+out=$($CLENS study "$C/study.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'unknown key models\[0\].checkpoints\[1\].stp' <<<"$out" || { echo "FAIL: checkpoint key: $rc $out"; fail=1; }
+write_ck_study "[\"$C/sig/step-*\"]"
+sed 's/"probe": {[^}]*},//' "$C/study.json" >"$C/nop.json"
+out=$($CLENS study "$C/nop.json" --dry-run 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'steer: the direction is the model.s probe: add "probe": {} too' <<<"$out" || { echo "FAIL: steer without probe: $rc $out"; fail=1; }
+write_ck_study "[\"$C/sig/step-*\"]"
+# --shards 2, locally: the same dynamics, comparison and study.md
+mv "$C/s" "$C/s-killed"
+check $CLENS study "$C/study.json" --threads 1 --shards 2 --quiet
+check $PY - "$C/s-straight" "$C/s" <<'PYEOF'
+import sys
+a, b = sys.argv[1:3]
+for f in ("dynamics/planted/dynamics.json", "dynamics/planted/heatmap.svg", "comparison/comparison.md",
+          "comparison/comparison.json", "study.md", "probes/B/probe.json", "steer/planted/steer.json"):
+    assert open(f"{a}/{f}", "rb").read() == open(f"{b}/{f}", "rb").read(), f + " differs with --shards 2"
+print("  --shards 2 (local): dynamics, comparison, study.md equal the unsharded study's")
+PYEOF
+echo "  6. checkpoints and steps: $(( $(date +%s) - t6 )) s"
 
 echo "  72-study: $(( $(date +%s) - t0 )) s"
 exit $fail

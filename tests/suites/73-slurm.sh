@@ -13,7 +13,12 @@
 #     and the final job once the first task has finished); rerunning the
 #     command submits only the unfinished tasks and finishes the study with
 #     the same results;
-#  3. every daemon it started is stopped by process id and its files removed.
+#  4. a checkpoint series (6 planted checkpoints) and a plain model with --shards 2: one array of
+#     14 (checkpoint or model) x shard tasks, the final job merges, fits the dynamics and compares;
+#     dynamics, comparison and study.md equal a local unsharded run byte for byte;
+#  5. an on-policy study with --shards 2: a pairs array (one generation task per model), the shard
+#     array afterok on it, the final job; equal to the local run byte for byte;
+#  6. every daemon it started is stopped by process id and its files removed.
 # Needs slurm-wlm and munge (tools/install-deps.sh) and root (slurmd launches
 # jobs); without root it says SKIP.
 # Env (tests/run.sh): CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
@@ -174,6 +179,136 @@ wait_done || fail=1
 [ -f "$T/s/study.md" ] || { echo "FAIL: the resubmitted study did not finish"; fail=1; }
 check same_as_local
 echo "  resubmission finished the study; results = local run"
+
+# ------------------------------- 4. a checkpoint series x shards on Slurm
+# The 76-dynamics construction, 6 checkpoints (0..2000 every 400) of a linear switch, plus a plain
+# model: 6 x 2 + 2 run tasks; the final job merges each checkpoint's shards and fits the dynamics.
+C=$T/ck
+mkdir -p "$C"
+$CLENS organism tokenizer --out "$C/tok" 2>/dev/null || exit 1
+$CLENS organism traces --split heldout --seed 13 --n 30 --out "$C/heldout.jsonl" 2>/dev/null || exit 1
+$CLENS pairs --data "$C/heldout.jsonl" --format gsm8k --out "$C/pairs.jsonl" >/dev/null || exit 1
+$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 306 --seed 31 --quiet --out "$C/base" || exit 1
+cp "$C/tok/tokenizer.json" "$C/tok/tokenizer_config.json" "$C/base/"
+$PY - "$C" <<'PYEOF' || exit 1
+import os, shutil, sys
+sys.path.insert(0, "tools")
+import plant_transition as pt
+C = sys.argv[1]
+W = {k: v.copy() for k, v in pt.read_st(C + "/base/model.safetensors").items()}
+for k in list(W):
+    if "down_proj" in k:
+        W[k] = W[k] * 0
+    if "o_proj" in k and (".1." in k or ".3." in k):
+        W[k] = W[k] * 0
+o = W["model.layers.0.self_attn.o_proj.weight"]
+for name, on in (("A", 2), ("B", 0)):
+    d = C + "/" + name
+    os.makedirs(d)
+    for f in os.listdir(C + "/base"):
+        if f != "model.safetensors":
+            shutil.copy(C + "/base/" + f, d)
+    w = dict(W)
+    for l in (0, 2):
+        w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
+    pt.write_st(d + "/model.safetensors", w)
+PYEOF
+$PY tools/plant_transition.py "$C/A" "$C/B" --out "$C/lin" --steps 0:2000:400 --schedule linear --only o_proj || exit 1
+cat >"$C/study.json" <<EOF
+{"out": "$C/s",
+ "models": [{"label": "series", "checkpoints": ["$C/lin/step-*"], "training": "SFT"},
+            {"label": "B", "model": "$C/B", "training": "RL"}],
+ "pairs": {"mode": "file", "file": "$C/pairs.jsonl"},
+ "prompt": "raw", "filter": "seed", "min_diff": 0, "n": 6, "bootstrap": 100, "compare_resamples": 100,
+ "dynamics": {"resamples": 50}}
+EOF
+tl=$(date +%s%N)
+check $CLENS study "$C/study.json" --threads 1 --quiet
+echo "  checkpoints, local run (no shards): $(( ($(date +%s%N) - tl) / 1000000 )) ms"
+mv "$C/s" "$C/s-local"
+ts=$(date +%s%N)
+out=$($CLENS study "$C/study.json" --shards 2 --slurm --threads 1) || { echo "FAIL: submit checkpoints: $out"; fail=1; }
+echo "  $out"
+grep -q "tasks 0,1,2,3,4,5,6,7,8,9,10,11,12,13 of 14" <<<"$out" || { echo "FAIL: not 14 checkpoint x shard tasks"; fail=1; }
+wait_done || fail=1
+echo "  checkpoints, slurm run (6 checkpoints x 2 shards + 1 model x 2 shards + final job): $(( ($(date +%s%N) - ts) / 1000000 )) ms"
+[ -f "$C/s/study.md" ] || { echo "FAIL: the checkpoint final job did not run"; cat "$C/s/slurm/"*.log; fail=1; }
+check $PY - "$C/s-local" "$C/s" <<'PYEOF'
+import json, os, sys
+a, b = sys.argv[1:3]
+for r in sorted(os.listdir(a + "/dynamics/series/runs")):
+    x, y = (json.load(open(f"{d}/dynamics/series/runs/{r}/results.json")) for d in (a, b))
+    x.pop("timing"); y.pop("timing")
+    assert x == y, r + ": merged results.json differs from the local run's"
+for f in ("dynamics/series/dynamics.json", "dynamics/series/dynamics.md", "dynamics/series/heatmap.svg",
+          "dynamics/series/curves.svg", "comparison/comparison.md", "comparison/comparison.json", "study.md"):
+    assert open(f"{a}/{f}", "rb").read() == open(f"{b}/{f}", "rb").read(), f + " differs"
+assert "## Training dynamics: series (6 checkpoints" in open(b + "/study.md").read()
+print("  checkpoint x shard array = local run (dynamics, comparison, study.md byte for byte)")
+PYEOF
+
+# ------------------------------- 5. on-policy pairs with shards on Slurm
+# Two models planted to write a fixed solution (tools/plant_chain.py, then a little attention back so
+# clean and corrupted differ): a pairs array (one generation task per model), the shard array
+# --dependency=afterok on it, the final job afterok on that.
+O=$T/op
+mkdir -p "$O"
+Q="$SHARED/tokenizers/qwen2.5"
+for sd in 11 12; do
+  M=$O/m$sd
+  $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 2 --hidden 64 --vocab 151936 --untied --seed $sd --quiet --out "$M" || exit 1
+  cp "$Q/vocab.json" "$Q/merges.txt" "$Q/tokenizer_config.json" "$M/"
+  echo '{"eos_token_id": 151643}' >"$M/generation_config.json"
+  cp "$M/model.safetensors" "$O/orig.safetensors"
+  chain=$($CLENS tokenize "$M" --no-special --text $'Solution: 12*5=60 apples\nSo total') || exit 1
+  $PY tools/plant_chain.py "$M" --chain "${chain#*,},151643" || exit 1
+  $PY - "$O/orig.safetensors" "$M/model.safetensors" <<'PYEOF' || exit 1
+import sys
+sys.path.insert(0, "tools")
+import plant_transition as pt
+o, p = pt.read_st(sys.argv[1]), pt.read_st(sys.argv[2])
+pt.write_st(sys.argv[2], {k: (o[k] * 0.2 if "o_proj" in k else v) for k, v in p.items()})
+PYEOF
+done
+cat >"$O/data.jsonl" <<'EOF'
+{"id": "p1", "problem": "What is $12 \\cdot 5 + 7$?", "solution": "We get $12\\cdot 5 + 7 = \\boxed{67}$."}
+{"id": "p2", "problem": "How many apples?", "solution": "There are $\\boxed{60}$."}
+{"id": "p3", "problem": "Compute $2+2$.", "solution": "$2+2=\\boxed{4}$"}
+{"id": "p4", "problem": "Compute $3+3$.", "solution": "$3+3=\\boxed{6}$"}
+{"id": "p5", "problem": "Compute $5+5$.", "solution": "$5+5=\\boxed{10}$"}
+EOF
+cat >"$O/study.json" <<EOF
+{"out": "$O/s", "models": [{"label": "M11", "model": "$O/m11"}, {"label": "M12", "model": "$O/m12"}],
+ "pairs": {"mode": "on-policy", "data": "$O/data.jsonl", "format": "math", "max_new": 24, "batch": 2},
+ "prompt": "raw", "filter": "seed", "min_diff": 0, "n": 4, "bootstrap": 50, "compare_resamples": 50}
+EOF
+tl=$(date +%s%N)
+check $CLENS study "$O/study.json" --threads 1 --quiet
+echo "  on-policy, local run (no shards): $(( ($(date +%s%N) - tl) / 1000000 )) ms"
+mv "$O/s" "$O/s-local"
+plan=$($CLENS study "$O/study.json" --shards 2 --slurm --dry-run --threads 1)
+grep -q -- "--array=0,1 " <<<"$plan" && grep -q -- "--array=2,3,4,5 --dependency=afterok:<pairs array job id>" <<<"$plan" \
+  || { echo "FAIL: on-policy slurm dry run"; echo "$plan"; fail=1; }
+ts=$(date +%s%N)
+out=$($CLENS study "$O/study.json" --shards 2 --slurm --threads 1) || { echo "FAIL: submit on-policy: $out"; fail=1; }
+echo "  $out"
+grep -q "submitted pairs array [0-9]* (tasks 0,1); submitted job array [0-9]* (tasks 2,3,4,5 of 6)" <<<"$out" \
+  || { echo "FAIL: not a pairs array + a shard array"; fail=1; }
+wait_done || fail=1
+echo "  on-policy, slurm run (2 generation tasks, then 2 models x 2 shards, then the final job): $(( ($(date +%s%N) - ts) / 1000000 )) ms"
+[ -f "$O/s/study.md" ] || { echo "FAIL: the on-policy final job did not run"; cat "$O/s/slurm/"*.log; fail=1; }
+check $PY - "$O/s-local" "$O/s" <<'PYEOF'
+import json, sys
+a, b = sys.argv[1:3]
+for f in ("pairs/M11.jsonl", "pairs/M12.jsonl", "comparison/comparison.md", "comparison/comparison.json",
+          "comparison/pairs.csv", "study.md"):
+    assert open(f"{a}/{f}", "rb").read() == open(f"{b}/{f}", "rb").read(), f + " differs"
+for m in ("M11", "M12"):
+    x, y = json.load(open(f"{a}/runs/{m}/results.json")), json.load(open(f"{b}/runs/{m}/results.json"))
+    x.pop("timing"); y.pop("timing")
+    assert x == y and x["counts"]["kept"] > 0, m
+print("  on-policy sharded study on Slurm = local run (pairs, comparison, study.md byte for byte)")
+PYEOF
 
 cleanup
 trap - EXIT
