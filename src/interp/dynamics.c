@@ -122,7 +122,7 @@ static json_t *settings_json(const clens_dynamics_params *p, const long *steps)
         json_array_append_new(ck, json_string(p->checkpoints[i]));
         json_array_append_new(stp, json_integer(steps[i]));
     }
-    for (int i = 0; i < r->n_site_types; i++) json_array_append_new(sites, json_string(clens_site_type_name(r->site_types[i])));
+    for (int i = 0; i < r->n_site_types; i++) json_array_append_new(sites, json_string(clens_hook_short_name(r->site_types[i])));
     for (int i = 0; i < r->n_layers; i++) json_array_append_new(layers, json_integer(r->layers[i]));
     json_object_set_new(s, "checkpoints", ck);
     json_object_set_new(s, "steps", stp);

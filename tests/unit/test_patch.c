@@ -36,13 +36,13 @@ static void all_sites(const clens_model_info *in, site_list *sl)
 {
     int L = in->n_layers, H = in->n_heads, k = 0;
     sl->sites = malloc(sizeof(clens_site) * (size_t)(L + 1 + 3 * L + L * H));
-    for (int l = 0; l <= L; l++) { sl->idx_resid_pre[l] = k; sl->sites[k++] = (clens_site){CLENS_SITE_RESID_PRE, l, -1}; }
+    for (int l = 0; l <= L; l++) { sl->idx_resid_pre[l] = k; sl->sites[k++] = (clens_site){CLENS_HOOK_RESID_PRE, l, -1}; }
     for (int l = 0; l < L; l++) {
         sl->idx_resid_post[l] = k;
-        sl->sites[k++] = (clens_site){CLENS_SITE_RESID_POST, l, -1};
-        sl->sites[k++] = (clens_site){CLENS_SITE_ATTN_OUT, l, -1};
-        sl->sites[k++] = (clens_site){CLENS_SITE_MLP_OUT, l, -1};
-        for (int h = 0; h < H; h++) sl->sites[k++] = (clens_site){CLENS_SITE_Z, l, h};
+        sl->sites[k++] = (clens_site){CLENS_HOOK_RESID_POST, l, -1};
+        sl->sites[k++] = (clens_site){CLENS_HOOK_ATTN_OUT, l, -1};
+        sl->sites[k++] = (clens_site){CLENS_HOOK_MLP_OUT, l, -1};
+        for (int h = 0; h < H; h++) sl->sites[k++] = (clens_site){CLENS_HOOK_ATTN_Z, l, h};
     }
     sl->n = k;
 }
@@ -58,7 +58,7 @@ static void run_case(size_t a, clens_matmul_mode mode, const int32_t *clean, con
     site_list sl;
     all_sites(in, &sl);
     int32_t ids1[] = {3, 5, 7}, ids2[] = {3, 5, 7, 11};
-    clens_metric mt[2] = {{CLENS_METRIC_LOGPROB_MASS, ids1, 3}, {CLENS_METRIC_LOGIT_MEAN, ids2, 4}};
+    clens_metric mt[2] = {{CLENS_METRIC_LOGPROB_MASS, ids1, 3, NULL, NULL}, {CLENS_METRIC_LOGIT_MEAN, ids2, 4, NULL, NULL}};
     clens_patcher *p;
     if (clens_patcher_new(&p, m, T, sl.sites, sl.n, mt, 2, &err)) fail_msg("%s", err.msg);
     size_t W = 2 + (size_t)sl.n;
@@ -126,8 +126,8 @@ static void identical_prompts(void **state)
     clens_model *m;
     if (clens_model_open(&m, model_dir[4], &mp, &err)) fail_msg("%s", err.msg);
     int32_t ids[T] = {1, 5, 9, 3, 7, 2, 8, 11, 4, 6, 10, 12, 13, 2}, tok[] = {4};
-    clens_site s[2] = {{CLENS_SITE_RESID_PRE, 1, -1}, {CLENS_SITE_ATTN_OUT, 0, -1}};
-    clens_metric mt = {CLENS_METRIC_LOGIT_MEAN, tok, 1};
+    clens_site s[2] = {{CLENS_HOOK_RESID_PRE, 1, -1}, {CLENS_HOOK_ATTN_OUT, 0, -1}};
+    clens_metric mt = {CLENS_METRIC_LOGIT_MEAN, tok, 1, NULL, NULL};
     clens_patcher *p;
     assert_int_equal(clens_patcher_new(&p, m, T, s, 2, &mt, 1, &err), 0);
     double o[4];
@@ -136,7 +136,7 @@ static void identical_prompts(void **state)
     /* bad requests */
     assert_int_equal(clens_patch_run(p, ids, ids, T + 1, CLENS_PATCH_FAST, o, NULL, &err), CLENS_E_ARG);
     clens_patcher_free(p);
-    clens_site bad = {CLENS_SITE_ATTN_OUT, 99, -1};
+    clens_site bad = {CLENS_HOOK_ATTN_OUT, 99, -1};
     assert_int_equal(clens_patcher_new(&p, m, T, &bad, 1, &mt, 1, &err), CLENS_E_ARG);
     assert_non_null(strstr(err.msg, "out of range"));
     clens_model_free(m);
