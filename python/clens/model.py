@@ -439,9 +439,15 @@ class Model:
 
     # -------------------------------------------------------------- patching
     def patch(self, pairs, sites="resid_pre", metric="logprob_mass", **options):
-        """The fast final-token activation-patching sweep (clens patch). See clens.patching.patch."""
+        """The final-token activation-patching run of `clens patch` through the library's run
+        engine (method fast, rerun or atp). See clens.patching.patch."""
         from .patching import patch
         return patch(self, pairs, sites=sites, metric=metric, **options)
+
+    def patch_ids(self, clean, corr, sites, metric="logprob_mass", **options):
+        """One pair of token ids through the library's patcher. See clens.patching.patch_ids."""
+        from .patching import patch_ids
+        return patch_ids(self, clean, corr, sites, metric=metric, **options)
 
     def pair_ids(self, pair, prompt="chat", max_tokens=0):
         """(clean ids, corrupted ids, reason) of a pair rendered for this model (as clens patch
