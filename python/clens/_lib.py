@@ -92,6 +92,35 @@ class RunInfo(Structure):
 
 
 RUN_PROGRESS_FN = CFUNCTYPE(None, c_void_p, POINTER(RunInfo))
+LINE_PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_char_p)
+CAPTURE_PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_long, c_long, c_long)
+
+
+class StudyOptions(Structure):
+    _fields_ = [("fidelity", c_char_p), ("out", c_char_p), ("threads", c_int)]
+
+
+class CaptureParams(Structure):
+    _fields_ = [("pairs_path", c_char_p), ("sites", c_char_p), ("positions", c_int), ("prompt_chat", c_int),
+                ("limit", c_long), ("max_tokens", c_int)]
+
+
+class ProbeParams(Structure):
+    _fields_ = [("folds", c_int), ("C", c_double), ("bootstrap", c_int), ("permutations", c_int),
+                ("random_dirs", c_int), ("seed", c_uint64), ("hook_filter", c_char_p)]
+
+
+class CompareParams(Structure):
+    _fields_ = [("resamples", c_int), ("seed", c_uint64), ("min_jump", c_double), ("mid_lo", c_double),
+                ("mid_hi", c_double), ("critical_pct", c_double), ("grid_step", c_double),
+                ("labels", POINTER(c_char_p)), ("n_labels", c_int), ("trainings", POINTER(c_char_p)),
+                ("n_trainings", c_int), ("probes", POINTER(c_char_p)), ("n_probes", c_int),
+                ("steers", POINTER(c_char_p)), ("n_steers", c_int), ("atps", POINTER(c_char_p)), ("n_atps", c_int)]
+
+
+class Steer(Structure):
+    _fields_ = [("mode", c_int), ("point", c_int), ("positions", c_int), ("alpha", c_float), ("n_layers", c_int),
+                ("vecs", POINTER(c_float)), ("active", POINTER(ctypes.c_ubyte))]
 
 
 PAIRS_CANDIDATE_FN = CFUNCTYPE(None, c_void_p, c_void_p)
@@ -209,6 +238,26 @@ PROTOTYPES = {
     "clens_run_finish": (c_int, [P, POINTER(c_void_p), POINTER(Error_)]),
     "clens_run_free": (None, [P]),
     "clens_filter_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_study_load": (c_int, [POINTER(P), c_char_p, POINTER(StudyOptions), POINTER(Error_)]),
+    "clens_study_out": (c_char_p, [P]),
+    "clens_study_settings_hash": (c_char_p, [P]),
+    "clens_study_plan": (c_int, [P, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_study_run": (c_int, [P, LINE_PROGRESS_FN, c_void_p, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_study_free": (None, [P]),
+    "clens_capture_default_params": (CaptureParams, []),
+    "clens_capture_pairs": (c_int, [P, POINTER(CaptureParams), c_char_p, CAPTURE_PROGRESS_FN, c_void_p,
+                                    POINTER(Error_)]),
+    "clens_probe_default_params": (ProbeParams, []),
+    "clens_probe_run": (c_int, [c_char_p, POINTER(ProbeParams), c_char_p, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_compare_default_params": (CompareParams, []),
+    "clens_compare_write": (c_int, [POINTER(c_char_p), c_int, POINTER(CompareParams), c_char_p, POINTER(c_void_p),
+                                    POINTER(Error_)]),
+    "clens_steer_mode_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_steer_positions_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_steer_pair": (c_int, [P, PI32, PI32, c_int, POINTER(Steer), c_int, POINTER(Metric), c_int, c_int, PD,
+                                 POINTER(c_int), POINTER(Error_)]),
+    "clens_steer_generate": (c_int, [P, POINTER(PI32), POINTER(c_int), c_int, POINTER(Steer), PI32, c_int, c_int,
+                                     PI32, c_int, POINTER(PI32), POINTER(c_int), POINTER(Error_)]),
 }
 
 

@@ -449,6 +449,21 @@ class Model:
         from .patching import patch_ids
         return patch_ids(self, clean, corr, sites, metric=metric, **options)
 
+    def capture(self, pairs, out, sites="blocks.*.hook_resid_pre", **options):
+        """`clens capture` into the folder out. See clens.studies.capture."""
+        from .studies import capture
+        return capture(self, pairs, out, sites=sites, **options)
+
+    def steer(self, prompts, vector, **options):
+        """Greedy generation with a steering vector. See clens.studies.steer."""
+        from .studies import steer
+        return steer(self, prompts, vector, **options)
+
+    def steer_pair(self, clean, corr, vector, tokens, **options):
+        """A pair's final-token metric with and without steering. See clens.studies.steer_pair."""
+        from .studies import steer_pair
+        return steer_pair(self, clean, corr, vector, tokens, **options)
+
     def pair_ids(self, pair, prompt="chat", max_tokens=0):
         """(clean ids, corrupted ids, reason) of a pair rendered for this model (as clens patch
         renders it; reason None or why the pair is unusable)."""

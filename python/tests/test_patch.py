@@ -62,9 +62,9 @@ def test_methods_equal_cli_every_arch(org_setup, arch, tmp_path):
     atp where the training backward supports the architecture, else the same refusal."""
     models, pairs = org_setup
     m = clens.Model(models[arch])
-    opts = dict(sites=ALL_SITES.split(","), n=3, min_diff=0, prompt="raw", filter="seed", bootstrap=50)
+    opts = dict(sites=ALL_SITES.split(","), n=2, min_diff=0, prompt="raw", filter="seed", bootstrap=50)
     for method in ("fast", "rerun", "atp"):
-        cli = [CLENS, "patch", models[arch], "--pairs", pairs, "--out", str(tmp_path / method), "--n", "3",
+        cli = [CLENS, "patch", models[arch], "--pairs", pairs, "--out", str(tmp_path / method), "--n", "2",
                "--min-diff", "0", "--sites", ALL_SITES, "--prompt", "raw", "--filter", "seed", "--bootstrap", "50",
                "--method", method, "--quiet"]
         r = subprocess.run(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,7 +75,7 @@ def test_methods_equal_cli_every_arch(org_setup, arch, tmp_path):
             continue
         assert r.returncode == 0, r.stderr
         py = m.patch(pairs, method=method, **opts)
-        assert py.settings["settings"]["method"] == method and len(py.ids) == 3
+        assert py.settings["settings"]["method"] == method and len(py.ids) == 2
         _same_run(py, tmp_path / method)
 
 
