@@ -132,7 +132,7 @@ CLENS_API int clens_model_layer_sliding(const clens_model *m, int l, int *window
  *   resid_pre -> attn(norm(x)) = attn_out -> resid_mid -> mlp(norm(x)) = mlp_out -> resid_post
  * In a post-norm OLMo-2/3 block the norms sit on the sublayer outputs, and
  * attn_out / mlp_out are the values added to the residual stream, i.e. AFTER
- * post_attention_layernorm / post_feedforward_layernorm (rulings R12):
+ * post_attention_layernorm / post_feedforward_layernorm:
  *   resid_pre -> attn_out = N_post_attn(o_proj(attn(x))) ; resid_mid = resid_pre + attn_out
  *             -> mlp_out = N_post_ffn(mlp(resid_mid))     ; resid_post = resid_mid + mlp_out
  * so resid_post == resid_pre + attn_out + mlp_out in every architecture.
