@@ -27,7 +27,8 @@ void clens_cache_free(clens_cache *c)
     memset(c, 0, sizeof *c);
 }
 
-static int is_global(clens_hook_point p) { return p == CLENS_HOOK_EMBED || p == CLENS_HOOK_LN_FINAL; }
+/* Points without layers (hook_embed, ln_final): the library's hook table says so. */
+static int is_global(clens_hook_point p) { return clens_hook_max_layer(p, 1) < 0; }
 
 static int add_entry(clens_cache *c, const clens_model *m, clens_hook_point p, int layer, clens_error *err)
 {
