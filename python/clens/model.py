@@ -252,7 +252,7 @@ class Model:
         self._hook_names, self._hook_of, self._width = {}, {}, {}
         buf = ctypes.create_string_buffer(256)
         for p_ in range(len(HOOK_POINTS)):
-            layers = [-1] if p_ in (P_EMBED, P_LN_FINAL) else range(self.n_layers)
+            layers = [-1] if lib.clens_hook_max_layer(p_, self.n_layers) < 0 else range(self.n_layers)  # the hook table
             for layer in layers:
                 name = lib.clens_hook_name(p_, layer, buf, 256).decode()
                 self._hook_names[(p_, layer)] = name
