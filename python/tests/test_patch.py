@@ -152,6 +152,9 @@ def test_metric_errors(model, pairs_file):
         model.patch(pairs_file, sites="resid_pre", n=1, min_diff=0, prompt="raw", metric=boom)
     with pytest.raises(clens.ArgError, match="needs a name"):
         model.patch(pairs_file, sites="resid_pre", n=1, min_diff=0, prompt="raw", metric=lambda x: 0.0)
+    with pytest.raises(clens.ArgError, match="needs the metric's gradient"):
+        model.patch(pairs_file, sites="resid_pre", n=1, min_diff=0, prompt="raw", method="atp",
+                    metric=clens.logprob_mass([5]))
     with pytest.raises(clens.ArgError, match="site name 'blocks.0.hook_nope'"):
         model.patch(pairs_file, sites="blocks.0.hook_nope", n=1, min_diff=0, prompt="raw")
     with pytest.raises(clens.ArgError, match="out of range"):

@@ -130,7 +130,7 @@ static json_t *settings_json(const clens_dynamics_params *p, const long *steps)
     json_object_set_new(s, "sites", sites);
     json_object_set_new(s, "layers", r->layers ? layers : json_null());
     if (!r->layers) json_decref(layers);
-    json_object_set_new(s, "metric", json_string(r->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass"));
+    json_object_set_new(s, "metric", json_string(clens_metric_name(r->metric)));
     json_object_set_new(s, "prompt", json_string(r->prompt_chat ? "chat" : "raw"));
     json_object_set_new(s, "filter", json_string(clens_filter_name(r->filter)));
     json_object_set_new(s, "min_diff", json_real(r->min_diff));

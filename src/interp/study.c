@@ -311,7 +311,7 @@ static void describe_protocol(const clens_study *s, clens_sb *b)
     for (int k = 0; k < s->n_types; k++) clens_sb_printf(b, "%s%s", k ? "," : " ", clens_hook_short_name(s->types[k]));
     clens_sb_printf(b, ", layers %s, metric %s", s->layers_kind == STUDY_LAYERS_ALL ? "all"
                                                  : s->layers_kind == STUDY_LAYERS_EVERY2 ? "every-2" : "listed",
-                    s->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass");
+                    clens_metric_name(s->metric));
     if (s->words) {
         clens_sb_puts(b, " (tokens");
         for (int i = 0; i < s->n_words; i++) clens_sb_printf(b, "%s%s", i ? "," : " ", s->words[i]);

@@ -351,7 +351,7 @@ static json_t *canonical_settings(const clens_study *s)
     } else {
         json_object_set_new(o, "layers", json_string(s->layers_kind == STUDY_LAYERS_ALL ? "all" : "every-2"));
     }
-    json_object_set_new(o, "metric", json_string(s->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass"));
+    json_object_set_new(o, "metric", json_string(clens_metric_name(s->metric)));
     if (s->words) {
         json_t *t = json_array();
         for (int i = 0; i < s->n_words; i++) json_array_append_new(t, json_string(s->words[i]));
@@ -435,7 +435,7 @@ int study_file_parse(clens_study *s, const char *path, const char *fidelity, con
         (rc = parse_layers(s, json_object_get(root, "layers"), path, err)))
         goto end;
     if ((rc = get_str(root, "metric", "", "logprob_mass", metrics, path, &str, err))) goto end;
-    s->metric = strcmp(str, "logit_mean") == 0 ? CLENS_METRIC_LOGIT_MEAN : CLENS_METRIC_LOGPROB_MASS;
+    if (clens_metric_parse(str, &s->metric, NULL)) s->metric = CLENS_METRIC_LOGPROB_MASS; /* get_str checked the word */
     if ((rc = parse_tokens(s, json_object_get(root, "tokens"), path, err))) goto end;
     if ((rc = get_str(root, "method", "", "fast", methods, path, &str, err))) goto end;
     s->method = strcmp(str, "rerun") == 0 ? CLENS_PATCH_RERUN : CLENS_PATCH_FAST;
