@@ -46,9 +46,9 @@ int main(int argc, char **argv)
     if (k == np) { fprintf(stderr, "bench_patch: no usable pair\n"); return 1; }
     int T = (int)nc, L = in->n_layers, P = 0;
     clens_site *sites = malloc(sizeof *sites * (L + 1));
-    for (int l = 0; l <= L; l++) sites[l] = (clens_site){CLENS_SITE_RESID_PRE, l, -1};
+    for (int l = 0; l <= L; l++) sites[l] = (clens_site){CLENS_HOOK_RESID_PRE, l, -1};
     int32_t ids[] = {0, 1, 2};
-    clens_metric mt = {CLENS_METRIC_LOGPROB_MASS, ids, 3};
+    clens_metric mt = {CLENS_METRIC_LOGPROB_MASS, ids, 3, NULL, NULL};
     clens_patcher *p;
     if (clens_patcher_new(&p, m, T, sites, L + 1, &mt, 1, &err)) return die("patcher", &err);
     double *out = malloc(sizeof(double) * (L + 3));

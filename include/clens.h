@@ -132,7 +132,7 @@ CLENS_API int clens_model_layer_sliding(const clens_model *m, int l, int *window
  *   resid_pre -> attn(norm(x)) = attn_out -> resid_mid -> mlp(norm(x)) = mlp_out -> resid_post
  * In a post-norm OLMo-2/3 block the norms sit on the sublayer outputs, and
  * attn_out / mlp_out are the values added to the residual stream, i.e. AFTER
- * post_attention_layernorm / post_feedforward_layernorm (rulings R12):
+ * post_attention_layernorm / post_feedforward_layernorm:
  *   resid_pre -> attn_out = N_post_attn(o_proj(attn(x))) ; resid_mid = resid_pre + attn_out
  *             -> mlp_out = N_post_ffn(mlp(resid_mid))     ; resid_post = resid_mid + mlp_out
  * so resid_post == resid_pre + attn_out + mlp_out in every architecture.
@@ -149,12 +149,55 @@ typedef enum {
     CLENS_HOOK_COUNT
 } clens_hook_point;
 
-/* Formats the TransformerLens name of (point, layer) into buf. Returns buf. */
+/* The one site vocabulary. Every hook point has one row in the library's
+ * table: its TransformerLens name (above), its short name ("embed",
+ * "resid_pre", "z", "attn_out", "mlp_out", "resid_post", "ln_final": the
+ * words of `clens patch --sites` and the keys of settings.json and
+ * records.jsonl, docs/patch-output.md), whether it splits into heads
+ * (attn.hook_z) and whether final-position patching may write it (every
+ * per-layer point). */
+
+/* Formats the TransformerLens name of (point, layer) into buf ("?" for an
+ * unknown point). Returns buf. */
 CLENS_API char *clens_hook_name(clens_hook_point point, int layer, char *buf, size_t n);
-/* Parses a hook name; layer is -1 for hook_embed / ln_final. 0 on success. */
-CLENS_API int clens_hook_parse(const char *name, clens_hook_point *point, int *layer);
+/* Parses a TransformerLens hook name; *layer is -1 for hook_embed /
+ * ln_final.hook_normalized. CLENS_OK, or CLENS_E_ARG naming the name. */
+CLENS_API int clens_hook_parse(const char *name, clens_hook_point *point, int *layer, clens_error *err);
 /* Width of the activation at a hook point. */
 CLENS_API int clens_hook_width(const clens_model *m, clens_hook_point point);
+/* The short name of a point (static string; "?" for an unknown point). */
+CLENS_API const char *clens_hook_short_name(clens_hook_point point);
+/* Parses a short name. CLENS_OK, or CLENS_E_ARG naming the word. */
+CLENS_API int clens_hook_short_parse(const char *s, clens_hook_point *point, clens_error *err);
+/* 1 if the point's activation is n_heads blocks of head_dim (head-major). */
+CLENS_API int clens_hook_per_head(clens_hook_point point);
+/* 1 if the point is a final-position patching site. */
+CLENS_API int clens_hook_patchable(clens_hook_point point);
+/* Largest layer of a per-layer point for a model of n_layers blocks:
+ * n_layers - 1, but n_layers for resid_pre (the residual after the last
+ * block, i.e. what ln_final normalises); -1 for hook_embed / ln_final. */
+CLENS_API int clens_hook_max_layer(clens_hook_point point, int n_layers);
+
+/* A site: the activation at one hook point and layer, or one head of it. */
+typedef struct clens_site {
+    clens_hook_point point;   /* a patchable point */
+    int layer;                /* 0..clens_hook_max_layer(point, n_layers) */
+    int head;                 /* per-head points: 0..n_heads-1 for one head, or -1
+                                 for all of them; -1 for every other point */
+} clens_site;
+
+/* A site's name: its hook name, with "[HEAD]" appended for one head
+ * ("blocks.3.hook_attn_out", "blocks.3.attn.hook_z[5]"). Returns buf.
+ * clens_site_parse reads exactly these names back: CLENS_OK, or CLENS_E_ARG
+ * with a message naming the malformed part. */
+CLENS_API char *clens_site_name(const clens_site *s, char *buf, size_t n);
+CLENS_API int clens_site_parse(const char *name, clens_site *out, clens_error *err);
+/* CLENS_OK if the site exists in model m (layer and head in range), else
+ * CLENS_E_ARG naming the site and the allowed range. */
+CLENS_API int clens_site_check(const clens_model *m, const clens_site *s, clens_error *err);
+/* The features of the point's activation that a (checked) site covers:
+ * [*offset, *offset + *n) (one head: head * head_dim, head_dim). */
+CLENS_API void clens_site_span(const clens_model *m, const clens_site *s, int *offset, int *n);
 
 /* One batch row = one token of one sequence (see clens_forward). */
 typedef struct clens_row {
@@ -638,45 +681,47 @@ CLENS_API int clens_pairs_build_on_policy(clens_model *m, const clens_tokenizer 
                                 size_t *n, clens_pairs_stats *stats, clens_error *err);
 
 /* ---------------------------------------------------------------- patching */
-/* Final-token activation patching (src/interp/patch.c; study.md §5). */
+/* Final-token activation patching (docs/patch-output.md): the clean run's
+ * activation at one site, at the last position only, written into the
+ * corrupted run, and a metric of the final logits read. Sites are
+ * clens_site (hooks section). */
 
-typedef enum {
-    CLENS_SITE_RESID_PRE = 0, /* layers 0..n_layers (n_layers = after the last block) */
-    CLENS_SITE_RESID_POST,    /* layers 0..n_layers-1 */
-    CLENS_SITE_ATTN_OUT,
-    CLENS_SITE_MLP_OUT,
-    CLENS_SITE_Z,             /* per head */
-    CLENS_SITE_COUNT
-} clens_site_type;
+/* A metric of one row of final logits: a built-in from the library's table,
+ * or a caller's function (CLENS_METRIC_CALLBACK).
+ *   logprob_mass: log of the total softmax probability of ids;
+ *   logit_mean:   mean raw logit of ids;
+ *   callback:     fn(user, logits, n_vocab); it must not call back into the
+ *                 library on the same context, and is called from the thread
+ *                 that called the patcher or run engine. */
+typedef enum { CLENS_METRIC_LOGPROB_MASS = 0, CLENS_METRIC_LOGIT_MEAN, CLENS_METRIC_CALLBACK,
+               CLENS_METRIC_COUNT } clens_metric_kind;
 
-typedef struct clens_site {
-    clens_site_type type;
-    int layer;
-    int head;                 /* z only; -1 otherwise */
-} clens_site;
-
-CLENS_API const char *clens_site_type_name(clens_site_type t);
-CLENS_API int clens_site_type_parse(const char *s, clens_site_type *t);
-
-typedef enum { CLENS_METRIC_LOGPROB_MASS = 0, CLENS_METRIC_LOGIT_MEAN } clens_metric_kind;
+typedef double (*clens_metric_fn)(void *user, const float *logits, int n_vocab);
 
 typedef struct clens_metric {
     clens_metric_kind kind;
-    const int32_t *ids;
+    const int32_t *ids;       /* built-ins: the token ids read (copied by the patcher) */
     int n_ids;
+    clens_metric_fn fn;       /* CALLBACK only */
+    void *user;               /* passed to fn */
 } clens_metric;
 
-/* Value of a metric on one row of logits: logprob_mass = log of the total
- * softmax probability of ids; logit_mean = mean raw logit of ids. */
+/* "logprob_mass", "logit_mean", "callback" ("?" otherwise). */
+CLENS_API const char *clens_metric_name(clens_metric_kind kind);
+/* Parses a built-in metric's name: CLENS_OK, or CLENS_E_ARG naming the word. */
+CLENS_API int clens_metric_parse(const char *s, clens_metric_kind *kind, clens_error *err);
+/* Value of a metric on one row of logits (vocab entries). */
 CLENS_API double clens_metric_value(const clens_metric *mt, const float *logits, int vocab);
 
 typedef enum { CLENS_PATCH_FAST = 0, CLENS_PATCH_RERUN,
-               CLENS_PATCH_ATP /* attribution patching: run engine only (docs/dynamics.md) */ } clens_patch_method;
+               CLENS_PATCH_ATP /* attribution patching: run engine only, built-in metrics
+                                   only (docs/dynamics.md) */ } clens_patch_method;
 
 typedef struct clens_patcher clens_patcher;
 
 /* A patcher for prompts of up to max_tokens tokens and a fixed list of sites
- * and metrics. Owns its context; free with clens_patcher_free. */
+ * (each must pass clens_site_check) and metrics (built-ins or callbacks).
+ * On success *out owns its inference context; free it with clens_patcher_free. */
 CLENS_API int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const clens_site *sites, int n_sites,
                       const clens_metric *metrics, int n_metrics, clens_error *err);
 CLENS_API void clens_patcher_free(clens_patcher *p);
@@ -701,13 +746,14 @@ CLENS_API int clens_patch_begin(clens_patcher *p, const int32_t *clean, const in
                       double *out, int *shared_prefix, clens_error *err);
 CLENS_API int clens_patch_sites(clens_patcher *p, double *out, clens_error *err);
 
-/* results (src/report/results.c) */
+/* Results of a patching run folder. */
 
 /* Aggregate statistics of a patching run (docs/patch-output.md): per-pair
  * recovery with the primary metric, per site mean / population SD / median /
  * ratio of sums / seeded percentile-bootstrap 95% CI, per-layer increments,
  * counts, per-pair values. The first settings.n kept pairs in candidate order
- * are used (rulings R13). Everything in results.json but "timing" is a
+ * are used (a later kept pair never replaces an earlier one, so shards and
+ * resumed runs agree). Everything in results.json but "timing" is a
  * deterministic function of the inputs (same bytes on every machine).
  *
  * settings_json: the NUL-terminated text of settings.json; records_jsonl: len
@@ -735,7 +781,7 @@ CLENS_API int clens_results_merge(const char *const *dirs, int n_dirs, const cha
                         char **warnings, clens_error *err);
 
 /* ============================================================ run engine */
-/* A patching run in a folder (src/interp/run*.c): the engine behind
+/* A patching run in a folder: the engine behind
  * `clens patch` (and any caller that runs a study per model). It owns the run
  * folder and its schema (docs/patch-output.md): settings.json (settings, their
  * hash, shard, provenance), records.jsonl (one line per candidate, appended
@@ -760,11 +806,18 @@ CLENS_API const char *clens_filter_decide(clens_filter_kind f, double min_diff, 
 
 typedef struct clens_run_params {
     const char *pairs_path;              /* pairs.jsonl (candidates in file order); required */
-    const clens_site_type *site_types;   /* first = primary; required */
+    const clens_hook_point *site_types;  /* patchable points, by short name in settings.site_types;
+                                            first = primary; per-head points: every head; required */
     int n_site_types;
     const int *layers;                   /* layers to patch; NULL = all */
     int n_layers;
     clens_metric_kind metric;            /* primary metric (recovery uses it); LOGPROB_MASS */
+    clens_metric_fn metric_fn;           /* metric CALLBACK: the function of the final logits */
+    void *metric_user;                   /* passed to metric_fn */
+    const char *metric_name;             /* metric CALLBACK: its name, required (settings.metric
+                                            and the records' key; not a built-in's name). A run
+                                            resumes only under the same name: the name stands
+                                            for the function */
     const char *const *words;            /* correction strings; NULL = Wait, But, Actually, Hmm */
     int n_words;
     clens_patch_method method;           /* FAST */

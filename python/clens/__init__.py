@@ -14,10 +14,12 @@ from .errors import (ArgError, Error, FormatError, IOError, NoMemError, StateErr
 from .model import HookPoint, Model, Tokenizer
 from .pairs import pairs, read_pairs
 from .patching import PatchResult, logprob_mass
+from .studies import compare, probe, study
 
 __version__ = "0.1.0"
 library_path = _lib_handle.path
 
-__all__ = ["Model", "Tokenizer", "HookPoint", "PatchResult", "pairs", "read_pairs", "logprob_mass", "Error",
+__all__ = ["Model", "Tokenizer", "HookPoint", "PatchResult", "pairs", "read_pairs", "logprob_mass", "study", "probe",
+           "compare", "Error",
            "IOError", "FormatError", "UnsupportedError", "ArgError", "NoMemError", "StateError", "errors",
            "library_path"]

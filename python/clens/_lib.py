@@ -63,11 +63,64 @@ class TokenizerInfo(Structure):
 
 
 class Site(Structure):
-    _fields_ = [("type", c_int), ("layer", c_int), ("head", c_int)]
+    _fields_ = [("point", c_int), ("layer", c_int), ("head", c_int)]
+
+
+METRIC_FN = CFUNCTYPE(c_double, c_void_p, POINTER(c_float), c_int)
 
 
 class Metric(Structure):
-    _fields_ = [("kind", c_int), ("ids", POINTER(c_int32)), ("n_ids", c_int)]
+    _fields_ = [("kind", c_int), ("ids", POINTER(c_int32)), ("n_ids", c_int), ("fn", METRIC_FN),
+                ("user", c_void_p)]
+
+
+class RunParams(Structure):
+    _fields_ = [("pairs_path", c_char_p), ("site_types", POINTER(c_int)), ("n_site_types", c_int),
+                ("layers", POINTER(c_int)), ("n_layers", c_int), ("metric", c_int), ("metric_fn", METRIC_FN),
+                ("metric_user", c_void_p), ("metric_name", c_char_p), ("words", POINTER(c_char_p)),
+                ("n_words", c_int), ("method", c_int), ("prompt_chat", c_int), ("filter", c_int),
+                ("min_diff", c_double), ("n_target", c_long), ("bootstrap_resamples", c_long),
+                ("bootstrap_seed", ctypes.c_longlong), ("shard_index", c_int), ("shard_count", c_int),
+                ("max_tokens", c_int), ("matmul", c_char_p), ("fidelity", c_char_p)]
+
+
+class RunInfo(Structure):
+    _fields_ = [("candidates", c_long), ("target", c_long), ("done", c_long), ("kept", c_long),
+                ("resumed_done", c_long), ("resumed_kept", c_long), ("ran", c_long), ("seconds", c_double),
+                ("max_tokens", c_int), ("max_tokens_from_memory", c_int), ("n_sites", c_int),
+                ("last_id", c_char_p), ("last_reason", c_char_p), ("notes", c_char_p), ("finished", c_int)]
+
+
+RUN_PROGRESS_FN = CFUNCTYPE(None, c_void_p, POINTER(RunInfo))
+LINE_PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_char_p)
+CAPTURE_PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_long, c_long, c_long)
+
+
+class StudyOptions(Structure):
+    _fields_ = [("fidelity", c_char_p), ("out", c_char_p), ("threads", c_int)]
+
+
+class CaptureParams(Structure):
+    _fields_ = [("pairs_path", c_char_p), ("sites", c_char_p), ("positions", c_int), ("prompt_chat", c_int),
+                ("limit", c_long), ("max_tokens", c_int)]
+
+
+class ProbeParams(Structure):
+    _fields_ = [("folds", c_int), ("C", c_double), ("bootstrap", c_int), ("permutations", c_int),
+                ("random_dirs", c_int), ("seed", c_uint64), ("hook_filter", c_char_p)]
+
+
+class CompareParams(Structure):
+    _fields_ = [("resamples", c_int), ("seed", c_uint64), ("min_jump", c_double), ("mid_lo", c_double),
+                ("mid_hi", c_double), ("critical_pct", c_double), ("grid_step", c_double),
+                ("labels", POINTER(c_char_p)), ("n_labels", c_int), ("trainings", POINTER(c_char_p)),
+                ("n_trainings", c_int), ("probes", POINTER(c_char_p)), ("n_probes", c_int),
+                ("steers", POINTER(c_char_p)), ("n_steers", c_int), ("atps", POINTER(c_char_p)), ("n_atps", c_int)]
+
+
+class Steer(Structure):
+    _fields_ = [("mode", c_int), ("point", c_int), ("positions", c_int), ("alpha", c_float), ("n_layers", c_int),
+                ("vecs", POINTER(c_float)), ("active", POINTER(ctypes.c_ubyte))]
 
 
 PAIRS_CANDIDATE_FN = CFUNCTYPE(None, c_void_p, c_void_p)
@@ -118,7 +171,15 @@ PROTOTYPES = {
     "clens_model_kernel_name": (c_char_p, [P]),
     "clens_model_stop_ids": (c_int, [P, POINTER(PI32), POINTER(c_int)]),
     "clens_hook_name": (c_char_p, [c_int, c_int, ctypes.c_char_p, c_size_t]),
-    "clens_hook_parse": (c_int, [c_char_p, POINTER(c_int), POINTER(c_int)]),
+    "clens_hook_parse": (c_int, [c_char_p, POINTER(c_int), POINTER(c_int), POINTER(Error_)]),
+    "clens_hook_short_name": (c_char_p, [c_int]),
+    "clens_hook_short_parse": (c_int, [c_char_p, POINTER(c_int), POINTER(Error_)]),
+    "clens_hook_per_head": (c_int, [c_int]),
+    "clens_hook_patchable": (c_int, [c_int]),
+    "clens_hook_max_layer": (c_int, [c_int, c_int]),
+    "clens_site_name": (c_char_p, [POINTER(Site), ctypes.c_char_p, c_size_t]),
+    "clens_site_parse": (c_int, [c_char_p, POINTER(Site), POINTER(Error_)]),
+    "clens_site_check": (c_int, [P, POINTER(Site), POINTER(Error_)]),
     "clens_hook_width": (c_int, [P, c_int]),
     "clens_ctx_new": (c_int, [POINTER(P), P, c_int, c_int, c_int, POINTER(Error_)]),
     "clens_ctx_free": (None, [P]),
@@ -158,8 +219,8 @@ PROTOTYPES = {
     "clens_pairs_reason_name": (c_char_p, [c_int]),
     "clens_pair_to_json": (c_void_p, [POINTER(Pair)]),
     "clens_pairs_free": (None, [POINTER(Pair), c_size_t]),
-    "clens_site_type_name": (c_char_p, [c_int]),
-    "clens_site_type_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_metric_name": (c_char_p, [c_int]),
+    "clens_metric_parse": (c_int, [c_char_p, POINTER(c_int), POINTER(Error_)]),
     "clens_metric_value": (c_double, [POINTER(Metric), PF, c_int]),
     "clens_patcher_new": (c_int, [POINTER(P), P, c_int, POINTER(Site), c_int, POINTER(Metric), c_int,
                                   POINTER(Error_)]),
@@ -169,6 +230,34 @@ PROTOTYPES = {
     "clens_results_build": (c_int, [c_char_p, c_char_p, c_size_t, POINTER(c_void_p), POINTER(c_void_p),
                                     POINTER(Error_)]),
     "clens_model_kv_budget": (c_int64, [P]),
+    "clens_patch_run": (c_int, [P, PI32, PI32, c_int, c_int, PD, POINTER(c_int), POINTER(Error_)]),
+    "clens_run_default_params": (RunParams, []),
+    "clens_run_open": (c_int, [POINTER(P), c_char_p, P, POINTER(RunParams), POINTER(Error_)]),
+    "clens_run_get_info": (POINTER(RunInfo), [P]),
+    "clens_run_execute": (c_int, [P, RUN_PROGRESS_FN, c_void_p, POINTER(Error_)]),
+    "clens_run_finish": (c_int, [P, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_run_free": (None, [P]),
+    "clens_filter_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_study_load": (c_int, [POINTER(P), c_char_p, POINTER(StudyOptions), POINTER(Error_)]),
+    "clens_study_out": (c_char_p, [P]),
+    "clens_study_settings_hash": (c_char_p, [P]),
+    "clens_study_plan": (c_int, [P, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_study_run": (c_int, [P, LINE_PROGRESS_FN, c_void_p, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_study_free": (None, [P]),
+    "clens_capture_default_params": (CaptureParams, []),
+    "clens_capture_pairs": (c_int, [P, POINTER(CaptureParams), c_char_p, CAPTURE_PROGRESS_FN, c_void_p,
+                                    POINTER(Error_)]),
+    "clens_probe_default_params": (ProbeParams, []),
+    "clens_probe_run": (c_int, [c_char_p, POINTER(ProbeParams), c_char_p, POINTER(c_void_p), POINTER(Error_)]),
+    "clens_compare_default_params": (CompareParams, []),
+    "clens_compare_write": (c_int, [POINTER(c_char_p), c_int, POINTER(CompareParams), c_char_p, POINTER(c_void_p),
+                                    POINTER(Error_)]),
+    "clens_steer_mode_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_steer_positions_parse": (c_int, [c_char_p, POINTER(c_int)]),
+    "clens_steer_pair": (c_int, [P, PI32, PI32, c_int, POINTER(Steer), c_int, POINTER(Metric), c_int, c_int, PD,
+                                 POINTER(c_int), POINTER(Error_)]),
+    "clens_steer_generate": (c_int, [P, POINTER(PI32), POINTER(c_int), c_int, POINTER(Steer), PI32, c_int, c_int,
+                                     PI32, c_int, POINTER(PI32), POINTER(c_int), POINTER(Error_)]),
 }
 
 

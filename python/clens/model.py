@@ -252,7 +252,7 @@ class Model:
         self._hook_names, self._hook_of, self._width = {}, {}, {}
         buf = ctypes.create_string_buffer(256)
         for p_ in range(len(HOOK_POINTS)):
-            layers = [-1] if p_ in (P_EMBED, P_LN_FINAL) else range(self.n_layers)
+            layers = [-1] if lib.clens_hook_max_layer(p_, self.n_layers) < 0 else range(self.n_layers)  # the hook table
             for layer in layers:
                 name = lib.clens_hook_name(p_, layer, buf, 256).decode()
                 self._hook_names[(p_, layer)] = name
@@ -439,9 +439,30 @@ class Model:
 
     # -------------------------------------------------------------- patching
     def patch(self, pairs, sites="resid_pre", metric="logprob_mass", **options):
-        """The fast final-token activation-patching sweep (clens patch). See clens.patching.patch."""
+        """The final-token activation-patching run of `clens patch` through the library's run
+        engine (method fast, rerun or atp). See clens.patching.patch."""
         from .patching import patch
         return patch(self, pairs, sites=sites, metric=metric, **options)
+
+    def patch_ids(self, clean, corr, sites, metric="logprob_mass", **options):
+        """One pair of token ids through the library's patcher. See clens.patching.patch_ids."""
+        from .patching import patch_ids
+        return patch_ids(self, clean, corr, sites, metric=metric, **options)
+
+    def capture(self, pairs, out, sites="blocks.*.hook_resid_pre", **options):
+        """`clens capture` into the folder out. See clens.studies.capture."""
+        from .studies import capture
+        return capture(self, pairs, out, sites=sites, **options)
+
+    def steer(self, prompts, vector, **options):
+        """Greedy generation with a steering vector. See clens.studies.steer."""
+        from .studies import steer
+        return steer(self, prompts, vector, **options)
+
+    def steer_pair(self, clean, corr, vector, tokens, **options):
+        """A pair's final-token metric with and without steering. See clens.studies.steer_pair."""
+        from .studies import steer_pair
+        return steer_pair(self, clean, corr, vector, tokens, **options)
 
     def pair_ids(self, pair, prompt="chat", max_tokens=0):
         """(clean ids, corrupted ids, reason) of a pair rendered for this model (as clens patch

@@ -71,6 +71,33 @@ def pairs_file(tmpdir_session):
     return out
 
 
+@pytest.fixture(scope="session")
+def org_setup(tmpdir_session):
+    """Every architecture's test model with the organism tokenizer (vocab 306), and pairs from
+    organism traces (as tests/suites/76-dynamics.sh): small enough to patch every site of every
+    architecture with every method."""
+    d = os.path.join(tmpdir_session, "org")
+    tok = os.path.join(d, "tok")
+    pairs = os.path.join(d, "pairs.jsonl")
+    if not os.path.exists(pairs):
+        os.makedirs(d, exist_ok=True)
+        subprocess.run([CLENS, "organism", "tokenizer", "--out", tok], check=True, stderr=subprocess.DEVNULL)
+        subprocess.run([CLENS, "organism", "traces", "--split", "heldout", "--seed", "13", "--n", "30", "--out",
+                        os.path.join(d, "heldout.jsonl")], check=True, stderr=subprocess.DEVNULL)
+        subprocess.run([CLENS, "pairs", "--data", os.path.join(d, "heldout.jsonl"), "--format", "gsm8k", "--out",
+                        pairs, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    models = {}
+    for i, arch in enumerate(["qwen2", "qwen3", "llama", "olmo2", "olmo3"]):
+        extra = " --sliding-window 8 --rope-scaling none" if arch == "olmo3" else ""  # AtP: plain RoPE
+        out = gen_model(os.path.join(d, arch),
+                        "--arch %s --dtype f32 --layers 2 --vocab 306 --seed %d%s" % (arch, 40 + i, extra))
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            with open(os.path.join(tok, f), "rb") as a, open(os.path.join(out, f), "wb") as b:
+                b.write(a.read())
+        models[arch] = out
+    return models, pairs
+
+
 def run_cli(*args):
     r = subprocess.run([CLENS] + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert r.returncode == 0, r.stderr

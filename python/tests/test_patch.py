@@ -1,15 +1,20 @@
-"""model.patch: same records and results as `clens patch`; a patch written by hand with
-run_with_hooks equals the fast sweep at every site type (1e-5); a Python metric gives the
-built-in's recoveries; clens.pairs equals `clens pairs`."""
+"""model.patch runs the library's run engine: same records and results as `clens patch` for
+fast, rerun and atp on every architecture; a patch written by hand with run_with_hooks equals
+model.patch at every site type (1e-5); a Python metric gives the built-in's recoveries through
+the C callback; model.patch_ids (the patcher, one head of z by name); clens.pairs equals
+`clens pairs`."""
 import json
+import os
+import subprocess
 
 import numpy as np
 import pytest
 
 import clens
-from conftest import run_cli
+from conftest import CLENS, run_cli
 
 SITES = ["resid_pre", "attn_out", "mlp_out", "z"]
+ALL_SITES = "resid_pre,resid_post,attn_out,mlp_out,z"
 
 
 @pytest.fixture(scope="module")
@@ -22,26 +27,59 @@ def result(model, pairs_file):
     return model.patch(pairs_file, sites=SITES, n=3, min_diff=0, prompt="raw")
 
 
+def _strip(rec):
+    rec = dict(rec)
+    rec.pop("seconds")
+    return rec
+
+
+def _same_run(py, cli_dir):
+    cli = json.loads(open(os.path.join(cli_dir, "results.json")).read())
+    res = dict(py.results)
+    assert cli.pop("timing") and res.pop("timing")
+    assert res == cli
+    recs = [json.loads(line) for line in open(os.path.join(cli_dir, "records.jsonl"))]
+    assert [_strip(r) for r in recs] == [_strip(r) for r in py.records]
+    settings = json.loads(open(os.path.join(cli_dir, "settings.json")).read())
+    assert settings["settings"] == py.settings["settings"]
+    assert settings["settings_hash"] == py.settings["settings_hash"]
+
+
 def test_equals_cli(model, pairs_file, result, tok_model, tmp_path):
     run_cli("patch", tok_model, "--pairs", pairs_file, "--out", tmp_path / "run", "--n", 3, "--min-diff", 0,
             "--sites", ",".join(SITES), "--prompt", "raw", "--quiet")
-    cli = json.loads((tmp_path / "run" / "results.json").read_text())
-    py = dict(result.results)
-    assert cli.pop("timing") and py.pop("timing")
-    assert py == cli
-    recs = [json.loads(l) for l in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
-    assert len(recs) == len(result.records) >= 3
-    for a, b in zip(recs, result.records):
-        a, b = dict(a), dict(b)
-        a.pop("seconds"), b.pop("seconds")
-        assert a == b
+    _same_run(result, tmp_path / "run")
+    assert len(result.ids) == 3
     # the arrays are the records' values; resid_pre after the last block recovers 100%
     assert result.patched["z"].shape == (3, model.n_layers, model.n_heads)
     assert np.all(result.recovery["resid_pre"][:, -1] == 100.0)
     assert result.recovery["resid_pre"].shape == (3, model.n_layers + 1)
 
 
-def metric_fn(model, result):
+@pytest.mark.parametrize("arch", ["qwen2", "qwen3", "llama", "olmo2", "olmo3"])
+def test_methods_equal_cli_every_arch(org_setup, arch, tmp_path):
+    """fast, rerun and atp through model.patch == `clens patch --method M`, every site type;
+    atp where the training backward supports the architecture, else the same refusal."""
+    models, pairs = org_setup
+    m = clens.Model(models[arch])
+    opts = dict(sites=ALL_SITES.split(","), n=2, min_diff=0, prompt="raw", filter="seed", bootstrap=50)
+    for method in ("fast", "rerun", "atp"):
+        cli = [CLENS, "patch", models[arch], "--pairs", pairs, "--out", str(tmp_path / method), "--n", "2",
+               "--min-diff", "0", "--sites", ALL_SITES, "--prompt", "raw", "--filter", "seed", "--bootstrap", "50",
+               "--method", method, "--quiet"]
+        r = subprocess.run(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if method == "atp" and arch not in ("qwen2", "olmo3"):
+            assert r.returncode == 1 and "supports qwen2 and olmo3" in r.stderr, r.stderr
+            with pytest.raises(clens.Error, match="supports qwen2 and olmo3"):
+                m.patch(pairs, method=method, **opts)
+            continue
+        assert r.returncode == 0, r.stderr
+        py = m.patch(pairs, method=method, **opts)
+        assert py.settings["settings"]["method"] == method and len(py.ids) == 2
+        _same_run(py, tmp_path / method)
+
+
+def metric_fn(result):
     ids = result.settings["settings"]["metrics"]["logprob_mass"]["ids"]
     return clens.logprob_mass(ids)
 
@@ -49,7 +87,7 @@ def metric_fn(model, result):
 def test_hand_patch_equals_sweep(model, pairs_file, result):
     """clean run cached, the corrupted run with a hook that writes the clean final-position
     activation: the metric of its final logits == model.patch's value, every site."""
-    f = metric_fn(model, result)
+    f = metric_fn(result)
     pairs = clens.read_pairs(pairs_file)
     H, D = model.n_heads, model.head_dim
     checked = 0
@@ -83,28 +121,69 @@ def test_hand_patch_equals_sweep(model, pairs_file, result):
 
 
 def test_python_metric_equals_builtin(model, pairs_file, result):
-    f = metric_fn(model, result)
+    """The Python callable runs inside the engine through the C callback: same kept pairs, same
+    patched values (1e-9 relative: numpy's float64 sums against the library's), same recoveries."""
+    f = metric_fn(result)
     r2 = model.patch(pairs_file, sites=SITES, n=3, min_diff=0, prompt="raw", metric=f)
     assert r2.metric == "logprob_mass_of" and r2.results["metric"] == "logprob_mass_of"
+    assert r2.settings["settings"]["metrics"]["logprob_mass_of"] == {"kind": "callback"}
     assert r2.ids == result.ids
+    for rec in r2.records:  # the built-ins are recorded beside the callable's values
+        if rec["status"] == "kept":
+            assert set(rec["metrics"]) == {"logprob_mass", "logit_mean", "logprob_mass_of"}
     for t in SITES:
         assert r2.recovery[t].shape == result.recovery[t].shape
-        assert np.nanmax(np.abs(r2.recovery[t] - result.recovery[t])) < 1e-5, t
-        assert np.nanmax(np.abs(r2.patched[t] - result.patched[t])) < 1e-9, t
+        assert np.nanmax(np.abs(r2.recovery[t] - result.recovery[t])) < 1e-6, t
+        rel = np.abs(r2.patched[t] - result.patched[t]) / np.maximum(np.abs(result.patched[t]), 1e-300)
+        assert np.nanmax(rel) <= 1e-9, (t, np.nanmax(rel))
+    assert np.max(np.abs(r2.clean - result.clean) / np.abs(result.clean)) <= 1e-9
     assert r2.results["best_layer"] == result.results["best_layer"]
-    # sites by hook name, one head of z
-    r3 = model.patch(pairs_file, sites=["blocks.1.hook_attn_out", ("blocks.0.attn.hook_z", 2)], n=3, min_diff=0,
+    # sites by hook name: those layers of those types (z: every head)
+    r3 = model.patch(pairs_file, sites=["blocks.1.hook_attn_out", "blocks.0.attn.hook_z"], n=3, min_diff=0,
                      prompt="raw", metric=lambda logits: float(logits[100]), metric_name="logit_100")
-    assert r3.layers == {"attn_out": [1], "z": [0]} and r3.patched["z"].shape == (3, 1, model.n_heads)
-    assert np.isnan(r3.patched["z"][:, 0, 0]).all() and not np.isnan(r3.patched["z"][:, 0, 2]).any()
+    assert r3.layers == {"attn_out": [0, 1], "z": [0, 1]} and r3.patched["z"].shape == (3, 2, model.n_heads)
+    assert r3.metric == "logit_100"
+
+
+def test_metric_errors(model, pairs_file):
+    def boom(logits):
+        raise ZeroDivisionError("metric failed")
+    with pytest.raises(ZeroDivisionError, match="metric failed"):
+        model.patch(pairs_file, sites="resid_pre", n=1, min_diff=0, prompt="raw", metric=boom)
+    with pytest.raises(clens.ArgError, match="needs a name"):
+        model.patch(pairs_file, sites="resid_pre", n=1, min_diff=0, prompt="raw", metric=lambda x: 0.0)
+    with pytest.raises(clens.ArgError, match="needs the metric's gradient"):
+        model.patch(pairs_file, sites="resid_pre", n=1, min_diff=0, prompt="raw", method="atp",
+                    metric=clens.logprob_mass([5]))
+    with pytest.raises(clens.ArgError, match="site name 'blocks.0.hook_nope'"):
+        model.patch(pairs_file, sites="blocks.0.hook_nope", n=1, min_diff=0, prompt="raw")
+    with pytest.raises(clens.ArgError, match="out of range"):
+        model.patch_ids([1, 2, 3], [1, 4, 3], ["blocks.0.attn.hook_z[99]"], tokens=[5])
+    assert model(model.to_tokens("2 + 2 ="))[-1].shape == (model.vocab,)  # still usable
+
+
+def test_patch_ids_one_head(model, pairs_file, result):
+    """model.patch_ids (the library's patcher on one pair of ids): one head of z by its site name
+    equals model.patch's value, with a built-in and with a Python metric."""
+    f = metric_fn(result)
+    pair = next(p for p in clens.read_pairs(pairs_file) if p["id"] == result.ids[0])
+    clean, corr, _ = model.pair_ids(pair, prompt="raw")
+    ids = result.settings["settings"]["metrics"]["logprob_mass"]["ids"]
+    sites = ["blocks.1.attn.hook_z[2]", "blocks.0.hook_mlp_out", "blocks.%d.hook_resid_pre" % model.n_layers]
+    for method in ("fast", "rerun"):
+        c, r, v = model.patch_ids(clean, corr, sites, tokens=ids, method=method)
+        want = [result.clean[0], result.corr[0], result.patched["z"][0, 1, 2], result.patched["mlp_out"][0, 0], c]
+        tol = 0 if method == "fast" else 1e-5  # fast: the same arithmetic as model.patch's sweep
+        assert np.max(np.abs(np.array([c, r] + list(v)) - want)) <= tol
+        c2, r2, v2 = model.patch_ids(clean, corr, sites, metric=f, method=method)
+        assert abs(c2 - c) <= 1e-9 * abs(c) and np.allclose(v2, v, rtol=1e-9, atol=0)
 
 
 def test_pairs_equal_cli(pairs_file, tmp_path):
-    import os
     from conftest import SHARED
     data = os.path.join(SHARED, "data", "gsm8k", "test.jsonl")
     ps, stats = clens.pairs(data, format="gsm8k", limit=12, return_stats=True, out=tmp_path / "p.jsonl")
-    lines = [json.loads(l) for l in open(pairs_file)]
+    lines = [json.loads(line) for line in open(pairs_file)]
     assert ps == lines and stats["pairs"] == 12
     assert (tmp_path / "p.jsonl").read_bytes() == open(pairs_file, "rb").read()
     assert clens.read_pairs(pairs_file) == lines

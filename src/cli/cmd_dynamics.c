@@ -102,7 +102,7 @@ int cmd_dynamics(int argc, char **argv)
     clens_run_params *rp = &p.run;
     long *steps = NULL;
     int *layers = NULL;
-    clens_site_type types[CLENS_SITE_COUNT];
+    clens_hook_point types[CLENS_HOOK_COUNT];
     int n_types = 0;
     char *list = NULL, *md = NULL;
     clens_error err = {0};
@@ -110,9 +110,7 @@ int cmd_dynamics(int argc, char **argv)
         rc = cli_usage_error("dynamics", "two or more CHECKPOINTs, --pairs and --out are required");
         goto done;
     }
-    if (strcmp(metric_s, "logprob_mass") == 0) rp->metric = CLENS_METRIC_LOGPROB_MASS;
-    else if (strcmp(metric_s, "logit_mean") == 0) rp->metric = CLENS_METRIC_LOGIT_MEAN;
-    else { rc = cli_usage_error("dynamics", "--metric expects logprob_mass or logit_mean"); goto done; }
+    if (clens_metric_parse(metric_s, &rp->metric, NULL)) { rc = cli_usage_error("dynamics", "--metric expects logprob_mass or logit_mean"); goto done; }
     if (strcmp(prompt_s, "chat") == 0) rp->prompt_chat = 1;
     else if (strcmp(prompt_s, "raw") == 0) rp->prompt_chat = 0;
     else { rc = cli_usage_error("dynamics", "--prompt expects raw or chat"); goto done; }
@@ -134,8 +132,8 @@ int cmd_dynamics(int argc, char **argv)
     list = strdup(sites_s);
     if (!list) { rc = cli_errorf("dynamics", 1, "out of memory"); goto done; }
     for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-        clens_site_type st;
-        if (clens_site_type_parse(t, &st)) { rc = cli_usage_error("dynamics", "unknown site type '%s'", t); goto done; }
+        clens_hook_point st;
+        if (clens_hook_short_parse(t, &st, NULL) || !clens_hook_patchable(st)) { rc = cli_usage_error("dynamics", "unknown site type '%s'", t); goto done; }
         int dup = 0;
         for (int k = 0; k < n_types; k++) dup |= types[k] == st;
         if (!dup) types[n_types++] = st;

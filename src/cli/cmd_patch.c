@@ -176,9 +176,7 @@ int cmd_patch(int argc, char **argv)
     rp.max_tokens = (int)max_tokens;
     rp.matmul = mm;
     rp.fidelity = fidelity;
-    if (strcmp(metric_s, "logprob_mass") == 0) rp.metric = CLENS_METRIC_LOGPROB_MASS;
-    else if (strcmp(metric_s, "logit_mean") == 0) rp.metric = CLENS_METRIC_LOGIT_MEAN;
-    else return cli_usage_error("patch", "--metric expects logprob_mass or logit_mean");
+    if (clens_metric_parse(metric_s, &rp.metric, NULL)) return cli_usage_error("patch", "--metric expects logprob_mass or logit_mean");
     if (strcmp(method_s, "fast") == 0) rp.method = CLENS_PATCH_FAST;
     else if (strcmp(method_s, "rerun") == 0) rp.method = CLENS_PATCH_RERUN;
     else if (strcmp(method_s, "atp") == 0) rp.method = CLENS_PATCH_ATP;
@@ -198,13 +196,13 @@ int cmd_patch(int argc, char **argv)
         rp.shard_count = (int)sn;
     }
 
-    clens_site_type types[CLENS_SITE_COUNT];
+    clens_hook_point types[CLENS_HOOK_COUNT];
     int n_types = 0;
     char *list = strdup(sites_s);
     if (!list) return cli_errorf("patch", 1, "out of memory");
     for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-        clens_site_type st;
-        if (clens_site_type_parse(t, &st)) {
+        clens_hook_point st;
+        if (clens_hook_short_parse(t, &st, NULL) || !clens_hook_patchable(st)) {
             int r = cli_usage_error("patch", "unknown site type '%s'", t);
             free(list);
             return r;

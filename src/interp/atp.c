@@ -29,7 +29,7 @@ int atp_fill_sites(tr_atp *a, const clens_site *sites, int n_sites, const clens_
         double *row = vals + (size_t)k * width;
         for (int i = 0; i < n_sites; i++) {
             int n = 0;
-            long off = tr_atp_site_offset(a, sites[i].type, sites[i].layer, sites[i].head, &n);
+            long off = tr_atp_site_offset(a, sites[i].point, sites[i].layer, sites[i].head, &n);
             if (off < 0) { rc = clens_err(err, CLENS_E_ARG, "attribution patching: no such site"); goto done; }
             double e = 0;
             for (int j = 0; j < n; j++) e += g[off + j] * (ac[off + j] - ar[off + j]);

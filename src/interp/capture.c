@@ -27,7 +27,8 @@ void clens_cache_free(clens_cache *c)
     memset(c, 0, sizeof *c);
 }
 
-static int is_global(clens_hook_point p) { return p == CLENS_HOOK_EMBED || p == CLENS_HOOK_LN_FINAL; }
+/* Points without layers (hook_embed, ln_final): the library's hook table says so. */
+static int is_global(clens_hook_point p) { return clens_hook_max_layer(p, 1) < 0; }
 
 static int add_entry(clens_cache *c, const clens_model *m, clens_hook_point p, int layer, clens_error *err)
 {
@@ -62,9 +63,9 @@ int clens_hooks_resolve(const clens_model *m, const char *list, clens_cache *out
         } else if (strncmp(tok, "blocks.*.", 9) == 0) {
             char name[256];
             snprintf(name, sizeof name, "blocks.0.%.200s", tok + 9);
-            if (clens_hook_parse(name, &p, &layer)) rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s'", tok);
+            if (clens_hook_parse(name, &p, &layer, NULL)) rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s'", tok);
             for (int l = 0; l < L && !rc; l++) rc = add_entry(out, m, p, l, err);
-        } else if (clens_hook_parse(tok, &p, &layer) || layer >= L) {
+        } else if (clens_hook_parse(tok, &p, &layer, NULL) || layer >= L) {
             rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s' (layers 0..%d)", tok, L - 1);
         } else {
             rc = add_entry(out, m, p, layer, err);

@@ -122,7 +122,7 @@ static json_t *settings_json(const clens_dynamics_params *p, const long *steps)
         json_array_append_new(ck, json_string(p->checkpoints[i]));
         json_array_append_new(stp, json_integer(steps[i]));
     }
-    for (int i = 0; i < r->n_site_types; i++) json_array_append_new(sites, json_string(clens_site_type_name(r->site_types[i])));
+    for (int i = 0; i < r->n_site_types; i++) json_array_append_new(sites, json_string(clens_hook_short_name(r->site_types[i])));
     for (int i = 0; i < r->n_layers; i++) json_array_append_new(layers, json_integer(r->layers[i]));
     json_object_set_new(s, "checkpoints", ck);
     json_object_set_new(s, "steps", stp);
@@ -130,7 +130,7 @@ static json_t *settings_json(const clens_dynamics_params *p, const long *steps)
     json_object_set_new(s, "sites", sites);
     json_object_set_new(s, "layers", r->layers ? layers : json_null());
     if (!r->layers) json_decref(layers);
-    json_object_set_new(s, "metric", json_string(r->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass"));
+    json_object_set_new(s, "metric", json_string(clens_metric_name(r->metric)));
     json_object_set_new(s, "prompt", json_string(r->prompt_chat ? "chat" : "raw"));
     json_object_set_new(s, "filter", json_string(clens_filter_name(r->filter)));
     json_object_set_new(s, "min_diff", json_real(r->min_diff));

@@ -17,6 +17,7 @@
  * exactly (100% recovery).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,48 +29,16 @@ enum { SEQ_PREFIX = 0, SEQ_CLEAN = 1, SEQ_CORR = 2, N_SEQ = 3 };
  * serves this many rows. */
 enum { METRIC_ROWS = 32 };
 
-static const char *site_names[CLENS_SITE_COUNT] = {"resid_pre", "resid_post", "attn_out", "mlp_out", "z"};
-static const clens_hook_point site_hook[CLENS_SITE_COUNT] = {CLENS_HOOK_RESID_PRE, CLENS_HOOK_RESID_POST,
-                                                             CLENS_HOOK_ATTN_OUT, CLENS_HOOK_MLP_OUT,
-                                                             CLENS_HOOK_ATTN_Z};
-
-const char *clens_site_type_name(clens_site_type t)
-{
-    return t >= 0 && t < CLENS_SITE_COUNT ? site_names[t] : "?";
-}
-
-int clens_site_type_parse(const char *s, clens_site_type *t)
-{
-    for (int i = 0; i < CLENS_SITE_COUNT; i++)
-        if (strcmp(s, site_names[i]) == 0) { *t = i; return 0; }
-    return -1;
-}
-
-double clens_metric_value(const clens_metric *mt, const float *logits, int V)
-{
-    if (mt->kind == CLENS_METRIC_LOGIT_MEAN) {
-        double s = 0;
-        for (int i = 0; i < mt->n_ids; i++) s += logits[mt->ids[i]];
-        return s / mt->n_ids;
-    }
-    double mx = -INFINITY, mxs = -INFINITY, all = 0, sel = 0;
-    for (int v = 0; v < V; v++) mx = fmax(mx, logits[v]);
-    for (int i = 0; i < mt->n_ids; i++) mxs = fmax(mxs, logits[mt->ids[i]]);
-    for (int v = 0; v < V; v++) all += exp(logits[v] - mx);
-    for (int i = 0; i < mt->n_ids; i++) sel += exp(logits[mt->ids[i]] - mxs);
-    return (mxs + log(sel)) - (mx + log(all));
-}
-
 struct clens_patcher {
     clens_model *m;
     clens_ctx *ctx;
-    int max_tokens, n_sites, n_metrics, L, C, HD, V;
+    int max_tokens, n_sites, n_metrics, L, C, V;
     clens_site *sites;        /* sorted by (start layer) */
     int *site_order;          /* sorted position -> caller's site index */
     clens_metric *metrics;
-    int need[CLENS_SITE_COUNT];
-    /* final-position activations: [CLENS_SITE_COUNT][L+1][width] */
-    float *clean_act[CLENS_SITE_COUNT], *corr_resid_pre;
+    int need[CLENS_HOOK_COUNT];
+    /* final-position activations: [CLENS_HOOK_COUNT][L+1][width of the point] */
+    float *clean_act[CLENS_HOOK_COUNT], *corr_resid_pre;
     float *clean_final, *corr_final;   /* (C) final residual */
     float *init, *out_resid;           /* (n_sites, C) */
     float *logits;                     /* (METRIC_ROWS, V) */
@@ -91,7 +60,7 @@ void clens_patcher_free(clens_patcher *p)
 {
     if (!p) return;
     clens_ctx_free(p->ctx);
-    for (int t = 0; t < CLENS_SITE_COUNT; t++) free(p->clean_act[t]);
+    for (int t = 0; t < CLENS_HOOK_COUNT; t++) free(p->clean_act[t]);
     free(p->corr_resid_pre);
     free(p->clean_final);
     free(p->corr_final);
@@ -125,7 +94,6 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->n_metrics = n_metrics;
     p->L = in->n_layers;
     p->C = in->d_model;
-    p->HD = in->n_heads * in->head_dim;
     p->V = in->vocab;
     int rc = 0;
     p->sites = malloc(sizeof *p->sites * n_sites);
@@ -133,6 +101,18 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->metrics = calloc(n_metrics, sizeof *p->metrics);
     if (!p->sites || !p->site_order || !p->metrics) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     for (int i = 0; i < n_metrics; i++) {
+        const clens_metric *mt = &metrics[i];
+        if ((int)mt->kind < 0 || mt->kind >= CLENS_METRIC_COUNT) {
+            rc = clens_err(err, CLENS_E_ARG, "patch: metric %d has an unknown kind %d", i, (int)mt->kind);
+            goto fail;
+        }
+        if (mt->kind == CLENS_METRIC_CALLBACK) {
+            if (!mt->fn) { rc = clens_err(err, CLENS_E_ARG, "patch: metric %d is a callback without a function", i); goto fail; }
+            p->metrics[i] = *mt;
+            p->metrics[i].ids = NULL;
+            p->metrics[i].n_ids = 0;
+            continue;
+        }
         if (metrics[i].n_ids < 1) { rc = clens_err(err, CLENS_E_ARG, "patch: metric %d has no token ids", i); goto fail; }
         int32_t *ids = malloc(sizeof *ids * metrics[i].n_ids);
         if (!ids) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
@@ -145,16 +125,15 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
             }
             ids[k] = metrics[i].ids[k];
         }
-        p->metrics[i] = (clens_metric){metrics[i].kind, ids, metrics[i].n_ids};
+        p->metrics[i] = (clens_metric){metrics[i].kind, ids, metrics[i].n_ids, NULL, NULL};
     }
     /* Validate and sort the sites by start layer (stable: insertion sort). */
     for (int i = 0; i < n_sites; i++) {
         const clens_site *s = &sites[i];
-        int maxl = s->type == CLENS_SITE_RESID_PRE ? p->L : p->L - 1;
-        if (s->type < 0 || s->type >= CLENS_SITE_COUNT || s->layer < 0 || s->layer > maxl ||
-            (s->type == CLENS_SITE_Z && (s->head < 0 || s->head >= in->n_heads))) {
-            rc = clens_err(err, CLENS_E_ARG, "patch: site %s layer %d head %d out of range (layers 0..%d, heads 0..%d)",
-                           clens_site_type_name(s->type), s->layer, s->head, maxl, in->n_heads - 1);
+        if ((rc = clens_site_check(m, s, err))) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            rc = clens_err(err, rc, "patch: %s", msg);
             goto fail;
         }
         int j = i;
@@ -165,12 +144,12 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
         }
         p->sites[j] = *s;
         p->site_order[j] = i;
-        p->need[s->type] = 1;
+        p->need[s->point] = 1;
     }
-    p->need[CLENS_SITE_RESID_PRE] = 1;
+    p->need[CLENS_HOOK_RESID_PRE] = 1;
     size_t LC = (size_t)(p->L + 1);
-    for (int t = 0; t < CLENS_SITE_COUNT; t++)
-        if (p->need[t] && !(p->clean_act[t] = calloc(LC * (t == CLENS_SITE_Z ? p->HD : p->C), sizeof(float)))) {
+    for (int t = 0; t < CLENS_HOOK_COUNT; t++)
+        if (p->need[t] && !(p->clean_act[t] = calloc(LC * (size_t)clens_hook_width(m, t), sizeof(float)))) {
             rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
             goto fail;
         }
@@ -204,7 +183,7 @@ fail:
 typedef struct {
     clens_patcher *p;
     int pos;                  /* final position */
-    float **act;              /* capture targets per site type, or NULL */
+    float **act;              /* capture targets per hook point, or NULL */
     float *resid_pre;         /* capture resid_pre here if not NULL */
     /* patch mode */
     const clens_site *site;   /* rerun: the one site to write */
@@ -212,24 +191,16 @@ typedef struct {
     int *row_site;            /* fast: batch row -> sorted site index, -1 = none */
 } hook_state;
 
-static clens_site_type site_of_hook(clens_hook_point pt)
-{
-    for (int t = 0; t < CLENS_SITE_COUNT; t++)
-        if (site_hook[t] == pt) return t;
-    return CLENS_SITE_COUNT;
-}
-
 static void capture_hook(void *user, const clens_hook_event *ev)
 {
     hook_state *h = user;
     if (ev->layer < 0) return;
-    clens_site_type t = site_of_hook(ev->point);
-    if (t == CLENS_SITE_COUNT) return;
+    const clens_hook_point t = ev->point;
     for (int i = 0; i < ev->n_rows; i++) {
         if (ev->batch[ev->rows[i]].pos != h->pos) continue;
         const float *row = ev->data + (size_t)i * ev->width;
         if (h->act && h->act[t]) memcpy(h->act[t] + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
-        if (h->resid_pre && t == CLENS_SITE_RESID_PRE)
+        if (h->resid_pre && t == CLENS_HOOK_RESID_PRE)
             memcpy(h->resid_pre + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
     }
 }
@@ -252,26 +223,22 @@ static void suffix_hook(void *user, const clens_hook_event *ev)
 
 static const float *clean_value(const clens_patcher *p, const clens_site *s)
 {
-    int w = s->type == CLENS_SITE_Z ? p->HD : p->C;
-    return p->clean_act[s->type] + (size_t)s->layer * w;
+    return p->clean_act[s->point] + (size_t)s->layer * (size_t)clens_hook_width(p->m, s->point);
 }
 
+/* Writes the clean value of the features the site covers into row. */
 static void write_site(const clens_patcher *p, const clens_site *s, float *row)
 {
-    const float *v = clean_value(p, s);
-    if (s->type == CLENS_SITE_Z) {
-        int D = p->HD / clens_model_get_info(p->m)->n_heads;
-        memcpy(row + (size_t)s->head * D, v + (size_t)s->head * D, sizeof(float) * D);
-    } else {
-        memcpy(row, v, sizeof(float) * (s->type == CLENS_SITE_Z ? p->HD : p->C));
-    }
+    int off, n;
+    clens_site_span(p->m, s, &off, &n);
+    memcpy(row + off, clean_value(p, s) + off, sizeof(float) * (size_t)n);
 }
 
 static void patch_hook(void *user, const clens_hook_event *ev)
 {
     hook_state *h = user;
     if (ev->layer < 0) return;
-    clens_site_type t = site_of_hook(ev->point);
+    const clens_hook_point t = ev->point;
     for (int i = 0; i < ev->n_rows; i++) {
         const clens_row *r = &ev->batch[ev->rows[i]];
         if (r->pos != h->pos) continue;
@@ -282,9 +249,9 @@ static void patch_hook(void *user, const clens_hook_event *ev)
         }
         if (!s) continue;
         /* rerun: resid_pre after the last block is written at resid_post of the last block */
-        clens_site_type st = s->type;
+        clens_hook_point st = s->point;
         int sl = s->layer;
-        if (st == CLENS_SITE_RESID_PRE && sl == h->p->L) { st = CLENS_SITE_RESID_POST; sl = h->p->L - 1; }
+        if (st == CLENS_HOOK_RESID_PRE && sl == h->p->L) { st = CLENS_HOOK_RESID_POST; sl = h->p->L - 1; }
         if (st != t || sl != ev->layer) continue;
         if (h->value) memcpy(ev->data + (size_t)i * ev->width, h->value, sizeof(float) * ev->width);
         else write_site(h->p, s, ev->data + (size_t)i * ev->width);
@@ -388,7 +355,7 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
         int cols[2] = {0, 1};
         metrics_rows(p, p->finals, 2, cols, out);
     }
-    memcpy(p->clean_act[CLENS_SITE_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
+    memcpy(p->clean_act[CLENS_HOOK_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
     if (shared_prefix) *shared_prefix = P;
     p->ready = 1;
     return CLENS_OK;
@@ -403,7 +370,7 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
         for (int k = 0; k < p->n_sites; k++) {
             const clens_site *s = &p->sites[k];
             hook_state ph = {p, T - 1, NULL, NULL, s, NULL, NULL};
-            if (s->type == CLENS_SITE_RESID_PRE && s->layer == p->L) ph.value = p->clean_final;
+            if (s->point == CLENS_HOOK_RESID_PRE && s->layer == p->L) ph.value = p->clean_final;
             clens_ctx_seq_clear(p->ctx, 0);
             if ((rc = run_tokens(p, 0, corr, 0, T, patch_hook, &ph, p->corr_final, err))) return rc;
             metrics_of(p, p->corr_final, out, 2 + p->site_order[k]);
@@ -420,7 +387,7 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
             /* resid_pre sites start from the clean value itself, the others from
              * the corrupted residual (rows at block 0 start from the embedding
              * instead, and the hook writes resid_pre 0) */
-            const float *init = s->type == CLENS_SITE_RESID_PRE ? clean_value(p, s)
+            const float *init = s->point == CLENS_HOOK_RESID_PRE ? clean_value(p, s)
                                                                 : p->corr_resid_pre + (size_t)s->layer * p->C;
             memcpy(p->init + (size_t)i * p->C, init, sizeof(float) * p->C);
             row_site[i] = done + i; /* the hook writes the clean value at the site */

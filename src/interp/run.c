@@ -41,14 +41,17 @@ struct clens_run {
     char *pairs_path;
     clens_pair *pairs;
     size_t n_pairs;
-    clens_site_type types[CLENS_SITE_COUNT];
+    clens_hook_point types[CLENS_HOOK_COUNT];
     int n_types;
     clens_site *sites;
     int n_sites;
     run_token_set mass, mean;
     clens_patcher *pt;
     tr_atp *atp;           /* method atp: the training-math model */
-    clens_metric metrics[2];
+    clens_metric metrics[3]; /* logprob_mass, logit_mean (the filter's), then a callback */
+    int n_metrics;
+    const char *metric_names[3];
+    char *callback_name;
     int shard_index, shard_count;
     long n_target;
     unsigned char *done;   /* [n_pairs] candidate recorded */
@@ -83,6 +86,7 @@ void clens_run_free(clens_run *r)
     free(r->records_path);
     free(r->notes);
     free(r->pairs_path);
+    free(r->callback_name);
     free(r->sites);
     free(r->done);
     free(r->vals);
@@ -129,8 +133,18 @@ static int check_params(const clens_run_params *p, const clens_model_info *in, c
     if (!isfinite(p->min_diff) || p->min_diff < 0)
         return clens_err(err, CLENS_E_ARG, "run: min_diff must be a finite number >= 0, got %g", p->min_diff);
     if (p->filter < 0 || p->filter >= CLENS_FILTER_COUNT) return clens_err(err, CLENS_E_ARG, "run: unknown filter");
-    if (p->metric != CLENS_METRIC_LOGPROB_MASS && p->metric != CLENS_METRIC_LOGIT_MEAN)
-        return clens_err(err, CLENS_E_ARG, "run: unknown metric");
+    if ((int)p->metric < 0 || p->metric >= CLENS_METRIC_COUNT) return clens_err(err, CLENS_E_ARG, "run: unknown metric");
+    if (p->metric == CLENS_METRIC_CALLBACK) {
+        clens_metric_kind k;
+        if (!p->metric_fn || !p->metric_name || !*p->metric_name)
+            return clens_err(err, CLENS_E_ARG, "run: a callback metric needs its function and its name");
+        if (clens_metric_parse(p->metric_name, &k, NULL) == CLENS_OK || strcmp(p->metric_name, "callback") == 0)
+            return clens_err(err, CLENS_E_ARG, "run: a callback metric cannot be named '%s' (a built-in's name)",
+                             p->metric_name);
+        if (p->method == CLENS_PATCH_ATP)
+            return clens_err(err, CLENS_E_ARG, "run: attribution patching needs the metric's gradient, which only the "
+                             "built-in metrics have: use method fast or rerun with a callback metric");
+    }
     /* The results reader accepts at most 10^6 shards and 10^7 resamples: refuse
      * here what it would refuse after the whole run. */
     if (p->shard_count < 1 || p->shard_count > 1000000 || p->shard_index < 0 || p->shard_index >= p->shard_count)
@@ -145,7 +159,7 @@ static int check_params(const clens_run_params *p, const clens_model_info *in, c
     return CLENS_OK;
 }
 
-/* The site list in types order (z: every head of a layer), and settings.layers. */
+/* The site list in types order (a per-head point: every head of a layer), and settings.layers. */
 static int build_sites(clens_run *r, const clens_run_params *p, const clens_model_info *in, json_t *layers_json,
                        clens_error *err)
 {
@@ -154,8 +168,10 @@ static int build_sites(clens_run *r, const clens_run_params *p, const clens_mode
         if (p->layers[q] < 0 || p->layers[q] > L)
             return clens_err(err, CLENS_E_ARG, "run: layer %d is outside 0..%d", p->layers[q], L);
     for (int k = 0; k < p->n_site_types; k++) {
-        clens_site_type st = p->site_types[k];
-        if (st < 0 || st >= CLENS_SITE_COUNT) return clens_err(err, CLENS_E_ARG, "run: unknown site type");
+        clens_hook_point st = p->site_types[k];
+        if (!clens_hook_patchable(st))
+            return clens_err(err, CLENS_E_ARG, "run: %s is not a patching site type (resid_pre, resid_post, "
+                             "attn_out, mlp_out, z)", clens_hook_short_name(st));
         int dup = 0;
         for (int j = 0; j < r->n_types; j++) dup |= r->types[j] == st;
         if (!dup) r->types[r->n_types++] = st;
@@ -163,19 +179,19 @@ static int build_sites(clens_run *r, const clens_run_params *p, const clens_mode
     r->sites = malloc(sizeof *r->sites * (size_t)r->n_types * (size_t)(L + 1) * (size_t)(H + 1));
     if (!r->sites) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     for (int k = 0; k < r->n_types; k++) {
-        const clens_site_type st = r->types[k];
-        const int maxl = st == CLENS_SITE_RESID_PRE ? L : L - 1; /* resid_pre L: after the last block */
+        const clens_hook_point st = r->types[k];
+        const int maxl = clens_hook_max_layer(st, L);
         json_t *lj = json_array();
         for (int l = 0; l <= maxl; l++) {
             int want = !p->layers;
             for (int q = 0; q < p->n_layers; q++) want |= p->layers[q] == l;
             if (!want) continue;
             json_array_append_new(lj, json_integer(l));
-            if (st == CLENS_SITE_Z)
+            if (clens_hook_per_head(st))
                 for (int h = 0; h < H; h++) r->sites[r->n_sites++] = (clens_site){st, l, h};
             else r->sites[r->n_sites++] = (clens_site){st, l, -1};
         }
-        json_object_set_new(layers_json, clens_site_type_name(st), lj);
+        json_object_set_new(layers_json, clens_hook_short_name(st), lj);
     }
     if (!r->n_sites) return clens_err(err, CLENS_E_ARG, "run: no site selected (check the layers)");
     return CLENS_OK;
@@ -215,13 +231,19 @@ static json_t *settings_json(const clens_run *r, const clens_run_params *p, cons
     json_object_set_new(s, "model", json_string(in->path));
     json_object_set_new(s, "method", json_string(p->method == CLENS_PATCH_RERUN ? "rerun" : p->method == CLENS_PATCH_ATP ? "atp" : "fast"));
     json_object_set_new(s, "prompt", json_string(p->prompt_chat ? "chat" : "raw"));
-    json_object_set_new(s, "metric", json_string(p->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass"));
+    json_object_set_new(s, "metric", json_string(p->metric == CLENS_METRIC_CALLBACK ? p->metric_name
+                                                                                  : clens_metric_name(p->metric)));
     json_t *mets = json_object();
     json_object_set_new(mets, "logprob_mass", run_token_set_json(&r->mass));
     json_object_set_new(mets, "logit_mean", run_token_set_json(&r->mean));
+    if (p->metric == CLENS_METRIC_CALLBACK) {
+        json_t *cb = json_object();
+        json_object_set_new(cb, "kind", json_string("callback"));
+        json_object_set_new(mets, p->metric_name, cb);
+    }
     json_object_set_new(s, "metrics", mets);
     json_t *types = json_array();
-    for (int k = 0; k < r->n_types; k++) json_array_append_new(types, json_string(clens_site_type_name(r->types[k])));
+    for (int k = 0; k < r->n_types; k++) json_array_append_new(types, json_string(clens_hook_short_name(r->types[k])));
     json_object_set_new(s, "site_types", types);
     json_object_set(s, "layers", layers_json);
     json_object_set_new(s, "n_heads", json_integer(in->n_heads));
@@ -380,14 +402,21 @@ int clens_run_open(clens_run **out, const char *dir, clens_model *m, const clens
     /* An empty records.jsonl, so a run of no candidate still has its results. */
     if (access(r->records_path, F_OK) != 0 && (rc = clens_write_file_atomic(r->records_path, "", 0, err))) goto done;
 
-    const clens_metric metrics[2] = {{CLENS_METRIC_LOGPROB_MASS, r->mass.ids, r->mass.n},
-                                     {CLENS_METRIC_LOGIT_MEAN, r->mean.ids, r->mean.n}};
-    if ((rc = clens_patcher_new(&r->pt, m, maxT, r->sites, r->n_sites, metrics, 2, err))) goto done;
-    r->metrics[0] = metrics[0];
-    r->metrics[1] = metrics[1];
+    r->metrics[0] = (clens_metric){CLENS_METRIC_LOGPROB_MASS, r->mass.ids, r->mass.n, NULL, NULL};
+    r->metrics[1] = (clens_metric){CLENS_METRIC_LOGIT_MEAN, r->mean.ids, r->mean.n, NULL, NULL};
+    r->metric_names[0] = clens_metric_name(CLENS_METRIC_LOGPROB_MASS);
+    r->metric_names[1] = clens_metric_name(CLENS_METRIC_LOGIT_MEAN);
+    r->n_metrics = 2;
+    if (p->metric == CLENS_METRIC_CALLBACK) {
+        if (!(r->callback_name = strdup(p->metric_name))) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
+        r->metrics[2] = (clens_metric){CLENS_METRIC_CALLBACK, NULL, 0, p->metric_fn, p->metric_user};
+        r->metric_names[2] = r->callback_name;
+        r->n_metrics = 3;
+    }
+    if ((rc = clens_patcher_new(&r->pt, m, maxT, r->sites, r->n_sites, r->metrics, r->n_metrics, err))) goto done;
     if (r->method == CLENS_PATCH_ATP && (rc = tr_atp_open(&r->atp, clens_model_get_info(m)->path, maxT, 0, err))) goto done;
     r->width = 2 + (size_t)r->n_sites;
-    r->vals = malloc(sizeof(double) * 2 * r->width);
+    r->vals = malloc(sizeof(double) * (size_t)r->n_metrics * r->width);
     if (!r->vals) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
 
     clens_run_info *info = &r->info;
@@ -465,7 +494,9 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
         } else {
             ran_model = 1;
             const double *lm = r->vals + r->width; /* logit_mean: clean, corr */
-            if (!all_finite(r->vals, 2) || !all_finite(lm, 2)) reason = "non_finite";
+            if (!all_finite(r->vals, 2) || !all_finite(lm, 2) ||
+                (r->n_metrics > 2 && !all_finite(r->vals + 2 * r->width, 2)))
+                reason = "non_finite";
             else reason = clens_filter_decide(r->filter, r->min_diff, lm[0], lm[1]);
         }
         if (!reason) {
@@ -473,13 +504,14 @@ int clens_run_next(clens_run *r, int *finished, clens_error *err)
                                             r->vals, r->width, err);
             else rc = clens_patch_sites(r->pt, r->vals, err);
             if (rc && rc != CLENS_E_NONFINITE) return rc;
-            if (rc || !all_finite(r->vals, 2 * r->width)) reason = "non_finite";
+            if (rc || !all_finite(r->vals, (size_t)r->n_metrics * r->width)) reason = "non_finite";
         }
         if (err) err->code = CLENS_OK;
     }
     const double secs = clens_now() - t0;
     run_record rec = {(long)c, pr->id, reason, (long)nc, P, ran_model, r->vals, r->width,
-                      r->sites, r->n_sites, r->types, r->n_types, secs, r->tok, r->ids_c, r->ids_r, nc, nr};
+                      r->sites, r->n_sites, r->types, r->n_types, secs, r->tok, r->ids_c, r->ids_r, nc, nr,
+                      r->metric_names, r->n_metrics};
     char *line = run_record_line(&rec);
     if (!line) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     rc = run_record_append(r->records_path, line, err);

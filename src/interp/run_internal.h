@@ -42,11 +42,11 @@ typedef struct run_record {
     long n_tokens;
     int shared_prefix;
     int ran_model;               /* metrics present */
-    const double *vals;          /* [2 metrics][width]: clean, corr, patched per site */
+    const double *vals;          /* [n_metrics][width]: clean, corr, patched per site */
     size_t width;                /* 2 + n_sites */
-    const clens_site *sites;     /* grouped by type in types order, z by layer then head */
+    const clens_site *sites;     /* grouped by point in types order, per-head points by layer then head */
     int n_sites;
-    const clens_site_type *types;
+    const clens_hook_point *types;
     int n_types;
     double seconds;
     /* final_tokens (docs/patch-output.md): the last RUN_FINAL_TOKENS tokens of
@@ -54,6 +54,8 @@ typedef struct run_record {
     const clens_tokenizer *tok;
     const int32_t *ids_c, *ids_r; /* the prompts' ids (NULL: not tokenized) */
     size_t n_c, n_r;
+    const char *const *metric_names; /* [n_metrics]: the keys of the record's "metrics" */
+    int n_metrics;
 } run_record;
 
 /* How many final prompt tokens a record keeps per prompt. */

@@ -27,25 +27,25 @@
 /* A JSON number, or null when not finite (jansson refuses NaN and Inf). */
 static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-/* patched[type] of one metric row o: a value per layer, for z a list per layer over heads. */
+/* patched[type] of one metric row o: a value per layer, for a per-head point (z) a list per layer over heads. */
 static json_t *patched_json(const run_record *r, const double *o)
 {
     json_t *pj = json_object();
     int s = 0;
     for (int t = 0; t < r->n_types; t++) {
         json_t *arr = json_array();
-        while (s < r->n_sites && r->sites[s].type == r->types[t]) {
-            if (r->types[t] == CLENS_SITE_Z) {
+        while (s < r->n_sites && r->sites[s].point == r->types[t]) {
+            if (clens_hook_per_head(r->types[t])) {
                 json_t *heads = json_array();
                 int l = r->sites[s].layer;
-                while (s < r->n_sites && r->sites[s].type == r->types[t] && r->sites[s].layer == l)
+                while (s < r->n_sites && r->sites[s].point == r->types[t] && r->sites[s].layer == l)
                     json_array_append_new(heads, num(o[2 + s++]));
                 json_array_append_new(arr, heads);
             } else {
                 json_array_append_new(arr, num(o[2 + s++]));
             }
         }
-        json_object_set_new(pj, clens_site_type_name(r->types[t]), arr);
+        json_object_set_new(pj, clens_hook_short_name(r->types[t]), arr);
     }
     return pj;
 }
@@ -74,7 +74,6 @@ static json_t *final_tokens_json(const clens_tokenizer *tok, const int32_t *ids,
 
 char *run_record_line(const run_record *r)
 {
-    static const char *const metric_names[2] = {"logprob_mass", "logit_mean"};
     json_t *rec = json_object();
     if (!rec) return NULL;
     json_object_set_new(rec, "candidate", json_integer((json_int_t)r->candidate));
@@ -104,13 +103,13 @@ char *run_record_line(const run_record *r)
     }
     if (r->ran_model) {
         json_t *mets = json_object();
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < r->n_metrics; k++) {
             const double *o = r->vals + (size_t)k * r->width;
             json_t *mo = json_object();
             json_object_set_new(mo, "clean", num(o[0]));
             json_object_set_new(mo, "corr", num(o[1]));
             if (!r->reason) json_object_set_new(mo, "patched", patched_json(r, o));
-            json_object_set_new(mets, metric_names[k], mo);
+            json_object_set_new(mets, r->metric_names[k], mo);
         }
         json_object_set_new(rec, "metrics", mets);
     }

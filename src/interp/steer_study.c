@@ -294,7 +294,7 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
     double *vals = malloc(sizeof(double) * W);
     double *sum = calloc(W, sizeof(double));
     json_t *per = json_array(), *drops = json_object();
-    clens_metric met = {CLENS_METRIC_LOGPROB_MASS, st->mass.ids, st->mass.n};
+    clens_metric met = {CLENS_METRIC_LOGPROB_MASS, st->mass.ids, st->mass.n, NULL, NULL};
     long used = 0;
     if (!vals || !sum) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
     for (size_t i = 0; i < np && (s->limit <= 0 || used < s->limit); i++) {

@@ -236,7 +236,7 @@ static int model_layers(const clens_study *s, int n_layers, int **out, int *n, c
     if (s->layers_kind == STUDY_LAYERS_ALL) return CLENS_OK;
     int top = n_layers - 1; /* resid_pre also has n_layers (after the last block) */
     for (int k = 0; k < s->n_types; k++)
-        if (s->types[k] == CLENS_SITE_RESID_PRE) top = n_layers;
+        if (s->types[k] == CLENS_HOOK_RESID_PRE) top = n_layers;
     if (s->layers_kind == STUDY_LAYERS_LIST) {
         for (int i = 0; i < s->n_layers; i++)
             if (s->layers[i] > top)
@@ -327,10 +327,10 @@ static void describe_pairs(const clens_study *s, clens_sb *b)
 static void describe_protocol(const clens_study *s, clens_sb *b)
 {
     clens_sb_printf(b, "patching: prompt %s, sites", s->prompt_chat ? "chat" : "raw");
-    for (int k = 0; k < s->n_types; k++) clens_sb_printf(b, "%s%s", k ? "," : " ", clens_site_type_name(s->types[k]));
+    for (int k = 0; k < s->n_types; k++) clens_sb_printf(b, "%s%s", k ? "," : " ", clens_hook_short_name(s->types[k]));
     clens_sb_printf(b, ", layers %s, metric %s", s->layers_kind == STUDY_LAYERS_ALL ? "all"
                                                  : s->layers_kind == STUDY_LAYERS_EVERY2 ? "every-2" : "listed",
-                    s->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass");
+                    clens_metric_name(s->metric));
     if (s->words) {
         clens_sb_puts(b, " (tokens");
         for (int i = 0; i < s->n_words; i++) clens_sb_printf(b, "%s%s", i ? "," : " ", s->words[i]);

@@ -361,7 +361,7 @@ static int parse_layers(clens_study *s, const json_t *v, const char *path, clens
 static int parse_sites(clens_study *s, const json_t *v, const char *path, clens_error *err)
 {
     if (!v) {
-        s->types[0] = CLENS_SITE_RESID_PRE;
+        s->types[0] = CLENS_HOOK_RESID_PRE;
         s->n_types = 1;
         return CLENS_OK;
     }
@@ -369,8 +369,9 @@ static int parse_sites(clens_study *s, const json_t *v, const char *path, clens_
         return clens_err(err, CLENS_E_FORMAT, "%s: sites: expected a non-empty list of site types", path);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *e = json_array_get(v, i);
-        clens_site_type t;
-        if (!json_is_string(e) || clens_site_type_parse(json_string_value(e), &t))
+        clens_hook_point t;
+        if (!json_is_string(e) || clens_hook_short_parse(json_string_value(e), &t, NULL) ||
+            !clens_hook_patchable(t))
             return clens_err(err, CLENS_E_FORMAT, "%s: sites[%zu]: expected resid_pre, resid_post, attn_out, mlp_out or z",
                              path, i);
         for (int k = 0; k < s->n_types; k++)
@@ -560,7 +561,7 @@ static json_t *canonical_settings(const clens_study *s)
     json_object_set_new(o, "pairs", pairs);
     json_object_set_new(o, "fidelity", json_string(s->fidelity));
     json_object_set_new(o, "prompt", json_string(s->prompt_chat ? "chat" : "raw"));
-    for (int k = 0; k < s->n_types; k++) json_array_append_new(sites, json_string(clens_site_type_name(s->types[k])));
+    for (int k = 0; k < s->n_types; k++) json_array_append_new(sites, json_string(clens_hook_short_name(s->types[k])));
     json_object_set_new(o, "sites", sites);
     if (s->layers_kind == STUDY_LAYERS_LIST) {
         json_t *l = json_array();
@@ -569,7 +570,7 @@ static json_t *canonical_settings(const clens_study *s)
     } else {
         json_object_set_new(o, "layers", json_string(s->layers_kind == STUDY_LAYERS_ALL ? "all" : "every-2"));
     }
-    json_object_set_new(o, "metric", json_string(s->metric == CLENS_METRIC_LOGIT_MEAN ? "logit_mean" : "logprob_mass"));
+    json_object_set_new(o, "metric", json_string(clens_metric_name(s->metric)));
     if (s->words) {
         json_t *t = json_array();
         for (int i = 0; i < s->n_words; i++) json_array_append_new(t, json_string(s->words[i]));
@@ -689,7 +690,7 @@ int study_file_parse(clens_study *s, const char *path, const char *fidelity, con
         (rc = parse_layers(s, json_object_get(root, "layers"), path, err)))
         goto end;
     if ((rc = get_str(root, "metric", "", "logprob_mass", metrics, path, &str, err))) goto end;
-    s->metric = strcmp(str, "logit_mean") == 0 ? CLENS_METRIC_LOGIT_MEAN : CLENS_METRIC_LOGPROB_MASS;
+    if (clens_metric_parse(str, &s->metric, NULL)) s->metric = CLENS_METRIC_LOGPROB_MASS; /* get_str checked the word */
     if ((rc = parse_tokens(s, json_object_get(root, "tokens"), path, err))) goto end;
     if ((rc = get_str(root, "method", "", "fast", methods, path, &str, err))) goto end;
     s->method = strcmp(str, "rerun") == 0 ? CLENS_PATCH_RERUN : CLENS_PATCH_FAST;

@@ -55,7 +55,7 @@ struct clens_study {
     long pool;
 
     int prompt_chat;
-    clens_site_type types[CLENS_SITE_COUNT];
+    clens_hook_point types[CLENS_HOOK_COUNT];
     int n_types;
     study_layers_kind layers_kind;
     int *layers;

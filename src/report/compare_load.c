@@ -280,7 +280,7 @@ static int read_types(cmp_model *m, json_t *settings, const char *src, clens_err
         ty->layers = calloc((size_t)(ty->n_layers ? ty->n_layers : 1), sizeof *ty->layers);
         if (!ty->name || !ty->layers) return clens_err(err, CLENS_E_NOMEM, "out of memory");
         for (int i = 0; i < ty->n_layers; i++) ty->layers[i] = (int)json_integer_value(json_array_get(ls, (size_t)i));
-        ty->is_z = strcmp(name, "z") == 0;
+        { clens_hook_point pt; ty->is_z = !clens_hook_short_parse(name, &pt, NULL) && clens_hook_per_head(pt); }
         if (ty->is_z) {
             if (m->n_heads < 1) return clens_err(err, CLENS_E_FORMAT, "%s: site type z needs settings.n_heads", src);
             m->z_index = t;

@@ -373,7 +373,7 @@ int clens_results_input_new(clens_results_input **out, const char *settings_json
         in->n_types = (int)t + 1;
         ty->name = strdup(name);
         if (!ty->name) goto oom;
-        ty->is_z = strcmp(name, "z") == 0;
+        { clens_hook_point pt; ty->is_z = !clens_hook_short_parse(name, &pt, NULL) && clens_hook_per_head(pt); }
         json_t *ls = json_object_get(layers, name);
         size_t nl = json_array_size(ls);
         if (!json_is_array(ls) || nl == 0 || nl > 100000) {

@@ -166,19 +166,20 @@ fail:
 
 size_t tr_atp_width(const tr_atp *a) { return a->width; }
 
-long tr_atp_site_offset(const tr_atp *a, clens_site_type t, int layer, int head, int *n)
+long tr_atp_site_offset(const tr_atp *a, clens_hook_point t, int layer, int head, int *n)
 {
     const tr_shape *s = &a->plan.s;
     const long C = s->C, D = s->D, SW = 3 * C + s->H * D;
-    if (t == CLENS_SITE_RESID_POST) { t = CLENS_SITE_RESID_PRE; layer++; }
-    if (layer < 0 || layer > s->L || (layer == s->L && t != CLENS_SITE_RESID_PRE)) return -1;
+    if (t == CLENS_HOOK_RESID_POST) { t = CLENS_HOOK_RESID_PRE; layer++; }
+    if (layer < 0 || layer > s->L || (layer == s->L && t != CLENS_HOOK_RESID_PRE)) return -1;
     *n = (int)C;
     switch (t) {
-    case CLENS_SITE_RESID_PRE: return layer * SW;
-    case CLENS_SITE_ATTN_OUT: return layer * SW + C;
-    case CLENS_SITE_MLP_OUT: return layer * SW + 2 * C;
-    case CLENS_SITE_Z:
-        if (head < 0 || head >= s->H) return -1;
+    case CLENS_HOOK_RESID_PRE: return layer * SW;
+    case CLENS_HOOK_ATTN_OUT: return layer * SW + C;
+    case CLENS_HOOK_MLP_OUT: return layer * SW + 2 * C;
+    case CLENS_HOOK_ATTN_Z:
+        if (head < -1 || head >= s->H) return -1;
+        if (head < 0) { *n = (int)(s->H * D); return layer * SW + 3 * C; }
         *n = (int)D;
         return layer * SW + 3 * C + head * D;
     default: return -1;

@@ -27,7 +27,7 @@ void tr_atp_free(tr_atp *a);
 size_t tr_atp_width(const tr_atp *a);
 /* Offset (and *n, the width) of one site in that layout: resid_pre L (0..n_layers),
  * resid_post L (= resid_pre L+1), attn_out, mlp_out, z head h. -1 if out of range. */
-long tr_atp_site_offset(const tr_atp *a, clens_site_type t, int layer, int head, int *n);
+long tr_atp_site_offset(const tr_atp *a, clens_hook_point t, int layer, int head, int *n);
 
 /* Runs ids[0..T) (T <= max_T). act (tr_atp_width values) gets the last
  * position's activations; *value the metric there. If grad is not NULL, the

@@ -151,10 +151,10 @@ static void fd_case(tr_arch arch, const char *name)
     size_t W = tr_atp_width(a);
     double *act = malloc(sizeof(double) * W), *g = malloc(sizeof(double) * W), v, vp, vm;
     for (int k = 0; k < 2; k++) {
-        clens_metric mt = {k ? CLENS_METRIC_LOGIT_MEAN : CLENS_METRIC_LOGPROB_MASS, cids, 3};
+        clens_metric mt = {k ? CLENS_METRIC_LOGIT_MEAN : CLENS_METRIC_LOGPROB_MASS, cids, 3, NULL, NULL};
         assert_int_equal(tr_atp_run(a, ids, 9, &mt, &v, act, g, &err), 0);
         int n;
-        long off = tr_atp_site_offset(a, CLENS_SITE_RESID_PRE, 0, -1, &n);
+        long off = tr_atp_site_offset(a, CLENS_HOOK_RESID_PRE, 0, -1, &n);
         assert_int_equal(off, 0);
         size_t row;
         double *P = tr_atp_params_f64(a, &row, ids[8]);

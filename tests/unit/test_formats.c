@@ -251,13 +251,13 @@ static void hook_names(void **state)
     assert_string_equal(clens_hook_name(CLENS_HOOK_RESID_PRE, 3, buf, sizeof buf), "blocks.3.hook_resid_pre");
     assert_string_equal(clens_hook_name(CLENS_HOOK_ATTN_Z, 0, buf, sizeof buf), "blocks.0.attn.hook_z");
     assert_string_equal(clens_hook_name(CLENS_HOOK_LN_FINAL, -1, buf, sizeof buf), "ln_final.hook_normalized");
-    assert_int_equal(clens_hook_parse("blocks.12.hook_mlp_out", &p, &l), 0);
+    assert_int_equal(clens_hook_parse("blocks.12.hook_mlp_out", &p, &l, NULL), 0);
     assert_int_equal(p, CLENS_HOOK_MLP_OUT);
     assert_int_equal(l, 12);
-    assert_int_equal(clens_hook_parse("hook_embed", &p, &l), 0);
+    assert_int_equal(clens_hook_parse("hook_embed", &p, &l, NULL), 0);
     assert_int_equal(l, -1);
-    assert_int_equal(clens_hook_parse("blocks.x.hook_mlp_out", &p, &l), -1);
-    assert_int_equal(clens_hook_parse("blocks.1.hook_nothing", &p, &l), -1);
+    assert_int_equal(clens_hook_parse("blocks.x.hook_mlp_out", &p, &l, NULL), CLENS_E_ARG);
+    assert_int_equal(clens_hook_parse("blocks.1.hook_nothing", &p, &l, NULL), CLENS_E_ARG);
 }
 
 static void npy_and_cache(void **state)

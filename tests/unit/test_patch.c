@@ -36,13 +36,13 @@ static void all_sites(const clens_model_info *in, site_list *sl)
 {
     int L = in->n_layers, H = in->n_heads, k = 0;
     sl->sites = malloc(sizeof(clens_site) * (size_t)(L + 1 + 3 * L + L * H));
-    for (int l = 0; l <= L; l++) { sl->idx_resid_pre[l] = k; sl->sites[k++] = (clens_site){CLENS_SITE_RESID_PRE, l, -1}; }
+    for (int l = 0; l <= L; l++) { sl->idx_resid_pre[l] = k; sl->sites[k++] = (clens_site){CLENS_HOOK_RESID_PRE, l, -1}; }
     for (int l = 0; l < L; l++) {
         sl->idx_resid_post[l] = k;
-        sl->sites[k++] = (clens_site){CLENS_SITE_RESID_POST, l, -1};
-        sl->sites[k++] = (clens_site){CLENS_SITE_ATTN_OUT, l, -1};
-        sl->sites[k++] = (clens_site){CLENS_SITE_MLP_OUT, l, -1};
-        for (int h = 0; h < H; h++) sl->sites[k++] = (clens_site){CLENS_SITE_Z, l, h};
+        sl->sites[k++] = (clens_site){CLENS_HOOK_RESID_POST, l, -1};
+        sl->sites[k++] = (clens_site){CLENS_HOOK_ATTN_OUT, l, -1};
+        sl->sites[k++] = (clens_site){CLENS_HOOK_MLP_OUT, l, -1};
+        for (int h = 0; h < H; h++) sl->sites[k++] = (clens_site){CLENS_HOOK_ATTN_Z, l, h};
     }
     sl->n = k;
 }
@@ -58,7 +58,7 @@ static void run_case(size_t a, clens_matmul_mode mode, const int32_t *clean, con
     site_list sl;
     all_sites(in, &sl);
     int32_t ids1[] = {3, 5, 7}, ids2[] = {3, 5, 7, 11};
-    clens_metric mt[2] = {{CLENS_METRIC_LOGPROB_MASS, ids1, 3}, {CLENS_METRIC_LOGIT_MEAN, ids2, 4}};
+    clens_metric mt[2] = {{CLENS_METRIC_LOGPROB_MASS, ids1, 3, NULL, NULL}, {CLENS_METRIC_LOGIT_MEAN, ids2, 4, NULL, NULL}};
     clens_patcher *p;
     if (clens_patcher_new(&p, m, T, sl.sites, sl.n, mt, 2, &err)) fail_msg("%s", err.msg);
     size_t W = 2 + (size_t)sl.n;
@@ -126,8 +126,8 @@ static void identical_prompts(void **state)
     clens_model *m;
     if (clens_model_open(&m, model_dir[4], &mp, &err)) fail_msg("%s", err.msg);
     int32_t ids[T] = {1, 5, 9, 3, 7, 2, 8, 11, 4, 6, 10, 12, 13, 2}, tok[] = {4};
-    clens_site s[2] = {{CLENS_SITE_RESID_PRE, 1, -1}, {CLENS_SITE_ATTN_OUT, 0, -1}};
-    clens_metric mt = {CLENS_METRIC_LOGIT_MEAN, tok, 1};
+    clens_site s[2] = {{CLENS_HOOK_RESID_PRE, 1, -1}, {CLENS_HOOK_ATTN_OUT, 0, -1}};
+    clens_metric mt = {CLENS_METRIC_LOGIT_MEAN, tok, 1, NULL, NULL};
     clens_patcher *p;
     assert_int_equal(clens_patcher_new(&p, m, T, s, 2, &mt, 1, &err), 0);
     double o[4];
@@ -136,9 +136,132 @@ static void identical_prompts(void **state)
     /* bad requests */
     assert_int_equal(clens_patch_run(p, ids, ids, T + 1, CLENS_PATCH_FAST, o, NULL, &err), CLENS_E_ARG);
     clens_patcher_free(p);
-    clens_site bad = {CLENS_SITE_ATTN_OUT, 99, -1};
+    clens_site bad = {CLENS_HOOK_ATTN_OUT, 99, -1};
     assert_int_equal(clens_patcher_new(&p, m, T, &bad, 1, &mt, 1, &err), CLENS_E_ARG);
     assert_non_null(strstr(err.msg, "out of range"));
+    clens_model_free(m);
+}
+
+/* The site vocabulary: every hook name and every site name printed by the
+ * library parses back to the same value, short names round-trip, and
+ * malformed names are refused with a message naming them. */
+static void site_names(void **state)
+{
+    (void)state;
+    char buf[128];
+    clens_error err = {0};
+    int n_sites = 0;
+    for (int p = 0; p < CLENS_HOOK_COUNT; p++) {
+        clens_hook_point q;
+        assert_int_equal(clens_hook_short_parse(clens_hook_short_name(p), &q, &err), CLENS_OK);
+        assert_int_equal(q, p);
+        for (int l = clens_hook_max_layer(p, 12) < 0 ? -1 : 0; l <= clens_hook_max_layer(p, 12); l++) {
+            int layer;
+            assert_int_equal(clens_hook_parse(clens_hook_name(p, l, buf, sizeof buf), &q, &layer, &err), CLENS_OK);
+            assert_true(q == (clens_hook_point)p && layer == l);
+            if (!clens_hook_patchable(p)) continue;
+            for (int h = -1; h < (clens_hook_per_head(p) ? 16 : 0); h++) {
+                clens_site s = {p, l, h}, back = {CLENS_HOOK_EMBED, -7, -7};
+                clens_site_name(&s, buf, sizeof buf);
+                if (clens_site_parse(buf, &back, &err)) fail_msg("%s: %s", buf, err.msg);
+                assert_true(back.point == s.point && back.layer == s.layer && back.head == s.head);
+                n_sites++;
+            }
+        }
+    }
+    /* 13 resid_pre, 12 each of resid_post / attn_out / mlp_out, 12 x (16 heads + all) z */
+    assert_int_equal(n_sites, 13 + 3 * 12 + 12 * 17);
+    clens_site s;
+    assert_string_equal(clens_site_name(&(clens_site){CLENS_HOOK_ATTN_Z, 3, 5}, buf, sizeof buf),
+                        "blocks.3.attn.hook_z[5]");
+    assert_int_equal(clens_site_parse("blocks.3.attn.hook_z[5]", &s, &err), CLENS_OK);
+    assert_true(s.point == CLENS_HOOK_ATTN_Z && s.layer == 3 && s.head == 5);
+    static const struct { const char *name, *says; } bad[] = {
+        {"", "expected blocks.LAYER"},
+        {"blocks.3.hook_z", "expected blocks.LAYER"},
+        {"blocks.03.hook_resid_pre", "expected blocks.LAYER"},
+        {"blocks.-1.hook_resid_pre", "expected blocks.LAYER"},
+        {"blocks.3.hook_resid_pre ", "expected blocks.LAYER"},
+        {"blocks.3.attn.hook_z[", "a head is written [H]"},
+        {"blocks.3.attn.hook_z[x]", "a head is written [H]"},
+        {"blocks.3.attn.hook_z[1]x", "a head is written [H]"},
+        {"blocks.3.attn.hook_z[-1]", "a head is written [H]"},
+        {"blocks.3.hook_attn_out[2]", "has no heads"},
+        {"hook_embed", "not a patching site"},
+        {"ln_final.hook_normalized", "not a patching site"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        assert_int_equal(clens_site_parse(bad[i].name, &s, &err), CLENS_E_ARG);
+        assert_int_equal(err.code, CLENS_E_ARG);
+        if (!strstr(err.msg, bad[i].says) || !strstr(err.msg, bad[i].name))
+            fail_msg("'%s': message '%s' does not say '%s'", bad[i].name, err.msg, bad[i].says);
+    }
+    clens_hook_point q;
+    int layer;
+    assert_int_equal(clens_hook_short_parse("zz", &q, &err), CLENS_E_ARG);
+    assert_non_null(strstr(err.msg, "'zz'"));
+    assert_int_equal(clens_hook_parse("blocks.1.hook_nothing", &q, &layer, &err), CLENS_E_ARG);
+    assert_non_null(strstr(err.msg, "blocks.1.hook_nothing"));
+    clens_metric_kind k;
+    assert_int_equal(clens_metric_parse(clens_metric_name(CLENS_METRIC_LOGIT_MEAN), &k, &err), CLENS_OK);
+    assert_int_equal(k, CLENS_METRIC_LOGIT_MEAN);
+    assert_int_equal(clens_metric_parse("callback", &k, &err), CLENS_E_ARG); /* not a built-in */
+}
+
+/* A caller's metric: the same arithmetic as the built-in logprob_mass, so the
+ * patcher's values through the callback must equal the built-in's bit for
+ * bit, with FAST and RERUN, at every site. */
+typedef struct { const int32_t *ids; int n; long calls; } mass_user;
+
+static double mass_callback(void *user, const float *logits, int V)
+{
+    mass_user *u = user;
+    double mx = -INFINITY, mxs = -INFINITY, all = 0, sel = 0;
+    for (int v = 0; v < V; v++) mx = fmax(mx, logits[v]);
+    for (int i = 0; i < u->n; i++) mxs = fmax(mxs, logits[u->ids[i]]);
+    for (int v = 0; v < V; v++) all += exp(logits[v] - mx);
+    for (int i = 0; i < u->n; i++) sel += exp(logits[u->ids[i]] - mxs);
+    u->calls++;
+    return (mxs + log(sel)) - (mx + log(all));
+}
+
+static void callback_metric(void **state)
+{
+    (void)state;
+    clens_model_params mp = clens_model_default_params();
+    clens_error err = {0};
+    clens_model *m;
+    if (clens_model_open(&m, model_dir[3], &mp, &err)) fail_msg("%s", err.msg);
+    site_list sl;
+    all_sites(clens_model_get_info(m), &sl);
+    int32_t ids[] = {3, 5, 7, 40};
+    mass_user u = {ids, 4, 0};
+    clens_metric mt[2] = {{CLENS_METRIC_LOGPROB_MASS, ids, 4, NULL, NULL},
+                          {CLENS_METRIC_CALLBACK, NULL, 0, mass_callback, &u}};
+    clens_patcher *p;
+    if (clens_patcher_new(&p, m, T, sl.sites, sl.n, mt, 2, &err)) fail_msg("%s", err.msg);
+    int32_t clean[T] = {1, 5, 9, 3, 7, 2, 8, 11, 4, 6, 10, 12, 13, 2}, corr[T];
+    memcpy(corr, clean, sizeof corr);
+    corr[6] = 9;
+    size_t W = 2 + (size_t)sl.n;
+    double *o = malloc(sizeof(double) * 2 * W);
+    for (int method = CLENS_PATCH_FAST; method <= CLENS_PATCH_RERUN; method++) {
+        u.calls = 0;
+        assert_int_equal(clens_patch_run(p, clean, corr, T, method, o, NULL, &err), 0);
+        assert_int_equal(u.calls, (long)W);
+        for (size_t i = 0; i < W; i++)
+            if (memcmp(&o[i], &o[W + i], sizeof(double)))
+                fail_msg("method %d column %zu: built-in %.17g, callback %.17g", method, i, o[i], o[W + i]);
+        assert_true(o[0] != o[1]);
+    }
+    clens_patcher_free(p);
+    /* a callback without its function is refused */
+    mt[1].fn = NULL;
+    assert_int_equal(clens_patcher_new(&p, m, T, sl.sites, sl.n, mt, 2, &err), CLENS_E_ARG);
+    assert_non_null(strstr(err.msg, "callback"));
+    free(o);
+    free(sl.sites);
     clens_model_free(m);
 }
 
@@ -167,6 +290,8 @@ int main(void)
         cmocka_unit_test(fast_equals_rerun),
         cmocka_unit_test(empty_shared_prefix),
         cmocka_unit_test(identical_prompts),
+        cmocka_unit_test(site_names),
+        cmocka_unit_test(callback_metric),
         cmocka_unit_test(paths_reported),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

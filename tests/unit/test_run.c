@@ -79,12 +79,13 @@ static json_t *parse(const char *line)
 static void record_lines(void **state)
 {
     (void)state;
-    const clens_site_type types[2] = {CLENS_SITE_RESID_PRE, CLENS_SITE_Z};
-    const clens_site sites[4] = {{CLENS_SITE_RESID_PRE, 0, -1}, {CLENS_SITE_RESID_PRE, 2, -1},
-                                 {CLENS_SITE_Z, 1, 0}, {CLENS_SITE_Z, 1, 1}};
+    const clens_hook_point types[2] = {CLENS_HOOK_RESID_PRE, CLENS_HOOK_ATTN_Z};
+    const clens_site sites[4] = {{CLENS_HOOK_RESID_PRE, 0, -1}, {CLENS_HOOK_RESID_PRE, 2, -1},
+                                 {CLENS_HOOK_ATTN_Z, 1, 0}, {CLENS_HOOK_ATTN_Z, 1, 1}};
     /* [metric][clean, corr, 4 sites] */
     double vals[12] = {-4, 0, -1, -2, -3, -3.5, 10, 20, 11, 12, 13, 14};
-    run_record r = {7, "p/7", NULL, 21, 19, 1, vals, 6, sites, 4, types, 2, 1.23456, NULL, NULL, NULL, 0, 0}; /* no tokenizer: no final_tokens */
+    static const char *const names[2] = {"logprob_mass", "logit_mean"};
+    run_record r = {7, "p/7", NULL, 21, 19, 1, vals, 6, sites, 4, types, 2, 1.23456, NULL, NULL, NULL, 0, 0, names, 2}; /* no tokenizer: no final_tokens */
     char *line = run_record_line(&r);
     json_t *j = parse(line);
     assert_int_equal(json_integer_value(json_object_get(j, "candidate")), 7);

@@ -59,7 +59,7 @@ static void test_fast_equals_rerun(void **state)
             {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_GENERATED, 4.0f, L, v, act},
         };
         int32_t ids[3] = {1, 2, 3};
-        clens_metric met[2] = {{CLENS_METRIC_LOGPROB_MASS, ids, 3}, {CLENS_METRIC_LOGIT_MEAN, ids, 3}};
+        clens_metric met[2] = {{CLENS_METRIC_LOGPROB_MASS, ids, 3, NULL, NULL}, {CLENS_METRIC_LOGIT_MEAN, ids, 3, NULL, NULL}};
         enum { W = 2 * 7 };
         double fast[2 * W], rerun[2 * W];
         int P = -1;
