@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/path.h"
 #include "base/infile.h"
 #include "formats/formats.h"
 #include "interp/dynamics_internal.h"
@@ -55,14 +56,6 @@ static void say(void (*progress)(void *, const char *), void *user, const char *
     progress(user, buf);
 }
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 /* "step" followed by an optional '-' or '_' and digits, in s; -1 if none. */
 static long step_in_name(const char *s)
 {
@@ -79,7 +72,7 @@ static long step_in_name(const char *s)
  * step-NNN in the folder name (or the revision of org/name@revision). */
 static int read_step(const char *arg, const char *dir, long *step, clens_error *err)
 {
-    char *tj = join(dir, "training.json");
+    char *tj = clens_path_join(dir, "training.json");
     if (!tj) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     struct stat st;
     if (stat(tj, &st) == 0) {
@@ -151,7 +144,7 @@ static json_t *settings_json(const clens_dynamics_params *p, const long *steps)
 /* Writes out/settings.json, or checks the one there (rulings R19). */
 static int check_settings(const char *out, json_t *settings, clens_error *err)
 {
-    char *path = join(out, "settings.json");
+    char *path = clens_path_join(out, "settings.json");
     char *canon = json_dumps(settings, JSON_SORT_KEYS | JSON_COMPACT);
     int rc = 0;
     if (!path || !canon) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
@@ -229,7 +222,7 @@ static int run_checkpoint(dyn_series *s, const clens_dynamics_params *p, int k, 
     if (p->behaviour_path) {
         char name[64];
         snprintf(name, sizeof name, "behaviour-%02d.json", k);
-        char *path = join(s->out, name);
+        char *path = clens_path_join(s->out, name);
         if (!path) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         struct stat st;
         json_t *old = NULL;
@@ -447,7 +440,7 @@ void dyn_series_free(dyn_series *s)
 static int write_text(const char *dir, const char *name, char *text, clens_error *err)
 {
     if (!text) return clens_err(err, CLENS_E_NOMEM, "out of memory rendering %s", name);
-    char *p = join(dir, name);
+    char *p = clens_path_join(dir, name);
     int rc = p ? clens_write_file_atomic(p, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
     free(p);
     return rc;
@@ -493,13 +486,13 @@ int clens_dynamics_run(const clens_dynamics_params *p, const char *out_dir, void
     if (!settings) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     if ((rc = check_settings(out_dir, settings, err))) goto done;
     {
-        char *runs = join(out_dir, "runs");
+        char *runs = clens_path_join(out_dir, "runs");
         if (!runs) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         rc = clens_mkdir_p(runs, err);
         for (int k = 0; !rc && k < s.n_ck; k++) {
             char name[64];
             snprintf(name, sizeof name, "%02d-step-%ld", k, s.ck[k].step);
-            if (!(s.ck[k].run_dir = join(runs, name))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+            if (!(s.ck[k].run_dir = clens_path_join(runs, name))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         }
         free(runs);
         if (rc) goto done;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/path.h"
 #include "interp/prompts.h"
 #include "interp/atp.h"
 #include "interp/run_internal.h"
@@ -113,13 +114,7 @@ static void add_note(clens_run *r, const char *line)
     r->info.notes = n;
 }
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
+static char *join_path(const char *dir, const char *name) { return clens_path_join(dir, name); }
 
 static int check_params(const clens_run_params *p, const clens_model_info *in, clens_error *err)
 {

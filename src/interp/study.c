@@ -21,17 +21,12 @@
 
 #include "base/base.h"
 #include "base/infile.h"
+#include "base/path.h"
 #include "formats/formats.h"
 #include "interp/study_internal.h"
 #include "report/report.h"
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s/%s", a, b);
-    return s;
-}
+static char *join(const char *a, const char *b) { return clens_path_join(a, b); }
 
 static char *join3(const char *a, const char *b, const char *c)
 {

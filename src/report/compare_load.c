@@ -21,18 +21,13 @@
 #include <sys/stat.h>
 
 #include "base/infile.h"
+#include "base/path.h"
 #include "interp/stats.h"
 #include "report/compare_internal.h"
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
-static char *path_join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
+static char *path_join(const char *a, const char *b) { return clens_path_join(a, b); }
 
 static int is_dir(const char *p)
 {

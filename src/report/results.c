@@ -20,203 +20,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/path.h"
 #include "interp/run_internal.h"
 #include "interp/stats.h"
-
-/* ============================================================ text buffer */
-
-static void sb_grow(clens_sb *b, size_t extra)
-{
-    if (b->oom) return;
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { b->oom = 1; return; }
-    b->p = p;
-    b->cap = cap;
-}
-
-void clens_sb_put(clens_sb *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    if (b->oom) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void clens_sb_puts(clens_sb *b, const char *s) { clens_sb_put(b, s, strlen(s)); }
-
-void clens_sb_printf(clens_sb *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) { b->oom = 1; return; }
-    if ((size_t)n < sizeof tmp) { clens_sb_put(b, tmp, (size_t)n); return; }
-    sb_grow(b, (size_t)n);
-    if (b->oom) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void clens_sb_json_str(clens_sb *b, const char *s)
-{
-    clens_sb_put(b, "\"", 1);
-    const char *run = s;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const char *esc = NULL;
-        char u[8];
-        switch (*p) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (*p < 0x20) { snprintf(u, sizeof u, "\\u%04x", *p); esc = u; }
-        }
-        if (!esc) continue;
-        clens_sb_put(b, run, (size_t)((const char *)p - run));
-        clens_sb_puts(b, esc);
-        run = (const char *)p + 1;
-    }
-    clens_sb_puts(b, run);
-    clens_sb_put(b, "\"", 1);
-}
-
-char *clens_fmt_double(char *buf, size_t n, double x)
-{
-    if (!isfinite(x)) { snprintf(buf, n, "null"); return buf; }
-    if (x == 0) x = 0.0; /* drop the sign of -0 */
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    if (!strpbrk(buf, ".e")) {
-        size_t l = strlen(buf);
-        if (l + 3 <= n) memcpy(buf + l, ".0", 3);
-    }
-    return buf;
-}
-
-void clens_sb_json_num(clens_sb *b, double x)
-{
-    char buf[40];
-    clens_sb_puts(b, clens_fmt_double(buf, sizeof buf, x));
-}
-
-static void sb_indent(clens_sb *b, int indent)
-{
-    static const char sp[] = "                                ";
-    while (indent > 0) {
-        int k = indent < 32 ? indent : 32;
-        clens_sb_put(b, sp, (size_t)k);
-        indent -= k;
-    }
-}
-
-static int is_scalar(const json_t *v) { return !json_is_object(v) && !json_is_array(v); }
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static void json_value(clens_sb *b, const json_t *v, int indent, int sort);
-
-void clens_sb_json_value(clens_sb *b, const json_t *v, int indent) { json_value(b, v, indent, 1); }
-
-/* As clens_sb_json_value; sort = 0 keeps the objects' own key order. */
-static void json_value(clens_sb *b, const json_t *v, int indent, int sort)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        size_t n = json_object_size(v);
-        if (n == 0) { clens_sb_puts(b, "{}"); return; }
-        const char **keys = malloc(sizeof(char *) * n);
-        if (!keys) { b->oom = 1; return; }
-        size_t k = 0;
-        const char *key;
-        json_t *val;
-        json_object_foreach((json_t *)v, key, val) keys[k++] = key;
-        if (sort) qsort(keys, k, sizeof(char *), cmp_str);
-        clens_sb_puts(b, "{\n");
-        for (size_t i = 0; i < k; i++) {
-            sb_indent(b, indent + 2);
-            clens_sb_json_str(b, keys[i]);
-            clens_sb_puts(b, ": ");
-            json_value(b, json_object_get(v, keys[i]), indent + 2, sort);
-            clens_sb_puts(b, i + 1 < k ? ",\n" : "\n");
-        }
-        sb_indent(b, indent);
-        clens_sb_puts(b, "}");
-        free(keys);
-        return;
-    }
-    case JSON_ARRAY: {
-        size_t n = json_array_size(v);
-        int flat = 1;
-        for (size_t i = 0; i < n; i++)
-            if (!is_scalar(json_array_get(v, i))) flat = 0;
-        if (flat) {
-            clens_sb_puts(b, "[");
-            for (size_t i = 0; i < n; i++) {
-                if (i) clens_sb_puts(b, ", ");
-                json_value(b, json_array_get(v, i), indent, sort);
-            }
-            clens_sb_puts(b, "]");
-            return;
-        }
-        clens_sb_puts(b, "[\n");
-        for (size_t i = 0; i < n; i++) {
-            sb_indent(b, indent + 2);
-            json_value(b, json_array_get(v, i), indent + 2, sort);
-            clens_sb_puts(b, i + 1 < n ? ",\n" : "\n");
-        }
-        sb_indent(b, indent);
-        clens_sb_puts(b, "]");
-        return;
-    }
-    case JSON_STRING: clens_sb_json_str(b, json_string_value(v)); return;
-    case JSON_INTEGER: clens_sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); return;
-    case JSON_REAL: clens_sb_json_num(b, json_real_value(v)); return;
-    case JSON_TRUE: clens_sb_puts(b, "true"); return;
-    case JSON_FALSE: clens_sb_puts(b, "false"); return;
-    case JSON_NULL: clens_sb_puts(b, "null"); return;
-    }
-}
-
-char *clens_sb_take(clens_sb *b)
-{
-    char *p = NULL;
-    if (!b->oom) {
-        if (!b->p) clens_sb_put(b, "", 0);
-        p = b->p;
-        if (!p) p = calloc(1, 1);
-    } else {
-        free(b->p);
-    }
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->oom = 0;
-    return p;
-}
-
-void clens_sb_free(clens_sb *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
 
 /* ======================================================== settings, records */
 
@@ -807,13 +613,13 @@ static void emit_type_stats(clens_sb *b, const clens_results_input *in, const ca
     char key[64];
     clens_sb_puts(b, "{\n");
     for (int s = ty->off; s < ty->off + ty->n_sites; s++) {
-        sb_indent(b, indent + 2);
+        clens_sb_indent(b, indent + 2);
         clens_sb_json_str(b, site_key(in, ty, s, key, sizeof key));
         clens_sb_puts(b, ": ");
         emit_stats(b, c, ty, s);
         clens_sb_puts(b, s + 1 < ty->off + ty->n_sites ? ",\n" : "\n");
     }
-    sb_indent(b, indent);
+    clens_sb_indent(b, indent);
     clens_sb_puts(b, "}");
 }
 
@@ -1129,26 +935,18 @@ int clens_results_build(const char *settings_json, const char *records_jsonl, si
     return rc;
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* Reads DIR/NAME into a malloc'd buffer. */
 static int read_in(const char *dir, const char *name, char **data, size_t *len, char **path, clens_error *err)
 {
     *data = NULL;
-    *path = path_join(dir, name);
+    *path = clens_path_join(dir, name);
     if (!*path) return clens_err(err, CLENS_E_NOMEM, "%s: out of memory", dir);
     return clens_read_file(*path, data, len, err);
 }
 
 static int write_out(const char *dir, const char *name, const char *data, size_t len, clens_error *err)
 {
-    char *p = path_join(dir, name);
+    char *p = clens_path_join(dir, name);
     if (!p) return clens_err(err, CLENS_E_NOMEM, "%s: out of memory", dir);
     int rc = clens_write_file_atomic(p, data, len, err);
     free(p);
@@ -1330,7 +1128,7 @@ int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir
             goto done;
         }
     {
-        char *op = path_join(out_dir, "settings.json");
+        char *op = clens_path_join(out_dir, "settings.json");
         if (!op) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         json_t *old = json_load_file(op, 0, NULL);
         int other = old && (!json_is_string(json_object_get(old, "settings_hash")) ||
@@ -1354,7 +1152,7 @@ int clens_results_merge(const char *const *dirs, int n_dirs, const char *out_dir
             goto done;
         }
         clens_sb t = {0};
-        json_value(&t, m, 0, 0); /* shard 0's key order */
+        clens_sb_json_value_ordered(&t, m, 0); /* shard 0's key order */
         clens_sb_puts(&t, "\n");
         json_decref(m);
         merged_settings = clens_sb_take(&t);
