@@ -24,6 +24,7 @@
 #include "base/base.h"
 #include "base/path.h"
 #include "base/infile.h"
+#include "base/outdir.h"
 #include "formats/formats.h"
 #include "interp/dynamics_internal.h"
 #include "interp/stats.h"
@@ -150,26 +151,8 @@ static int check_settings(const char *out, json_t *settings, clens_error *err)
     if (!path || !canon) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     char hex[65];
     clens_sha256_hex(canon, strlen(canon), hex);
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        json_t *old = NULL;
-        json_error_t je;
-        if ((rc = clens_json_load_regular(path, 0, &old, &je, err))) goto done;
-        const char *oh = json_string_value(json_object_get(old, "settings_hash"));
-        if (!oh || strcmp(oh, hex) != 0) {
-            json_t *os = json_object_get(old, "settings");
-            const char *key = "settings_hash";
-            const char *k;
-            json_t *v;
-            json_object_foreach(settings, k, v) {
-                if (!json_equal(v, json_object_get(os, k))) { key = k; break; }
-            }
-            rc = clens_err(err, CLENS_E_STATE, "%s holds a dynamics run with other settings (%s differs); use another --out",
-                           path, key);
-        }
-        json_decref(old);
-        goto done;
-    }
+    int found;
+    if ((rc = clens_outdir_check(out, "dynamics run", settings, hex, NULL, &found, err)) || found) goto done;
     {
         json_t *doc = json_object();
         json_object_set(doc, "settings", settings);

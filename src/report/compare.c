@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/outdir.h"
 #include "interp/stats.h"
 #include "report/compare_internal.h"
 
@@ -664,7 +665,7 @@ static json_t *str_array(const char *const *v, int n)
 
 /* Writes out_dir/settings.json ({settings, settings_hash, provenance}); refuses a
  * folder holding another comparison's settings, naming the first differing key
- * (rulings R19). */
+ * (docs/rulings.md, output folders). */
 static int write_settings(const clens_compare_params *p, const char *const *inputs, int n_inputs, const char *out_dir,
                           clens_error *err)
 {
@@ -682,22 +683,8 @@ static int write_settings(const clens_compare_params *p, const char *const *inpu
     if (!st || !canon || !path) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     clens_sha256_hex(canon, strlen(canon), hex);
     snprintf(path, n, "%s/settings.json", out_dir);
-    json_error_t je;
-    json_t *old = json_load_file(path, 0, &je);
-    if (old) {
-        const char *oh = json_string_value(json_object_get(old, "settings_hash"));
-        if (!oh || strcmp(oh, hex) != 0) {
-            const char *key = "settings_hash", *k;
-            json_t *os = json_object_get(old, "settings"), *v;
-            json_object_foreach(st, k, v) {
-                if (!json_equal(v, json_object_get(os, k))) { key = k; break; }
-            }
-            rc = clens_err(err, CLENS_E_STATE, "%s holds a comparison with different settings (first difference: %s); "
-                           "use another --out", path, key);
-        }
-        json_decref(old);
-        if (rc) goto done;
-    }
+    int found;
+    if ((rc = clens_outdir_check(out_dir, "comparison", st, hex, NULL, &found, err))) goto done;
     json_t *prov = json_object();
     json_object_set_new(prov, "clens_version", json_string(CLENS_VERSION));
     json_t *ids = json_array();

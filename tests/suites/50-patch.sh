@@ -175,14 +175,14 @@ echo "  3 shards merged == 1 run"
 $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/full" --n 9 --min-diff 0 --quiet 2>"$T/err.txt"
 rc=$?
 check [ $rc -eq 1 ]
-check grep -q "different settings" "$T/err.txt"
+check grep -q "holds a run with other settings: settings\. "$T/err.txt"
 
 # A resume with another setup is refused, naming the key that differs.
 refused() {  # KEY ENV... : resume $T/full with the environment/flags given, expect a refusal naming KEY
   local key=$1; shift
   env "$@" $CLENS patch "${MODEL:-$M}" --pairs "$T/pairs.jsonl" --out "$T/full" $OPTS $EXTRA 2>"$T/ref.err"
   local rc=$?
-  if [ $rc -ne 1 ] || ! grep -q "different settings: $key is" "$T/ref.err"; then
+  if [ $rc -ne 1 ] || ! grep -q "other settings: $key is" "$T/ref.err"; then
     echo "FAIL: resume with $* $EXTRA: exit $rc, want 1 naming $key: $(head -2 "$T/ref.err")"; fail=1
   fi
 }

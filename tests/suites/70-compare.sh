@@ -254,7 +254,7 @@ check grep -q "bad.json" "$T/err2.txt"
 # a rerun into the same folder: same settings fine, other settings refused naming the key (rulings R19)
 check $CLENS compare data/seed_results.json --out "$T/seed" -q
 $CLENS compare data/seed_results.json --out "$T/seed" -q --min-jump 8 2>"$T/err3.txt"; check [ $? -eq 1 ]
-check grep -q "first difference: min_jump" "$T/err3.txt"
+check grep -q "holds a comparison with other settings: settings.min_jump is" "$T/err3.txt"
 $CLENS compare data/seed_results.json 2>/dev/null; check [ $? -eq 2 ]
 $CLENS compare data/seed_results.json --out "$T/x" --training a=bogus 2>/dev/null; check [ $? -eq 2 ]
 echo "70-compare: $(( $(date +%s) - t0 )) s"

@@ -166,7 +166,7 @@ echo "  direct clens patch: $k runs equal (settings, records, results)"
 # ---------------------------------------------- 4. refusals naming the key
 write_study 9 SFT
 out=$($CLENS study "$T/study.json" --quiet 2>&1); rc=$?
-[ $rc -eq 1 ] && grep -q "holds a study with different settings: settings.n is 8 there but 9 now" <<<"$out" || { echo "FAIL: changed n not refused: $rc $out"; fail=1; }
+[ $rc -eq 1 ] && grep -q "holds a study with other settings: settings.n is 8 there but 9 now" <<<"$out" || { echo "FAIL: changed n not refused: $rc $out"; fail=1; }
 write_study 8 RL
 out=$($CLENS study "$T/study.json" --quiet 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q 'settings.models\[1\].training is "SFT" there but "RL" now' <<<"$out" \

@@ -239,7 +239,7 @@ PYEOF
 
 # --- refusals and usage
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites "$SITES" --quiet --out "$T/cap-a" >/dev/null 2>"$T/err.txt"
-[ $? = 1 ] && grep -q "positions" "$T/err.txt" || { echo "FAIL: rerun with other settings not refused naming the key"; fail=1; }
+[ $? = 1 ] && grep -q "holds a result with other settings: settings.positions is" "$T/err.txt" || { echo "FAIL: rerun with other settings not refused naming the key"; fail=1; }
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt chat --out "$T/x" >/dev/null 2>&1; [ $? = 1 ] || { echo "FAIL: --prompt chat without a template must exit 1"; fail=1; }
 $CLENS probe "$T/cap-a" --out "$T/x2" --folds 1 >/dev/null 2>&1; [ $? = 2 ] || { echo "FAIL: --folds 1 must be a usage error"; fail=1; }
 $CLENS transfer --from "$T/probe-a" --to "$T/cap-wide" --out "$T/x3" >/dev/null 2>"$T/err3.txt"; [ $? = 1 ] && grep -q -- "--map" "$T/err3.txt" || { echo "FAIL: different widths without --map"; fail=1; }

@@ -202,7 +202,7 @@ check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) f
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
   --out "$T/fast" 2> "$T/refuse.err" && { echo "FAIL: other settings accepted"; fail=1; }
-check grep -q "'alphas'" "$T/refuse.err"
+check grep -q "holds a steer run with other settings: settings.alphas is" "$T/refuse.err"
 check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/fast" >> "$T/steer.out"
 head -c 100 "$T/ref.gguf" > "$T/cut.gguf"
 $CLENS steer "$M" --direction "$T/cut.gguf" --neutral "$T/neutral.txt" --out "$T/bad1" 2> "$T/bad1.err"

@@ -221,7 +221,7 @@ check cmp -s "$T/sig.json.1" "$T/d-sig/dynamics.json"
 $CLENS dynamics "$T"/sig/step-* --out "$T/d-sig" --pairs "$T/pairs.jsonl" --prompt raw --filter seed --min-diff 0 --n 10 \
   --resamples 100 --seed 5 -q 2> "$T/refuse.err"; rc=$?
 check test $rc = 1
-check grep -q "resamples differs" "$T/refuse.err"
+check grep -q "holds a dynamics run with other settings: settings.resamples is" "$T/refuse.err"
 # steps: folder names (no training.json), --steps, and the error without either
 mkdir -p "$T/named"
 cp -r "$T/sig/step-000000" "$T/named/ck-step-000000"; cp -r "$T/sig/step-002000" "$T/named/ck-step-002000"
