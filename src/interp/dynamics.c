@@ -27,7 +27,7 @@
 #include "base/outdir.h"
 #include "formats/formats.h"
 #include "interp/dynamics_internal.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 
 clens_dynamics_params clens_dynamics_default_params(void)
 {

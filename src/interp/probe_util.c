@@ -18,7 +18,7 @@
 #include "base/outdir.h"
 #include "interp/probe_internal.h"
 #include "interp/run_internal.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 
 /* LAPACK's Cholesky solve, as OpenBLAS exports it (no LAPACKE header here). */
 extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,

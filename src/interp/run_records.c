@@ -10,7 +10,7 @@
  * the file back to its length before the append, so no torn line stays
  * behind. A kill in the middle of write() (or a crash of the machine) can
  * still leave one: the scan drops an unfinished last line (no '\n') and says
- * so, as the on-policy generations file does (src/interp/onpolicy.c).
+ * so, as the on-policy generations file does (src/data/onpolicy.c).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -17,13 +17,13 @@
 
 #include "clens.h"
 
-/* A weight matrix W[N][K] (+ optional packed copy owned by the kernel layer). */
+/* A weight matrix W[N][K], read in place: no path packs a copy (the fp32
+ * paths widen on the fly, the bf16 mode gives oneDNN a strided K x N view),
+ * so the resident memory stays the file mapping. */
 typedef struct kern_weight {
     const void *data;   /* N*K elements of dtype, row-major; file mapping */
     clens_dtype dtype;
     int N, K;
-    void *packed;       /* kernel-private prepacked layout, or NULL */
-    size_t packed_bytes;
 } kern_weight;
 
 typedef enum {
@@ -76,13 +76,6 @@ typedef struct kern_mm_job {
  * with the threads splitting the rows of all weights; otherwise one
  * kern_matmul each. Every Y gets the bits kern_matmul would give it. */
 void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_jobs, kern_path path);
-
-/* Optional one-time preparation of W for the path (may fill W->packed).
- * Currently no path packs: every kernel reads W in place (the fp32 paths
- * widen on the fly, the bf16 mode gives oneDNN a strided K x N view), so the
- * resident memory stays the file mapping; returns 0. */
-int kern_weight_prepare(kern_weight *W, kern_path path);
-void kern_weight_release(kern_weight *W);
 
 /* 1 if a product of M rows on this path gives every row the same bits as
  * that row alone (portable; avx512 in its dot form, tested in test_kernels).

@@ -2,7 +2,7 @@
  * compare.c: the analysis of `clens compare` and its entry point
  * clens_compare_write (docs/compare.md). For each profile (loaded by
  * compare_load.c): per-point mean and bootstrap CI, per-step increments Δ with
- * paired bootstrap CIs (src/interp/stats.c, the same procedure as results.json),
+ * paired bootstrap CIs (src/report/stats.c, the same procedure as results.json),
  * the profile label by the rule of docs/compare.md "Profile label" (study.md
  * §5.11) evaluated at the point increments and again at each CI bound, the
  * critical layer (first mean >= 50%) with a bootstrap CI, the peak; across
@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "base/outdir.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 #include "report/compare_internal.h"
 
 clens_compare_params clens_compare_default_params(void)

@@ -22,7 +22,7 @@
 
 #include "base/infile.h"
 #include "base/path.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 #include "report/compare_internal.h"
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }

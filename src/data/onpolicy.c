@@ -1,5 +1,5 @@
 /*
- * onpolicy.c: on-policy pairs (issue 5 item 6; study.md §3.1 steps 2-3, §5.5):
+ * onpolicy.c: on-policy pairs (docs/pairs.md, "on-policy"; the seed study's source):
  * the model under test writes its own greedy solution to each problem, and
  * the error is injected into that text by the pair builder's own rules
  * (verified step, last digit, cut at the step end, by default).
