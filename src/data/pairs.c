@@ -1037,20 +1037,28 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
     return 1;
 }
 
+/* The internal builders return 1 (made), 0 (no usable site) or -status;
+ * the public calls return the status and the first two in *made. */
+static int made_status(int r, int *made)
+{
+    *made = r > 0;
+    return r < 0 ? -r : CLENS_OK;
+}
+
 int clens_pairs_from_text(const clens_pairs_params *params, const char *id, const char *problem,
-                          const char *solution, clens_pair *out, clens_pairs_stats *stats,
+                          const char *solution, clens_pair *out, int *made, clens_pairs_stats *stats,
                           clens_error *err)
 {
-    return from_text(params, id, 0, problem, solution, 0, NULL, out, stats, err);
+    return made_status(from_text(params, id, 0, problem, solution, 0, NULL, out, stats, err), made);
 }
 
 int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
                                 const char *problem, const char *generated,
-                                const char *reference, clens_pair *out,
+                                const char *reference, clens_pair *out, int *made,
                                 clens_pairs_stats *stats, clens_error *err)
 {
     pairs_row row = {(char *)id, (char *)problem, (char *)reference, 0};
-    return pairs_from_row(params, &row, generated, out, stats, err);
+    return made_status(pairs_from_row(params, &row, generated, out, stats, err), made);
 }
 
 /* "dir/base" of a path (the last two components). */

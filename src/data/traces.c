@@ -334,7 +334,7 @@ int clens_traces_problem_key(const char *question, char *key, size_t n)
     const char *s = question;
     int a, b, used = 0;
     char op;
-    if (sscanf(s, "Compute %d%c%d%n", &a, &op, &b, &used) != 3 || !strchr("+-*", op)) return -1;
+    if (sscanf(s, "Compute %d%c%d%n", &a, &op, &b, &used) != 3 || !strchr("+-*", op)) return CLENS_E_FORMAT;
     s += used;
     size_t o = (size_t)snprintf(key, n, "%d%c%d", a, op, b);
     while (strncmp(s, ", then ", 7) == 0) {
@@ -344,12 +344,12 @@ int clens_traces_problem_key(const char *question, char *key, size_t n)
         int k;
         for (k = 0; k < 4; k++)
             if (strncmp(s, phrases[k], strlen(phrases[k])) == 0) break;
-        if (k == 4) return -1;
+        if (k == 4) return CLENS_E_FORMAT;
         s += strlen(phrases[k]);
-        if (sscanf(s, "%d%n", &b, &used) != 1) return -1;
+        if (sscanf(s, "%d%n", &b, &used) != 1) return CLENS_E_FORMAT;
         s += used;
         if (o < n) o += (size_t)snprintf(key + o, n - o, "|%s%d", marks[k], b);
     }
-    if (strcmp(s, ".") != 0) return -1;
-    return o < n ? 0 : -1;
+    if (strcmp(s, ".") != 0) return CLENS_E_FORMAT;
+    return o < n ? CLENS_OK : CLENS_E_FORMAT;
 }

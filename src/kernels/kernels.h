@@ -46,9 +46,14 @@ kern_path kern_path_default(void);
 /* 1 if the path can run on this CPU. */
 int kern_path_available(kern_path p);
 
-/* Threads used by the kernels (OpenMP); 0 = all cores. */
+/* Threads used by the kernels (OpenMP) called from this thread; 0 = all
+ * cores. Also sets this thread's OpenMP default (omp_set_num_threads). */
 void kern_set_threads(int n);
 int kern_get_threads(void);
+/* kern_set_threads for the length of one call: push returns what to restore. */
+typedef struct kern_threads_saved { int threads, omp_threads; } kern_threads_saved;
+kern_threads_saved kern_threads_push(int n);
+void kern_threads_pop(kern_threads_saved s);
 
 /* Y[M][N] = X[M][K] * W^T + bias (bias may be NULL). X, Y fp32, row-major.
  * On KERN_PATH_PORTABLE every output element is computed by the same

@@ -221,7 +221,6 @@ int clens_model_open(clens_model **out, const char *arg, const clens_model_param
         goto fail;
     if ((rc = bind_all(m, m->path, err))) goto fail;
     fill_info(m);
-    kern_set_threads(m->params.n_threads);
     m->path_kind = m->params.matmul == CLENS_MATMUL_PORTABLE ? KERN_PATH_PORTABLE
                  : m->params.matmul == CLENS_MATMUL_BF16 && kern_path_available(KERN_PATH_AVX512_BF16)
                      ? KERN_PATH_AVX512_BF16
