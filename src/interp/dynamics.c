@@ -158,13 +158,8 @@ static int check_settings(const char *out, json_t *settings, clens_error *err)
         json_object_set(doc, "settings", settings);
         json_object_set_new(doc, "settings_hash", json_string(hex));
         json_object_set_new(doc, "format", json_string("clens-dynamics-settings/1"));
-        clens_sb b = {0};
-        clens_sb_json_value(&b, doc, 0);
-        clens_sb_puts(&b, "\n");
+        rc = clens_json_write_atomic(path, doc, err);
         json_decref(doc);
-        char *text = clens_sb_take(&b);
-        rc = text ? clens_write_file_atomic(path, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
-        free(text);
     }
 done:
     free(path);

@@ -691,12 +691,8 @@ static int write_settings(const clens_compare_params *p, const char *const *inpu
     for (int i = 0; i < n_inputs; i++) json_array_append_new(ids, input_identity(inputs[i]));
     json_object_set_new(prov, "inputs_sha256", ids);
     json_t *doc = json_pack("{s:o, s:s, s:o}", "settings", json_incref(st), "settings_hash", hex, "provenance", prov);
-    clens_sb_json_value(&b, doc, 0);
-    clens_sb_puts(&b, "\n");
+    rc = clens_json_write_atomic(path, doc, err);
     json_decref(doc);
-    char *text = clens_sb_take(&b);
-    rc = text ? clens_write_file_atomic(path, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
-    free(text);
 done:
     json_decref(st);
     free(canon);

@@ -92,3 +92,15 @@ static void json_value(clens_sb *b, const json_t *v, int indent, int sort)
     case JSON_NULL: clens_sb_puts(b, "null"); return;
     }
 }
+
+int clens_json_write_atomic(const char *path, const json_t *doc, clens_error *err)
+{
+    clens_sb b = {0};
+    clens_sb_json_value(&b, doc, 0);
+    clens_sb_puts(&b, "\n");
+    char *text = clens_sb_take(&b);
+    if (!text) return clens_err(err, CLENS_E_NOMEM, "%s: out of memory", path);
+    int rc = clens_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    return rc;
+}

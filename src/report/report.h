@@ -23,6 +23,9 @@ void clens_sb_json_value(clens_sb *b, const json_t *v, int indent);
 void clens_sb_json_value_ordered(clens_sb *b, const json_t *v, int indent);
 /* `indent` spaces. */
 void clens_sb_indent(clens_sb *b, int indent);
+/* Writes doc to path as clens_sb_json_value text plus a final newline,
+ * atomically (temp file + rename). */
+int clens_json_write_atomic(const char *path, const json_t *doc, clens_error *err);
 
 /* --------------------------------------------------------- results input */
 

@@ -16,13 +16,8 @@
 #    captured residual), 1e-4; the last lens layer == the model's logits.
 #  - organisms (when trained ones exist in $CLENS_ORGANISMS, default build/organisms/models):
 #    AUROC >= 0.9 at the best layer; else SKIPPED with a message.
-set -u
-cd "$ROOT"
-T=$CLENS_TEST_TMP/probe
-rm -rf "$T"; mkdir -p "$T"
-fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
-t0=$(date +%s)
+. "$ROOT/tests/suites/lib.sh"
+suite_begin probe
 
 $CLENS organism tokenizer --out "$T/tok" >/dev/null 2>&1 || exit 1
 ids=$($PY -c "import json,sys; v=json.load(open(sys.argv[1]))['model']['vocab']; print(v['6'], v['7'])" "$T/tok/tokenizer.json")

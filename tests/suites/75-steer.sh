@@ -19,6 +19,7 @@
 #              settings reuse steer.json; bad inputs exit 1 naming the file
 set -u
 cd "$ROOT"
+. "$ROOT/tests/suites/lib.sh"
 T=$CLENS_TEST_TMP/steer
 rm -rf "$T"; mkdir -p "$T"
 fail=0
@@ -27,8 +28,7 @@ t0=$(date +%s)
 
 M=$T/planted
 $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 3 --vocab 151936 --untied --seed 5 --quiet --out "$M" || exit 1
-cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
-   "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$M/"
+qwen_tokenizer "$M"
 # the correction ids: the single-token forms of the four words (docs/patch-output.md)
 ids=""
 for w in Wait But Actually Hmm; do
