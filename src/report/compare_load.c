@@ -12,7 +12,7 @@
  *     published means only, one profile per model.
  * The profile's site is resid_pre if the run has it, else resid_post, whose
  * layer L is converted to resid_pre L + 1 (rulings R12).
- * This reader is independent of src/report/results.c on purpose: it needs
+ * This reader is independent of src/report/results_input.c on purpose: it needs
  * only the documented files, so it keeps working when the run engine moves.
  */
 #include <math.h>
