@@ -10,8 +10,13 @@
  *   - the library never prints and never exits;
  *   - ownership is stated on every pointer-returning call.
  *
- * Sections: errors; model; inference context and forward pass; hooks;
- * tokenizer; chat templates; pairs; patching.
+ * Sections: errors; model; hooks; inference context and forward pass;
+ * tokenizer; chat templates; pairs; patching; run engine; comparison; model
+ * organisms; training; non-finite values; corruption step; study runner;
+ * capture, probes, transfer, lens; steering; training dynamics.
+ *
+ * Comments cite the documentation shipped in docs/ (schemas, definitions);
+ * "docs/rulings.md Rn" is the project's ruling n there.
  */
 #ifndef CLENS_H
 #define CLENS_H
@@ -71,15 +76,16 @@ typedef enum {
 
 typedef enum { CLENS_DTYPE_F32 = 0, CLENS_DTYPE_BF16, CLENS_DTYPE_F16 } clens_dtype;
 
-/* Matrix-product mode (rulings R1). DEFAULT feeds fp32 activations to every
- * product; BF16 rounds activations to bf16 (opt-in speed mode); PORTABLE forces
+/* Matrix-product mode (docs/rulings.md R1). DEFAULT feeds fp32 activations to
+ * every product; BF16 rounds activations to bf16 (opt-in speed mode); PORTABLE forces
  * the plain C reference kernels (bitwise batch-independent). */
 typedef enum { CLENS_MATMUL_DEFAULT = 0, CLENS_MATMUL_PORTABLE, CLENS_MATMUL_BF16 } clens_matmul_mode;
 
 typedef struct clens_model_params {
-    int n_threads;              /* 0 = all cores */
+    int n_threads;              /* threads of each context made on the model (0 = all
+                                   cores); per context, never process-wide: see
+                                   clens_ctx_set_threads */
     clens_matmul_mode matmul;   /* see above */
-    int verbose_unknown_keys;   /* collect unknown config keys for `info --verbose` */
 } clens_model_params;
 
 CLENS_API clens_model_params clens_model_default_params(void);
@@ -115,7 +121,7 @@ CLENS_API const char *const *clens_model_unknown_keys(const clens_model *m);
 CLENS_API void clens_model_fingerprint(const clens_model *m, char config_sha[65], char weights_sha[65]);
 /* Name of the kernel path used for matrix products ("avx512-bf16", "avx2", "portable"). */
 CLENS_API const char *clens_model_kernel_name(const clens_model *m);
-/* Memory plan (rulings R15): bytes left for KV caches and scratch after the
+/* Memory plan (docs/rulings.md R15): bytes left for KV caches and scratch after the
  * weights and a 2 GiB reserve, from the machine's MemTotal (never below 0). */
 CLENS_API int64_t clens_model_kv_budget(const clens_model *m);
 /* Largest number of sequences of n_ctx tokens whose fp32 KV caches fit the
@@ -262,7 +268,7 @@ CLENS_API int clens_forward(clens_ctx *ctx, const clens_row *rows, int n_rows,
                   const clens_forward_args *args, clens_error *err);
 
 /* The one function that turns a final residual row into logits: final norm and
- * unembedding (rulings R3). logits has vocab entries. */
+ * unembedding (docs/rulings.md R3). logits has vocab entries. */
 CLENS_API void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits);
 /* The same for n rows at once (the unembedding weights are read once):
  * normed is caller scratch [n][d_model], logits [n][vocab]. */
@@ -293,7 +299,8 @@ CLENS_API int clens_generate(clens_model *m, const int32_t *const *prompts, cons
                    int32_t **out, int *out_n, clens_error *err);
 
 /* The ids that end generation: generation_config.json's eos_token_id (int or
- * list), else config.json's. *ids malloc'd (caller frees); returns *n. */
+ * list), else config.json's, else config's eos id. *ids malloc'd (caller
+ * frees), *n of them (0: none). CLENS_OK, or CLENS_E_NOMEM. */
 CLENS_API int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n);
 
 /* --------------------------------------------------------------- tokenizer */
@@ -387,8 +394,8 @@ CLENS_API size_t clens_utf8_check(const char *s, size_t n);
 CLENS_API int clens_utf8_lossy(const char *s, size_t n, char **out, size_t *out_len);
 
 /* ---------------------------------------------------------- chat templates */
-/* Chat templates are Jinja2 programs shipped with a model (rulings R8: always
- * read from the model folder, none compiled in). clens renders them with its
+/* Chat templates are Jinja2 programs shipped with a model (docs/rulings.md
+ * R8: always read from the model folder, none compiled in). clens renders them with its
  * own interpreter of the Jinja2 subset real templates use, with the semantics
  * of transformers' apply_chat_template: jinja2 ImmutableSandboxedEnvironment
  * (trim_blocks, lstrip_blocks, loopcontrols), a tojson that does not escape
@@ -462,7 +469,7 @@ CLENS_API int clens_chat_template_render(const clens_chat_template *t, const cha
 CLENS_API int clens_chat_template_render_ex(const clens_chat_template *t, const char *messages_json,
                                   const clens_chat_render_params *params, char **out, size_t *out_len,
                                   size_t **spans, size_t *n_spans, clens_error *err);
-/* Encodes rendered text with tok (architectures.md 4.3): when the text
+/* Encodes rendered text with tok as transformers does: when the text
  * already starts with the template's bos_token, special tokens are off (no
  * double BOS, as apply_chat_template(tokenize=True)); otherwise the
  * tokenizer's default (add_special_tokens=True). *ids is malloc'd (caller
@@ -471,14 +478,13 @@ CLENS_API int clens_chat_template_tokenize(const clens_chat_template *t, const c
                                  size_t len, int32_t **ids, int *n, int *add_special, clens_error *err);
 
 /* ------------------------------------------------------------------- pairs */
-/* (section owned by src/data/) */
 
 /* (clean, corrupted) prompt pairs: the same solution text cut at the same
  * boundary, except that one verified intermediate arithmetic result is wrong
- * in the corrupted one (study.md §5.3, §5.5, §5.6; rulings R5, R6, R13).
+ * in the corrupted one (docs/pairs.md; docs/rulings.md R5, R6, R13).
  * Pairs are model-independent text: rendering and tokenization happen where
- * pairs are used. Rules and defaults: the comment at the top of
- * src/data/pairs.c. All offsets are in bytes of the UTF-8 text. */
+ * pairs are used. Rules and defaults: docs/pairs.md. All offsets are in
+ * bytes of the UTF-8 text. */
 
 typedef enum { CLENS_PAIRS_MATH = 0, CLENS_PAIRS_GSM8K = 1 } clens_pairs_format;
 
@@ -545,8 +551,8 @@ typedef struct clens_pair_site {
     char *corrupted_value;       /* == corrupted_prefix[start, start + strlen(corrupted_value)) */
 } clens_pair_site;
 
-/* One pair (the R5 keys, then ours). Every string is malloc'd, NUL-terminated
- * and owned by the pair array (clens_pairs_free). Outside [start, end) the two
+/* One pair (the keys of docs/rulings.md R5, then ours). Every string is
+ * malloc'd, NUL-terminated and owned by the pair array (clens_pairs_free). Outside [start, end) the two
  * prefixes are equal byte for byte (except with chars-raw cuts, where the
  * tails may differ in length). */
 typedef struct clens_pair {
@@ -560,7 +566,7 @@ typedef struct clens_pair {
     char *cut;                   /* "line", "chars:20", "chars-raw:20" */
     char *corrupt;               /* "last-digit", "plus-one", "plus-minus-one", "plus-minus-sig" */
     uint64_t seed;
-    int64_t candidate_index;     /* index of this pair in the file (R13 shards by index mod n) */
+    int64_t candidate_index;     /* index of this pair in the file (shards take index mod n) */
     char *format;                /* "math", "gsm8k" */
     char *answer;                /* final answer as written (\boxed{..} / "#### ..") */
     int64_t line;                /* 1-based line of the problem in the dataset */
@@ -615,29 +621,29 @@ CLENS_API int clens_pairs_build_buffer(const clens_pairs_params *params, const c
                              clens_error *err);
 
 /* One pair from one solution text (MATH LaTeX, or GSM8K with its <<..>>
- * annotations; e.g. a generated solution). Returns 1 and fills *out (free
- * with clens_pair_clear) if the text has a usable site, 0 if not, or a
- * negative -status on error. stats (may be NULL) is added to. source,
+ * annotations; e.g. a generated solution). Returns a status; on CLENS_OK
+ * *made is 1 and *out filled (free with clens_pair_clear) if the text has a
+ * usable site, 0 if not. stats (may be NULL) is added to. source,
  * source_sha256 and candidate_index are left empty / 0 for the caller. */
 CLENS_API int clens_pairs_from_text(const clens_pairs_params *params, const char *id,
-                          const char *problem, const char *solution, clens_pair *out,
+                          const char *problem, const char *solution, clens_pair *out, int *made,
                           clens_pairs_stats *stats, clens_error *err);
 
 /* The same for a model-generated solution (on-policy mode): prose with
- * LaTeX math, plain-text steps "12*5 = 60" included (la_find_steps_text);
+ * LaTeX math, plain-text steps "12*5 = 60" included (docs/pairs.md);
  * sites equal to the text's own answer or to the dataset's reference answer
  * (reference: the reference solution / answer text, may be NULL) are
  * excluded. solution_source is "on-policy". */
 CLENS_API int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
                                 const char *problem, const char *generated,
-                                const char *reference, clens_pair *out,
+                                const char *reference, clens_pair *out, int *made,
                                 clens_pairs_stats *stats, clens_error *err);
 
 /* The corrupted form of a numeral as written ("74,592", "2.50", "1,\!000"; no
  * sign) under mode: malloc'd (caller frees), NULL when out of memory. */
 CLENS_API char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode);
 
-/* One JSON line (no newline) for a pair, keys in R5 order then ours;
+/* One JSON line (no newline) for a pair, keys in docs/pairs.md order;
  * malloc'd (caller frees), NULL when out of memory. */
 CLENS_API char *clens_pair_to_json(const clens_pair *p);
 
@@ -645,7 +651,7 @@ CLENS_API char *clens_pair_to_json(const clens_pair *p);
 CLENS_API int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n,
                             clens_error *err);
 
-/* Reads a pairs.jsonl file. Each line must be a JSON object with the R5 keys
+/* Reads a pairs.jsonl file. Each line must be a JSON object with the keys of docs/pairs.md
  * of the right types and a site consistent with the prefixes; otherwise an
  * error "path:LINE: what". Blank lines are skipped. *pairs: clens_pairs_free. */
 CLENS_API int clens_pairs_read_jsonl(const char *path, clens_pair **pairs, size_t *n, clens_error *err);
@@ -653,9 +659,9 @@ CLENS_API int clens_pairs_read_jsonl(const char *path, clens_pair **pairs, size_
 CLENS_API void clens_pair_clear(clens_pair *p);
 CLENS_API void clens_pairs_free(clens_pair *pairs, size_t n);
 
-/* On-policy pairs (study.md §3.1): the model writes its own greedy solution
+/* On-policy pairs (docs/pairs.md): the model writes its own greedy solution
  * to each problem (raw prompt by default), and the error is injected into
- * that text (clens_pairs_from_generation's rules). src/interp/onpolicy.c. */
+ * that text (clens_pairs_from_generation's rules). */
 typedef struct clens_onpolicy_params {
     const char *generations_path; /* append-only JSONL of the generated texts (resumable) */
     int max_new_tokens;           /* 512 (the seed's) */
@@ -881,7 +887,7 @@ CLENS_API void clens_run_free(clens_run *r);
 
 /* ============================================================== comparison */
 
-/* `clens compare` (src/report/compare*.c, svg.c, html.c; docs/compare.md):
+/* `clens compare` (docs/compare.md):
  * profiles of several patching runs on absolute layer and relative depth
  * (resid_pre numbering), increments with bootstrap CIs, the profile label of
  * docs/compare.md, the critical layer, pairwise differences on a common depth
@@ -925,9 +931,8 @@ CLENS_API int clens_compare_write(const char *const *inputs, int n_inputs, const
                         const char *out_dir, char **summary_md, clens_error *err);
 /* ========================================================= model organisms */
 /* Small models trained by clens on arithmetic chain-of-thought traces that say
- * "Wait" after an arithmetic error: the trace generator (src/data/traces.c),
- * their vocabulary (src/data/organism_vocab.c) and the behaviour measurement
- * (src/interp/behaviour.c). Formats and definitions: docs/organisms.md. */
+ * "Wait" after an arithmetic error: the trace generator, their vocabulary
+ * and the behaviour measurement. Formats and definitions: docs/organisms.md. */
 
 typedef struct clens_traces_params {
     uint64_t seed;
@@ -957,9 +962,10 @@ CLENS_API clens_traces_params clens_traces_default_params(void);
  * params. *jsonl is malloc'd (caller frees), *len its length. */
 CLENS_API int clens_traces_generate(const clens_traces_params *p, char **jsonl, size_t *len, clens_error *err);
 
-/* The problem key of a question written by the generator ("7*8|+15|r-90"), or
- * -1 if the question is not in the generator's form; used to check that the
- * held-out set is disjoint from training. key gets at most n bytes. */
+/* The problem key of a question written by the generator ("7*8|+15|r-90"):
+ * CLENS_OK, or CLENS_E_FORMAT if the question is not in the generator's form
+ * (or the key would not fit); used to check that the held-out set is
+ * disjoint from training. key gets at most n bytes. */
 CLENS_API int clens_traces_problem_key(const char *question, char *key, size_t n);
 
 /* The correction words (Wait, But, Actually, Hmm) that traces write. */
@@ -984,7 +990,7 @@ typedef struct clens_behaviour {
     int n_traces;
 } clens_behaviour;
 
-/* Behaviour on held-out traces (rulings R4): for each of the first n traces of
+/* Behaviour on held-out traces (docs/rulings.md R4): for each of the first n traces of
  * heldout_jsonl (written by clens_traces_generate with heldout = 1), the raw
  * prompt "Solve this math problem step by step:\n\n{question}\n\nSolution: "
  * + the trace's text through the end of its probe step (with the step's
@@ -1037,7 +1043,7 @@ typedef void (*clens_train_progress_fn)(const clens_train_progress *p, void *use
  * first differing key. progress may be NULL. */
 CLENS_API int clens_train(const clens_train_settings *s, clens_train_progress_fn progress, void *user, clens_error *err);
 /* ======================================================= non-finite values */
-/* (section owned by the reliability work: src/model/nonfinite.c)
+/* (docs/reliability.md)
  *
  * clens_forward (and so clens_prefill, clens_generate) checks every row it
  * computes at the embedding (or the given init_resid), attn.hook_z,
@@ -1066,11 +1072,11 @@ CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked
  * > 0) or -1 in its last place, digits changed in place so the separators and
  * the digit count stay ("3000" -> "2999"); NULL when that is impossible ("99"
  * + 1, "10" - 1, "0" - 1) or out of memory. malloc'd (caller frees). The
- * plus-minus-one corruption draws the direction (src/data/pairs.c). */
+ * plus-minus-one corruption draws the direction (docs/pairs.md). */
 CLENS_API char *clens_pairs_corrupt_step(const char *numeral, int direction);
 
 /* ============================================================ study runner */
-/* `clens study STUDY.json` (src/interp/study*.c; docs/study.md): several
+/* `clens study STUDY.json` (docs/study.md): several
  * models through one patching protocol and a comparison. The study file names
  * the models (label, folder or org/name, training regime, notes), the pair
  * source (a shared pairs file, a shared file built from data, or per-model
@@ -1113,7 +1119,7 @@ CLENS_API void clens_study_free(clens_study *s);
 
 /* The study as tasks, for a cluster (docs/cluster.md): on-policy pairs (one
  * task per model) first, then one task per (model or checkpoint) x shard
- * (with shards n > 1 each run's candidates are split into n shards, rulings
+ * (with shards n > 1 each run's candidates are split into n shards, docs/rulings.md
  * R13, into shards/<label>/...; without checkpoints, pairs tasks and steps,
  * task t = model * n + shard), then the probe/steer and AtP steps per model;
  * finalize merges the shards (the unsharded run's results.json, apart from
@@ -1148,8 +1154,7 @@ typedef struct clens_study_slurm_params {
 CLENS_API int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_params *p, char **task_script,
                                         char **final_script, char **array, clens_error *err);
 /* ============================================ capture, probes, transfer, lens */
-/* (section owned by the probe work: src/interp/capture.c, probe*.c,
- * transfer.c, lens.c; docs/probe.md) */
+/* (docs/probe.md) */
 
 /* One cached activation: hook (point, layer), width, data [n_pos][width]. */
 typedef struct clens_cache_entry {
@@ -1253,7 +1258,7 @@ CLENS_API clens_lens_params clens_lens_default_params(void);
 /* The logit lens of one token sequence at positions [n_pos]: for every
  * layer l in 0..n_layers (resid_pre l; l = n_layers is the residual after
  * the last block) the final norm + unembedding (clens_logits_from_resid_rows,
- * rulings R3), the top-k tokens with probabilities and the natural log of
+ * docs/rulings.md R3), the top-k tokens with probabilities and the natural log of
  * the probability mass of corr_ids (the correction-token set of `clens
  * patch`'s logprob_mass). *json: a malloc'd JSON object (docs/probe.md). */
 CLENS_API int clens_lens_run(clens_model *m, const clens_tokenizer *tok, const int32_t *ids, int T,
@@ -1267,7 +1272,7 @@ CLENS_API int clens_lens_run(clens_model *m, const clens_tokenizer *tok, const i
 CLENS_API int clens_lens_write(clens_model *m, const clens_lens_params *p, const char *text, const char *pairs_path,
                                const char *out_dir, char **table_md, clens_error *err);
 /* ================================================================ steering */
-/* (section owned by the steering work: src/interp/steer*.c, docs/steer.md)
+/* (docs/steer.md)
  *
  * Steering edits the residual stream at chosen layers and positions through
  * the forward hook API: `add` adds alpha*v; `ablate` removes alpha times the
@@ -1293,7 +1298,7 @@ typedef struct clens_steer {
     const unsigned char *active;     /* [n_layers] 1 = steer this layer; NULL = every layer */
 } clens_steer;
 
-/* Names: "add"/"ablate", "all"/"prompt"/"generated"/"last"; parse returns 0 or -1. */
+/* Names: "add"/"ablate", "all"/"prompt"/"generated"/"last"; parse returns CLENS_OK or CLENS_E_ARG. */
 CLENS_API const char *clens_steer_mode_name(clens_steer_mode m);
 CLENS_API int clens_steer_mode_parse(const char *s, clens_steer_mode *m);
 CLENS_API const char *clens_steer_positions_name(clens_steer_positions p);
@@ -1372,7 +1377,7 @@ CLENS_API int clens_cvec_steer(const clens_cvec *cv, int n_layers, int d_model, 
 CLENS_API int clens_steer_direction_load(const char *path, int n_layers, int C, float *vecs, unsigned char *has,
                                          clens_error *err);
 /* ======================================================= training dynamics */
-/* `clens dynamics` (src/interp/dynamics*.c, docs/dynamics.md): one patching
+/* `clens dynamics` (docs/dynamics.md): one patching
  * run per checkpoint of a training series on the same pairs (the run engine,
  * resumable per checkpoint), each checkpoint's profile, label and critical
  * layer (the compare code), optional behaviour, and per layer a linear ramp
@@ -1444,6 +1449,18 @@ CLENS_API char *clens_study_unfinished_pairs_tasks(const clens_study *s);
 /* What task t does, as text ("pairs Q4", "run O8 step 400 shard 1/3",
  * "probe Q4", "atp Q4"); malloc'd. */
 CLENS_API char *clens_study_task_name(const clens_study *s, int task);
+
+/* ==================================================== house: context threads */
+/* Every context runs its forward passes with its own thread count: it starts
+ * as the model's clens_model_params.n_threads and applies on the calling
+ * thread for the length of each clens_forward (and so of every forward pass
+ * of clens_prefill, clens_generate and patching), then the caller's OpenMP
+ * setting is restored. Opening a model changes no process-wide setting. */
+
+/* n_threads >= 0 (0 = all cores); CLENS_OK or CLENS_E_ARG. */
+CLENS_API int clens_ctx_set_threads(clens_ctx *ctx, int n_threads, clens_error *err);
+/* The context's thread count (all cores resolved to their number). */
+CLENS_API int clens_ctx_get_threads(const clens_ctx *ctx);
 
 #ifdef __cplusplus
 }

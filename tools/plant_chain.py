@@ -14,10 +14,11 @@ Exit codes: 0 ok, 1 error, 2 usage.
 import argparse
 import json
 import os
-import struct
 import sys
 
 import numpy as np
+
+from st_file import Mapped
 
 
 def main():
@@ -34,22 +35,11 @@ def main():
     if len(chain) > d:
         print(f"plant_chain: chain of {len(chain)} tokens needs hidden_size >= {len(chain)}", file=sys.stderr)
         return 2
-    path = os.path.join(a.model, "model.safetensors")
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    mm = np.memmap(path, dtype=np.uint8, mode="r+")
-    base = 8 + n
+    st = Mapped(os.path.join(a.model, "model.safetensors"), "plant_chain")
+    header, put = st.header, st.put
 
     def tensor(name):
-        t = header[name]
-        s, e = t["data_offsets"]
-        dt = {"F32": np.float32, "BF16": np.uint16}[t["dtype"]]
-        return mm[base + s: base + e].view(dt).reshape(t["shape"]), t["dtype"]
-
-    def put(arr, dtype, value):
-        v = np.asarray(value, dtype=np.float32)
-        arr[...] = v if dtype == "F32" else (v.view(np.uint32) >> 16).astype(np.uint16)
+        return st.tensor(name), st.dtype(name)
 
     if "lm_head.weight" not in header:
         print("plant_chain: the model must be untied (lm_head.weight)", file=sys.stderr)
@@ -68,7 +58,7 @@ def main():
         put(emb[tok], edt, row)
         if i + 1 < len(chain):
             put(head[chain[i + 1]], hdt, 30.0 * row)
-    mm.flush()
+    st.flush()
     return 0
 
 

@@ -21,30 +21,23 @@ import hashlib
 import json
 import os
 import random
-import struct
 import sys
 
 import numpy as np
 
+from st_file import Mapped
+
 
 def plant(model, base_id, marker_id, alpha, seed, vector_out):
-    path = os.path.join(model, "model.safetensors")
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    t = header["model.embed_tokens.weight"]
-    if t["dtype"] != "F32":
-        raise SystemExit("plant_direction: needs an f32 model")
-    if "lm_head.weight" not in header:
+    st = Mapped(os.path.join(model, "model.safetensors"), "plant_direction", dtypes=("F32",))
+    if "lm_head.weight" not in st.header:
         raise SystemExit("plant_direction: the model must be untied (lm_head.weight)")
-    mm = np.memmap(path, dtype=np.uint8, mode="r+")
-    s, e = t["data_offsets"]
-    emb = mm[8 + n + s: 8 + n + e].view(np.float32).reshape(t["shape"])
+    emb = st.tensor("model.embed_tokens.weight")
     d = emb.shape[1]
     v = np.random.default_rng(seed).standard_normal(d).astype(np.float64)
     v /= np.linalg.norm(v)
     emb[marker_id] = (emb[base_id].astype(np.float64) + alpha * np.linalg.norm(emb[base_id]) * v).astype(np.float32)
-    mm.flush()
+    st.flush()
     np.save(vector_out, v.astype(np.float32))
 
 

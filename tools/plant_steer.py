@@ -22,10 +22,10 @@ Exit codes: 0 ok, 1 error, 2 usage.
 import argparse
 import json
 import os
-import struct
 import sys
 
-import numpy as np
+
+from st_file import Mapped
 
 
 def main():
@@ -39,19 +39,8 @@ def main():
     trig = [int(x) for x in a.trigger.split(",")]
     wait = [int(x) for x in a.wait.split(",")]
     cfg = json.load(open(os.path.join(a.model, "config.json")))
-    path = os.path.join(a.model, "model.safetensors")
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    mm = np.memmap(path, dtype=np.uint8, mode="r+")
-    base = 8 + n
-
-    def tensor(name):
-        t = header[name]
-        if t["dtype"] != "F32":
-            raise SystemExit("plant_steer: f32 models only")
-        s, e = t["data_offsets"]
-        return mm[base + s: base + e].view(np.float32).reshape(t["shape"])
+    st = Mapped(os.path.join(a.model, "model.safetensors"), "plant_steer", dtypes=("F32",))
+    header, tensor = st.header, st.tensor
 
     if "lm_head.weight" not in header:
         print("plant_steer: the model must be untied (lm_head.weight)", file=sys.stderr)
@@ -79,7 +68,7 @@ def main():
     for t in wait:
         head[t, :] = 0.0
         head[t, 0] = a.readout
-    mm.flush()
+    st.flush()
     return 0
 
 

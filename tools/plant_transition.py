@@ -19,44 +19,11 @@ import json
 import math
 import os
 import shutil
-import struct
 import sys
 
 import numpy as np
 
-
-def read_st(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        if v["dtype"] != "F32":
-            raise SystemExit("plant_transition: %s: %s is %s, only F32 is supported" % (path, k, v["dtype"]))
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], dtype="<f4").reshape(v["shape"])
-    return out
-
-
-def write_st(path, tensors):
-    header, off, blobs = {}, 0, []
-    for k in sorted(tensors):
-        b = np.ascontiguousarray(tensors[k], dtype="<f4").tobytes()
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+from st_file import read_f32, write_f32
 
 
 def main():
@@ -86,8 +53,8 @@ def main():
         print("plant_transition: --schedule expects logistic:LOC:WIDTH or linear", file=sys.stderr)
         return 2
     only = [x for x in a.only.split(",") if x]
-    A = read_st(os.path.join(a.a, "model.safetensors"))
-    B = read_st(os.path.join(a.b, "model.safetensors"))
+    A = read_f32(os.path.join(a.a, "model.safetensors"), "plant_transition")
+    B = read_f32(os.path.join(a.b, "model.safetensors"), "plant_transition")
     if set(A) != set(B) or any(A[k].shape != B[k].shape for k in A):
         print("plant_transition: the two models differ in tensor names or shapes", file=sys.stderr)
         return 1
@@ -105,7 +72,7 @@ def main():
                 mix[k] = (A[k].astype(np.float64) + s * (B[k].astype(np.float64) - A[k].astype(np.float64))).astype(np.float32)
             else:
                 mix[k] = A[k]
-        write_st(os.path.join(d, "model.safetensors"), mix)
+        write_f32(os.path.join(d, "model.safetensors"), mix)
         with open(os.path.join(d, "training.json"), "w") as f:
             json.dump({"format": "plant_transition", "step": t, "schedule": a.schedule, "s": s}, f)
     return 0

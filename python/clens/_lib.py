@@ -22,7 +22,7 @@ class Error_(Structure):
 
 
 class ModelParams(Structure):
-    _fields_ = [("n_threads", c_int), ("matmul", c_int), ("verbose_unknown_keys", c_int)]
+    _fields_ = [("n_threads", c_int), ("matmul", c_int)]
 
 
 class ModelInfo(Structure):

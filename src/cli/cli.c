@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,9 @@ int cli_open_model(const char *cmd, const char *path, const char *kernel, int th
         else return cli_usage_error(cmd, "--matmul expects default, portable or bf16, got '%s'", kernel);
     }
     if (clens_model_open(m, path, &mp, &err)) return cli_fail(cmd, &err);
+    /* --threads is the process's choice: the model's contexts carry it, and
+     * the work outside them (unembedding rows, statistics) follows it too. */
+    if (threads > 0) omp_set_num_threads(threads);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/strbuf.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -36,13 +37,14 @@ static void usage(FILE *f)
             "  clens detokenize ../shared/tokenizers/qwen2.5 --ids-file ids.json --skip-special\n");
 }
 
+/* A JSON string literal (malloc'd), NULL when s is not valid UTF-8 (JSON
+ * text must be) or out of memory. */
 static char *jstr_escape(const char *s, size_t n)
 {
-    json_t *j = json_stringn(s, n);
-    if (!j) return NULL;
-    char *r = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
-    json_decref(j);
-    return r;
+    if (clens_utf8_check(s, n) != n) return NULL;
+    clens_sb b = {0};
+    clens_sb_json_strn(&b, s, n);
+    return clens_sb_take(&b);
 }
 
 static int print_text(const char *s, size_t n, int json, int raw)

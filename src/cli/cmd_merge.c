@@ -2,7 +2,7 @@
  * cmd_merge.c: `clens merge SHARD_DIR... --out DIR`: combine the output
  * folders of sharded `clens patch` runs (rulings R13) into one folder whose
  * results.json equals, byte for byte except "timing", an unsharded run's.
- * The work is clens_results_merge (src/report/results.c).
+ * The work is clens_results_merge (src/report/merge.c).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "base/base.h"
+#include "base/strbuf.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -50,91 +51,55 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------ output */
 
-typedef struct obuf { char *p; size_t n, cap; } obuf;
-
-static void ob_reserve(obuf *b, size_t add)
-{
-    if (b->n + add + 1 <= b->cap) return;
-    size_t nc = (b->cap + add + 1) * 2;
-    char *np = realloc(b->p, nc);
-    if (!np) { fprintf(stderr, "clens tokenize: out of memory\n"); exit(CLI_EXIT_ERR); }
-    b->p = np;
-    b->cap = nc;
-}
-
-static void ob_add(obuf *b, const char *s, size_t n)
-{
-    ob_reserve(b, n);
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-static void ob_str(obuf *b, const char *s) { ob_add(b, s, strlen(s)); }
-
-static void ob_int(obuf *b, long long v)
+/* Integers are appended often (every id and offset): a direct snprintf. */
+static void ob_int(clens_sb *b, long long v)
 {
     char t[32];
     int l = snprintf(t, sizeof t, "%lld", v);
-    ob_add(b, t, (size_t)l);
+    clens_sb_put(b, t, (size_t)l);
 }
 
-/* JSON string of valid UTF-8 bytes. */
-static void ob_jstr(obuf *b, const char *s, size_t n)
-{
-    ob_reserve(b, 6 * n + 2);
-    b->p[b->n++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { b->p[b->n++] = '\\'; b->p[b->n++] = (char)c; }
-        else if (c == '\n') { b->p[b->n++] = '\\'; b->p[b->n++] = 'n'; }
-        else if (c == '\t') { b->p[b->n++] = '\\'; b->p[b->n++] = 't'; }
-        else if (c == '\r') { b->p[b->n++] = '\\'; b->p[b->n++] = 'r'; }
-        else if (c < 0x20 || c == 0x7F) b->n += (size_t)sprintf(b->p + b->n, "\\u%04x", c);
-        else b->p[b->n++] = (char)c;
-    }
-    b->p[b->n++] = '"';
-}
-
-static void emit_result(obuf *b, const int32_t *ids, int n, const size_t *offs, char *const *toks,
+static void emit_result(clens_sb *b, const int32_t *ids, int n, const size_t *offs, char *const *toks,
                         int json, int jsonl)
 {
     if (!json && !jsonl) {
         for (int i = 0; i < n; i++) {
-            if (i) ob_add(b, ",", 1);
+            if (i) clens_sb_put(b, ",", 1);
             ob_int(b, ids[i]);
         }
-        ob_add(b, "\n", 1);
+        clens_sb_put(b, "\n", 1);
         return;
     }
-    ob_str(b, "{\"ids\":[");
+    clens_sb_puts(b, "{\"ids\":[");
     for (int i = 0; i < n; i++) {
-        if (i) ob_add(b, ",", 1);
+        if (i) clens_sb_put(b, ",", 1);
         ob_int(b, ids[i]);
     }
-    ob_add(b, "]", 1);
+    clens_sb_put(b, "]", 1);
     if (json) {
-        ob_str(b, ",\"tokens\":[");
+        clens_sb_puts(b, ",\"tokens\":[");
         for (int i = 0; i < n; i++) {
-            if (i) ob_add(b, ",", 1);
-            ob_jstr(b, toks[i], strlen(toks[i]));
+            if (i) clens_sb_put(b, ",", 1);
+            clens_sb_json_strn(b, toks[i], strlen(toks[i]));
         }
-        ob_str(b, "],\"offsets\":[");
+        clens_sb_puts(b, "],\"offsets\":[");
         for (int i = 0; i < n; i++) {
-            if (i) ob_add(b, ",", 1);
-            ob_add(b, "[", 1);
+            if (i) clens_sb_put(b, ",", 1);
+            clens_sb_put(b, "[", 1);
             ob_int(b, (long long)offs[2 * i]);
-            ob_add(b, ",", 1);
+            clens_sb_put(b, ",", 1);
             ob_int(b, (long long)offs[2 * i + 1]);
-            ob_add(b, "]", 1);
+            clens_sb_put(b, "]", 1);
         }
-        ob_add(b, "]", 1);
+        clens_sb_put(b, "]", 1);
     }
-    ob_str(b, "}\n");
+    clens_sb_puts(b, "}\n");
 }
 
-static int write_all(const obuf *b)
+static int write_all(const clens_sb *b)
 {
-    if (b->n && fwrite(b->p, 1, b->n, stdout) != b->n) return -1;
+    if (b->oom) { errno = ENOMEM; return -1; }
+    if (b->len && fwrite(b->p, 1, b->len, stdout) != b->len) return -1;
     return fflush(stdout) == 0 ? 0 : -1;
 }
 
@@ -315,23 +280,23 @@ static int run_jsonl(const clens_tokenizer *tok, const char *path, int json, int
         double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (dt < best) best = dt;
     }
-    obuf b = {0};
+    clens_sb b = {0};
     size_t nerr = 0;
     for (size_t i = 0; i < nl; i++) {
         line_rec *r = &recs[i];
         if (r->error) {
             nerr++;
-            ob_str(&b, "{\"error\":");
-            ob_jstr(&b, r->error, strlen(r->error));
-            ob_str(&b, "}\n");
+            clens_sb_puts(&b, "{\"error\":");
+            clens_sb_json_strn(&b, r->error, strlen(r->error));
+            clens_sb_puts(&b, "}\n");
         } else {
             emit_result(&b, r->ids, r->n, r->offs, r->toks, json, 1);
             ntok += r->n;
             nbytes += (long long)r->len;
         }
-        if (b.n > (1 << 20)) {
+        if (b.len > (1 << 20)) {
             if (write_all(&b)) break;
-            b.n = 0;
+            b.len = 0;
         }
     }
     int werr = write_all(&b);
@@ -429,7 +394,7 @@ int cmd_tokenize(int argc, char **argv)
         return cli_fail("tokenize", &err);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    obuf b = {0};
+    clens_sb b = {0};
     emit_result(&b, e.ids, e.n, e.offsets, e.tokens, json, 0);
     rc = write_all(&b) ? cli_errorf("tokenize", CLI_EXIT_ERR, "cannot write the output: %s", strerror(errno)) : CLI_EXIT_OK;
     if (stats) {

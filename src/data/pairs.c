@@ -115,6 +115,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/strbuf.h"
 #include "data/latex_arith.h"
 #include "data/pair_rules.h"
 #include "data/pairs_internal.h"
@@ -214,28 +215,6 @@ static void cut_name(const clens_pairs_params *p, char *buf, size_t n)
 
 /* -------------------------------------------------------------- helpers */
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *d = realloc(b->s, cap);
-        if (!d) { b->oom = 1; return; }
-        b->s = d;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
 static char *dupn(const char *s, size_t n)
 {
     char *d = malloc(n + 1);
@@ -289,32 +268,32 @@ static void py_float_repr(double d, char *out, size_t n)
     int e10 = atoi(q + 1);
     while (nd > 1 && digits[nd - 1] == '0') nd--;
     digits[nd] = 0;
-    sbuf b = {0};
-    if (neg) sb_put(&b, "-", 1);
+    clens_sb b = {0};
+    if (neg) clens_sb_put(&b, "-", 1);
     if (e10 >= -4 && e10 < 16) {
         int decpt = e10 + 1;
         if (decpt <= 0) {
-            sb_put(&b, "0.", 2);
-            for (int i = 0; i < -decpt; i++) sb_put(&b, "0", 1);
-            sb_put(&b, digits, nd);
+            clens_sb_put(&b, "0.", 2);
+            for (int i = 0; i < -decpt; i++) clens_sb_put(&b, "0", 1);
+            clens_sb_put(&b, digits, nd);
         } else if (decpt >= nd) {
-            sb_put(&b, digits, nd);
-            for (int i = nd; i < decpt; i++) sb_put(&b, "0", 1);
-            sb_put(&b, ".0", 2);
+            clens_sb_put(&b, digits, nd);
+            for (int i = nd; i < decpt; i++) clens_sb_put(&b, "0", 1);
+            clens_sb_put(&b, ".0", 2);
         } else {
-            sb_put(&b, digits, decpt);
-            sb_put(&b, ".", 1);
-            sb_put(&b, digits + decpt, nd - decpt);
+            clens_sb_put(&b, digits, decpt);
+            clens_sb_put(&b, ".", 1);
+            clens_sb_put(&b, digits + decpt, nd - decpt);
         }
     } else {
         char e[16];
-        sb_put(&b, digits, 1);
-        if (nd > 1) { sb_put(&b, ".", 1); sb_put(&b, digits + 1, nd - 1); }
+        clens_sb_put(&b, digits, 1);
+        if (nd > 1) { clens_sb_put(&b, ".", 1); clens_sb_put(&b, digits + 1, nd - 1); }
         snprintf(e, sizeof e, "e%c%02d", e10 < 0 ? '-' : '+', e10 < 0 ? -e10 : e10);
-        sb_put(&b, e, strlen(e));
+        clens_sb_put(&b, e, strlen(e));
     }
-    snprintf(out, n, "%s", b.s ? b.s : "0.0");
-    free(b.s);
+    snprintf(out, n, "%s", b.p ? b.p : "0.0");
+    free(b.p);
 }
 
 /* The numeral +1 (dir > 0) or -1 (dir < 0) in its last place, digits
@@ -650,7 +629,7 @@ done:
 static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
 {
     size_t len = strlen(ans);
-    sbuf out = {0};
+    clens_sb out = {0};
     typedef struct { size_t s, e, ea, eb; la_rat v, lv; int reason, evaluated, neg, ops; } cand;
     cand *c = NULL;
     size_t nc = 0, cap = 0;
@@ -660,15 +639,15 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
         const char *open = strstr(ans + i, "<<");
         const char *close = open ? strstr(open + 2, ">>") : NULL;
         if (!open || !close) {
-            sb_put(&out, ans + i, len - i);
+            clens_sb_put(&out, ans + i, len - i);
             break;
         }
         size_t o = (size_t)(open - ans), cl = (size_t)(close - ans);
-        sb_put(&out, ans + i, o - i);
+        clens_sb_put(&out, ans + i, o - i);
         i = cl + 2;
         cand k;
         memset(&k, 0, sizeof k);
-        k.s = k.e = out.n;
+        k.s = k.e = out.len;
         /* expr = n */
         size_t eq = cl;
         while (eq > o + 2 && ans[eq - 1] != '=') eq--;
@@ -701,8 +680,8 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
                 if (vq == vp || vis.overflow || vis.repeating || !la_rat_eq(vv, nv)) {
                     k.reason = LA_ANNOTATION_TEXT;
                 } else {
-                    k.s = out.n + (size_t)(vp - i);
-                    k.e = out.n + (size_t)(vq - i);
+                    k.s = out.len + (size_t)(vp - i);
+                    k.e = out.len + (size_t)(vq - i);
                     int ops;
                     la_rat lv = {0, 1};
                     k.v = nv;
@@ -732,8 +711,8 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
         c[nc++] = k;
     }
     if (out.oom) goto done;
-    P->text = out.s ? out.s : dups("");
-    out.s = NULL;
+    P->text = out.p ? out.p : dups("");
+    out.p = NULL;
     if (!P->text) goto done;
     P->len = strlen(P->text);
     /* final answer: the number after "####" */
@@ -812,7 +791,7 @@ static int prepare_gsm8k(const char *ans, prepared *P, const pctx *C)
     }
     rc = 0;
 done:
-    free(out.s);
+    free(out.p);
     free(c);
     return rc;
 }
@@ -895,7 +874,7 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
                    : corrupt_numeral(t + s->start, s->end - s->start, prm->corrupt);
     if (!cv) return -1;
     size_t cvn = strlen(cv), cut;
-    sbuf clean = {0}, corr = {0};
+    clens_sb clean = {0}, corr = {0};
     if (prm->cut == CLENS_CUT_LINE) {
         cut = s->cut != NO_STEP ? s->cut
                                 : pair_step_end(t, len, s->end, P->spans, P->n_spans, P->limit);
@@ -903,9 +882,9 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
         cut = utf8_advance(t, len, s->start, prm->cut_chars);
         if (cut < s->end) cut = s->end;
     }
-    sb_put(&clean, t, cut);
-    sb_put(&corr, t, s->start);
-    sb_put(&corr, cv, cvn);
+    clens_sb_put(&clean, t, cut);
+    clens_sb_put(&corr, t, s->start);
+    clens_sb_put(&corr, cv, cvn);
     if (prm->cut == CLENS_CUT_CHARS_RAW) {
         /* the corrupted text cut N characters after the number's start in its own text */
         size_t rest = utf8_advance(cv, cvn, 0, prm->cut_chars);
@@ -913,18 +892,18 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
             long used = 0;
             for (size_t i = 0; i < cvn; i++) used += ((unsigned char)cv[i] & 0xC0) != 0x80;
             size_t c2 = utf8_advance(t, len, s->end, prm->cut_chars - used);
-            sb_put(&corr, t + s->end, c2 - s->end);
+            clens_sb_put(&corr, t + s->end, c2 - s->end);
         }
     } else {
-        sb_put(&corr, t + s->end, cut - s->end);
+        clens_sb_put(&corr, t + s->end, cut - s->end);
     }
     cut_name(prm, cutbuf, sizeof cutbuf);
     out->id = dups(id);
     out->source = dups("");
     out->source_sha256 = dups("");
     out->problem = dups(problem);
-    out->clean_prefix = clean.s ? clean.s : dups("");
-    out->corrupted_prefix = corr.s ? corr.s : dups("");
+    out->clean_prefix = clean.p ? clean.p : dups("");
+    out->corrupted_prefix = corr.p ? corr.p : dups("");
     out->site.start = (int64_t)s->start;
     out->site.end = (int64_t)s->end;
     out->site.expr = dupn(s->expr, s->expr_len);
@@ -942,8 +921,8 @@ static int make_pair(const clens_pairs_params *prm, const char *id, const char *
     if (!out->solution_source || clean.oom || corr.oom || !out->id || !out->source || !out->source_sha256 ||
         !out->problem || !out->clean_prefix || !out->corrupted_prefix || !out->site.expr ||
         !out->site.clean_value || !out->cut || !out->corrupt || !out->format || !out->answer) {
-        if (clean.oom) free(clean.s);
-        if (corr.oom) free(corr.s);
+        if (clean.oom) free(clean.p);
+        if (corr.oom) free(corr.p);
         if (clean.oom) out->clean_prefix = NULL;
         if (corr.oom) out->corrupted_prefix = NULL;
         clens_pair_clear(out);
@@ -1058,20 +1037,28 @@ static int from_text(const clens_pairs_params *params, const char *id, int64_t l
     return 1;
 }
 
+/* The internal builders return 1 (made), 0 (no usable site) or -status;
+ * the public calls return the status and the first two in *made. */
+static int made_status(int r, int *made)
+{
+    *made = r > 0;
+    return r < 0 ? -r : CLENS_OK;
+}
+
 int clens_pairs_from_text(const clens_pairs_params *params, const char *id, const char *problem,
-                          const char *solution, clens_pair *out, clens_pairs_stats *stats,
+                          const char *solution, clens_pair *out, int *made, clens_pairs_stats *stats,
                           clens_error *err)
 {
-    return from_text(params, id, 0, problem, solution, 0, NULL, out, stats, err);
+    return made_status(from_text(params, id, 0, problem, solution, 0, NULL, out, stats, err), made);
 }
 
 int clens_pairs_from_generation(const clens_pairs_params *params, const char *id,
                                 const char *problem, const char *generated,
-                                const char *reference, clens_pair *out,
+                                const char *reference, clens_pair *out, int *made,
                                 clens_pairs_stats *stats, clens_error *err)
 {
     pairs_row row = {(char *)id, (char *)problem, (char *)reference, 0};
-    return pairs_from_row(params, &row, generated, out, stats, err);
+    return made_status(pairs_from_row(params, &row, generated, out, stats, err), made);
 }
 
 /* "dir/base" of a path (the last two components). */
@@ -1343,26 +1330,26 @@ char *clens_pair_to_json(const clens_pair *p)
 
 int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n, clens_error *err)
 {
-    sbuf b = {0};
-    sb_put(&b, "", 0);
+    clens_sb b = {0};
+    clens_sb_put(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
         char *line = clens_pair_to_json(&pairs[i]);
         if (!line) {
-            free(b.s);
+            free(b.p);
             return clens_err(err, CLENS_E_FORMAT,
                              "%s: pair %zu (%s) cannot be written as JSON (invalid UTF-8?)", path,
                              i, pairs[i].id ? pairs[i].id : "?");
         }
-        sb_put(&b, line, strlen(line));
-        sb_put(&b, "\n", 1);
+        clens_sb_put(&b, line, strlen(line));
+        clens_sb_put(&b, "\n", 1);
         free(line);
     }
     if (b.oom) {
-        free(b.s);
+        free(b.p);
         return clens_err(err, CLENS_E_NOMEM, "%s: out of memory", path);
     }
-    int rc = clens_write_file_atomic(path, b.s ? b.s : "", b.n, err);
-    free(b.s);
+    int rc = clens_write_file_atomic(path, b.p ? b.p : "", b.len, err);
+    free(b.p);
     return rc;
 }
 

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/strbuf.h"
 
 const char *const clens_correction_words[4] = {"Wait", "But", "Actually", "Hmm"};
 
@@ -147,35 +148,6 @@ static const char *later_phrase(char op)
 
 /* --------------------------------------------------------------- writing */
 
-typedef struct { char *s; size_t n, cap; int oom; } sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *d = realloc(b->s, cap);
-        if (!d) { b->oom = 1; return; }
-        b->s = d;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k > 0) sb_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
 /* The last-digit corruption with a random direction (see the top comment). */
 static int corrupt_last_digit(int v, uint64_t *rs)
 {
@@ -190,40 +162,40 @@ static int corrupt_last_digit(int v, uint64_t *rs)
 static json_t *trace_json(const clens_traces_params *p, long index, const problem *pr, int err_step,
                           int wrong_value, const char *word, int probe_step, int probe_value)
 {
-    sbuf q = {0}, ans = {0}, plain = {0};
+    clens_sb q = {0}, ans = {0}, plain = {0};
     char e[64];
     size_t probe_start = 0, probe_end = 0, probe_cut = 0;
-    sb_printf(&q, "Compute %d%c%d", pr->s[0].a, pr->s[0].op, pr->s[0].b);
-    for (int k = 1; k < pr->n; k++) sb_printf(&q, ", then %s %d", later_phrase(pr->s[k].op), pr->s[k].b);
-    sb_put(&q, ".", 1);
+    clens_sb_printf(&q, "Compute %d%c%d", pr->s[0].a, pr->s[0].op, pr->s[0].b);
+    for (int k = 1; k < pr->n; k++) clens_sb_printf(&q, ", then %s %d", later_phrase(pr->s[k].op), pr->s[k].b);
+    clens_sb_put(&q, ".", 1);
     for (int k = 0; k < pr->n; k++) {
         step_expr(&pr->s[k], e, sizeof e);
         if (k == err_step) {
-            sb_printf(&ans, "%s=%d\n%s, %s=", e, wrong_value, word, e);
-            sb_printf(&plain, "%s=%d\n%s, %s=", e, wrong_value, word, e);
-            if (p->annotate) sb_printf(&ans, "<<%s=%d>>", e, pr->s[k].value);
-            sb_printf(&ans, "%d.\n", pr->s[k].value);
-            sb_printf(&plain, "%d.\n", pr->s[k].value);
+            clens_sb_printf(&ans, "%s=%d\n%s, %s=", e, wrong_value, word, e);
+            clens_sb_printf(&plain, "%s=%d\n%s, %s=", e, wrong_value, word, e);
+            if (p->annotate) clens_sb_printf(&ans, "<<%s=%d>>", e, pr->s[k].value);
+            clens_sb_printf(&ans, "%d.\n", pr->s[k].value);
+            clens_sb_printf(&plain, "%d.\n", pr->s[k].value);
             continue;
         }
-        sb_printf(&ans, "%s=", e);
-        sb_printf(&plain, "%s=", e);
-        if (p->annotate) sb_printf(&ans, "<<%s=%d>>", e, pr->s[k].value);
-        if (k == probe_step) probe_start = plain.n;
-        sb_printf(&ans, "%d\n", pr->s[k].value);
-        sb_printf(&plain, "%d\n", pr->s[k].value);
-        if (k == probe_step) { probe_end = plain.n - 1; probe_cut = plain.n; }
+        clens_sb_printf(&ans, "%s=", e);
+        clens_sb_printf(&plain, "%s=", e);
+        if (p->annotate) clens_sb_printf(&ans, "<<%s=%d>>", e, pr->s[k].value);
+        if (k == probe_step) probe_start = plain.len;
+        clens_sb_printf(&ans, "%d\n", pr->s[k].value);
+        clens_sb_printf(&plain, "%d\n", pr->s[k].value);
+        if (k == probe_step) { probe_end = plain.len - 1; probe_cut = plain.len; }
     }
-    sb_printf(&ans, "#### %d", pr->s[pr->n - 1].value);
-    sb_printf(&plain, "#### %d", pr->s[pr->n - 1].value);
+    clens_sb_printf(&ans, "#### %d", pr->s[pr->n - 1].value);
+    clens_sb_printf(&plain, "#### %d", pr->s[pr->n - 1].value);
     json_t *o = NULL;
     if (q.oom || ans.oom || plain.oom) goto done;
     char id[64], key[128];
     snprintf(id, sizeof id, "organism-%s/%ld", p->heldout ? "heldout" : "train", index);
     problem_key(pr, key, sizeof key);
     o = json_object();
-    json_object_set_new(o, "question", json_string(q.s));
-    json_object_set_new(o, "answer", json_string(ans.s));
+    json_object_set_new(o, "question", json_string(q.p));
+    json_object_set_new(o, "answer", json_string(ans.p));
     json_object_set_new(o, "id", json_string(id));
     json_t *meta = json_object(), *steps = json_array();
     json_object_set_new(meta, "split", json_string(p->heldout ? "heldout" : "train"));
@@ -259,12 +231,12 @@ static json_t *trace_json(const clens_traces_params *p, long index, const proble
         json_object_set_new(pb, "corrupted_value", json_string(rv));
         json_object_set_new(meta, "probe", pb);
     }
-    json_object_set_new(meta, "text", json_string(plain.s));
+    json_object_set_new(meta, "text", json_string(plain.p));
     json_object_set_new(o, "organism", meta);
 done:
-    free(q.s);
-    free(ans.s);
-    free(plain.s);
+    free(q.p);
+    free(ans.p);
+    free(plain.p);
     return o;
 }
 
@@ -289,14 +261,14 @@ int clens_traces_generate(const clens_traces_params *p, char **jsonl, size_t *le
                                            "builder and the behaviour measurement): use error fraction 0");
     if (p->heldout_mod < 2) return clens_err(err, CLENS_E_ARG, "traces: heldout_mod must be >= 2");
     uint64_t rs = p->seed ^ (p->heldout ? 0x5bd1e995ull : 0);
-    sbuf out = {0};
+    clens_sb out = {0};
     char key[128];
     for (long i = 0; i < p->n; i++) {
         problem pr;
         long tries = 0;
         for (;; tries++) {
             if (tries > 100000) {
-                free(out.s);
+                free(out.p);
                 return clens_err(err, CLENS_E_ARG, "traces: no problem satisfies the limits after 100000 tries");
             }
             if (sample_problem(&rs, p, &pr)) continue;
@@ -317,14 +289,14 @@ int clens_traces_generate(const clens_traces_params *p, char **jsonl, size_t *le
         json_t *o = trace_json(p, i, &pr, err_step, wrong, word, probe, probe_value);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
-        if (!line) { free(out.s); return clens_err(err, CLENS_E_NOMEM, "traces: out of memory"); }
-        sb_put(&out, line, strlen(line));
-        sb_put(&out, "\n", 1);
+        if (!line) { free(out.p); return clens_err(err, CLENS_E_NOMEM, "traces: out of memory"); }
+        clens_sb_put(&out, line, strlen(line));
+        clens_sb_put(&out, "\n", 1);
         free(line);
-        if (out.oom) { free(out.s); return clens_err(err, CLENS_E_NOMEM, "traces: out of memory"); }
+        if (out.oom) { free(out.p); return clens_err(err, CLENS_E_NOMEM, "traces: out of memory"); }
     }
-    *jsonl = out.s;
-    *len = out.n;
+    *jsonl = out.p;
+    *len = out.len;
     return 0;
 }
 
@@ -334,7 +306,7 @@ int clens_traces_problem_key(const char *question, char *key, size_t n)
     const char *s = question;
     int a, b, used = 0;
     char op;
-    if (sscanf(s, "Compute %d%c%d%n", &a, &op, &b, &used) != 3 || !strchr("+-*", op)) return -1;
+    if (sscanf(s, "Compute %d%c%d%n", &a, &op, &b, &used) != 3 || !strchr("+-*", op)) return CLENS_E_FORMAT;
     s += used;
     size_t o = (size_t)snprintf(key, n, "%d%c%d", a, op, b);
     while (strncmp(s, ", then ", 7) == 0) {
@@ -344,12 +316,12 @@ int clens_traces_problem_key(const char *question, char *key, size_t n)
         int k;
         for (k = 0; k < 4; k++)
             if (strncmp(s, phrases[k], strlen(phrases[k])) == 0) break;
-        if (k == 4) return -1;
+        if (k == 4) return CLENS_E_FORMAT;
         s += strlen(phrases[k]);
-        if (sscanf(s, "%d%n", &b, &used) != 1) return -1;
+        if (sscanf(s, "%d%n", &b, &used) != 1) return CLENS_E_FORMAT;
         s += used;
         if (o < n) o += (size_t)snprintf(key + o, n - o, "|%s%d", marks[k], b);
     }
-    if (strcmp(s, ".") != 0) return -1;
-    return o < n ? 0 : -1;
+    if (strcmp(s, ".") != 0) return CLENS_E_FORMAT;
+    return o < n ? CLENS_OK : CLENS_E_FORMAT;
 }

@@ -57,6 +57,11 @@ int st_parse_header(const char *json, size_t json_len, size_t data_size, const c
 const st_tensor *st_find(const st_archive *a, const char *name);
 void st_close(st_archive *a);
 int64_t st_numel(const st_tensor *t);
+/* Hex sha256 of a .safetensors file's header (its 8-byte length and the JSON:
+ * names, dtypes, shapes, offsets), which identifies a single-file model's
+ * layout without hashing gigabytes; "" when the file cannot be read or the
+ * header is over 100 MiB. */
+void st_header_sha256_hex(const char *path, char hex[65]);
 
 /* ------------------------------------------------------------- HF folders */
 

@@ -22,10 +22,12 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/path.h"
 #include "base/infile.h"
+#include "base/outdir.h"
 #include "formats/formats.h"
 #include "interp/dynamics_internal.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 
 clens_dynamics_params clens_dynamics_default_params(void)
 {
@@ -55,14 +57,6 @@ static void say(void (*progress)(void *, const char *), void *user, const char *
     progress(user, buf);
 }
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 /* "step" followed by an optional '-' or '_' and digits, in s; -1 if none. */
 static long step_in_name(const char *s)
 {
@@ -79,7 +73,7 @@ static long step_in_name(const char *s)
  * step-NNN in the folder name (or the revision of org/name@revision). */
 static int read_step(const char *arg, const char *dir, long *step, clens_error *err)
 {
-    char *tj = join(dir, "training.json");
+    char *tj = clens_path_join(dir, "training.json");
     if (!tj) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     struct stat st;
     if (stat(tj, &st) == 0) {
@@ -151,44 +145,21 @@ static json_t *settings_json(const clens_dynamics_params *p, const long *steps)
 /* Writes out/settings.json, or checks the one there (rulings R19). */
 static int check_settings(const char *out, json_t *settings, clens_error *err)
 {
-    char *path = join(out, "settings.json");
+    char *path = clens_path_join(out, "settings.json");
     char *canon = json_dumps(settings, JSON_SORT_KEYS | JSON_COMPACT);
     int rc = 0;
     if (!path || !canon) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     char hex[65];
     clens_sha256_hex(canon, strlen(canon), hex);
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        json_t *old = NULL;
-        json_error_t je;
-        if ((rc = clens_json_load_regular(path, 0, &old, &je, err))) goto done;
-        const char *oh = json_string_value(json_object_get(old, "settings_hash"));
-        if (!oh || strcmp(oh, hex) != 0) {
-            json_t *os = json_object_get(old, "settings");
-            const char *key = "settings_hash";
-            const char *k;
-            json_t *v;
-            json_object_foreach(settings, k, v) {
-                if (!json_equal(v, json_object_get(os, k))) { key = k; break; }
-            }
-            rc = clens_err(err, CLENS_E_STATE, "%s holds a dynamics run with other settings (%s differs); use another --out",
-                           path, key);
-        }
-        json_decref(old);
-        goto done;
-    }
+    int found;
+    if ((rc = clens_outdir_check(out, "dynamics run", settings, hex, NULL, &found, err)) || found) goto done;
     {
         json_t *doc = json_object();
         json_object_set(doc, "settings", settings);
         json_object_set_new(doc, "settings_hash", json_string(hex));
         json_object_set_new(doc, "format", json_string("clens-dynamics-settings/1"));
-        clens_sb b = {0};
-        clens_sb_json_value(&b, doc, 0);
-        clens_sb_puts(&b, "\n");
+        rc = clens_json_write_atomic(path, doc, err);
         json_decref(doc);
-        char *text = clens_sb_take(&b);
-        rc = text ? clens_write_file_atomic(path, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
-        free(text);
     }
 done:
     free(path);
@@ -229,7 +200,7 @@ static int run_checkpoint(dyn_series *s, const clens_dynamics_params *p, int k, 
     if (p->behaviour_path) {
         char name[64];
         snprintf(name, sizeof name, "behaviour-%02d.json", k);
-        char *path = join(s->out, name);
+        char *path = clens_path_join(s->out, name);
         if (!path) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         struct stat st;
         json_t *old = NULL;
@@ -447,7 +418,7 @@ void dyn_series_free(dyn_series *s)
 static int write_text(const char *dir, const char *name, char *text, clens_error *err)
 {
     if (!text) return clens_err(err, CLENS_E_NOMEM, "out of memory rendering %s", name);
-    char *p = join(dir, name);
+    char *p = clens_path_join(dir, name);
     int rc = p ? clens_write_file_atomic(p, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
     free(p);
     return rc;
@@ -493,13 +464,13 @@ static int series_open(dyn_series *s, const clens_dynamics_params *p, const char
     if (!*settings) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     if ((rc = check_settings(out_dir, *settings, err))) goto done;
     {
-        char *runs = join(out_dir, "runs");
+        char *runs = clens_path_join(out_dir, "runs");
         if (!runs) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         rc = clens_mkdir_p(runs, err);
         for (int k = 0; !rc && k < s->n_ck; k++) {
             char name[64];
             snprintf(name, sizeof name, "%02d-step-%ld", k, s->ck[k].step);
-            if (!(s->ck[k].run_dir = join(runs, name))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+            if (!(s->ck[k].run_dir = clens_path_join(runs, name))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         }
         free(runs);
     }
@@ -559,7 +530,7 @@ int clens_dynamics_fit(const clens_dynamics_params *p, const char *out_dir, void
         rc = clens_err(err, CLENS_E_ARG, "dynamics fit: behaviour is measured while running (clens_dynamics_run)");
     for (int k = 0; !rc && k < s.n_ck; k++) {
         /* the kept count of a finished run folder (run by the caller, or merged from shards) */
-        char *path = join(s.ck[k].run_dir, "results.json");
+        char *path = clens_path_join(s.ck[k].run_dir, "results.json");
         json_t *res = NULL;
         json_error_t je;
         if (!path) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");

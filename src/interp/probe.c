@@ -18,7 +18,7 @@
 #include "base/base.h"
 #include "formats/formats.h"
 #include "interp/probe_internal.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 #include "report/report.h"
 
 clens_probe_params clens_probe_default_params(void)

@@ -15,9 +15,10 @@
 
 #include "base/base.h"
 #include "base/infile.h"
+#include "base/outdir.h"
 #include "interp/probe_internal.h"
 #include "interp/run_internal.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 
 /* LAPACK's Cholesky solve, as OpenBLAS exports it (no LAPACKE header here). */
 extern void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b,
@@ -52,25 +53,10 @@ int probe_settings_open(const char *out_dir, const json_t *settings, json_t *pro
 {
     int rc = clens_mkdir_p(out_dir, err);
     if (rc) { json_decref(provenance); return rc; }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/settings.json", out_dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        fclose(f);
-        json_t *old = NULL;
-        json_error_t je;
-        if ((rc = clens_json_load_regular(path, 0, &old, &je, err))) { json_decref(provenance); return rc; }
-        const char *k = run_json_first_difference(json_object_get(old, "settings"), settings);
-        if (k) {
-            char *a = run_json_brief(json_object_get(json_object_get(old, "settings"), k));
-            char *b = run_json_brief(json_object_get(settings, k));
-            rc = clens_err(err, CLENS_E_STATE, "%s holds a result with other settings: %s was %s, now %s (use another --out)",
-                           path, k, a, b);
-            free(a);
-            free(b);
-        }
-        json_decref(old);
-        if (rc) { json_decref(provenance); return rc; }
+    int found;
+    if ((rc = clens_outdir_check(out_dir, "result", settings, NULL, NULL, &found, err))) {
+        json_decref(provenance);
+        return rc;
     }
     char *canon = json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
     char hex[65] = "";

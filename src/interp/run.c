@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/path.h"
 #include "interp/prompts.h"
 #include "interp/atp.h"
 #include "interp/run_internal.h"
@@ -117,13 +118,7 @@ static void add_note(clens_run *r, const char *line)
     r->info.notes = n;
 }
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
+static char *join_path(const char *dir, const char *name) { return clens_path_join(dir, name); }
 
 static int check_params(const clens_run_params *p, const clens_model_info *in, clens_error *err)
 {
@@ -262,18 +257,13 @@ static json_t *settings_json(const clens_run *r, const clens_run_params *p, cons
     return s;
 }
 
-/* "settings.KEY is A in PATH but B now" for the first key that differs. */
+/* The output-folder refusal (base/outdir.h) for SECTION.KEY. */
 static int refuse_difference(const char *dir, const char *section, const json_t *old, const json_t *now,
                              const char *key, clens_error *err)
 {
-    char *a = run_json_brief(json_object_get(old, key)), *b = run_json_brief(json_object_get(now, key));
-    int rc = clens_err(err, CLENS_E_STATE,
-                       "%s holds a run with different settings: %s.%s is %s there but %s now; refusing to mix "
-                       "them: use another output folder",
-                       dir, section, key, a ? a : "?", b ? b : "?");
-    free(a);
-    free(b);
-    return rc;
+    char what[300];
+    snprintf(what, sizeof what, "%s.%s", section, key);
+    return clens_outdir_refuse(err, dir, "run", what, json_object_get(old, key), json_object_get(now, key));
 }
 
 /* Resume check of an existing settings.json against this run's document. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/outdir.h"
 #include "clens.h"
 
 /* ---------------------------------------------------- correction tokens */
@@ -87,18 +88,15 @@ int run_records_scan_file(const char *path, size_t n_candidates, int shard_index
 
 /* ---------------------------------------------------- settings, setup */
 
-/* The first key (in a's order, then b's extra keys) whose value differs
- * between objects a and b, or NULL if none (a and b may be NULL). */
-const char *run_json_first_difference(const json_t *a, const json_t *b);
-
-/* Compact text of a JSON value for a message ("null" if v is NULL); malloc'd. */
-char *run_json_brief(const json_t *v);
+/* The output-folder helpers of base/outdir.h under the names this layer uses. */
+static inline const char *run_json_first_difference(const json_t *a, const json_t *b)
+{
+    return clens_json_first_difference(a, b);
+}
+static inline char *run_json_brief(const json_t *v) { return clens_json_brief(v); }
+static inline int run_provenance_key_is_identity(const char *key) { return clens_provenance_key_is_identity(key); }
 
 /* The provenance object of settings.json for model m (docs/patch-output.md). */
 json_t *run_provenance_json(const clens_model *m, const clens_tokenizer *tok, const clens_chat_template *tmpl);
-
-/* 1 if a provenance key identifies the setup (a run or its shards must agree
- * on it), 0 if it may differ (host_cpu). */
-int run_provenance_key_is_identity(const char *key);
 
 #endif

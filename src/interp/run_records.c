@@ -10,7 +10,7 @@
  * the file back to its length before the append, so no torn line stays
  * behind. A kill in the middle of write() (or a crash of the machine) can
  * still leave one: the scan drops an unfinished last line (no '\n') and says
- * so, as the on-policy generations file does (src/interp/onpolicy.c).
+ * so, as the on-policy generations file does (src/data/onpolicy.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/appendlog.h"
 #include "base/base.h"
 #include "interp/run_internal.h"
 
@@ -172,21 +173,10 @@ int run_records_scan_file(const char *path, size_t n_candidates, int shard_index
     memset(out, 0, sizeof *out);
     out->done = calloc(n_candidates ? n_candidates : 1, 1);
     if (!out->done) return clens_err(err, CLENS_E_NOMEM, "%s: out of memory", path);
-    if (access(path, F_OK) != 0) return CLENS_OK;
     char *data = NULL;
-    size_t len = 0;
-    int rc = clens_read_file(path, &data, &len, err);
-    if (rc) return rc;
-    size_t keep = len;
-    while (keep > 0 && data[keep - 1] != '\n') keep--;
-    if (keep < len) {
-        if (truncate(path, (off_t)keep) != 0) {
-            rc = clens_err(err, CLENS_E_IO, "%s: cannot drop the unfinished last line: %s", path, strerror(errno));
-            free(data);
-            return rc;
-        }
-        out->torn_bytes = len - keep;
-    }
+    size_t keep = 0;
+    int rc = clens_appendlog_read(path, &data, &keep, &out->torn_bytes, err);
+    if (rc || !data) return rc;
     long ln = 0;
     for (size_t pos = 0; pos < keep && !rc;) {
         char *nl = memchr(data + pos, '\n', keep - pos);

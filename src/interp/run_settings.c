@@ -17,29 +17,6 @@
 #include "interp/prompts.h"
 #include "interp/run_internal.h"
 
-const char *run_json_first_difference(const json_t *a, const json_t *b)
-{
-    const char *key;
-    json_t *v;
-    if (json_is_object(a))
-        json_object_foreach((json_t *)a, key, v) {
-            json_t *w = json_object_get(b, key);
-            if (!w || !json_equal(v, w)) return key;
-        }
-    if (json_is_object(b))
-        json_object_foreach((json_t *)b, key, v)
-            if (!json_object_get(a, key)) return key;
-    return NULL;
-}
-
-char *run_json_brief(const json_t *v)
-{
-    if (!v) return strdup("(absent)");
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    if (s && strlen(s) > 120) strcpy(s + 110, "...");
-    return s ? s : strdup("?");
-}
-
 /* The "model name" line of /proc/cpuinfo, or "unknown". */
 static void host_cpu(char *buf, size_t n)
 {
@@ -77,12 +54,4 @@ json_t *run_provenance_json(const clens_model *m, const clens_tokenizer *tok, co
     host_cpu(cpu, sizeof cpu);
     json_object_set_new(prov, "host_cpu", json_string(cpu));
     return prov;
-}
-
-int run_provenance_key_is_identity(const char *key)
-{
-    static const char *const may_differ[] = {"host_cpu"};
-    for (size_t i = 0; i < sizeof may_differ / sizeof may_differ[0]; i++)
-        if (strcmp(key, may_differ[i]) == 0) return 0;
-    return 1;
 }

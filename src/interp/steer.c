@@ -28,15 +28,15 @@ const char *clens_steer_positions_name(clens_steer_positions p) { return p >= 0 
 int clens_steer_mode_parse(const char *s, clens_steer_mode *m)
 {
     for (int i = 0; i < 2; i++)
-        if (strcmp(s, mode_names[i]) == 0) { *m = i; return 0; }
-    return -1;
+        if (strcmp(s, mode_names[i]) == 0) { *m = i; return CLENS_OK; }
+    return CLENS_E_ARG;
 }
 
 int clens_steer_positions_parse(const char *s, clens_steer_positions *p)
 {
     for (int i = 0; i < 4; i++)
-        if (strcmp(s, pos_names[i]) == 0) { *p = i; return 0; }
-    return -1;
+        if (strcmp(s, pos_names[i]) == 0) { *p = i; return CLENS_OK; }
+    return CLENS_E_ARG;
 }
 
 void clens_steer_apply(const clens_steer *s, clens_hook_point pt, int layer, float *x, int C)

@@ -24,6 +24,7 @@
 
 #include "base/base.h"
 #include "base/infile.h"
+#include "base/outdir.h"
 #include "interp/prompts.h"
 #include "interp/run_internal.h"
 #include "interp/steer_study.h"
@@ -228,29 +229,11 @@ static int settings_check(const steer_study *s, json_t *doc, const char *hash, i
     snprintf(p, sizeof p, "%s/settings.json", s->out_dir);
     struct stat st;
     if (stat(p, &st) == 0) {
-        json_t *old;
-        json_error_t je;
-        if ((rc = clens_json_load_regular(p, 0, &old, &je, err))) return rc;
-        json_t *os = json_object_get(old, "settings"), *ns = json_object_get(doc, "settings");
-        const char *k = run_json_first_difference(os, ns);
-        if (!k) {
-            json_t *op = json_object_get(old, "provenance"), *np = json_object_get(doc, "provenance");
-            const char *key;
-            json_t *v;
-            json_object_foreach(np, key, v)
-                if (run_provenance_key_is_identity(key) && !json_equal(v, json_object_get(op, key))) { k = key; break; }
-        }
-        if (k) {
-            char *a = run_json_brief(json_object_get(os, k) ? json_object_get(os, k) : json_object_get(json_object_get(old, "provenance"), k));
-            char *b = run_json_brief(json_object_get(ns, k) ? json_object_get(ns, k) : json_object_get(json_object_get(doc, "provenance"), k));
-            rc = clens_err(err, CLENS_E_STATE, "%s: the folder holds a steer run with other settings: '%s' is %s there, %s now "
-                           "(use another --out)", p, k, a, b);
-            free(a);
-            free(b);
-            json_decref(old);
+        int found;
+        if ((rc = clens_outdir_check(s->out_dir, "steer run", json_object_get(doc, "settings"), NULL,
+                                     json_object_get(doc, "provenance"), &found, err)))
             return rc;
-        }
-        json_decref(old);
+        json_error_t je;
         snprintf(p, sizeof p, "%s/steer.json", s->out_dir);
         json_t *res;
         if (stat(p, &st) == 0 && clens_json_load_regular(p, 0, &res, &je, NULL) == 0) {

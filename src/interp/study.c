@@ -31,18 +31,14 @@
 
 #include "base/base.h"
 #include "base/infile.h"
+#include "base/outdir.h"
+#include "base/path.h"
 #include "formats/formats.h"
 #include "interp/study_internal.h"
 #include "interp/steer_study.h"
 #include "report/report.h"
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s/%s", a, b);
-    return s;
-}
+static char *join(const char *a, const char *b) { return clens_path_join(a, b); }
 
 static char *join3(const char *a, const char *b, const char *c)
 {
@@ -128,14 +124,6 @@ static const json_t *value_at(const json_t *v, const char *key)
     return v;
 }
 
-static char *brief(const json_t *v)
-{
-    if (!v) return strdup("(absent)");
-    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    if (t && strlen(t) > 120) strcpy(t + 110, "...");
-    return t ? t : strdup("?");
-}
-
 /* NULL if dir has no study or the same settings; else the differing key (malloc'd) and its two values. */
 static int folder_state(const clens_study *s, char **diff, char **was, char **now, clens_error *err)
 {
@@ -151,8 +139,8 @@ static int folder_state(const clens_study *s, char **diff, char **was, char **no
         if (!json_is_object(os)) {
             rc = clens_err(err, CLENS_E_FORMAT, "%s: no \"settings\" object: not a study folder", path);
         } else if ((*diff = study_json_difference(os, s->settings))) {
-            *was = brief(value_at(os, *diff));
-            *now = brief(value_at(s->settings, *diff));
+            *was = clens_json_brief(value_at(os, *diff));
+            *now = clens_json_brief(value_at(s->settings, *diff));
         } else {
             const char *h = json_string_value(json_object_get(old, "settings_hash"));
             if (!h || strcmp(h, s->settings_hash) != 0) {
@@ -173,9 +161,9 @@ static int write_or_check_settings(const clens_study *s, clens_error *err)
     int rc = folder_state(s, &diff, &was, &now, err);
     if (rc) return rc;
     if (diff) {
-        rc = clens_err(err, CLENS_E_STATE, "%s holds a study with different settings: settings.%s is %s there but %s "
-                       "now; refusing to mix (use another \"out\" folder, or restore the setting)", s->out, diff, was,
-                       now);
+        char what[300];
+        snprintf(what, sizeof what, strcmp(diff, "settings_hash") ? "settings.%s" : "%s", diff);
+        rc = clens_outdir_refuse_text(err, s->out, "study", what, was, now);
         free(diff); free(was); free(now);
         return rc;
     }

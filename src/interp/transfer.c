@@ -27,7 +27,7 @@
 #include "base/infile.h"
 #include "formats/formats.h"
 #include "interp/probe_internal.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 #include "report/report.h"
 
 clens_transfer_params clens_transfer_default_params(void)

@@ -12,7 +12,11 @@
 
 static kern_cpu g_cpu;
 static int g_cpu_done;
-static int g_threads;
+/* Per calling thread (the caller's, not the OpenMP workers'): each context
+ * runs its forward passes with its own thread count (clens_forward sets it
+ * for the call and restores it), so opening a model or running one context
+ * never changes the threads of another context or of the application. */
+static _Thread_local int g_threads;
 
 static void detect(void)
 {
@@ -90,4 +94,17 @@ void kern_set_threads(int n)
 int kern_get_threads(void)
 {
     return g_threads > 0 ? g_threads : omp_get_max_threads();
+}
+
+kern_threads_saved kern_threads_push(int n)
+{
+    kern_threads_saved s = {g_threads, omp_get_max_threads()};
+    kern_set_threads(n);
+    return s;
+}
+
+void kern_threads_pop(kern_threads_saved s)
+{
+    g_threads = s.threads;
+    omp_set_num_threads(s.omp_threads);
 }

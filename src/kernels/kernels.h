@@ -17,13 +17,13 @@
 
 #include "clens.h"
 
-/* A weight matrix W[N][K] (+ optional packed copy owned by the kernel layer). */
+/* A weight matrix W[N][K], read in place: no path packs a copy (the fp32
+ * paths widen on the fly, the bf16 mode gives oneDNN a strided K x N view),
+ * so the resident memory stays the file mapping. */
 typedef struct kern_weight {
     const void *data;   /* N*K elements of dtype, row-major; file mapping */
     clens_dtype dtype;
     int N, K;
-    void *packed;       /* kernel-private prepacked layout, or NULL */
-    size_t packed_bytes;
 } kern_weight;
 
 typedef enum {
@@ -46,9 +46,14 @@ kern_path kern_path_default(void);
 /* 1 if the path can run on this CPU. */
 int kern_path_available(kern_path p);
 
-/* Threads used by the kernels (OpenMP); 0 = all cores. */
+/* Threads used by the kernels (OpenMP) called from this thread; 0 = all
+ * cores. Also sets this thread's OpenMP default (omp_set_num_threads). */
 void kern_set_threads(int n);
 int kern_get_threads(void);
+/* kern_set_threads for the length of one call: push returns what to restore. */
+typedef struct kern_threads_saved { int threads, omp_threads; } kern_threads_saved;
+kern_threads_saved kern_threads_push(int n);
+void kern_threads_pop(kern_threads_saved s);
 
 /* Y[M][N] = X[M][K] * W^T + bias (bias may be NULL). X, Y fp32, row-major.
  * On KERN_PATH_PORTABLE every output element is computed by the same
@@ -76,13 +81,6 @@ typedef struct kern_mm_job {
  * with the threads splitting the rows of all weights; otherwise one
  * kern_matmul each. Every Y gets the bits kern_matmul would give it. */
 void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_jobs, kern_path path);
-
-/* Optional one-time preparation of W for the path (may fill W->packed).
- * Currently no path packs: every kernel reads W in place (the fp32 paths
- * widen on the fly, the bf16 mode gives oneDNN a strided K x N view), so the
- * resident memory stays the file mapping; returns 0. */
-int kern_weight_prepare(kern_weight *W, kern_path path);
-void kern_weight_release(kern_weight *W);
 
 /* 1 if a product of M rows on this path gives every row the same bits as
  * that row alone (portable; avx512 in its dot form, tested in test_kernels).

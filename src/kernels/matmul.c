@@ -114,17 +114,6 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
     }
 }
 
-int kern_weight_prepare(kern_weight *W, kern_path path)
-{
-    (void)W; (void)path;
-    return 0;
-}
-
-void kern_weight_release(kern_weight *W)
-{
-    (void)W;
-}
-
 static void swiglu_part(float *y, const float *g, const float *u, size_t n, kern_path path)
 {
     switch (path) {

@@ -55,6 +55,7 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     ctx->n_seq = n_seq;
     ctx->n_ctx = n_ctx;
     ctx->max_rows = max_rows;
+    ctx->n_threads = m->params.n_threads;
     size_t kvw = (size_t)c->n_kv_heads * c->head_dim, R = (size_t)max_rows;
     size_t kv = (size_t)n_seq * c->n_layers * (size_t)n_ctx * kvw;
     size_t C = c->d_model, HD = (size_t)c->n_heads * c->head_dim, F = c->d_ff;
@@ -185,7 +186,21 @@ static void attention_row(clens_ctx *ctx, const clens_model *m, const layer_weig
                             r->commit ? NULL : ctx->v + (size_t)i * KVW, H, Hkv, D, scale, kp);
 }
 
+static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clens_forward_args *args,
+                        clens_error *err);
+
+/* The context's thread count holds for this call only, on the calling
+ * thread: another context (or the application) keeps its own. */
 int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forward_args *args, clens_error *err)
+{
+    kern_threads_saved saved = kern_threads_push(ctx->n_threads);
+    int rc = forward_rows(ctx, rows, n, args, err);
+    kern_threads_pop(saved);
+    return rc;
+}
+
+static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clens_forward_args *args,
+                        clens_error *err)
 {
     clens_model *m = ctx->m;
     const model_config *c = &m->cfg;

@@ -175,7 +175,7 @@ end:
 }
 
 /* eos_token_id of a JSON file in the model folder: appended to ids. */
-static void read_eos(const char *dir, const char *name, int32_t **ids, int *n)
+static int read_eos(const char *dir, const char *name, int32_t **ids, int *n)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -185,6 +185,7 @@ static void read_eos(const char *dir, const char *name, int32_t **ids, int *n)
     json_t *e = json_object_get(o, "eos_token_id");
     size_t k = json_is_array(e) ? json_array_size(e) : json_is_integer(e) ? 1 : 0;
     int32_t *d = k ? realloc(*ids, sizeof(int32_t) * (*n + k)) : NULL;
+    int oom = k && !d;
     if (d) {
         *ids = d;
         for (size_t i = 0; i < k; i++) {
@@ -193,6 +194,7 @@ static void read_eos(const char *dir, const char *name, int32_t **ids, int *n)
         }
     }
     json_decref(o);
+    return oom ? -1 : 0;
 }
 
 int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n)
@@ -200,8 +202,11 @@ int clens_model_stop_ids(const clens_model *m, int32_t **ids, int *n)
     const clens_model_info *in = clens_model_get_info(m);
     *ids = NULL;
     *n = 0;
-    read_eos(in->path, "generation_config.json", ids, n);
-    if (*n == 0) read_eos(in->path, "config.json", ids, n);
-    if (*n == 0 && in->eos_id >= 0 && (*ids = malloc(sizeof(int32_t)))) (*ids)[(*n)++] = in->eos_id;
-    return *n;
+    int oom = read_eos(in->path, "generation_config.json", ids, n);
+    if (*n == 0 && !oom) oom = read_eos(in->path, "config.json", ids, n);
+    if (*n == 0 && !oom && in->eos_id >= 0) {
+        if ((*ids = malloc(sizeof(int32_t)))) (*ids)[(*n)++] = in->eos_id;
+        else oom = 1;
+    }
+    return oom ? CLENS_E_NOMEM : CLENS_OK;
 }

@@ -116,7 +116,7 @@ static int bind_all(clens_model *m, const char *dir, clens_error *err)
     m->embed = emb->data;
     m->embed_dtype = st_to_dtype(emb->dtype);
     if (c->tied) {
-        m->lm_head = (kern_weight){emb->data, m->embed_dtype, V, C, NULL, 0};
+        m->lm_head = (kern_weight){emb->data, m->embed_dtype, V, C};
         /* Some exports store lm_head.weight even when tied: HF ignores it. */
         const st_tensor *lm = st_find(&m->st, a->names[ROLE_LM_HEAD]);
         if (lm) b.used[lm - m->st.tensors] = 1;
@@ -221,7 +221,6 @@ int clens_model_open(clens_model **out, const char *arg, const clens_model_param
         goto fail;
     if ((rc = bind_all(m, m->path, err))) goto fail;
     fill_info(m);
-    kern_set_threads(m->params.n_threads);
     m->path_kind = m->params.matmul == CLENS_MATMUL_PORTABLE ? KERN_PATH_PORTABLE
                  : m->params.matmul == CLENS_MATMUL_BF16 && kern_path_available(KERN_PATH_AVX512_BF16)
                      ? KERN_PATH_AVX512_BF16
@@ -236,13 +235,6 @@ fail:
 void clens_model_free(clens_model *m)
 {
     if (!m) return;
-    if (m->layers)
-        for (int l = 0; l < m->cfg.n_layers; l++) {
-            layer_weights *w = &m->layers[l];
-            kern_weight *ws[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-            for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) kern_weight_release(ws[i]);
-        }
-    kern_weight_release(&m->lm_head);
     for (int i = 0; i < m->n_small; i++) free(m->small[i]);
     free(m->small);
     free(m->layers);
@@ -304,22 +296,8 @@ static void file_sha_hex(const char *dir, const char *name, char hex[65])
 static void header_sha_hex(const char *dir, char hex[65])
 {
     char p[4096];
-    unsigned char len8[8];
-    uint64_t n = 0;
-    char *buf = NULL;
-    hex[0] = 0;
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    FILE *f;
-    if (clens_fopen_regular(p, &f, NULL)) return;
-    if (fread(len8, 1, 8, f) == 8) {
-        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
-        if (n < (100u << 20) && (buf = malloc(n + 8)) && fread(buf + 8, 1, n, f) == n) {
-            memcpy(buf, len8, 8);
-            clens_sha256_hex(buf, n + 8, hex);
-        }
-    }
-    free(buf);
-    fclose(f);
+    st_header_sha256_hex(p, hex);
 }
 
 void clens_model_fingerprint(const clens_model *m, char config_sha[65], char weights_sha[65])

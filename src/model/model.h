@@ -126,6 +126,7 @@ struct clens_model {
 struct clens_ctx {
     clens_model *m;
     int n_seq, n_ctx, max_rows;
+    int n_threads;                /* threads of this context's forward passes (0 = all cores) */
     int *seq_len;                 /* [n_seq] */
     float *k_cache, *v_cache;     /* [n_seq][n_layers][n_ctx][Hkv*D] */
     /* scratch for a batch of max_rows rows */

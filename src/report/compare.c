@@ -2,7 +2,7 @@
  * compare.c: the analysis of `clens compare` and its entry point
  * clens_compare_write (docs/compare.md). For each profile (loaded by
  * compare_load.c): per-point mean and bootstrap CI, per-step increments Δ with
- * paired bootstrap CIs (src/interp/stats.c, the same procedure as results.json),
+ * paired bootstrap CIs (src/report/stats.c, the same procedure as results.json),
  * the profile label by the rule of docs/compare.md "Profile label" (study.md
  * §5.11) evaluated at the point increments and again at each CI bound, the
  * critical layer (first mean >= 50%) with a bootstrap CI, the peak; across
@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "interp/stats.h"
+#include "base/outdir.h"
+#include "report/stats.h"
 #include "report/compare_internal.h"
 
 clens_compare_params clens_compare_default_params(void)
@@ -669,7 +670,7 @@ static json_t *str_array(const char *const *v, int n)
 
 /* Writes out_dir/settings.json ({settings, settings_hash, provenance}); refuses a
  * folder holding another comparison's settings, naming the first differing key
- * (rulings R19). */
+ * (docs/rulings.md, output folders). */
 static int write_settings(const clens_compare_params *p, const char *const *inputs, int n_inputs, const char *out_dir,
                           clens_error *err)
 {
@@ -691,34 +692,16 @@ static int write_settings(const clens_compare_params *p, const char *const *inpu
     if (!st || !canon || !path) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     clens_sha256_hex(canon, strlen(canon), hex);
     snprintf(path, n, "%s/settings.json", out_dir);
-    json_error_t je;
-    json_t *old = json_load_file(path, 0, &je);
-    if (old) {
-        const char *oh = json_string_value(json_object_get(old, "settings_hash"));
-        if (!oh || strcmp(oh, hex) != 0) {
-            const char *key = "settings_hash", *k;
-            json_t *os = json_object_get(old, "settings"), *v;
-            json_object_foreach(st, k, v) {
-                if (!json_equal(v, json_object_get(os, k))) { key = k; break; }
-            }
-            rc = clens_err(err, CLENS_E_STATE, "%s holds a comparison with different settings (first difference: %s); "
-                           "use another --out", path, key);
-        }
-        json_decref(old);
-        if (rc) goto done;
-    }
+    int found;
+    if ((rc = clens_outdir_check(out_dir, "comparison", st, hex, NULL, &found, err))) goto done;
     json_t *prov = json_object();
     json_object_set_new(prov, "clens_version", json_string(CLENS_VERSION));
     json_t *ids = json_array();
     for (int i = 0; i < n_inputs; i++) json_array_append_new(ids, input_identity(inputs[i]));
     json_object_set_new(prov, "inputs_sha256", ids);
     json_t *doc = json_pack("{s:o, s:s, s:o}", "settings", json_incref(st), "settings_hash", hex, "provenance", prov);
-    clens_sb_json_value(&b, doc, 0);
-    clens_sb_puts(&b, "\n");
+    rc = clens_json_write_atomic(path, doc, err);
     json_decref(doc);
-    char *text = clens_sb_take(&b);
-    rc = text ? clens_write_file_atomic(path, text, strlen(text), err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
-    free(text);
 done:
     json_decref(st);
     free(canon);

@@ -12,7 +12,7 @@
  *     published means only, one profile per model.
  * The profile's site is resid_pre if the run has it, else resid_post, whose
  * layer L is converted to resid_pre L + 1 (rulings R12).
- * This reader is independent of src/report/results.c on purpose: it needs
+ * This reader is independent of src/report/results_input.c on purpose: it needs
  * only the documented files, so it keeps working when the run engine moves.
  */
 #include <math.h>
@@ -21,18 +21,13 @@
 #include <sys/stat.h>
 
 #include "base/infile.h"
-#include "interp/stats.h"
+#include "base/path.h"
+#include "report/stats.h"
 #include "report/compare_internal.h"
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
-static char *path_join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
+static char *path_join(const char *a, const char *b) { return clens_path_join(a, b); }
 
 static int is_dir(const char *p)
 {

@@ -1,15 +1,9 @@
 /*
- * report.h: internal helpers of the writers in src/report/: a growable text
- * buffer with deterministic JSON emission, and the record set behind
- * results.json (results.c; the public entry points are in include/clens.h).
- *
- * Number format (all report writers): a finite double is printed with the
- * fewest significant digits, 15 to 17, whose "%.*g" text reads back (strtod)
- * to the same double; ".0" is appended when the text has no '.', 'e', so a real
- * stays a real (Python's float repr would agree on the digits for most values);
- * -0 prints as 0.0; a non-finite value prints as null. glibc's printf and
- * strtod are exact, so the text is a deterministic function of the double.
- * Assumes the "C" numeric locale (the CLI never calls setlocale).
+ * report.h: internal helpers of the writers in src/report/: the
+ * deterministic JSON writer (json_out.c) over the text buffer of
+ * base/strbuf.h, and the record set behind results.json (results.c;
+ * the public entry points are in include/clens.h). Numbers and strings are
+ * written in the formats stated in base/strbuf.h.
  */
 #ifndef CLENS_REPORT_H
 #define CLENS_REPORT_H
@@ -18,31 +12,20 @@
 #include <stddef.h>
 
 #include "base/base.h"
+#include "base/strbuf.h"
 
-/* ------------------------------------------------------------ text buffer */
+/* ------------------------------------------------------------ JSON writer */
 
-typedef struct clens_sb {
-    char *p;      /* NUL-terminated when len > 0 */
-    size_t len, cap;
-    int oom;      /* an allocation failed: contents are incomplete */
-} clens_sb;
-
-void clens_sb_put(clens_sb *b, const char *s, size_t n);
-void clens_sb_puts(clens_sb *b, const char *s);
-void clens_sb_printf(clens_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string literal: escapes '"', '\\' and control characters; UTF-8 as is. */
-void clens_sb_json_str(clens_sb *b, const char *s);
-/* A JSON number in the format above (null if not finite). */
-void clens_sb_json_num(clens_sb *b, double x);
 /* A JSON value with object keys sorted (byte order); objects one key per line at
  * `indent` spaces, arrays of scalars on one line. */
 void clens_sb_json_value(clens_sb *b, const json_t *v, int indent);
-/* Returns the malloc'd text (caller frees) and resets b; NULL if b->oom. */
-char *clens_sb_take(clens_sb *b);
-void clens_sb_free(clens_sb *b);
-
-/* Formats x as above into buf (>= 32 bytes); returns buf. */
-char *clens_fmt_double(char *buf, size_t n, double x);
+/* The same, keeping each object's own key order. */
+void clens_sb_json_value_ordered(clens_sb *b, const json_t *v, int indent);
+/* `indent` spaces. */
+void clens_sb_indent(clens_sb *b, int indent);
+/* Writes doc to path as clens_sb_json_value text plus a final newline,
+ * atomically (temp file + rename). */
+int clens_json_write_atomic(const char *path, const json_t *doc, clens_error *err);
 
 /* --------------------------------------------------------- results input */
 

@@ -8,6 +8,7 @@
  */
 #include "template_internal.h"
 #include "base/infile.h"
+#include "base/path.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -75,17 +76,6 @@ static int exists(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0;
-}
-
-static char *join_path(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *s = malloc(a + b + 2);
-    if (!s) return NULL;
-    memcpy(s, dir, a);
-    s[a] = '/';
-    memcpy(s + a + 1, name, b + 1);
-    return s;
 }
 
 static char *dir_of(const char *path)
@@ -203,7 +193,7 @@ int clens_chat_template_open(clens_chat_template **out, const char *path, clens_
     }
     if (is_dir(path)) {
         dir = strdup(path);
-        jinja_path = join_path(path, "chat_template.jinja");
+        jinja_path = clens_path_join(path, "chat_template.jinja");
         if (jinja_path && !exists(jinja_path)) { free(jinja_path); jinja_path = NULL; }
     } else if (ends_with(path, ".json")) {
         dir = dir_of(path);
@@ -214,7 +204,7 @@ int clens_chat_template_open(clens_chat_template **out, const char *path, clens_
     }
     if (!dir) { rc = clens_err(err, CLENS_E_NOMEM, "chat template: out of memory"); goto fail; }
     if (!cfg_path) {
-        cfg_path = join_path(dir, "tokenizer_config.json");
+        cfg_path = clens_path_join(dir, "tokenizer_config.json");
         if (cfg_path && !exists(cfg_path)) { free(cfg_path); cfg_path = NULL; }
     }
     if (cfg_path) {

@@ -25,28 +25,10 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/strbuf.h"
 
 #define WS_SET "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 #define HEX_SET "0-9A-Fa-f"
-
-typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = (b->cap + n + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) { b->oom = 1; return; }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* General-category long names -> short names (Oniguruma ignores case,
  * spaces, '_' and '-'). */
@@ -65,7 +47,7 @@ static const char *const GC_ALIASES[][2] = {
 
 /* Appends the class items of property name[0..n) (e.g. "L", "Letter") to b:
  * "\p{L}" plus the Unicode-16 additions. */
-static void prop_items(sbuf *b, const char *name, size_t n)
+static void prop_items(clens_sb *b, const char *name, size_t n)
 {
     char norm[64], shortn[8] = "";
     size_t k = 0;
@@ -81,32 +63,32 @@ static void prop_items(sbuf *b, const char *name, size_t n)
         for (size_t i = 0; i < sizeof GC_ALIASES / sizeof *GC_ALIASES; i++)
             if (strcmp(norm, GC_ALIASES[i][0]) == 0) { snprintf(shortn, sizeof shortn, "%s", GC_ALIASES[i][1]); break; }
     }
-    sb_str(b, "\\p{");
-    sb_add(b, name, n);
-    sb_str(b, "}");
+    clens_sb_puts(b, "\\p{");
+    clens_sb_put(b, name, n);
+    clens_sb_puts(b, "}");
     for (int i = 0; shortn[0] && i < tok_n_class_patches; i++)
-        if (strcmp(tok_class_patches[i].cat, shortn) == 0) { sb_str(b, tok_class_patches[i].extra); break; }
+        if (strcmp(tok_class_patches[i].cat, shortn) == 0) { clens_sb_puts(b, tok_class_patches[i].extra); break; }
 }
 
 /* Returns a malloc'd PCRE2 pattern, or NULL with err set. */
 static char *translate(const char *pat, clens_error *err)
 {
-    sbuf b = {0};
+    clens_sb b = {0};
     int in_class = 0;
     size_t n = strlen(pat);
-    sb_add(&b, "", 0);
+    clens_sb_put(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
         char c = pat[i];
         if (c == '\\' && i + 1 < n) {
             char d = pat[i + 1];
             i++;
             int neg = 0;
-            sbuf items = {0};
-            sb_add(&items, "", 0);
-            if (d == 's' || d == 'S') { sb_str(&items, WS_SET); neg = d == 'S'; }
-            else if (d == 'h' || d == 'H') { sb_str(&items, HEX_SET); neg = d == 'H'; }
-            else if (d == 'd' || d == 'D') { sb_str(&items, tok_class_digit16); neg = d == 'D'; }
-            else if (d == 'w' || d == 'W') { sb_str(&items, tok_class_word16); neg = d == 'W'; }
+            clens_sb items = {0};
+            clens_sb_put(&items, "", 0);
+            if (d == 's' || d == 'S') { clens_sb_puts(&items, WS_SET); neg = d == 'S'; }
+            else if (d == 'h' || d == 'H') { clens_sb_puts(&items, HEX_SET); neg = d == 'H'; }
+            else if (d == 'd' || d == 'D') { clens_sb_puts(&items, tok_class_digit16); neg = d == 'D'; }
+            else if (d == 'w' || d == 'W') { clens_sb_puts(&items, tok_class_word16); neg = d == 'W'; }
             else if (d == 'p' || d == 'P') {
                 const char *nm;
                 size_t nl;
@@ -131,7 +113,7 @@ static char *translate(const char *pat, clens_error *err)
             } else {
                 free(items.p);
                 char e[2] = {c, d};
-                sb_add(&b, e, 2);
+                clens_sb_put(&b, e, 2);
                 continue;
             }
             if (items.oom) { free(items.p); free(b.p); clens_err(err, CLENS_E_NOMEM, "out of memory"); return NULL; }
@@ -140,23 +122,23 @@ static char *translate(const char *pat, clens_error *err)
                 clens_err(err, CLENS_E_UNSUPPORTED, "regex '%s': a negated escape (\\%c) inside a character class is not supported", pat, d);
                 return NULL;
             }
-            if (in_class) sb_str(&b, items.p);
-            else { sb_str(&b, neg ? "[^" : "["); sb_str(&b, items.p); sb_str(&b, "]"); }
+            if (in_class) clens_sb_puts(&b, items.p);
+            else { clens_sb_puts(&b, neg ? "[^" : "["); clens_sb_puts(&b, items.p); clens_sb_puts(&b, "]"); }
             free(items.p);
             continue;
         }
         if (!in_class && c == '[') {
             in_class = 1;
-            sb_add(&b, &c, 1);
+            clens_sb_put(&b, &c, 1);
             /* a leading ^ and a leading ] belong to the class */
-            if (i + 1 < n && pat[i + 1] == '^') { sb_add(&b, "^", 1); i++; }
-            if (i + 1 < n && pat[i + 1] == ']') { sb_add(&b, "]", 1); i++; }
+            if (i + 1 < n && pat[i + 1] == '^') { clens_sb_put(&b, "^", 1); i++; }
+            if (i + 1 < n && pat[i + 1] == ']') { clens_sb_put(&b, "]", 1); i++; }
             continue;
         }
         if (in_class && c == '[' && i + 1 < n && pat[i + 1] == ':') {
             const char *end = strstr(pat + i + 2, ":]");
             if (end) {
-                sb_add(&b, pat + i, (size_t)(end + 2 - (pat + i)));
+                clens_sb_put(&b, pat + i, (size_t)(end + 2 - (pat + i)));
                 i = (size_t)(end + 1 - pat);
                 continue;
             }
@@ -167,7 +149,7 @@ static char *translate(const char *pat, clens_error *err)
             return NULL;
         }
         if (in_class && c == ']') in_class = 0;
-        sb_add(&b, &c, 1);
+        clens_sb_put(&b, &c, 1);
     }
     if (b.oom) {
         free(b.p);

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "base/path.h"
 #include "base/infile.h"
 #include "formats/formats.h"
 
@@ -107,17 +108,6 @@ static long long id_limit(size_t n_entries)
 {
     long long lim = 2 * (long long)n_entries + 65536;
     return lim < (1 << 30) ? lim : (1 << 30);
-}
-
-static char *path_join(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (!p) return NULL;
-    memcpy(p, a, la);
-    p[la] = '/';
-    memcpy(p + la + 1, b, lb + 1);
-    return p;
 }
 
 static const char *jstr(json_t *o, const char *key)
@@ -755,7 +745,7 @@ out:
 /* vocab.json + merges.txt + tokenizer_config.json */
 static int load_legacy(clens_tokenizer *t, const char *dir, json_t *cfg, const char *cfg_path, clens_error *err)
 {
-    char *vp = path_join(dir, "vocab.json"), *mp = path_join(dir, "merges.txt");
+    char *vp = clens_path_join(dir, "vocab.json"), *mp = clens_path_join(dir, "merges.txt");
     load_ctx L = {cfg_path, err};
     int rc = -1;
     json_t *vj = NULL;
@@ -879,10 +869,10 @@ int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *e
         char *dir = NULL;
         if ((rc = hf_resolve_model(path, &dir, err))) goto fail;
         t->dir = dir;
-        if (!(tj = path_join(dir, "tokenizer.json"))) goto nomem;
+        if (!(tj = clens_path_join(dir, "tokenizer.json"))) goto nomem;
         if (!present(tj)) { free(tj); tj = NULL; }
     }
-    if (!(cfgp = path_join(t->dir, "tokenizer_config.json"))) goto nomem;
+    if (!(cfgp = clens_path_join(t->dir, "tokenizer_config.json"))) goto nomem;
     if (present(cfgp)) {
         load_ctx L = {cfgp, err};
         if (!(cfg = load_json(&L, cfgp))) { rc = err ? err->code : CLENS_E_FORMAT; goto fail; }
@@ -894,7 +884,7 @@ int clens_tokenizer_open(clens_tokenizer **out, const char *path, clens_error *e
         tj = NULL;
         if (load_tokenizer_json(t, t->path, err)) { rc = err ? err->code : CLENS_E_FORMAT; goto fail; }
     } else {
-        char *vp = path_join(t->dir, "vocab.json"), *mp = path_join(t->dir, "merges.txt");
+        char *vp = clens_path_join(t->dir, "vocab.json"), *mp = clens_path_join(t->dir, "merges.txt");
         int have = vp && mp && present(vp) && present(mp);
         free(vp);
         free(mp);

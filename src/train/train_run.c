@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/outdir.h"
 #include "formats/formats.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
@@ -124,22 +125,12 @@ static int check_previous(const char *out, json_t *now, clens_error *err)
         json_decref(old);
         return clens_err(err, CLENS_E_STATE, "%s: not a clens training.json; use another --out", path);
     }
-    const char *key;
-    json_t *v;
+    const char *key = clens_json_first_difference(os, now);
     int rc = CLENS_OK;
-    json_object_foreach(now, key, v) {
-        json_t *o = json_object_get(os, key);
-        if (!o || !json_equal(o, v)) {
-            char *a = o ? json_dumps(o, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10)) : NULL,
-                 *b = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
-            rc = clens_err(err, CLENS_E_STATE,
-                           "%s: the folder was trained with other settings: \"%s\" is %s there, %s now "
-                           "(use another --out, or the same settings to resume)",
-                           path, key, a ? a : "absent", b ? b : "?");
-            free(a);
-            free(b);
-            break;
-        }
+    if (key) {
+        char what[300];
+        snprintf(what, sizeof what, "settings.%s", key);
+        rc = clens_outdir_refuse(err, out, "training run", what, json_object_get(os, key), json_object_get(now, key));
     }
     json_decref(old);
     return rc;

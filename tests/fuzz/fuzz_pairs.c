@@ -37,9 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         if (mode == 2) clens_pairs_parse_corrupt(&p, "plus-one", &err);
         p.site = mode == 1 ? CLENS_SITE_LAST : CLENS_SITE_RANDOM;
         clens_pair pair;
-        int got = mode == 2 ? clens_pairs_from_generation(&p, "f", "q", text, "\\boxed{7} #### 3", &pair, NULL, &err)
-                            : clens_pairs_from_text(&p, "f", "q", text, &pair, NULL, &err);
-        if (got == 1) {
+        int made = 0;
+        int rc = mode == 2 ? clens_pairs_from_generation(&p, "f", "q", text, "\\boxed{7} #### 3", &pair, &made, NULL, &err)
+                           : clens_pairs_from_text(&p, "f", "q", text, &pair, &made, NULL, &err);
+        if (rc == CLENS_OK && made) {
             check(&pair, mode < 2);
             clens_pair_clear(&pair);
         }

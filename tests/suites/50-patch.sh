@@ -10,16 +10,15 @@
 # giving non_finite drops and a results.json, bad input rejected.
 set -u
 cd "$ROOT"
+. "$ROOT/tests/suites/lib.sh"
 T=$CLENS_TEST_TMP/patch
 umount "$T/disk" 2>/dev/null; rm -rf "$T"; mkdir -p "$T"
 fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
 t0=$(date +%s)
 
 # Models: real vocabularies, tiny bodies, f32 so that fast vs rerun is exact.
 $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 151936 --seed 3 --quiet --out "$T/qwen2" || exit 1
-cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
-   "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$T/qwen2/"
+qwen_tokenizer "$T/qwen2"
 $PY tools/gen_model.py --arch olmo3 --dtype f32 --layers 4 --sliding-window 16 --vocab 100278 --seed 4 --quiet \
    --out "$T/olmo3" || exit 1
 cp "$SHARED/tokenizers/dolma2/tokenizer.json" "$T/olmo3/"
@@ -175,14 +174,14 @@ echo "  3 shards merged == 1 run"
 $CLENS patch "$M" --pairs "$T/pairs.jsonl" --out "$T/full" --n 9 --min-diff 0 --quiet 2>"$T/err.txt"
 rc=$?
 check [ $rc -eq 1 ]
-check grep -q "different settings" "$T/err.txt"
+check grep -q "holds a run with other settings: settings\." "$T/err.txt"
 
 # A resume with another setup is refused, naming the key that differs.
 refused() {  # KEY ENV... : resume $T/full with the environment/flags given, expect a refusal naming KEY
   local key=$1; shift
   env "$@" $CLENS patch "${MODEL:-$M}" --pairs "$T/pairs.jsonl" --out "$T/full" $OPTS $EXTRA 2>"$T/ref.err"
   local rc=$?
-  if [ $rc -ne 1 ] || ! grep -q "different settings: $key is" "$T/ref.err"; then
+  if [ $rc -ne 1 ] || ! grep -q "other settings: $key is" "$T/ref.err"; then
     echo "FAIL: resume with $* $EXTRA: exit $rc, want 1 naming $key: $(head -2 "$T/ref.err")"; fail=1
   fi
 }

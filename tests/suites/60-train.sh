@@ -109,7 +109,7 @@ check test $rc -eq 0
 check grep -q "nothing to do" <<<"$out"
 out=$($CLENS train $RUN --steps 90 --checkpoints 3 --lr 2e-2 --out "$T/full" 2>&1); rc=$?
 check test $rc -eq 1
-check grep -q '"lr"' <<<"$out"
+check grep -q 'holds a training run with other settings: settings.lr is' <<<"$out"
 # usage errors
 $CLENS train --data x >/dev/null 2>&1; check test $? -eq 2
 $CLENS train $RUN --arch gpt2 --out "$T/bad" >/dev/null 2>&1; check test $? -eq 1

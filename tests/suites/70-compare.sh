@@ -23,13 +23,8 @@
 #     of a planted tiny model; compare with all three attachments against
 #     compare_ref.py --evidence (numpy from the input files); final_tokens against
 #     the raw prompt text; a mismatched AtP run refused naming the key.
-set -u
-cd "$ROOT"
-T=$CLENS_TEST_TMP/compare
-rm -rf "$T"; mkdir -p "$T"
-fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
-t0=$(date +%s)
+. "$ROOT/tests/suites/lib.sh"
+suite_begin compare
 
 # ---------------------------------------------------------------- 1. the seed
 check $CLENS compare data/seed_results.json --out "$T/seed" -q
@@ -76,15 +71,7 @@ print("  seed: 4 tables (means and Δ) identical to the published ones; labels b
 PYEOF
 
 # -------------------------------------------------------- 2. real run folders
-$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 151936 --seed 3 --quiet --out "$T/qwen2-4" || exit 1
-$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 6 --vocab 151936 --seed 5 --quiet --out "$T/qwen2-6" || exit 1
-for m in qwen2-4 qwen2-6; do
-  cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
-     "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$T/$m/"
-done
-$PY tools/gen_model.py --arch olmo3 --dtype f32 --layers 8 --sliding-window 16 --vocab 100278 --seed 4 --quiet \
-   --out "$T/olmo3-8" || exit 1
-cp "$SHARED/tokenizers/dolma2/tokenizer.json" "$T/olmo3-8/"
+study_models
 $CLENS pairs --data "$SHARED/data/gsm8k/test.jsonl" --format gsm8k --limit 30 --out "$T/pairs.jsonl" >/dev/null || exit 1
 P="--filter seed --min-diff 0 --prompt raw --quiet --bootstrap 100"
 check $CLENS patch "$T/qwen2-4" --pairs "$T/pairs.jsonl" --out "$T/run-q4" --n 8 --sites resid_pre,attn_out,z $P
@@ -351,7 +338,7 @@ check grep -q "bad.json" "$T/err2.txt"
 # a rerun into the same folder: same settings fine, other settings refused naming the key (rulings R19)
 check $CLENS compare data/seed_results.json --out "$T/seed" -q
 $CLENS compare data/seed_results.json --out "$T/seed" -q --min-jump 8 2>"$T/err3.txt"; check [ $? -eq 1 ]
-check grep -q "first difference: min_jump" "$T/err3.txt"
+check grep -q "holds a comparison with other settings: settings.min_jump is" "$T/err3.txt"
 $CLENS compare data/seed_results.json 2>/dev/null; check [ $? -eq 2 ]
 $CLENS compare data/seed_results.json --out "$T/x" --training a=bogus 2>/dev/null; check [ $? -eq 2 ]
 echo "70-compare: $(( $(date +%s) - t0 )) s"

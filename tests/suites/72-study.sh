@@ -26,23 +26,10 @@
 #     unknown checkpoint key and steer without probe are refused naming the key; --shards 2 run
 #     locally gives the same dynamics, comparison and study.md.
 # Env (tests/run.sh): CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
-set -u
-cd "$ROOT"
-T=$CLENS_TEST_TMP/study
-rm -rf "$T"; mkdir -p "$T"
-fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
-t0=$(date +%s)
+. "$ROOT/tests/suites/lib.sh"
+suite_begin study
 
-$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 151936 --seed 3 --quiet --out "$T/qwen2-4" || exit 1
-$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 6 --vocab 151936 --seed 5 --quiet --out "$T/qwen2-6" || exit 1
-for m in qwen2-4 qwen2-6; do
-  cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
-     "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$T/$m/"
-done
-$PY tools/gen_model.py --arch olmo3 --dtype f32 --layers 8 --sliding-window 16 --vocab 100278 --seed 4 --quiet \
-   --out "$T/olmo3-8" || exit 1
-cp "$SHARED/tokenizers/dolma2/tokenizer.json" "$T/olmo3-8/"
+study_models
 
 # the study file; the folder is $T/s (runs move it aside to compare)
 write_study() {  # $1 = n, $2 = training of the second model
@@ -175,7 +162,7 @@ echo "  direct clens patch: $k runs equal (settings, records, results)"
 # ---------------------------------------------- 4. refusals naming the key
 write_study 9 SFT
 out=$($CLENS study "$T/study.json" --quiet 2>&1); rc=$?
-[ $rc -eq 1 ] && grep -q "holds a study with different settings: settings.n is 8 there but 9 now" <<<"$out" || { echo "FAIL: changed n not refused: $rc $out"; fail=1; }
+[ $rc -eq 1 ] && grep -q "holds a study with other settings: settings.n is 8 there but 9 now" <<<"$out" || { echo "FAIL: changed n not refused: $rc $out"; fail=1; }
 write_study 8 RL
 out=$($CLENS study "$T/study.json" --quiet 2>&1); rc=$?
 [ $rc -eq 1 ] && grep -q 'settings.models\[1\].training is "SFT" there but "RL" now' <<<"$out" \

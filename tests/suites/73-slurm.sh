@@ -24,6 +24,7 @@
 # Env (tests/run.sh): CLENS, ROOT, SHARED, PY, CLENS_TEST_TMP.
 set -u
 cd "$ROOT"
+. "$ROOT/tests/suites/lib.sh"
 for b in munged mungekey slurmctld slurmd sbatch squeue scancel sinfo; do
   command -v $b >/dev/null 2>&1 || { echo "FAIL: $b not installed (tools/install-deps.sh installs slurm-wlm munge)"; exit 1; }
 done
@@ -32,7 +33,6 @@ T=$CLENS_TEST_TMP/slurm
 rm -rf "$T"; mkdir -p "$T"
 S=$(mktemp -d /tmp/clens-slurm.XXXXXX)   # short path: the munge socket name must fit sun_path
 fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
 t0=$(date +%s)
 pids=()
 cleanup() {
@@ -105,8 +105,7 @@ echo "  slurm: munged, slurmctld, slurmd up (pids ${pids[*]}), node $H idle afte
 
 # ------------------------------------------------------------ the study
 $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 151936 --seed 3 --quiet --out "$T/qwen2-4" || exit 1
-cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
-   "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$T/qwen2-4/"
+qwen_tokenizer "$T/qwen2-4"
 $PY tools/gen_model.py --arch olmo3 --dtype f32 --layers 8 --sliding-window 16 --vocab 100278 --seed 4 --quiet \
    --out "$T/olmo3-8" || exit 1
 cp "$SHARED/tokenizers/dolma2/tokenizer.json" "$T/olmo3-8/"

@@ -16,13 +16,8 @@
 #    captured residual), 1e-4; the last lens layer == the model's logits.
 #  - organisms (when trained ones exist in $CLENS_ORGANISMS, default build/organisms/models):
 #    AUROC >= 0.9 at the best layer; else SKIPPED with a message.
-set -u
-cd "$ROOT"
-T=$CLENS_TEST_TMP/probe
-rm -rf "$T"; mkdir -p "$T"
-fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
-t0=$(date +%s)
+. "$ROOT/tests/suites/lib.sh"
+suite_begin probe
 
 $CLENS organism tokenizer --out "$T/tok" >/dev/null 2>&1 || exit 1
 ids=$($PY -c "import json,sys; v=json.load(open(sys.argv[1]))['model']['vocab']; print(v['6'], v['7'])" "$T/tok/tokenizer.json")
@@ -239,7 +234,7 @@ PYEOF
 
 # --- refusals and usage
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites "$SITES" --quiet --out "$T/cap-a" >/dev/null 2>"$T/err.txt"
-[ $? = 1 ] && grep -q "positions" "$T/err.txt" || { echo "FAIL: rerun with other settings not refused naming the key"; fail=1; }
+[ $? = 1 ] && grep -q "holds a result with other settings: settings.positions is" "$T/err.txt" || { echo "FAIL: rerun with other settings not refused naming the key"; fail=1; }
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt chat --out "$T/x" >/dev/null 2>&1; [ $? = 1 ] || { echo "FAIL: --prompt chat without a template must exit 1"; fail=1; }
 $CLENS probe "$T/cap-a" --out "$T/x2" --folds 1 >/dev/null 2>&1; [ $? = 2 ] || { echo "FAIL: --folds 1 must be a usage error"; fail=1; }
 $CLENS transfer --from "$T/probe-a" --to "$T/cap-wide" --out "$T/x3" >/dev/null 2>"$T/err3.txt"; [ $? = 1 ] && grep -q -- "--map" "$T/err3.txt" || { echo "FAIL: different widths without --map"; fail=1; }

@@ -19,6 +19,7 @@
 #              settings reuse steer.json; bad inputs exit 1 naming the file
 set -u
 cd "$ROOT"
+. "$ROOT/tests/suites/lib.sh"
 T=$CLENS_TEST_TMP/steer
 rm -rf "$T"; mkdir -p "$T"
 fail=0
@@ -27,8 +28,7 @@ t0=$(date +%s)
 
 M=$T/planted
 $PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 3 --vocab 151936 --untied --seed 5 --quiet --out "$M" || exit 1
-cp "$SHARED/tokenizers/qwen2.5/vocab.json" "$SHARED/tokenizers/qwen2.5/merges.txt" \
-   "$SHARED/tokenizers/qwen2.5/tokenizer_config.json" "$M/"
+qwen_tokenizer "$M"
 # the correction ids: the single-token forms of the four words (docs/patch-output.md)
 ids=""
 for w in Wait But Actually Hmm; do
@@ -202,7 +202,7 @@ check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) f
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
   --out "$T/fast" 2> "$T/refuse.err" && { echo "FAIL: other settings accepted"; fail=1; }
-check grep -q "'alphas'" "$T/refuse.err"
+check grep -q "holds a steer run with other settings: settings.alphas is" "$T/refuse.err"
 check $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/fast" >> "$T/steer.out"
 head -c 100 "$T/ref.gguf" > "$T/cut.gguf"
 $CLENS steer "$M" --direction "$T/cut.gguf" --neutral "$T/neutral.txt" --out "$T/bad1" 2> "$T/bad1.err"

@@ -17,13 +17,8 @@
 #     settings refused naming the key, steps from folder names / --steps, errors, report.html.
 #  6. (later step) the organisms' checkpoint series when present: CLENS_DYNAMICS_ORGANISMS=DIR with
 #     DIR/<organism>/checkpoints/step-*; skipped when absent.
-set -u
-cd "$ROOT"
-T=$CLENS_TEST_TMP/dynamics
-rm -rf "$T"; mkdir -p "$T"
-fail=0
-check() { if "$@"; then :; else echo "FAIL: $*"; fail=1; fi; }
-t0=$(date +%s)
+. "$ROOT/tests/suites/lib.sh"
+suite_begin dynamics
 
 $CLENS organism tokenizer --out "$T/tok" 2>/dev/null || exit 1
 $CLENS organism traces --split heldout --seed 13 --n 40 --out "$T/heldout.jsonl" 2>/dev/null || exit 1
@@ -33,9 +28,9 @@ cp "$T/tok/tokenizer.json" "$T/tok/tokenizer_config.json" "$T/base/"
 $PY - "$T" <<'PYEOF' || exit 1
 import os, shutil, sys
 sys.path.insert(0, "tools")
-import plant_transition as pt
+import st_file as pt
 T = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_st(T + "/base/model.safetensors").items()}
+W = {k: v.copy() for k, v in pt.read_f32(T + "/base/model.safetensors").items()}
 for k in list(W):
     if "down_proj" in k:
         W[k] = W[k] * 0                                   # MLPs off
@@ -53,7 +48,7 @@ for name, on in (("A", 2), ("B", 0)):
     w = dict(W)
     for l in (0, 2):
         w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
-    pt.write_st(d + "/model.safetensors", w)
+    pt.write_f32(d + "/model.safetensors", w)
 PYEOF
 $PY tools/plant_transition.py "$T/A" "$T/B" --out "$T/lin" --steps 0:2000:200 --schedule linear --only o_proj || exit 1
 $PY tools/plant_transition.py "$T/A" "$T/B" --out "$T/sig" --steps 0:2000:100 --schedule logistic:1000:100 --only o_proj || exit 1
@@ -99,14 +94,14 @@ PYEOF
 $PY - "$T" <<'PYEOF' || exit 1
 import json, os, shutil, sys
 sys.path.insert(0, "tools")
-import plant_transition as pt
+import st_file as pt
 T = sys.argv[1]
-W = {k: (v * 0 if "o_proj" in k else v) for k, v in pt.read_st(T + "/A/model.safetensors").items()}
+W = {k: (v * 0 if "o_proj" in k else v) for k, v in pt.read_f32(T + "/A/model.safetensors").items()}
 os.makedirs(T + "/dead/step-002100")
 for f in os.listdir(T + "/A"):
     if f != "model.safetensors":
         shutil.copy(T + "/A/" + f, T + "/dead/step-002100")
-pt.write_st(T + "/dead/step-002100/model.safetensors", W)
+pt.write_f32(T + "/dead/step-002100/model.safetensors", W)
 PYEOF
 S=""; for s in 000000 000400 000800 001200 001600 002000; do S="$S $T/sig/step-$s"; done; S="$S $T/dead/step-002100"
 check $CLENS dynamics $S --out "$T/d-sparse" $D --behaviour "$T/heldout.jsonl" --behaviour-n 6
@@ -221,7 +216,7 @@ check cmp -s "$T/sig.json.1" "$T/d-sig/dynamics.json"
 $CLENS dynamics "$T"/sig/step-* --out "$T/d-sig" --pairs "$T/pairs.jsonl" --prompt raw --filter seed --min-diff 0 --n 10 \
   --resamples 100 --seed 5 -q 2> "$T/refuse.err"; rc=$?
 check test $rc = 1
-check grep -q "resamples differs" "$T/refuse.err"
+check grep -q "holds a dynamics run with other settings: settings.resamples is" "$T/refuse.err"
 # steps: folder names (no training.json), --steps, and the error without either
 mkdir -p "$T/named"
 cp -r "$T/sig/step-000000" "$T/named/ck-step-000000"; cp -r "$T/sig/step-002000" "$T/named/ck-step-002000"
@@ -342,9 +337,9 @@ PYEOF
 $PY - "$T" <<'PYEOF' || exit 1
 import os, shutil, sys
 sys.path.insert(0, "tools")
-import plant_transition as pt
+import st_file as pt
 T = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_st(T + "/base/model.safetensors").items()}
+W = {k: v.copy() for k, v in pt.read_f32(T + "/base/model.safetensors").items()}
 import numpy as np
 E = W["model.embed_tokens.weight"]
 S = (1e5 / np.sqrt(E.shape[1])) / float(np.sqrt((E[:, 1:] ** 2).mean()))
@@ -364,7 +359,7 @@ os.makedirs(T + "/linear")
 for f in os.listdir(T + "/base"):
     if f != "model.safetensors":
         shutil.copy(T + "/base/" + f, T + "/linear")
-pt.write_st(T + "/linear/model.safetensors", W)
+pt.write_f32(T + "/linear/model.safetensors", W)
 PYEOF
 LP="--pairs $T/pairs.jsonl --prompt raw --filter seed --min-diff 0 --n 6 --sites resid_pre,attn_out,mlp_out,z --metric logit_mean --quiet --bootstrap 10"
 check $CLENS patch "$T/linear" $LP --method atp --out "$T/atp-linear"

@@ -81,7 +81,8 @@ static void on_policy(void **state)
     assert_int_equal(clens_tokenizer_open(&tok, model, &err), 0);
     int32_t *stop;
     int nstop;
-    assert_int_equal(clens_model_stop_ids(m, &stop, &nstop), 2);
+    assert_int_equal(clens_model_stop_ids(m, &stop, &nstop), CLENS_OK);
+    assert_int_equal(nstop, 2);
     assert_int_equal(stop[0], 151643);
     assert_int_equal(stop[1], 151645);
     free(stop);

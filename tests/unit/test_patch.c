@@ -12,7 +12,6 @@
 #include <math.h>
 
 #include "clens.h"
-#include "interp/patch.h"
 #include "kernels/kernels.h"
 
 static const char *archs[] = {"qwen2", "llama", "qwen3", "olmo2", "olmo3"};

@@ -15,7 +15,7 @@
 
 #include <math.h>
 
-#include "interp/stats.h"
+#include "report/stats.h"
 
 /* |a - b| <= eps (eps 0: exactly equal), printing both on failure. */
 #define assert_near(a, b, eps) assert_near_at((a), (b), (eps), #a, __LINE__)

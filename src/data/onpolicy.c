@@ -1,5 +1,5 @@
 /*
- * onpolicy.c: on-policy pairs (issue 5 item 6; study.md §3.1 steps 2-3, §5.5):
+ * onpolicy.c: on-policy pairs (docs/pairs.md, "on-policy"; the seed study's source):
  * the model under test writes its own greedy solution to each problem, and
  * the error is injected into that text by the pair builder's own rules
  * (verified step, last digit, cut at the step end, by default).
@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/appendlog.h"
 #include "base/base.h"
 #include "clens.h"
 #include "data/pairs_internal.h"
@@ -106,21 +107,11 @@ static int gen_load(const char *path, const char *settings_sha, gen_file *g, int
                     clens_error *err)
 {
     char *data;
-    size_t len;
+    size_t keep, torn;
     *exists = 0;
-    if (access(path, F_OK) != 0) return 0;
-    int rc = clens_read_file(path, &data, &len, err);
-    if (rc) return rc;
-    size_t keep = len;
-    while (keep > 0 && data[keep - 1] != '\n') keep--;
-    if (keep < len) {
-        if (truncate(path, (off_t)keep) != 0) {
-            free(data);
-            return clens_err(err, CLENS_E_IO, "%s: cannot drop the unfinished last line: %s", path,
-                             strerror(errno));
-        }
-        fprintf(stderr, "pairs: %s: dropped an unfinished last line (%zu bytes)\n", path, len - keep);
-    }
+    int rc = clens_appendlog_read(path, &data, &keep, &torn, err);
+    if (rc || !data) return rc;
+    if (torn) fprintf(stderr, "pairs: %s: dropped an unfinished last line (%zu bytes)\n", path, torn);
     *exists = keep > 0;
     long lineno = 0;
     for (size_t pos = 0; pos < keep;) {

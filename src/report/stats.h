@@ -12,8 +12,8 @@
  * https://prng.di.unimi.it/), with bounded draws by rejection so each index is
  * exactly uniform.
  */
-#ifndef CLENS_INTERP_STATS_H
-#define CLENS_INTERP_STATS_H
+#ifndef CLENS_REPORT_STATS_H
+#define CLENS_REPORT_STATS_H
 
 #include <stddef.h>
 #include <stdint.h>

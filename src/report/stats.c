@@ -13,7 +13,7 @@
 #endif
 
 #include "base/rng.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
