@@ -34,7 +34,7 @@
 #include <string.h>
 
 #include "base/infile.h"
-#include "interp/stats.h"
+#include "report/stats.h"
 #include "report/compare_internal.h"
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
