@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "interp/patch.h"
 
@@ -117,7 +118,7 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     *out = NULL;
     if (n_sites < 1 || n_metrics < 1 || max_tokens < 1)
         return clens_err(err, CLENS_E_ARG, "patch: need at least one site, one metric and one token");
-    clens_patcher *p = calloc(1, sizeof *p);
+    clens_patcher *p = clens_calloc(1, sizeof *p);
     if (!p) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     p->m = m;
     p->max_tokens = max_tokens;
@@ -128,13 +129,13 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->HD = in->n_heads * in->head_dim;
     p->V = in->vocab;
     int rc = 0;
-    p->sites = malloc(sizeof *p->sites * n_sites);
-    p->site_order = malloc(sizeof(int) * n_sites);
-    p->metrics = calloc(n_metrics, sizeof *p->metrics);
+    p->sites = clens_malloc(sizeof *p->sites * n_sites);
+    p->site_order = clens_malloc(sizeof(int) * n_sites);
+    p->metrics = clens_calloc(n_metrics, sizeof *p->metrics);
     if (!p->sites || !p->site_order || !p->metrics) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     for (int i = 0; i < n_metrics; i++) {
         if (metrics[i].n_ids < 1) { rc = clens_err(err, CLENS_E_ARG, "patch: metric %d has no token ids", i); goto fail; }
-        int32_t *ids = malloc(sizeof *ids * metrics[i].n_ids);
+        int32_t *ids = clens_malloc(sizeof *ids * metrics[i].n_ids);
         if (!ids) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
         for (int k = 0; k < metrics[i].n_ids; k++) {
             if (metrics[i].ids[k] < 0 || metrics[i].ids[k] >= p->V) {
@@ -170,21 +171,21 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->need[CLENS_SITE_RESID_PRE] = 1;
     size_t LC = (size_t)(p->L + 1);
     for (int t = 0; t < CLENS_SITE_COUNT; t++)
-        if (p->need[t] && !(p->clean_act[t] = calloc(LC * (t == CLENS_SITE_Z ? p->HD : p->C), sizeof(float)))) {
+        if (p->need[t] && !(p->clean_act[t] = clens_calloc(LC * (t == CLENS_SITE_Z ? p->HD : p->C), sizeof(float)))) {
             rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
             goto fail;
         }
     p->max_rows = n_sites > 64 ? n_sites : 64;
-    p->corr_resid_pre = calloc(LC * p->C, sizeof(float));
-    p->clean_final = calloc(p->C, sizeof(float));
-    p->corr_final = calloc(p->C, sizeof(float));
-    p->init = calloc((size_t)p->max_rows * p->C, sizeof(float));
-    p->out_resid = calloc((size_t)p->max_rows * p->C, sizeof(float));
-    p->logits = calloc((size_t)METRIC_ROWS * p->V, sizeof(float));
-    p->normed = calloc((size_t)METRIC_ROWS * p->C, sizeof(float));
-    p->finals = calloc((size_t)(2 + n_sites) * p->C, sizeof(float));
-    p->rows = calloc(p->max_rows, sizeof *p->rows);
-    p->corr_ids = calloc(max_tokens, sizeof *p->corr_ids);
+    p->corr_resid_pre = clens_calloc(LC * p->C, sizeof(float));
+    p->clean_final = clens_calloc(p->C, sizeof(float));
+    p->corr_final = clens_calloc(p->C, sizeof(float));
+    p->init = clens_calloc((size_t)p->max_rows * p->C, sizeof(float));
+    p->out_resid = clens_calloc((size_t)p->max_rows * p->C, sizeof(float));
+    p->logits = clens_calloc((size_t)METRIC_ROWS * p->V, sizeof(float));
+    p->normed = clens_calloc((size_t)METRIC_ROWS * p->C, sizeof(float));
+    p->finals = clens_calloc((size_t)(2 + n_sites) * p->C, sizeof(float));
+    p->rows = clens_calloc(p->max_rows, sizeof *p->rows);
+    p->corr_ids = clens_calloc(max_tokens, sizeof *p->corr_ids);
     p->cap_tokens = max_tokens;
     if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids ||
         !p->normed || !p->finals) {

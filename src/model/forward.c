@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "model/model.h"
 
@@ -49,7 +50,7 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     *out = NULL;
     if (n_seq < 1 || n_ctx < 1 || max_rows < 1)
         return clens_err(err, CLENS_E_ARG, "context: n_seq, n_ctx and max_rows must be positive");
-    clens_ctx *ctx = calloc(1, sizeof *ctx);
+    clens_ctx *ctx = clens_calloc(1, sizeof *ctx);
     if (!ctx) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     ctx->m = m;
     ctx->n_seq = n_seq;
@@ -58,19 +59,19 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     size_t kvw = (size_t)c->n_kv_heads * c->head_dim, R = (size_t)max_rows;
     size_t kv = (size_t)n_seq * c->n_layers * (size_t)n_ctx * kvw;
     size_t C = c->d_model, HD = (size_t)c->n_heads * c->head_dim, F = c->d_ff;
-    ctx->seq_len = calloc(n_seq, sizeof(int));
-    ctx->k_cache = malloc(kv * sizeof(float));
-    ctx->v_cache = malloc(kv * sizeof(float));
-    ctx->x = malloc(R * C * sizeof(float));
-    ctx->h = malloc(R * (C > HD ? C : HD) * sizeof(float));
-    ctx->q = malloc(R * HD * sizeof(float));
-    ctx->k = malloc(R * kvw * sizeof(float));
-    ctx->v = malloc(R * kvw * sizeof(float));
-    ctx->z = malloc(R * HD * sizeof(float));
-    ctx->g = malloc(R * F * sizeof(float));
-    ctx->u = malloc(R * F * sizeof(float));
-    ctx->norm_row = malloc(R * C * sizeof(float));
-    ctx->row_ids = malloc(R * sizeof(int));
+    ctx->seq_len = clens_calloc(n_seq, sizeof(int));
+    ctx->k_cache = clens_malloc(kv * sizeof(float));
+    ctx->v_cache = clens_malloc(kv * sizeof(float));
+    ctx->x = clens_malloc(R * C * sizeof(float));
+    ctx->h = clens_malloc(R * (C > HD ? C : HD) * sizeof(float));
+    ctx->q = clens_malloc(R * HD * sizeof(float));
+    ctx->k = clens_malloc(R * kvw * sizeof(float));
+    ctx->v = clens_malloc(R * kvw * sizeof(float));
+    ctx->z = clens_malloc(R * HD * sizeof(float));
+    ctx->g = clens_malloc(R * F * sizeof(float));
+    ctx->u = clens_malloc(R * F * sizeof(float));
+    ctx->norm_row = clens_malloc(R * C * sizeof(float));
+    ctx->row_ids = clens_malloc(R * sizeof(int));
     if (!ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
         !ctx->z || !ctx->g || !ctx->u || !ctx->norm_row || !ctx->row_ids) {
         clens_ctx_free(ctx);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "model/model.h"
 
@@ -23,7 +24,7 @@ static double yarn_correction_dim(double rot, int dim, double base, double max_p
 int rope_init(rope_table *t, const rope_config *rc, int D, int max_pos, clens_error *err)
 {
     int half = D / 2;
-    t->inv_freq = malloc(sizeof(float) * half);
+    t->inv_freq = clens_malloc(sizeof(float) * half);
     t->attn_factor = 1.0f;
     if (!t->inv_freq) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     float base = (float)rc->theta;
