@@ -9,6 +9,11 @@ SAN     ?= 0
 # Portable baseline; faster paths are chosen at run time from CPUID.
 ARCH    ?= -march=x86-64-v2 -mtune=generic
 OPT     ?= -O2
+# assert() stays on in every build (no -DNDEBUG): the library's assertions are
+# internal preconditions of the forward pass and the patcher (shapes, rows,
+# layers, buffers), a few integer compares per row or per call, and a broken
+# one should stop at the assertion, not as silently wrong numbers
+# (docs/reliability.md). Building with CFLAGS=-DNDEBUG removes them.
 CFLAGS_BASE = -std=c11 $(OPT) -g $(ARCH) -Wall -Wextra -Werror -fopenmp \
               -D_GNU_SOURCE -Iinclude -Isrc
 ifeq ($(SAN),1)

@@ -16,6 +16,7 @@
  * (rulings R3), so the site after the last block reproduces the clean metric
  * exactly (100% recovery).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,7 @@ static void capture_hook(void *user, const clens_hook_event *ev)
     if (t == CLENS_SITE_COUNT) return;
     for (int i = 0; i < ev->n_rows; i++) {
         if (ev->batch[ev->rows[i]].pos != h->pos) continue;
+        assert(ev->layer <= h->p->L && ev->width == (t == CLENS_SITE_Z ? h->p->HD : h->p->C));
         const float *row = ev->data + (size_t)i * ev->width;
         if (h->act && h->act[t]) memcpy(h->act[t] + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
         if (h->resid_pre && t == CLENS_SITE_RESID_PRE)
@@ -242,6 +244,7 @@ static void suffix_hook(void *user, const clens_hook_event *ev)
     hook_state *hs = user;
     for (int i = 0; i < ev->n_rows; i++) {
         const clens_row *r = &ev->batch[ev->rows[i]];
+        assert(r->seq >= 0 && r->seq < N_SEQ);
         if (r->pos != hs[r->seq].pos) continue;
         clens_hook_event single = *ev;
         single.n_rows = 1;
@@ -253,6 +256,9 @@ static void suffix_hook(void *user, const clens_hook_event *ev)
 
 static const float *clean_value(const clens_patcher *p, const clens_site *s)
 {
+    /* sites were validated by clens_patcher_new; their activations captured by begin */
+    assert(s->type >= 0 && s->type < CLENS_SITE_COUNT && s->layer >= 0 && s->layer <= p->L);
+    assert(p->clean_act[s->type]);
     int w = s->type == CLENS_SITE_Z ? p->HD : p->C;
     return p->clean_act[s->type] + (size_t)s->layer * w;
 }
@@ -262,6 +268,7 @@ static void write_site(const clens_patcher *p, const clens_site *s, float *row)
     const float *v = clean_value(p, s);
     if (s->type == CLENS_SITE_Z) {
         int D = p->HD / clens_model_get_info(p->m)->n_heads;
+        assert(s->head >= 0 && (s->head + 1) * D <= p->HD);
         memcpy(row + (size_t)s->head * D, v + (size_t)s->head * D, sizeof(float) * D);
     } else {
         memcpy(row, v, sizeof(float) * (s->type == CLENS_SITE_Z ? p->HD : p->C));
@@ -287,6 +294,7 @@ static void patch_hook(void *user, const clens_hook_event *ev)
         int sl = s->layer;
         if (st == CLENS_SITE_RESID_PRE && sl == h->p->L) { st = CLENS_SITE_RESID_POST; sl = h->p->L - 1; }
         if (st != t || sl != ev->layer) continue;
+        assert(ev->width == (t == CLENS_SITE_Z ? h->p->HD : h->p->C));
         if (h->value) memcpy(ev->data + (size_t)i * ev->width, h->value, sizeof(float) * ev->width);
         else write_site(h->p, s, ev->data + (size_t)i * ev->width);
     }
@@ -300,6 +308,7 @@ static int run_tokens(clens_patcher *p, int seq, const int32_t *ids, int from, i
     clens_forward_args a = {0};
     a.hook = hook;
     a.hook_user = user;
+    assert(seq >= 0 && seq < N_SEQ && from >= 0 && to <= p->max_tokens && p->rows && p->out_resid);
     for (int s = from; s < to;) {
         int k = to - s < p->max_rows ? to - s : p->max_rows;
         for (int i = 0; i < k; i++) p->rows[i] = (clens_row){seq, s + i, ids[s + i], 0, 1, 0};
@@ -318,6 +327,7 @@ static void metrics_rows(clens_patcher *p, const float *resid, int n, const int 
 {
     for (int done = 0; done < n;) {
         int k = n - done < METRIC_ROWS ? n - done : METRIC_ROWS;
+        for (int r = 0; r < k; r++) assert(cols[done + r] >= 0 && cols[done + r] < 2 + p->n_sites);
         clens_logits_from_resid_rows(p->m, resid + (size_t)done * p->C, k, p->normed, p->logits);
         for (int r = 0; r < k; r++)
             for (int i = 0; i < p->n_metrics; i++)
@@ -363,6 +373,7 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
             return rc;
         hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
         int S = T - P;
+        assert(P >= 0 && P < T && S >= 1);
         if (2 * S <= p->max_rows) {
             /* Both suffixes as one batch: the weights are read once for both. */
             hook_state both[N_SEQ];

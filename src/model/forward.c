@@ -11,6 +11,7 @@
  * stream. Every row is computed independently except through the cache, so
  * on the portable kernel path a row's result does not depend on the batch.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos)
 {
     const model_config *c = &ctx->m->cfg;
+    assert(seq >= 0 && seq < ctx->n_seq && layer >= 0 && layer < c->n_layers && pos >= 0 && pos <= ctx->n_ctx);
     return (((size_t)seq * c->n_layers + layer) * ctx->n_ctx + pos) * (size_t)(c->n_kv_heads * c->head_dim);
 }
 
@@ -114,6 +116,7 @@ static void call_hook(const clens_forward_args *a, clens_hook_point p, int layer
                       const int *rows, const clens_row *batch, float *data)
 {
     if (!a || !a->hook || n_rows == 0) return;
+    assert(width > 0 && n_rows > 0 && rows && batch && data);
     clens_hook_event ev = {p, layer, width, n_rows, rows, batch, data};
     a->hook(a->hook_user, &ev);
 }
@@ -166,6 +169,7 @@ static int validate(clens_ctx *ctx, const clens_row *rows, int n, const clens_fo
 static void qk_norm(const clens_model *m, float *x, const float *w, int n, int heads)
 {
     const model_config *c = &m->cfg;
+    assert(x && w && n > 0 && heads > 0);
     if (c->arch->qknorm == QKNORM_PER_HEAD) kern_rmsnorm(x, x, w, (float)c->rms_eps, n * heads, c->head_dim);
     else kern_rmsnorm(x, x, w, (float)c->rms_eps, n, heads * c->head_dim);
 }
@@ -179,6 +183,9 @@ static void attention_row(clens_ctx *ctx, const clens_model *m, const layer_weig
     const int H = c->n_heads, Hkv = c->n_kv_heads, D = c->head_dim, HD = H * D, KVW = Hkv * D;
     int lo = w->sliding ? r->pos - c->window + 1 : 0;
     if (lo < 0) lo = 0;
+    /* validate() admitted the row: its sequence exists and its position is in the cache */
+    assert(i >= 0 && i < ctx->max_rows && r->seq >= 0 && r->seq < ctx->n_seq);
+    assert(r->pos >= 0 && r->pos < ctx->n_ctx && lo <= r->pos);
     size_t base = ctx_kv_offset(ctx, r->seq, l, 0);
     kern_attention_row_path(ctx->z + (size_t)i * HD, ctx->q + (size_t)i * HD, ctx->k_cache + base,
                             ctx->v_cache + base, lo, r->commit ? r->pos + 1 : r->pos,
@@ -197,6 +204,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
     int next[ctx->n_seq];
     int rc = validate(ctx, rows, n, args, next, err);
     if (rc) return rc;
+    assert(n >= 1 && n <= ctx->max_rows && ctx->x && ctx->h && ctx->row_ids);
 
     float *x = ctx->x, *h = ctx->h;
     int n0 = 0;
@@ -224,6 +232,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         const layer_weights *w = &m->layers[l];
         while (act < n && rows[act].start_layer <= l) act++;
         if (act == 0) continue;
+        assert(act <= n && w->q.data && w->o.data && w->down.data); /* rows sorted by start_layer */
         call_hook(args, CLENS_HOOK_RESID_PRE, l, C, act, ctx->row_ids, rows, x);
 
         /* Attention. Pre-norm blocks read norm(x); OLMo reads x itself. */
@@ -315,6 +324,7 @@ void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int 
      * row the same bits as alone (R3: the site after the last block must
      * reproduce the clean metric exactly); elsewhere one row at a time. */
     int C = m->cfg.d_model, step = kern_matmul_rows_exact(m->path_kind, n) ? n : 1;
+    assert(resid && normed && logits && n >= 1);
     kern_rmsnorm(normed, resid, m->final_norm, (float)m->cfg.rms_eps, n, C);
     for (int i = 0; i < n; i += step)
         kern_matmul(logits + (size_t)i * m->cfg.vocab, normed + (size_t)i * C, &m->lm_head, NULL,

@@ -4,6 +4,7 @@
  * architectures.md §1.3-1.4. Frequencies and angles are computed in fp32 as
  * HF does; cos and sin are both multiplied by the attention factor (YaRN).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -91,6 +92,7 @@ void rope_free(rope_table *t)
 void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos)
 {
     int half = D / 2;
+    assert(t->inv_freq && D > 0 && D % 2 == 0 && pos >= 0 && Hq > 0 && Hk > 0);
     float c[half], s[half];
     for (int j = 0; j < half; j++) {
         float a = (float)pos * t->inv_freq[j];
