@@ -79,6 +79,8 @@ struct clens_patcher {
     float *finals;                     /* (2 + n_sites, C): clean, corr, patched final residuals */
     clens_row *rows;
     int max_rows;
+    int *row_site;                     /* (max_rows) fast batch row -> sorted site index */
+    int *cols;                         /* (n_sites) out column of each sorted site */
     int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
     int cap_tokens, T, ready;
     clens_patch_method method;
@@ -103,6 +105,8 @@ void clens_patcher_free(clens_patcher *p)
     free(p->normed);
     free(p->finals);
     free(p->rows);
+    free(p->row_site);
+    free(p->cols);
     free(p->corr_ids);
     free(p->sites);
     free(p->site_order);
@@ -187,9 +191,11 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->finals = clens_calloc((size_t)(2 + n_sites) * p->C, sizeof(float));
     p->rows = clens_calloc(p->max_rows, sizeof *p->rows);
     p->corr_ids = clens_calloc(max_tokens, sizeof *p->corr_ids);
+    p->row_site = clens_calloc(p->max_rows, sizeof *p->row_site);
+    p->cols = clens_calloc(n_sites, sizeof *p->cols);
     p->cap_tokens = max_tokens;
     if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids ||
-        !p->normed || !p->finals) {
+        !p->normed || !p->finals || !p->row_site || !p->cols) {
         rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -423,9 +429,10 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
         return CLENS_OK;
     }
     /* All patched variants as one batch of ephemeral rows at the final position. */
-    int row_site[p->max_rows];
+    int *row_site = p->row_site;
     for (int done = 0; done < p->n_sites;) {
         int k = p->n_sites - done < p->max_rows ? p->n_sites - done : p->max_rows;
+        assert(k >= 1 && k <= p->max_rows);
         for (int i = 0; i < k; i++) {
             const clens_site *s = &p->sites[done + i];
             p->rows[i] = (clens_row){SEQ_CORR, T - 1, corr[T - 1], site_start(s), 0, 0};
@@ -450,7 +457,7 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
     /* The patched rows' metrics in batched unembeddings; clens_logits_from_resid_rows
      * gives each row the bits it has alone, so these columns are exactly
      * comparable with the clean and corrupted ones computed by begin. */
-    int cols[p->n_sites];
+    int *cols = p->cols;
     for (int i = 0; i < p->n_sites; i++) cols[i] = 2 + p->site_order[i];
     metrics_rows(p, p->finals + (size_t)2 * p->C, p->n_sites, cols, out);
     return CLENS_OK;

@@ -43,6 +43,9 @@ void clens_ctx_free(clens_ctx *ctx)
     free(ctx->u);
     free(ctx->norm_row);
     free(ctx->row_ids);
+    free(ctx->next_len);
+    free(ctx->prefill_rows);
+    free(ctx->rope_cs);
     free(ctx);
 }
 
@@ -74,7 +77,10 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     ctx->u = clens_malloc(R * F * sizeof(float));
     ctx->norm_row = clens_malloc(R * C * sizeof(float));
     ctx->row_ids = clens_malloc(R * sizeof(int));
-    if (!ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
+    ctx->next_len = clens_calloc(n_seq, sizeof(int));
+    ctx->prefill_rows = clens_calloc(R, sizeof(clens_row));
+    ctx->rope_cs = clens_calloc((size_t)c->head_dim, sizeof(float));
+    if (!ctx->next_len || !ctx->prefill_rows || !ctx->rope_cs || !ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
         !ctx->z || !ctx->g || !ctx->u || !ctx->norm_row || !ctx->row_ids) {
         clens_ctx_free(ctx);
         return clens_err(err, CLENS_E_NOMEM, "context: out of memory for %d sequences x %d tokens (KV cache %.1f MiB)",
@@ -201,7 +207,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
     const int HD = H * D, KVW = Hkv * D;
     const float eps = (float)c->rms_eps, scale = 1.0f / sqrtf((float)D);
     const kern_path kp = m->path_kind;
-    int next[ctx->n_seq];
+    int *next = ctx->next_len;
     int rc = validate(ctx, rows, n, args, next, err);
     if (rc) return rc;
     assert(n >= 1 && n <= ctx->max_rows && ctx->x && ctx->h && ctx->row_ids);
@@ -246,7 +252,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
             qk_norm(m, ctx->k, w->k_norm, act, Hkv);
         }
         for (int i = 0; i < act; i++)
-            rope_apply(w->rope, ctx->q + (size_t)i * HD, H, ctx->k + (size_t)i * KVW, Hkv, D, rows[i].pos);
+            rope_apply(w->rope, ctx->q + (size_t)i * HD, H, ctx->k + (size_t)i * KVW, Hkv, D, rows[i].pos, ctx->rope_cs);
         for (int i = 0; i < act; i++)
             if (rows[i].commit) {
                 size_t off = ctx_kv_offset(ctx, rows[i].seq, l, rows[i].pos);
@@ -333,8 +339,16 @@ void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int 
 
 void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits)
 {
-    float normed[m->cfg.d_model];
+    /* A stack row for widths up to 8192 (every supported model's), the heap
+     * beyond; this call has no status, so an allocation failure gives NaN
+     * logits, which every consumer reports as non-finite. */
+    float row[8192], *normed = m->cfg.d_model <= 8192 ? row : clens_malloc(sizeof(float) * (size_t)m->cfg.d_model);
+    if (!normed) {
+        for (int v = 0; v < m->cfg.vocab; v++) logits[v] = NAN;
+        return;
+    }
     clens_logits_from_resid_rows(m, resid, 1, normed, logits);
+    if (normed != row) free(normed);
 }
 
 int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n, float *all_logits, float *last_logits,
@@ -348,7 +362,7 @@ int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n, float *all
                          "prompt of %d tokens (after %d cached) is longer than the context (%d tokens; "
                          "max_position_embeddings %d)",
                          n, start, ctx->n_ctx, ctx->m->cfg.max_pos);
-    clens_row rows[ctx->max_rows];
+    clens_row *rows = ctx->prefill_rows;
     size_t V = (size_t)ctx->m->cfg.vocab;
     for (int done = 0; done < n;) {
         int k = n - done < ctx->max_rows ? n - done : ctx->max_rows;

@@ -89,11 +89,11 @@ void rope_free(rope_table *t)
     t->inv_freq = NULL;
 }
 
-void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos)
+void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos, float *cs)
 {
     int half = D / 2;
-    assert(t->inv_freq && D > 0 && D % 2 == 0 && pos >= 0 && Hq > 0 && Hk > 0);
-    float c[half], s[half];
+    assert(t->inv_freq && cs && D > 0 && D % 2 == 0 && pos >= 0 && Hq > 0 && Hk > 0);
+    float *c = cs, *s = cs + half; /* [D] scratch of the caller's context */
     for (int j = 0; j < half; j++) {
         float a = (float)pos * t->inv_freq[j];
         c[j] = cosf(a) * t->attn_factor;
