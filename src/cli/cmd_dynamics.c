@@ -110,6 +110,12 @@ int cmd_dynamics(int argc, char **argv)
         rc = cli_usage_error("dynamics", "two or more CHECKPOINTs, --pairs and --out are required");
         goto done;
     }
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("dynamics", out, (const char *const[]){pairs_path, beh}, 2) ||
+        cli_check_out_dir("dynamics", out, cks, (size_t)n_ck)) {
+        rc = CLI_EXIT_ERR;
+        goto done;
+    }
     if (strcmp(metric_s, "logprob_mass") == 0) rp->metric = CLENS_METRIC_LOGPROB_MASS;
     else if (strcmp(metric_s, "logit_mean") == 0) rp->metric = CLENS_METRIC_LOGIT_MEAN;
     else { rc = cli_usage_error("dynamics", "--metric expects logprob_mass or logit_mean"); goto done; }

@@ -327,6 +327,11 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
         progress(st, "steer: pair %ld (%s): corrupted %.4f -> %.4f at alpha %g\n", used, pairs[i].id, vals[1], vals[3],
                  s->alphas[0]);
     }
+    if (used == 0) { /* every mean below would be NaN with exit 0 */
+        rc = clens_err(err, CLENS_E_FORMAT, "steer: no usable pair in %s (%zu read; empty, or every one dropped)", s->pairs,
+                       np);
+        goto end;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "n_pairs", json_integer(used));
     json_object_set_new(o, "drops", drops);
@@ -468,7 +473,10 @@ static int run_generation(study *st, const clens_pair *pairs, size_t np, json_t 
             }
     }
 #undef PUSH
-    if (n == 0) goto end;
+    if (n == 0) {
+        rc = clens_err(err, CLENS_E_FORMAT, "%s: no generation prompt", s->prompts ? s->prompts : s->pairs);
+        goto end;
+    }
     json_t *o = json_object(), *samples = json_array();
     int ne = 0;
     for (int i = 0; i < n; i++) ne += is_err[i];
@@ -529,6 +537,11 @@ static int run_neutral(study *st, json_t *out, clens_error *err)
         if (lens[nt] > (size_t)clens_model_get_info(st->m)->max_pos) lens[nt] = (size_t)clens_model_get_info(st->m)->max_pos;
         if (lens[nt]) nt++;
         else free(ids[nt]);
+    }
+    if (nt == 0) { /* means over no text would be NaN with exit 0 */
+        rc = clens_err(err, CLENS_E_FORMAT, "%s: no neutral text (the file is empty or every text encodes to no tokens)",
+                       s->neutral);
+        goto end;
     }
     for (int j = 0; j < st->n_specs; j++) {
         for (int i = 0; i < nt; i++) {
@@ -698,6 +711,11 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
         if (st.active[l]) {
             double nv = 0;
             for (int c = 0; c < st.C; c++) nv += (double)st.vecs[(size_t)l * st.C + c] * st.vecs[(size_t)l * st.C + c];
+            if (!isfinite(nv)) {
+                rc = clens_err(err, CLENS_E_NONFINITE, "steer: the vector of layer %d holds NaN or Inf (or overflows) in %s", l,
+                               s->direction ? s->direction : "the control vectors");
+                goto end;
+            }
             json_array_append_new(ly, json_integer(l));
             json_array_append_new(nrm, json_real(sqrt(nv)));
         }
