@@ -714,6 +714,8 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
             if (!isfinite(nv)) {
                 rc = clens_err(err, CLENS_E_NONFINITE, "steer: the vector of layer %d holds NaN or Inf (or overflows) in %s", l,
                                s->direction ? s->direction : "the control vectors");
+                json_decref(ly);
+                json_decref(nrm);
                 goto end;
             }
             json_array_append_new(ly, json_integer(l));
