@@ -165,6 +165,9 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
     json_error_t je;
     memset(c, 0, sizeof *c);
     json_t *root = json_loadb(json, len, 0, &je);
+    /* jansson fails without a message only when an allocation fails */
+    if (!root && (json_error_code(&je) == json_error_out_of_memory || !je.text[0]))
+        return clens_err(err, CLENS_E_NOMEM, "%s: out of memory while parsing", path);
     if (!root) return clens_err(err, CLENS_E_FORMAT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     cfgp p = {root, path, err};
     int rc = 0;
