@@ -6,10 +6,17 @@
 CC      ?= gcc
 BUILD   ?= build
 SAN     ?= 0
+# -Wvla: no stack arrays sized at run time (a caller's n_seq, max_rows or
+# site count would size them); scratch is owned by the context instead.
 # Portable baseline; faster paths are chosen at run time from CPUID.
 ARCH    ?= -march=x86-64-v2 -mtune=generic
 OPT     ?= -O2
-CFLAGS_BASE = -std=c11 $(OPT) -g $(ARCH) -Wall -Wextra -Werror -fopenmp \
+# assert() stays on in every build (no -DNDEBUG): the library's assertions are
+# internal preconditions of the forward pass and the patcher (shapes, rows,
+# layers, buffers), a few integer compares per row or per call, and a broken
+# one should stop at the assertion, not as silently wrong numbers
+# (docs/reliability.md). Building with CFLAGS=-DNDEBUG removes them.
+CFLAGS_BASE = -std=c11 $(OPT) -g $(ARCH) -Wall -Wextra -Wvla -Werror -fopenmp \
               -D_GNU_SOURCE -Iinclude -Isrc
 ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -7,7 +7,8 @@
 #
 #   tools/check-deps.sh [-v]      -v: print every header / library with its package
 #
-# Headers: every #include <...> in src/, tests/ (fuzz harnesses included) and
+# Programs: the Slurm and munge daemons and client, chromium and python3 the
+# suites run. Headers: every #include <...> in src/, tests/ (fuzz harnesses included) and
 # bench/, resolved by gcc and by clang with the build's flags (-M gives the
 # file the compiler picks). Libraries: the Makefile's LIBS plus -lcmocka, the
 # OpenMP runtime of each compiler (-fopenmp) and the clang sanitizer/libFuzzer
@@ -55,9 +56,11 @@ FLAGS="-std=c11 -D_GNU_SOURCE -march=x86-64-v2 -fopenmp -Iinclude -Isrc"
 for cc in gcc clang; do
   command -v $cc >/dev/null || { echo "check-deps: $cc not installed"; fail=1; continue; }
   for h in $headers; do
-    # -M prints "TARGET: header deps...": the first file after the target is the header
+    # -M prints "TARGET: header deps...": the first file after the target is the header,
+    # except gcc's implicit stdc-predef.h, listed before it (every gcc header was
+    # attributed to libc6-dev before this filter)
     f=$(printf '#include <%s>\n' "$h" | $cc $FLAGS -E -M -x c - 2>/dev/null | tr -d '\\' | tr ' ' '\n' |
-        grep -v -e ':$' -e '^$' | head -1)
+        grep -v -e ':$' -e '^$' -e '/stdc-predef\.h$' | head -1)
     if [ -z "$f" ]; then echo "check-deps: header <$h> ($cc): not found"; fail=1; continue; fi
     add header "<$h>" $cc "$f"
   done
@@ -67,7 +70,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'int main(void) { return 0; }\n' >"$tmp/x.c"
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' >"$tmp/f.c"
-LIBS=$(sed -n 's/^LIBS[[:space:]]*=[[:space:]]*//p' Makefile)
+# every LIBS line of the Makefile, "LIBS = ..." and "LIBS += ..." (GSL is on the second)
+LIBS=$(sed -n 's/^LIBS[[:space:]]*+\{0,1\}=[[:space:]]*//p' Makefile | tr '\n' ' ')
 link_trace() { # compiler, source, flags...: the files the linker opened
   local cc=$1 src=$2; shift 2
   $cc "$@" "$src" -o "$tmp/a.out" -Wl,--trace 2>/dev/null | grep -E '\.(so|a)(\.[0-9.]+)?$|\.so\b' |
@@ -81,6 +85,16 @@ for cc in $libcompilers; do
   [ -n "$files" ] || { echo "check-deps: $cc cannot link (-fopenmp $LIBS -lcmocka, or a libFuzzer harness)"; fail=1; }
   for f in $files; do add library "$(basename "$f")" $cc "$f"; done
 done
+
+# Programs the suites run: the Slurm daemons and client and munge
+# (73-slurm.sh), chromium (70-compare.sh's report check), the reference Python.
+if [ -z "${CHECK_DEPS_HEADERS:-}" ]; then
+  for prog in sbatch squeue scancel sinfo slurmctld slurmd munged chromium python3; do
+    f=$(PATH=$PATH:/usr/sbin:/sbin command -v $prog) || { echo "check-deps: program $prog: not installed"; fail=1; continue; }
+    [ $prog = python3 ] && f=/usr/bin/python3 # the reference Python (a pyenv one may come first on PATH)
+    add program $prog - "$f"
+  done
+fi
 
 # Candidate names of each file as dpkg may have recorded it: the path without
 # symlinks resolved, fully resolved, and either without /usr (merged /usr:
@@ -108,5 +122,5 @@ for e in "${entries[@]}"; do
   [ $VERBOSE = 1 ] && echo "  $what $name ($cc): $pkg ($how)"
 done
 
-if [ $fail = 0 ]; then echo "check-deps: $n headers/libraries (gcc and clang), each from a package $INSTALL names"; fi
+if [ $fail = 0 ]; then echo "check-deps: $n headers/libraries/programs (gcc and clang), each from a package $INSTALL names"; fi
 exit $fail

@@ -1,6 +1,7 @@
 /*
  * base.c: error formatting, file helpers and SHA-256 (FIPS 180-4).
  */
+#include "base/alloc.h"
 #include "base/base.h"
 #include "base/infile.h"
 
@@ -43,7 +44,7 @@ int clens_read_file(const char *path, char **data, size_t *len, clens_error *err
         fclose(f);
         return clens_err(err, CLENS_E_IO, "%s: cannot determine size", path);
     }
-    buf = malloc((size_t)n + 1);
+    buf = clens_malloc((size_t)n + 1);
     if (!buf) { fclose(f); return clens_err(err, CLENS_E_NOMEM, "%s: out of memory", path); }
     if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf); fclose(f);
@@ -58,7 +59,7 @@ int clens_read_file(const char *path, char **data, size_t *len, clens_error *err
 
 static void fsync_dir_of(const char *path)
 {
-    char *tmp = strdup(path);
+    char *tmp = clens_strdup(path);
     if (!tmp) return;
     int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY);
     if (fd >= 0) { fsync(fd); close(fd); }
@@ -99,7 +100,7 @@ int clens_append_line_durable(const char *path, const char *line, clens_error *e
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) return clens_err(err, CLENS_E_IO, "%s: %s", path, strerror(errno));
     size_t n = strlen(line);
-    char *buf = malloc(n + 1);
+    char *buf = clens_malloc(n + 1);
     if (!buf) { close(fd); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
     memcpy(buf, line, n);
     buf[n] = '\n';

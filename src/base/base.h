@@ -30,6 +30,13 @@ int clens_write_file_atomic(const char *path, const void *data, size_t len, clen
 int clens_output_check(const char *path, const char *const *inputs, size_t n_inputs,
                        clens_error *err);
 
+/* Before writing into an output folder: dir must be absent, a folder or a
+ * symbolic link to one; not the same folder as any of inputs (a file input
+ * that is a folder, e.g. a model); and every entry already in it a regular
+ * file or a folder (not a FIFO, device, socket or symbolic link, which an
+ * append would block on or a rename would replace). src/base/outpath.c. */
+int clens_output_dir_check(const char *dir, const char *const *inputs, size_t n_inputs, clens_error *err);
+
 /* Appends one line (a '\n' is added) and fsyncs, so a killed run loses at most
  * the line in flight. */
 int clens_append_line_durable(const char *path, const char *line, clens_error *err);

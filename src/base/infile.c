@@ -80,6 +80,9 @@ int clens_json_load_regular(const char *path, size_t flags, json_t **out, json_e
     }
     *out = json_loadb(data, len, flags, je);
     free(data);
+    /* jansson fails without a message only when an allocation fails */
+    if (!*out && (json_error_code(je) == json_error_out_of_memory || !je->text[0]))
+        return clens_err(err, CLENS_E_NOMEM, "%s: out of memory while parsing", path);
     if (!*out) return clens_err(err, CLENS_E_FORMAT, "%s:%d:%d: %s", path, je->line, je->column, je->text);
     return CLENS_OK;
 }

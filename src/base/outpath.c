@@ -13,8 +13,18 @@
  * (st_dev, st_ino) as any input, and its folder must exist. Writing through
  * to a character device is refused rather than supported: the atomic write
  * is what makes a killed run safe, and a device cannot be renamed over.
+ *
+ * Output folders (clens_output_dir_check) get the same care one level down:
+ * the folder must be absent or a folder (a symbolic link to a folder is
+ * written through, which replaces nothing), must not be one of the input
+ * folders (train --out MODEL would write config.json over the model's), and
+ * every entry already in it must be a regular file or a folder: a FIFO named
+ * records.jsonl would block the append forever, and a device or a link named
+ * results.json would be replaced by the rename.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,4 +96,43 @@ int clens_output_check(const char *path, const char *const *inputs, size_t n_inp
                              "the input", path, inputs[i]);
     }
     return CLENS_OK;
+}
+
+int clens_output_dir_check(const char *dir, const char *const *inputs, size_t n_inputs, clens_error *err)
+{
+    struct stat sd, si;
+    if (!dir || !*dir) return clens_err(err, CLENS_E_ARG, "output folder path is empty");
+    if (lstat(dir, &sd) != 0) {
+        if (errno == ENOENT) return CLENS_OK; /* created by the command */
+        return clens_err(err, CLENS_E_IO, "%s: %s", dir, strerror(errno));
+    }
+    if (S_ISLNK(sd.st_mode) && stat(dir, &sd) != 0)
+        return clens_err(err, CLENS_E_IO, "%s: a symbolic link to a missing target, not a folder", dir);
+    if (!S_ISDIR(sd.st_mode))
+        return clens_err(err, CLENS_E_IO, "%s: is %s, not a folder (the output is a folder)", dir,
+                         S_ISREG(sd.st_mode) ? "a regular file" : kind_of(sd.st_mode));
+    for (size_t i = 0; i < n_inputs; i++) {
+        if (!inputs[i] || stat(inputs[i], &si) != 0) continue;
+        if (si.st_dev == sd.st_dev && si.st_ino == sd.st_ino)
+            return clens_err(err, CLENS_E_ARG, "%s: is the input folder %s; give another output folder", dir,
+                             inputs[i]);
+    }
+    DIR *d = opendir(dir);
+    if (!d) return clens_err(err, CLENS_E_IO, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = CLENS_OK;
+    while (rc == CLENS_OK && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4096];
+        struct stat se;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (fstatat(dirfd(d), e->d_name, &se, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (!S_ISREG(se.st_mode) && !S_ISDIR(se.st_mode))
+            rc = clens_err(err, CLENS_E_IO,
+                           "%s: is %s inside the output folder; clens writes only regular files there "
+                           "(a temp file renamed over the path would replace it): remove it or give another "
+                           "folder", path, kind_of(se.st_mode));
+    }
+    closedir(d);
+    return rc;
 }

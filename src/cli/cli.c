@@ -2,6 +2,7 @@
  * cli.c: shared helpers of the clens subcommands (error printing, id lists).
  */
 #include "cli.h"
+#include "base/base.h"
 #include "base/infile.h"
 
 #include <errno.h>
@@ -38,6 +39,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nsee 'clens %s --help'\n", cmd);
     return CLI_EXIT_USAGE;
+}
+
+int cli_check_out_file(const char *cmd, const char *out, const char *const *inputs, size_t n)
+{
+    clens_error err = {0};
+    return clens_output_check(out, inputs, n, &err) ? cli_fail(cmd, &err) : 0;
+}
+
+int cli_check_out_dir(const char *cmd, const char *dir, const char *const *inputs, size_t n)
+{
+    clens_error err = {0};
+    return clens_output_dir_check(dir, inputs, n, &err) ? cli_fail(cmd, &err) : 0;
 }
 
 int cli_is_help(const char *a)

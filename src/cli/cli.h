@@ -41,6 +41,13 @@ int cli_parse_float(const char *cmd, const char *flag, const char *v, double *ou
  * CLI_EXIT_USAGE. */
 int cli_missing_value(const char *cmd, const char *flag, const char *known);
 
+/* Before a command writes (src/base/outpath.c): an output file must be absent
+ * or a regular file, an output folder absent or a folder with only regular
+ * files and folders in it; neither may be one of inputs[0, n) (NULL entries
+ * skipped). Prints "clens CMD: ..." and returns CLI_EXIT_ERR, or 0. */
+int cli_check_out_file(const char *cmd, const char *out, const char *const *inputs, size_t n);
+int cli_check_out_dir(const char *cmd, const char *dir, const char *const *inputs, size_t n);
+
 /* 1 if argv[i] equals -h or --help. */
 int cli_is_help(const char *a);
 

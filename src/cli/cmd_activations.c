@@ -49,6 +49,8 @@ int cmd_activations(int argc, char **argv)
     }
     if (!model) return cli_usage_error("activations", "missing MODEL");
     if (!out) return cli_usage_error("activations", "missing --out");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("activations", out, (const char *const[]){model, ids_file}, 2)) return CLI_EXIT_ERR;
     int32_t **seqs;
     int *lens, ns;
     int rc = cli_get_ids("activations", ids, ids_file, &seqs, &lens, &ns);

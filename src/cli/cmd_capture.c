@@ -67,6 +67,8 @@ int cmd_capture(int argc, char **argv)
     }
     if (!model) return cli_usage_error("capture", "missing MODEL");
     if (!out) return cli_usage_error("capture", "missing --out");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("capture", out, (const char *const[]){model, p.pairs_path}, 2)) return CLI_EXIT_ERR;
     if (!p.pairs_path) return cli_usage_error("capture", "missing --pairs");
     if (strcmp(pos, "final") == 0) p.positions = CLENS_CAPTURE_FINAL;
     else if (strcmp(pos, "error") == 0) p.positions = CLENS_CAPTURE_ERROR;

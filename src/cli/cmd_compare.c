@@ -115,6 +115,8 @@ int cmd_compare(int argc, char **argv)
         } else { rc = cli_usage_error("compare", "unknown option '%s'", a); goto done; }
     }
     if (!out || !*out) { rc = cli_usage_error("compare", "--out DIR is required"); goto done; }
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("compare", out, inputs, (size_t)n)) { rc = CLI_EXIT_ERR; goto done; }
     if (n == 0) { rc = cli_usage_error("compare", "give at least one run folder, results.json or the seed fixture"); goto done; }
     p.labels = labels;
     p.n_labels = nl;

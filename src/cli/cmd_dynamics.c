@@ -110,6 +110,12 @@ int cmd_dynamics(int argc, char **argv)
         rc = cli_usage_error("dynamics", "two or more CHECKPOINTs, --pairs and --out are required");
         goto done;
     }
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("dynamics", out, (const char *const[]){pairs_path, beh}, 2) ||
+        cli_check_out_dir("dynamics", out, cks, (size_t)n_ck)) {
+        rc = CLI_EXIT_ERR;
+        goto done;
+    }
     if (clens_metric_parse(metric_s, &rp->metric, NULL)) { rc = cli_usage_error("dynamics", "--metric expects logprob_mass or logit_mean"); goto done; }
     if (strcmp(prompt_s, "chat") == 0) rp->prompt_chat = 1;
     else if (strcmp(prompt_s, "raw") == 0) rp->prompt_chat = 0;

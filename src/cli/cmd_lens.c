@@ -53,6 +53,8 @@ int cmd_lens(int argc, char **argv)
     }
     if (!model) return cli_usage_error("lens", "missing MODEL");
     if (!out) return cli_usage_error("lens", "missing --out");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("lens", out, (const char *const[]){model, pairs}, 2)) return CLI_EXIT_ERR;
     if (!text == !pairs) return cli_usage_error("lens", "give exactly one of --text and --pairs");
     if (strcmp(pos, "final") == 0) p.positions = CLENS_CAPTURE_FINAL;
     else if (strcmp(pos, "all") == 0 && text) p.positions = CLENS_CAPTURE_ALL;

@@ -43,6 +43,11 @@ int cmd_logits(int argc, char **argv)
     }
     if (!model) return cli_usage_error("logits", "missing MODEL");
     if (!out) return cli_usage_error("logits", "missing --out");
+    char mcfg[4200], mst[4200];
+    snprintf(mcfg, sizeof mcfg, "%.4096s/config.json", model);
+    snprintf(mst, sizeof mst, "%.4096s/model.safetensors", model);
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_file("logits", out, (const char *const[]){ids_file, mcfg, mst}, 3)) return CLI_EXIT_ERR;
     int32_t **seqs;
     int *lens, ns;
     int rc = cli_get_ids("logits", ids, ids_file, &seqs, &lens, &ns);

@@ -57,6 +57,8 @@ int cmd_merge(int argc, char **argv)
     }
     if (!out || !*out) { free(dirs); return cli_usage_error("merge", "--out DIR is required"); }
     if (n == 0) { free(dirs); return cli_usage_error("merge", "give at least one shard directory"); }
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("merge", out, dirs, (size_t)n)) { free(dirs); return CLI_EXIT_ERR; }
 
     clens_error err = {0};
     char *warnings = NULL;

@@ -98,6 +98,8 @@ static int sub_traces(int argc, char **argv)
         if (bad) return bad;
     }
     if (!out) return cli_usage_error("organism traces", "missing --out");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_file("organism traces", out, NULL, 0)) return CLI_EXIT_ERR;
     if (p.heldout && !err_set) p.error_frac = 0;
     clens_error err = {0};
     char *text = NULL;
@@ -130,6 +132,7 @@ static int sub_tokenizer(int argc, char **argv)
         return cli_usage_error("organism tokenizer", "unknown option '%s'", argv[i]);
     }
     if (!out) return cli_usage_error("organism tokenizer", "missing --out");
+    if (cli_check_out_dir("organism tokenizer", out, NULL, 0)) return CLI_EXIT_ERR;
     clens_error err = {0};
     if (clens_organism_tokenizer_write(out, &err)) return cli_fail("organism tokenizer", &err);
     fprintf(stderr, "organism tokenizer: %s/tokenizer.json, %s/tokenizer_config.json\n", out, out);
@@ -178,6 +181,10 @@ static int sub_behaviour(int argc, char **argv)
     }
     if (!model) return cli_usage_error("organism behaviour", "missing MODEL");
     if (!data) return cli_usage_error("organism behaviour", "missing --data");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if ((out && cli_check_out_file("organism behaviour", out, (const char *const[]){data, records}, 2)) ||
+        (records && cli_check_out_file("organism behaviour", records, (const char *const[]){data, out}, 2)))
+        return CLI_EXIT_ERR;
     clens_model *m = NULL;
     int rc = cli_open_model("organism behaviour", model, mm, (int)threads, &m);
     if (rc) return rc;
@@ -365,11 +372,15 @@ static int sub_summary(int argc, char **argv)
     if (!name || !run || !beh) return cli_usage_error("organism summary", "needs --name, --run and --behaviour");
     char path[4096];
     snprintf(path, sizeof path, "%s/results.json", run);
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (jout && cli_check_out_file("organism summary", jout, (const char *const[]){path, beh}, 2)) return CLI_EXIT_ERR;
     json_error_t je;
-    json_t *res = json_load_file(path, 0, &je), *bj = json_load_file(beh, 0, &je);
+    json_t *res = NULL, *bj = NULL;
+    clens_error lerr = {0};
     int rc = 0;
-    if (!res || !bj) {
-        rc = cli_errorf("organism summary", 1, "%s: %s", !res ? path : beh, je.text);
+    /* regular files only: a FIFO given as --behaviour would block json_load_file forever */
+    if (clens_json_load_regular(path, 0, &res, &je, &lerr) || clens_json_load_regular(beh, 0, &bj, &je, &lerr)) {
+        rc = cli_fail("organism summary", &lerr);
         goto end;
     }
     json_t *b = json_object_get(bj, "behaviour"), *ls = json_object_get(res, "layer_stats");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/infile.h"
 #include "cli.h"
 #include "interp/prompts.h"
 
@@ -120,7 +121,11 @@ static int token_check(const char *model, const char *prompt, const clens_pair *
     }
     char cfg[4096];
     snprintf(cfg, sizeof cfg, "%s/config.json", model);
-    json_t *c = json_load_file(cfg, 0, NULL);
+    json_t *c = NULL;
+    json_error_t je;
+    clens_error cerr = {0};
+    /* a regular file or nothing (a FIFO named config.json would block json_load_file) */
+    if (clens_json_load_regular(cfg, 0, &c, &je, &cerr)) c = NULL;
     long max_len = (long)json_integer_value(json_object_get(c, "max_position_embeddings"));
     json_decref(c);
     const char *names[] = {"length_mismatch", "final_token_mismatch", "too_long", "identical"};

@@ -168,6 +168,8 @@ int cmd_patch(int argc, char **argv)
         min_diff = 3.0;
     }
     if (!model || !pairs_path || !out) return cli_usage_error("patch", "MODEL, --pairs and --out are required");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("patch", out, (const char *const[]){model, pairs_path}, 2)) return CLI_EXIT_ERR;
     clens_run_params rp = clens_run_default_params();
     rp.pairs_path = pairs_path;
     rp.n_target = n_target;

@@ -54,6 +54,8 @@ int cmd_probe(int argc, char **argv)
     }
     if (!cap) return cli_usage_error("probe", "missing CAPTURE_DIR");
     if (!out) return cli_usage_error("probe", "missing --out");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("probe", out, (const char *const[]){cap}, 1)) return CLI_EXIT_ERR;
     if (!(p.C > 0)) return cli_usage_error("probe", "--C must be > 0");
     clens_error err = {0};
     char *md = NULL;

@@ -163,6 +163,12 @@ int cmd_steer(int argc, char **argv)
     }
     if (!model) { rc = cli_usage_error("steer", "missing MODEL"); goto done; }
     if (!s.out_dir) { rc = cli_usage_error("steer", "missing --out DIR"); goto done; }
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("steer", s.out_dir, (const char *const[]){model, s.direction, s.pairs, s.prompts, s.neutral}, 5) ||
+        cli_check_out_dir("steer", s.out_dir, cv_files, (size_t)s.n_cvec)) {
+        rc = CLI_EXIT_ERR;
+        goto done;
+    }
     if (!s.direction == !s.n_cvec) { rc = cli_usage_error("steer", "give one of --direction and --control-vector"); goto done; }
     if (!s.pairs && !s.prompts && !s.neutral) { rc = cli_usage_error("steer", "nothing to measure: give --pairs, --prompts or --neutral"); goto done; }
     if (s.n_cvec && !positions_set) s.positions = CLENS_STEER_POS_ALL;

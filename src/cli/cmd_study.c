@@ -205,7 +205,10 @@ int cmd_study(int argc, char **argv)
     clens_study *s = NULL;
     if (clens_study_load(&s, file, &opt, &err)) return cli_fail("study", &err);
     int rc = CLI_EXIT_OK;
-    if (clens_study_set_shards(s, (int)shards, &err)) {
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("study", clens_study_out(s), (const char *const[]){file}, 1)) {
+        rc = CLI_EXIT_ERR;
+    } else if (clens_study_set_shards(s, (int)shards, &err)) {
         rc = cli_fail("study", &err);
     } else if (slurm) {
         rc = submit(s, clens_study_out(s), dry, opt.threads, mem, slurm_args);

@@ -137,6 +137,8 @@ int cmd_train(int argc, char **argv)
     if (!s.data) return cli_usage_error("train", "missing --data");
     if (!s.tokenizer) return cli_usage_error("train", "missing --tokenizer");
     if (!s.out) return cli_usage_error("train", "missing --out");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("train", s.out, (const char *const[]){s.data, s.tokenizer, s.init}, 3)) return CLI_EXIT_ERR;
     clens_error err = {0};
     if (clens_train(&s, on_progress, &ps, &err)) return cli_fail("train", &err);
     return 0;

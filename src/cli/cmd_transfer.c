@@ -51,6 +51,8 @@ int cmd_transfer(int argc, char **argv)
         else return cli_usage_error("transfer", "unknown option '%s'", a);
     }
     if (!from || !to || !out) return cli_usage_error("transfer", "--from, --to and --out are required");
+    /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */
+    if (cli_check_out_dir("transfer", out, (const char *const[]){from, to, p.map_texts}, 3)) return CLI_EXIT_ERR;
     if (!(p.ridge > 0)) return cli_usage_error("transfer", "--ridge must be > 0");
     clens_error err = {0};
     char *md = NULL;

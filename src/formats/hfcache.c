@@ -4,6 +4,7 @@
  * layout: <cache>/models--org--name/snapshots/<commit>/, where refs/<rev>
  * holds the commit of a branch or tag (huggingface_hub "Manage cache").
  */
+#include "base/alloc.h"
 #include "formats/formats.h"
 
 #include <stdio.h>
@@ -31,7 +32,7 @@ static void cache_root(char *buf, size_t n)
 int hf_resolve_model(const char *arg, char **out, clens_error *err)
 {
     if (is_dir(arg)) {
-        *out = strdup(arg);
+        *out = clens_strdup(arg);
         return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
     }
     char repo[512], rev[256] = "main", root[2048], dir[4096], ref[4600];
@@ -62,6 +63,6 @@ int hf_resolve_model(const char *arg, char **out, clens_error *err)
     snprintf(ref, sizeof ref, "%s/snapshots/%s", dir, commit);
     if (!commit[0] || strchr(commit, '/') || !is_dir(ref))
         return clens_err(err, CLENS_E_IO, "%s: revision '%s' not in the cache (looked for %s)", arg, rev, ref);
-    *out = strdup(ref);
+    *out = clens_strdup(ref);
     return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }

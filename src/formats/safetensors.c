@@ -8,6 +8,7 @@
  * Files are untrusted: every field is checked before a pointer into the
  * mapping is formed, and errors name the file and the tensor.
  */
+#include "base/alloc.h"
 #include "formats/formats.h"
 
 #include <errno.h>
@@ -74,8 +75,8 @@ int st_parse_header(const char *json, size_t json_len, size_t data_size, const c
         goto fail;
     }
     size_t cap = json_object_size(root);
-    ts = calloc(cap ? cap : 1, sizeof *ts);
-    spans = calloc(cap ? cap : 1, sizeof *spans);
+    ts = clens_calloc(cap ? cap : 1, sizeof *ts);
+    spans = clens_calloc(cap ? cap : 1, sizeof *spans);
     if (!ts || !spans) { rc = clens_err(err, CLENS_E_NOMEM, "%s: out of memory", path); goto fail; }
     const char *key;
     json_t *v;
@@ -143,7 +144,7 @@ int st_parse_header(const char *json, size_t json_len, size_t data_size, const c
                            path, key, dn, (unsigned long long)(numel * esize), (unsigned long long)(end - beg));
             goto fail;
         }
-        t->name = strdup(key);
+        t->name = clens_strdup(key);
         if (!t->name) { rc = clens_err(err, CLENS_E_NOMEM, "%s: out of memory", path); goto fail; }
         t->nbytes = (size_t)(end - beg);
         t->data = (const void *)(uintptr_t)beg; /* offset for now; rebased by the caller */
@@ -208,13 +209,15 @@ int st_open_file(st_archive *a, const char *path, clens_error *err)
         ts[i].data = p + off;
         ts[i].file = a->n_files;
     }
-    st_file *nf = realloc(a->files, sizeof *nf * (a->n_files + 1));
+    st_file *nf = clens_realloc(a->files, sizeof *nf * (a->n_files + 1));
     if (!nf) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     a->files = nf;
-    st_tensor *nt = realloc(a->tensors, sizeof *nt * (a->n_tensors + n + 1));
+    st_tensor *nt = clens_realloc(a->tensors, sizeof *nt * (a->n_tensors + n + 1));
     if (!nt) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     a->tensors = nt;
-    a->files[a->n_files] = (st_file){strdup(path), map, size};
+    char *path_copy = clens_strdup(path);
+    if (!path_copy) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
+    a->files[a->n_files] = (st_file){path_copy, map, size};
     a->n_files++;
     memcpy(a->tensors + a->n_tensors, ts, sizeof *ts * n);
     a->n_tensors += n;
@@ -286,7 +289,7 @@ int st_open_folder(st_archive *a, const char *dir, clens_error *err)
     }
     /* Unique shard names, sorted, each opened once. */
     size_t nw = json_object_size(wm), nu = 0;
-    const char **names = calloc(nw, sizeof *names);
+    const char **names = clens_calloc(nw, sizeof *names);
     const char *key;
     json_t *v;
     int rc = CLENS_OK;

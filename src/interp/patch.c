@@ -16,11 +16,13 @@
  * (rulings R3), so the site after the last block reproduces the clean metric
  * exactly (100% recovery).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 
 enum { SEQ_PREFIX = 0, SEQ_CLEAN = 1, SEQ_CORR = 2, N_SEQ = 3 };
@@ -45,6 +47,8 @@ struct clens_patcher {
     float *finals;                     /* (2 + n_sites, C): clean, corr, patched final residuals */
     clens_row *rows;
     int max_rows;
+    int *row_site;                     /* (max_rows) fast batch row -> sorted site index */
+    int *cols;                         /* (n_sites) out column of each sorted site */
     int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
     int cap_tokens, T, ready;
     clens_patch_method method;
@@ -69,6 +73,8 @@ void clens_patcher_free(clens_patcher *p)
     free(p->normed);
     free(p->finals);
     free(p->rows);
+    free(p->row_site);
+    free(p->cols);
     free(p->corr_ids);
     free(p->sites);
     free(p->site_order);
@@ -85,7 +91,7 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     *out = NULL;
     if (n_sites < 1 || n_metrics < 1 || max_tokens < 1)
         return clens_err(err, CLENS_E_ARG, "patch: need at least one site, one metric and one token");
-    clens_patcher *p = calloc(1, sizeof *p);
+    clens_patcher *p = clens_calloc(1, sizeof *p);
     if (!p) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     p->m = m;
     p->max_tokens = max_tokens;
@@ -95,9 +101,9 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->C = in->d_model;
     p->V = in->vocab;
     int rc = 0;
-    p->sites = malloc(sizeof *p->sites * n_sites);
-    p->site_order = malloc(sizeof(int) * n_sites);
-    p->metrics = calloc(n_metrics, sizeof *p->metrics);
+    p->sites = clens_malloc(sizeof *p->sites * n_sites);
+    p->site_order = clens_malloc(sizeof(int) * n_sites);
+    p->metrics = clens_calloc(n_metrics, sizeof *p->metrics);
     if (!p->sites || !p->site_order || !p->metrics) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     for (int i = 0; i < n_metrics; i++) {
         const clens_metric *mt = &metrics[i];
@@ -113,7 +119,7 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
             continue;
         }
         if (metrics[i].n_ids < 1) { rc = clens_err(err, CLENS_E_ARG, "patch: metric %d has no token ids", i); goto fail; }
-        int32_t *ids = malloc(sizeof *ids * metrics[i].n_ids);
+        int32_t *ids = clens_malloc(sizeof *ids * metrics[i].n_ids);
         if (!ids) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
         for (int k = 0; k < metrics[i].n_ids; k++) {
             if (metrics[i].ids[k] < 0 || metrics[i].ids[k] >= p->V) {
@@ -148,24 +154,26 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->need[CLENS_HOOK_RESID_PRE] = 1;
     size_t LC = (size_t)(p->L + 1);
     for (int t = 0; t < CLENS_HOOK_COUNT; t++)
-        if (p->need[t] && !(p->clean_act[t] = calloc(LC * (size_t)clens_hook_width(m, t), sizeof(float)))) {
+        if (p->need[t] && !(p->clean_act[t] = clens_calloc(LC * (size_t)clens_hook_width(m, t), sizeof(float)))) {
             rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
             goto fail;
         }
     p->max_rows = n_sites > 64 ? n_sites : 64;
-    p->corr_resid_pre = calloc(LC * p->C, sizeof(float));
-    p->clean_final = calloc(p->C, sizeof(float));
-    p->corr_final = calloc(p->C, sizeof(float));
-    p->init = calloc((size_t)p->max_rows * p->C, sizeof(float));
-    p->out_resid = calloc((size_t)p->max_rows * p->C, sizeof(float));
-    p->logits = calloc((size_t)METRIC_ROWS * p->V, sizeof(float));
-    p->normed = calloc((size_t)METRIC_ROWS * p->C, sizeof(float));
-    p->finals = calloc((size_t)(2 + n_sites) * p->C, sizeof(float));
-    p->rows = calloc(p->max_rows, sizeof *p->rows);
-    p->corr_ids = calloc(max_tokens, sizeof *p->corr_ids);
+    p->corr_resid_pre = clens_calloc(LC * p->C, sizeof(float));
+    p->clean_final = clens_calloc(p->C, sizeof(float));
+    p->corr_final = clens_calloc(p->C, sizeof(float));
+    p->init = clens_calloc((size_t)p->max_rows * p->C, sizeof(float));
+    p->out_resid = clens_calloc((size_t)p->max_rows * p->C, sizeof(float));
+    p->logits = clens_calloc((size_t)METRIC_ROWS * p->V, sizeof(float));
+    p->normed = clens_calloc((size_t)METRIC_ROWS * p->C, sizeof(float));
+    p->finals = clens_calloc((size_t)(2 + n_sites) * p->C, sizeof(float));
+    p->rows = clens_calloc(p->max_rows, sizeof *p->rows);
+    p->corr_ids = clens_calloc(max_tokens, sizeof *p->corr_ids);
+    p->row_site = clens_calloc(p->max_rows, sizeof *p->row_site);
+    p->cols = clens_calloc(n_sites, sizeof *p->cols);
     p->cap_tokens = max_tokens;
     if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids ||
-        !p->normed || !p->finals) {
+        !p->normed || !p->finals || !p->row_site || !p->cols) {
         rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
         goto fail;
     }
@@ -197,6 +205,7 @@ static void capture_hook(void *user, const clens_hook_event *ev)
     const clens_hook_point t = ev->point;
     for (int i = 0; i < ev->n_rows; i++) {
         if (ev->batch[ev->rows[i]].pos != h->pos) continue;
+        assert(ev->layer <= h->p->L && ev->width == clens_hook_width(h->p->m, t));
         const float *row = ev->data + (size_t)i * ev->width;
         if (h->act && h->act[t]) memcpy(h->act[t] + (size_t)ev->layer * ev->width, row, sizeof(float) * ev->width);
         if (h->resid_pre && t == CLENS_HOOK_RESID_PRE)
@@ -211,6 +220,7 @@ static void suffix_hook(void *user, const clens_hook_event *ev)
     hook_state *hs = user;
     for (int i = 0; i < ev->n_rows; i++) {
         const clens_row *r = &ev->batch[ev->rows[i]];
+        assert(r->seq >= 0 && r->seq < N_SEQ);
         if (r->pos != hs[r->seq].pos) continue;
         clens_hook_event single = *ev;
         single.n_rows = 1;
@@ -222,6 +232,9 @@ static void suffix_hook(void *user, const clens_hook_event *ev)
 
 static const float *clean_value(const clens_patcher *p, const clens_site *s)
 {
+    /* sites were validated by clens_patcher_new; their activations captured by begin */
+    assert(s->point >= 0 && s->point < CLENS_HOOK_COUNT && s->layer >= 0 && s->layer <= p->L);
+    assert(p->clean_act[s->point]);
     return p->clean_act[s->point] + (size_t)s->layer * (size_t)clens_hook_width(p->m, s->point);
 }
 
@@ -230,6 +243,7 @@ static void write_site(const clens_patcher *p, const clens_site *s, float *row)
 {
     int off, n;
     clens_site_span(p->m, s, &off, &n);
+    assert(off >= 0 && n > 0);
     memcpy(row + off, clean_value(p, s) + off, sizeof(float) * (size_t)n);
 }
 
@@ -252,6 +266,7 @@ static void patch_hook(void *user, const clens_hook_event *ev)
         int sl = s->layer;
         if (st == CLENS_HOOK_RESID_PRE && sl == h->p->L) { st = CLENS_HOOK_RESID_POST; sl = h->p->L - 1; }
         if (st != t || sl != ev->layer) continue;
+        assert(ev->width == clens_hook_width(h->p->m, t));
         if (h->value) memcpy(ev->data + (size_t)i * ev->width, h->value, sizeof(float) * ev->width);
         else write_site(h->p, s, ev->data + (size_t)i * ev->width);
     }
@@ -265,6 +280,7 @@ static int run_tokens(clens_patcher *p, int seq, const int32_t *ids, int from, i
     clens_forward_args a = {0};
     a.hook = hook;
     a.hook_user = user;
+    assert(seq >= 0 && seq < N_SEQ && from >= 0 && to <= p->max_tokens && p->rows && p->out_resid);
     for (int s = from; s < to;) {
         int k = to - s < p->max_rows ? to - s : p->max_rows;
         for (int i = 0; i < k; i++) p->rows[i] = (clens_row){seq, s + i, ids[s + i], 0, 1, 0};
@@ -283,6 +299,7 @@ static void metrics_rows(clens_patcher *p, const float *resid, int n, const int 
 {
     for (int done = 0; done < n;) {
         int k = n - done < METRIC_ROWS ? n - done : METRIC_ROWS;
+        for (int r = 0; r < k; r++) assert(cols[done + r] >= 0 && cols[done + r] < 2 + p->n_sites);
         clens_logits_from_resid_rows(p->m, resid + (size_t)done * p->C, k, p->normed, p->logits);
         for (int r = 0; r < k; r++)
             for (int i = 0; i < p->n_metrics; i++)
@@ -328,6 +345,7 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
             return rc;
         hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
         int S = T - P;
+        assert(P >= 0 && P < T && S >= 1);
         if (2 * S <= p->max_rows) {
             /* Both suffixes as one batch: the weights are read once for both. */
             hook_state both[N_SEQ];
@@ -377,9 +395,10 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
         return CLENS_OK;
     }
     /* All patched variants as one batch of ephemeral rows at the final position. */
-    int row_site[p->max_rows];
+    int *row_site = p->row_site;
     for (int done = 0; done < p->n_sites;) {
         int k = p->n_sites - done < p->max_rows ? p->n_sites - done : p->max_rows;
+        assert(k >= 1 && k <= p->max_rows);
         for (int i = 0; i < k; i++) {
             const clens_site *s = &p->sites[done + i];
             p->rows[i] = (clens_row){SEQ_CORR, T - 1, corr[T - 1], site_start(s), 0, 0};
@@ -404,7 +423,7 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
     /* The patched rows' metrics in batched unembeddings; clens_logits_from_resid_rows
      * gives each row the bits it has alone, so these columns are exactly
      * comparable with the clean and corrupted ones computed by begin. */
-    int cols[p->n_sites];
+    int *cols = p->cols;
     for (int i = 0; i < p->n_sites; i++) cols[i] = 2 + p->site_order[i];
     metrics_rows(p, p->finals + (size_t)2 * p->C, p->n_sites, cols, out);
     return CLENS_OK;

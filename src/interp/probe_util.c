@@ -120,6 +120,15 @@ int probe_npy_read(const char *path, float **data, int64_t *rows, int64_t *cols,
         if (f8) { double v; memcpy(&v, src + 8 * i, 8); d[i] = (float)v; }
         else memcpy(&d[i], src + 4 * i, 4);
     }
+    /* NaN/Inf never reach the fits: liblinear does not converge on them (a
+     * capture with one NaN made `clens probe` spin forever) */
+    int64_t bad = clens_first_nonfinite(d, n);
+    if (bad >= 0) {
+        rc = clens_err(err, CLENS_E_NONFINITE, "%s: non-finite value (%s) at row %lld, column %lld", path,
+                       isnan(d[bad]) ? "NaN" : "Inf", (long long)(bad / dims[1]), (long long)(bad % dims[1]));
+        free(d);
+        goto done;
+    }
     *data = d;
     *rows = dims[0];
     *cols = dims[1];

@@ -142,7 +142,8 @@ int clens_steer_pair(clens_model *m, const int32_t *clean, const int32_t *corr, 
     w.logits = malloc(sizeof(float) * (size_t)w.V);
     const clens_steer **row_spec = calloc(w.max_rows, sizeof *row_spec);
     float *final = malloc(sizeof(float) * w.C);
-    if (!w.rows || !w.resid || !w.logits || !row_spec || !final) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    int *col = malloc(sizeof(int) * w.max_rows); /* out column of each fast batch row */
+    if (!w.rows || !w.resid || !w.logits || !row_spec || !final || !col) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
     if ((rc = clens_ctx_new(&w.ctx, m, N_SEQ, T, w.max_rows, err))) goto end;
     int plen[N_SEQ] = {T, T, T}, P = 0;
     const int32_t *prompt[2] = {clean, corr};
@@ -168,7 +169,7 @@ int clens_steer_pair(clens_model *m, const int32_t *clean, const int32_t *corr, 
             if (T - 1 > P && (rc = run_committed(&w, seq, prompt[p], P, T - 1, NULL, NULL, err))) goto end;
         }
         /* One batch: (unsteered, each fast spec) x (clean, corrupted), ephemeral rows at T-1. */
-        int nr = 0, col[2 * (1 + n_fast)];
+        int nr = 0;
         for (int j = -1; j < n_specs; j++) {
             if (j >= 0 && !fast_spec(&specs[j])) continue;
             for (int p = 0; p < 2; p++) {
@@ -188,7 +189,7 @@ int clens_steer_pair(clens_model *m, const int32_t *clean, const int32_t *corr, 
     if (shared_prefix) *shared_prefix = P;
 end:
     clens_ctx_free(w.ctx);
-    free(w.rows); free(w.resid); free(w.logits); free(row_spec); free(final);
+    free(w.rows); free(w.resid); free(w.logits); free(row_spec); free(final); free(col);
     return rc;
 }
 

@@ -276,10 +276,11 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
     int W = 2 * (1 + st->n_specs), rc = 0;
     double *vals = malloc(sizeof(double) * W);
     double *sum = calloc(W, sizeof(double));
+    double *cl = calloc(2 * (size_t)s->n_alpha + 1, sizeof(double)), *co = cl ? cl + s->n_alpha : NULL; /* per alpha */
     json_t *per = json_array(), *drops = json_object();
     clens_metric met = {CLENS_METRIC_LOGPROB_MASS, st->mass.ids, st->mass.n, NULL, NULL};
     long used = 0;
-    if (!vals || !sum) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    if (!vals || !sum || !cl) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
     for (size_t i = 0; i < np && (s->limit <= 0 || used < s->limit); i++) {
         const char *reason = NULL;
         int32_t *ic = NULL, *ir = NULL;
@@ -309,6 +310,11 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
         progress(st, "steer: pair %ld (%s): corrupted %.4f -> %.4f at alpha %g\n", used, pairs[i].id, vals[1], vals[3],
                  s->alphas[0]);
     }
+    if (used == 0) { /* every mean below would be NaN with exit 0 */
+        rc = clens_err(err, CLENS_E_FORMAT, "steer: no usable pair in %s (%zu read; empty, or every one dropped)", s->pairs,
+                       np);
+        goto end;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "n_pairs", json_integer(used));
     json_object_set_new(o, "drops", drops);
@@ -319,7 +325,6 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
     double d = used ? (double)used : NAN;
     json_object_set_new(o, "unsteered", json_pack("{s:o,s:o}", "clean", num(sum[0] / d), "corrupted", num(sum[1] / d)));
     for (int c = 0; c < st->n_cond; c++) {
-        double cl[s->n_alpha], co[s->n_alpha];
         for (int a = 0; a < s->n_alpha; a++) {
             int j = c * s->n_alpha + a;
             cl[a] = sum[2 * (1 + j)] / d;
@@ -334,7 +339,6 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
         }
     }
     if (st->n_cond > 1) { /* mean over draws */
-        double cl[s->n_alpha], co[s->n_alpha];
         for (int a = 0; a < s->n_alpha; a++) {
             cl[a] = co[a] = 0;
             for (int c = 1; c < st->n_cond; c++) {
@@ -353,6 +357,7 @@ end:
     json_decref(drops);
     free(vals);
     free(sum);
+    free(cl);
     return rc;
 }
 
@@ -451,7 +456,10 @@ static int run_generation(study *st, const clens_pair *pairs, size_t np, json_t 
             }
     }
 #undef PUSH
-    if (n == 0) goto end;
+    if (n == 0) {
+        rc = clens_err(err, CLENS_E_FORMAT, "%s: no generation prompt", s->prompts ? s->prompts : s->pairs);
+        goto end;
+    }
     json_t *o = json_object(), *samples = json_array();
     int ne = 0;
     for (int i = 0; i < n; i++) ne += is_err[i];
@@ -500,7 +508,7 @@ static int run_neutral(study *st, json_t *out, clens_error *err)
     int nt = 0;
     int32_t **ids = calloc(nl ? nl : 1, sizeof *ids);
     size_t *lens = calloc(nl ? nl : 1, sizeof *lens);
-    double *kl = calloc((size_t)st->n_specs, sizeof(double)), *ag = calloc((size_t)st->n_specs, sizeof(double));
+    double *kl = calloc((size_t)st->n_specs + s->n_alpha, sizeof(double)), *ag = calloc((size_t)st->n_specs + s->n_alpha, sizeof(double));
     if (!ids || !lens || !kl || !ag) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
     for (size_t i = 0; i < nl && (s->limit <= 0 || nt < s->limit); i++) {
         json_t *o = lines[i][0] == '{' ? json_loads(lines[i], 0, NULL) : NULL;
@@ -512,6 +520,11 @@ static int run_neutral(study *st, json_t *out, clens_error *err)
         if (lens[nt] > (size_t)clens_model_get_info(st->m)->max_pos) lens[nt] = (size_t)clens_model_get_info(st->m)->max_pos;
         if (lens[nt]) nt++;
         else free(ids[nt]);
+    }
+    if (nt == 0) { /* means over no text would be NaN with exit 0 */
+        rc = clens_err(err, CLENS_E_FORMAT, "%s: no neutral text (the file is empty or every text encodes to no tokens)",
+                       s->neutral);
+        goto end;
     }
     for (int j = 0; j < st->n_specs; j++) {
         for (int i = 0; i < nt; i++) {
@@ -525,7 +538,7 @@ static int run_neutral(study *st, json_t *out, clens_error *err)
     json_object_set_new(o, "n_texts", json_integer(nt));
     json_object_set_new(o, "direction", json_pack("{s:o,s:o}", "mean_kl", num_array(kl, s->n_alpha), "top1_agree", num_array(ag, s->n_alpha)));
     if (st->n_cond > 1) {
-        double mk[s->n_alpha], ma[s->n_alpha];
+        double *mk = kl + st->n_specs, *ma = ag + st->n_specs; /* the spare n_alpha of each */
         for (int a = 0; a < s->n_alpha; a++) {
             mk[a] = ma[a] = 0;
             for (int c = 1; c < st->n_cond; c++) { mk[a] += kl[c * s->n_alpha + a] / (st->n_cond - 1); ma[a] += ag[c * s->n_alpha + a] / (st->n_cond - 1); }
@@ -554,7 +567,10 @@ static double jget(json_t *o, const char *a, const char *b, int i)
 static int write_svgs(const steer_study *s, json_t *res, clens_error *err)
 {
     int rc = 0, n = s->n_alpha;
-    double y[3][n];
+    double *y[3] = {calloc(3 * (size_t)n + 1, sizeof(double)), NULL, NULL};
+    if (!y[0]) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    y[1] = y[0] + n;
+    y[2] = y[1] + n;
     const double *ys[3] = {y[0], y[1], y[2]};
     json_t *p = json_object_get(res, "pairs");
     if (p) {
@@ -565,10 +581,10 @@ static int write_svgs(const steer_study *s, json_t *res, clens_error *err)
         }
         const char *names[3] = {"direction", "random (mean)", "unsteered"};
         char *svg = svg_lines("Correction metric on corrupted prompts", "logprob_mass", s->alphas, n, ys, names, 3);
-        if (!svg) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+        if (!svg) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         rc = write_text(s->out_dir, "steer_pairs.svg", svg, err);
         free(svg);
-        if (rc) return rc;
+        if (rc) goto done;
     }
     json_t *g = json_object_get(res, "generation");
     if (g) {
@@ -579,10 +595,12 @@ static int write_svgs(const steer_study *s, json_t *res, clens_error *err)
         }
         const char *names[3] = {"direction", "random (mean)", "token ban"};
         char *svg = svg_lines("Correction-word rate after an error", "rate in first K tokens", s->alphas, n, ys, names, 3);
-        if (!svg) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+        if (!svg) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
         rc = write_text(s->out_dir, "steer_generation.svg", svg, err);
         free(svg);
     }
+done:
+    free(y[0]);
     return rc;
 }
 
@@ -676,6 +694,13 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
         if (st.active[l]) {
             double nv = 0;
             for (int c = 0; c < st.C; c++) nv += (double)st.vecs[(size_t)l * st.C + c] * st.vecs[(size_t)l * st.C + c];
+            if (!isfinite(nv)) {
+                rc = clens_err(err, CLENS_E_NONFINITE, "steer: the vector of layer %d holds NaN or Inf (or overflows) in %s", l,
+                               s->direction ? s->direction : "the control vectors");
+                json_decref(ly);
+                json_decref(nrm);
+                goto end;
+            }
             json_array_append_new(ly, json_integer(l));
             json_array_append_new(nrm, json_real(sqrt(nv)));
         }

@@ -8,6 +8,7 @@
  * to bf16 for bf16 weights (opt-in speed mode) and runs the AVX-512 fp32
  * kernels for f32 / f16 weights. A path the CPU lacks runs the portable twin.
  */
+#include "base/alloc.h"
 #include "kernels/kernels.h"
 #include "kernels/kern_internal.h"
 
@@ -50,7 +51,7 @@ void *kern_scratch_get(int slot, size_t bytes)
     if (bytes <= g_scr_n[slot]) return g_scr[slot];
     free(g_scr[slot]);
     size_t n = (bytes + bytes / 4 + 4095) & ~(size_t)4095; /* grow with headroom */
-    g_scr[slot] = aligned_alloc(64, n);
+    g_scr[slot] = clens_aligned_alloc(64, n);
     g_scr_n[slot] = g_scr[slot] ? n : 0;
     return g_scr[slot];
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "model/model.h"
 
@@ -164,6 +165,9 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
     json_error_t je;
     memset(c, 0, sizeof *c);
     json_t *root = json_loadb(json, len, 0, &je);
+    /* jansson fails without a message only when an allocation fails */
+    if (!root && (json_error_code(&je) == json_error_out_of_memory || !je.text[0]))
+        return clens_err(err, CLENS_E_NOMEM, "%s: out of memory while parsing", path);
     if (!root) return clens_err(err, CLENS_E_FORMAT, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     cfgp p = {root, path, err};
     int rc = 0;
@@ -234,7 +238,7 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
     if (c->rope.theta <= 0) { rc = clens_err(err, CLENS_E_FORMAT, "%s: rope_theta must be positive", path); goto fail; }
 
     /* Sliding window: which layers, and W. */
-    c->layer_sliding = calloc(c->n_layers, sizeof *c->layer_sliding);
+    c->layer_sliding = clens_calloc(c->n_layers, sizeof *c->layer_sliding);
     if (!c->layer_sliding) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     json_t *sw = json_object_get(root, "sliding_window"), *lt = json_object_get(root, "layer_types");
     int window = json_is_integer(sw) ? (int)json_integer_value(sw) : sw ? 0 : c->arch->default_window;
@@ -295,12 +299,12 @@ int config_parse(model_config *c, const char *json, size_t len, const char *path
     size_t nk = 0;
     const char *key;
     json_t *v;
-    c->unknown_keys = calloc(json_object_size(root) + 1, sizeof *c->unknown_keys);
+    c->unknown_keys = clens_calloc(json_object_size(root) + 1, sizeof *c->unknown_keys);
     if (!c->unknown_keys) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto fail; }
     json_object_foreach(root, key, v) {
         int known = 0;
         for (int i = 0; known_keys[i]; i++) known |= strcmp(known_keys[i], key) == 0;
-        if (!known) c->unknown_keys[nk++] = strdup(key);
+        if (!known) c->unknown_keys[nk++] = clens_strdup(key);
     }
     json_decref(root);
     return 0;

@@ -11,16 +11,19 @@
  * stream. Every row is computed independently except through the cache, so
  * on the portable kernel path a row's result does not depend on the batch.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "model/model.h"
 
 size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos)
 {
     const model_config *c = &ctx->m->cfg;
+    assert(seq >= 0 && seq < ctx->n_seq && layer >= 0 && layer < c->n_layers && pos >= 0 && pos <= ctx->n_ctx);
     return (((size_t)seq * c->n_layers + layer) * ctx->n_ctx + pos) * (size_t)(c->n_kv_heads * c->head_dim);
 }
 
@@ -40,6 +43,9 @@ void clens_ctx_free(clens_ctx *ctx)
     free(ctx->u);
     free(ctx->norm_row);
     free(ctx->row_ids);
+    free(ctx->next_len);
+    free(ctx->prefill_rows);
+    free(ctx->rope_cs);
     free(ctx);
 }
 
@@ -49,7 +55,7 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     *out = NULL;
     if (n_seq < 1 || n_ctx < 1 || max_rows < 1)
         return clens_err(err, CLENS_E_ARG, "context: n_seq, n_ctx and max_rows must be positive");
-    clens_ctx *ctx = calloc(1, sizeof *ctx);
+    clens_ctx *ctx = clens_calloc(1, sizeof *ctx);
     if (!ctx) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     ctx->m = m;
     ctx->n_seq = n_seq;
@@ -59,20 +65,23 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     size_t kvw = (size_t)c->n_kv_heads * c->head_dim, R = (size_t)max_rows;
     size_t kv = (size_t)n_seq * c->n_layers * (size_t)n_ctx * kvw;
     size_t C = c->d_model, HD = (size_t)c->n_heads * c->head_dim, F = c->d_ff;
-    ctx->seq_len = calloc(n_seq, sizeof(int));
-    ctx->k_cache = malloc(kv * sizeof(float));
-    ctx->v_cache = malloc(kv * sizeof(float));
-    ctx->x = malloc(R * C * sizeof(float));
-    ctx->h = malloc(R * (C > HD ? C : HD) * sizeof(float));
-    ctx->q = malloc(R * HD * sizeof(float));
-    ctx->k = malloc(R * kvw * sizeof(float));
-    ctx->v = malloc(R * kvw * sizeof(float));
-    ctx->z = malloc(R * HD * sizeof(float));
-    ctx->g = malloc(R * F * sizeof(float));
-    ctx->u = malloc(R * F * sizeof(float));
-    ctx->norm_row = malloc(R * C * sizeof(float));
-    ctx->row_ids = malloc(R * sizeof(int));
-    if (!ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
+    ctx->seq_len = clens_calloc(n_seq, sizeof(int));
+    ctx->k_cache = clens_malloc(kv * sizeof(float));
+    ctx->v_cache = clens_malloc(kv * sizeof(float));
+    ctx->x = clens_malloc(R * C * sizeof(float));
+    ctx->h = clens_malloc(R * (C > HD ? C : HD) * sizeof(float));
+    ctx->q = clens_malloc(R * HD * sizeof(float));
+    ctx->k = clens_malloc(R * kvw * sizeof(float));
+    ctx->v = clens_malloc(R * kvw * sizeof(float));
+    ctx->z = clens_malloc(R * HD * sizeof(float));
+    ctx->g = clens_malloc(R * F * sizeof(float));
+    ctx->u = clens_malloc(R * F * sizeof(float));
+    ctx->norm_row = clens_malloc(R * C * sizeof(float));
+    ctx->row_ids = clens_malloc(R * sizeof(int));
+    ctx->next_len = clens_calloc(n_seq, sizeof(int));
+    ctx->prefill_rows = clens_calloc(R, sizeof(clens_row));
+    ctx->rope_cs = clens_calloc((size_t)c->head_dim, sizeof(float));
+    if (!ctx->next_len || !ctx->prefill_rows || !ctx->rope_cs || !ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
         !ctx->z || !ctx->g || !ctx->u || !ctx->norm_row || !ctx->row_ids) {
         clens_ctx_free(ctx);
         return clens_err(err, CLENS_E_NOMEM, "context: out of memory for %d sequences x %d tokens (KV cache %.1f MiB)",
@@ -114,6 +123,7 @@ static void call_hook(const clens_forward_args *a, clens_hook_point p, int layer
                       const int *rows, const clens_row *batch, float *data)
 {
     if (!a || !a->hook || n_rows == 0) return;
+    assert(width > 0 && n_rows > 0 && rows && batch && data);
     clens_hook_event ev = {p, layer, width, n_rows, rows, batch, data};
     a->hook(a->hook_user, &ev);
 }
@@ -166,6 +176,7 @@ static int validate(clens_ctx *ctx, const clens_row *rows, int n, const clens_fo
 static void qk_norm(const clens_model *m, float *x, const float *w, int n, int heads)
 {
     const model_config *c = &m->cfg;
+    assert(x && w && n > 0 && heads > 0);
     if (c->arch->qknorm == QKNORM_PER_HEAD) kern_rmsnorm(x, x, w, (float)c->rms_eps, n * heads, c->head_dim);
     else kern_rmsnorm(x, x, w, (float)c->rms_eps, n, heads * c->head_dim);
 }
@@ -179,6 +190,9 @@ static void attention_row(clens_ctx *ctx, const clens_model *m, const layer_weig
     const int H = c->n_heads, Hkv = c->n_kv_heads, D = c->head_dim, HD = H * D, KVW = Hkv * D;
     int lo = w->sliding ? r->pos - c->window + 1 : 0;
     if (lo < 0) lo = 0;
+    /* validate() admitted the row: its sequence exists and its position is in the cache */
+    assert(i >= 0 && i < ctx->max_rows && r->seq >= 0 && r->seq < ctx->n_seq);
+    assert(r->pos >= 0 && r->pos < ctx->n_ctx && lo <= r->pos);
     size_t base = ctx_kv_offset(ctx, r->seq, l, 0);
     kern_attention_row_path(ctx->z + (size_t)i * HD, ctx->q + (size_t)i * HD, ctx->k_cache + base,
                             ctx->v_cache + base, lo, r->commit ? r->pos + 1 : r->pos,
@@ -208,9 +222,10 @@ static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clen
     const int HD = H * D, KVW = Hkv * D;
     const float eps = (float)c->rms_eps, scale = 1.0f / sqrtf((float)D);
     const kern_path kp = m->path_kind;
-    int next[ctx->n_seq];
+    int *next = ctx->next_len;
     int rc = validate(ctx, rows, n, args, next, err);
     if (rc) return rc;
+    assert(n >= 1 && n <= ctx->max_rows && ctx->x && ctx->h && ctx->row_ids);
 
     float *x = ctx->x, *h = ctx->h;
     int n0 = 0;
@@ -238,6 +253,7 @@ static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clen
         const layer_weights *w = &m->layers[l];
         while (act < n && rows[act].start_layer <= l) act++;
         if (act == 0) continue;
+        assert(act <= n && w->q.data && w->o.data && w->down.data); /* rows sorted by start_layer */
         call_hook(args, CLENS_HOOK_RESID_PRE, l, C, act, ctx->row_ids, rows, x);
 
         /* Attention. Pre-norm blocks read norm(x); OLMo reads x itself. */
@@ -251,7 +267,7 @@ static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clen
             qk_norm(m, ctx->k, w->k_norm, act, Hkv);
         }
         for (int i = 0; i < act; i++)
-            rope_apply(w->rope, ctx->q + (size_t)i * HD, H, ctx->k + (size_t)i * KVW, Hkv, D, rows[i].pos);
+            rope_apply(w->rope, ctx->q + (size_t)i * HD, H, ctx->k + (size_t)i * KVW, Hkv, D, rows[i].pos, ctx->rope_cs);
         for (int i = 0; i < act; i++)
             if (rows[i].commit) {
                 size_t off = ctx_kv_offset(ctx, rows[i].seq, l, rows[i].pos);
@@ -329,6 +345,7 @@ void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int 
      * row the same bits as alone (R3: the site after the last block must
      * reproduce the clean metric exactly); elsewhere one row at a time. */
     int C = m->cfg.d_model, step = kern_matmul_rows_exact(m->path_kind, n) ? n : 1;
+    assert(resid && normed && logits && n >= 1);
     kern_rmsnorm(normed, resid, m->final_norm, (float)m->cfg.rms_eps, n, C);
     for (int i = 0; i < n; i += step)
         kern_matmul(logits + (size_t)i * m->cfg.vocab, normed + (size_t)i * C, &m->lm_head, NULL,
@@ -337,8 +354,16 @@ void clens_logits_from_resid_rows(const clens_model *m, const float *resid, int 
 
 void clens_logits_from_resid(const clens_model *m, const float *resid, float *logits)
 {
-    float normed[m->cfg.d_model];
+    /* A stack row for widths up to 8192 (every supported model's), the heap
+     * beyond; this call has no status, so an allocation failure gives NaN
+     * logits, which every consumer reports as non-finite. */
+    float row[8192], *normed = m->cfg.d_model <= 8192 ? row : clens_malloc(sizeof(float) * (size_t)m->cfg.d_model);
+    if (!normed) {
+        for (int v = 0; v < m->cfg.vocab; v++) logits[v] = NAN;
+        return;
+    }
     clens_logits_from_resid_rows(m, resid, 1, normed, logits);
+    if (normed != row) free(normed);
 }
 
 int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n, float *all_logits, float *last_logits,
@@ -352,7 +377,7 @@ int clens_prefill(clens_ctx *ctx, int seq, const int32_t *ids, int n, float *all
                          "prompt of %d tokens (after %d cached) is longer than the context (%d tokens; "
                          "max_position_embeddings %d)",
                          n, start, ctx->n_ctx, ctx->m->cfg.max_pos);
-    clens_row rows[ctx->max_rows];
+    clens_row *rows = ctx->prefill_rows;
     size_t V = (size_t)ctx->m->cfg.vocab;
     for (int done = 0; done < n;) {
         int k = n - done < ctx->max_rows ? n - done : ctx->max_rows;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "base/infile.h"
 #include "model/model.h"
@@ -88,11 +89,11 @@ static int bind_vector(binder *b, float **out, tensor_role role, int l, int n, i
     const st_tensor *t = bind_tensor(b, role, l, n, 0, required);
     if (!t) return b->err->code;
     clens_model *m = b->m;
-    float *v = malloc(sizeof(float) * n);
+    float *v = clens_malloc(sizeof(float) * n);
     if (!v) return clens_err(b->err, CLENS_E_NOMEM, "out of memory");
     if (m->n_small == m->cap_small) {
         int cap = m->cap_small ? m->cap_small * 2 : 64;
-        float **ns = realloc(m->small, sizeof *ns * cap);
+        float **ns = clens_realloc(m->small, sizeof *ns * cap);
         if (!ns) { free(v); return clens_err(b->err, CLENS_E_NOMEM, "out of memory"); }
         m->small = ns;
         m->cap_small = cap;
@@ -108,7 +109,7 @@ static int bind_all(clens_model *m, const char *dir, clens_error *err)
     model_config *c = &m->cfg;
     const arch_desc *a = c->arch;
     int C = c->d_model, H = c->n_heads, Hkv = c->n_kv_heads, D = c->head_dim, F = c->d_ff, V = c->vocab;
-    binder b = {m, dir, err, calloc(m->st.n_tensors + 1, 1)};
+    binder b = {m, dir, err, clens_calloc(m->st.n_tensors + 1, 1)};
     int rc = 0;
     if (!b.used) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     const st_tensor *emb = bind_tensor(&b, ROLE_EMBED, 0, V, C, 1);
@@ -122,7 +123,7 @@ static int bind_all(clens_model *m, const char *dir, clens_error *err)
         if (lm) b.used[lm - m->st.tensors] = 1;
     } else if ((rc = bind_matrix(&b, &m->lm_head, ROLE_LM_HEAD, 0, V, C))) goto done;
     if ((rc = bind_vector(&b, &m->final_norm, ROLE_FINAL_NORM, 0, C, 1))) goto done;
-    m->layers = calloc(c->n_layers, sizeof *m->layers);
+    m->layers = clens_calloc(c->n_layers, sizeof *m->layers);
     if (!m->layers) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     int qn = a->qknorm == QKNORM_PER_HEAD ? D : H * D, kn = a->qknorm == QKNORM_PER_HEAD ? D : Hkv * D;
     for (int l = 0; l < c->n_layers; l++) {
@@ -204,7 +205,7 @@ static void fill_info(clens_model *m)
 
 int clens_model_open(clens_model **out, const char *arg, const clens_model_params *params, clens_error *err)
 {
-    clens_model *m = calloc(1, sizeof *m);
+    clens_model *m = clens_calloc(1, sizeof *m);
     char cfgpath[4200];
     int rc;
     *out = NULL;

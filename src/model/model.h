@@ -90,7 +90,7 @@ int rope_init(rope_table *t, const rope_config *rc, int head_dim, int max_pos, c
 void rope_free(rope_table *t);
 /* Rotates the head vectors q[Hq][D] and k[Hk][D] in place for position pos
  * (rotate_half convention: dimension i pairs with i + D/2). */
-void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos);
+void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos, float *cs);
 
 /* ------------------------------------------------------------------ model */
 
@@ -138,6 +138,11 @@ struct clens_ctx {
     float *g, *u;                 /* (R, F) */
     float *norm_row;              /* (R, C) final-normed rows */
     int *row_ids;                 /* 0..R-1, for hook events */
+    /* per-call scratch owned here so that no stack array is sized by the
+     * caller's n_seq / max_rows (or the config's head_dim) */
+    int *next_len;                /* [n_seq] sequence lengths after the batch */
+    clens_row *prefill_rows;      /* [R] rows of clens_prefill's chunks */
+    float *rope_cs;               /* [head_dim] cos (first half) and sin of one position */
 };
 
 size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos);

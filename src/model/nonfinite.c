@@ -12,6 +12,7 @@
  * it costs O(width) per row. `clens info --check` scans the stored weights
  * the same way, in their own dtype (F32, BF16, F16).
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -61,9 +62,11 @@ static const char *kind_of(float v) { return isnan(v) ? "NaN" : v > 0 ? "+Inf" :
 int forward_check_rows(const float *x, int n_rows, int width, const clens_row *rows, const int *row_of,
                        clens_hook_point point, int layer, const char *what, clens_error *err)
 {
+    assert(n_rows >= 0 && width > 0 && (x || n_rows == 0) && rows);
     int64_t k = clens_first_nonfinite(x, (size_t)n_rows * (size_t)width);
     if (k < 0) return CLENS_OK;
     int i = (int)(k / width), r = row_of ? row_of[i] : i;
+    assert(i < n_rows);
     char name[64];
     if (point == CLENS_HOOK_COUNT) snprintf(name, sizeof name, "logits");
     else clens_hook_name(point, layer, name, sizeof name);

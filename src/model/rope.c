@@ -4,9 +4,11 @@
  * architectures.md §1.3-1.4. Frequencies and angles are computed in fp32 as
  * HF does; cos and sin are both multiplied by the attention factor (YaRN).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "base/alloc.h"
 #include "base/base.h"
 #include "model/model.h"
 
@@ -23,7 +25,7 @@ static double yarn_correction_dim(double rot, int dim, double base, double max_p
 int rope_init(rope_table *t, const rope_config *rc, int D, int max_pos, clens_error *err)
 {
     int half = D / 2;
-    t->inv_freq = malloc(sizeof(float) * half);
+    t->inv_freq = clens_malloc(sizeof(float) * half);
     t->attn_factor = 1.0f;
     if (!t->inv_freq) return clens_err(err, CLENS_E_NOMEM, "out of memory");
     float base = (float)rc->theta;
@@ -87,10 +89,11 @@ void rope_free(rope_table *t)
     t->inv_freq = NULL;
 }
 
-void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos)
+void rope_apply(const rope_table *t, float *q, int Hq, float *k, int Hk, int D, int pos, float *cs)
 {
     int half = D / 2;
-    float c[half], s[half];
+    assert(t->inv_freq && cs && D > 0 && D % 2 == 0 && pos >= 0 && Hq > 0 && Hk > 0);
+    float *c = cs, *s = cs + half; /* [D] scratch of the caller's context */
     for (int j = 0; j < half; j++) {
         float a = (float)pos * t->inv_freq[j];
         c[j] = cosf(a) * t->attn_factor;

@@ -571,7 +571,8 @@ int cmp_load_input(cmp_set *s, const char *input, clens_error *err)
         free(rp); free(sp); free(resp);
         return rc;
     }
-    if (!file_exists(input)) return clens_err(err, CLENS_E_IO, "%s: no such file or folder", input);
+    struct stat sb; /* a FIFO or device is named as such by the regular-file loader below */
+    if (stat(input, &sb) != 0) return clens_err(err, CLENS_E_IO, "%s: no such file or folder", input);
     json_t *root = load_json_file(input, err);
     if (!root) return CLENS_E_FORMAT;
     int rc;

@@ -155,21 +155,23 @@ static int perm_at(const tr_data *d, uint64_t seed, long e, long pos, int *perm,
 
 void tr_data_batch(const tr_data *d, uint64_t seed, long step, int B, int32_t *ids, uint8_t *mask, int *T)
 {
-    int *perm = malloc(sizeof(int) * d->n_ex), pick[B];
+    /* pick lives at the end of perm's block: one allocation, no stack array sized by B */
+    int *perm = malloc(sizeof(int) * ((size_t)d->n_ex + (size_t)B)), *pick = perm ? perm + d->n_ex : NULL;
     long pe = -1;
     int Tm = 1;
     for (int i = 0; i < B; i++) {
         long k = step * B + i;
-        pick[i] = perm ? perm_at(d, seed, k / d->n_ex, k % d->n_ex, perm, &pe) : (int)(k % d->n_ex);
-        if (d->ex[pick[i]].n > Tm) Tm = d->ex[pick[i]].n;
+        int pi = perm ? perm_at(d, seed, k / d->n_ex, k % d->n_ex, perm, &pe) : (int)(k % d->n_ex);
+        if (pick) pick[i] = pi;
+        if (d->ex[pi].n > Tm) Tm = d->ex[pi].n;
     }
-    free(perm);
     for (int i = 0; i < B; i++) {
-        const tr_example *ex = &d->ex[pick[i]];
+        const tr_example *ex = &d->ex[pick ? pick[i] : (int)((step * B + i) % d->n_ex)];
         for (int t = 0; t < Tm; t++) {
             ids[(size_t)i * Tm + t] = t < ex->n ? ex->ids[t] : d->pad_id;
             mask[(size_t)i * Tm + t] = t < ex->n ? ex->mask[t] : 0;
         }
     }
+    free(perm);
     *T = Tm;
 }

@@ -116,7 +116,20 @@ static int check_previous(const char *out, json_t *now, clens_error *err)
     char *txt;
     size_t len;
     clens_error e2;
-    if (clens_read_file(path, &txt, &len, &e2)) return CLENS_OK; /* fresh folder */
+    if (clens_read_file(path, &txt, &len, &e2)) {
+        /* no training.json: a fresh folder, unless it holds a model that the
+         * export would overwrite (train --out MODEL replaced a model's weights) */
+        static const char *const model_files[] = {"config.json", "model.safetensors", "model.safetensors.index.json"};
+        for (size_t i = 0; i < sizeof model_files / sizeof model_files[0]; i++) {
+            struct stat sb;
+            snprintf(path, sizeof path, "%s/%s", out, model_files[i]);
+            if (lstat(path, &sb) == 0)
+                return clens_err(err, CLENS_E_STATE,
+                                 "%s: the folder holds %s but no clens training.json; training would overwrite that "
+                                 "model: use another --out", out, model_files[i]);
+        }
+        return CLENS_OK; /* fresh folder */
+    }
     json_error_t je;
     json_t *old = json_loadb(txt, len, 0, &je);
     free(txt);

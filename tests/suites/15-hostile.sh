@@ -4,7 +4,10 @@
 # cases: exit code + message fragment, each under a timeout so a hang fails)
 # and tests/data/hostile/templates.tsv (chat-template formatting edge cases
 # rendered by both clens and Debian python3-jinja2, bytes compared). Inputs
-# are written by tools/hostile_gen.py; FIFOs are made here.
+# are written by tools/hostile_gen.py; FIFOs are made here. Also item 2's
+# output checks in every command and the red-team categories rerun on the
+# commands that landed after the report (capture, probe, transfer, lens,
+# steer, dynamics, compare, train, organism, GGUF control vectors).
 set -u
 cd "$ROOT"
 T=$CLENS_TEST_TMP/hostile
@@ -31,7 +34,50 @@ printf '{{ strftime_now("%%Y-%%m-%%d") }}' >"$H/now.jinja"
 printf '{{ 1 // 0 }}' >"$H/runtime.jinja"
 M=$T/msgs.json
 printf '[{"role": "user", "content": "hi"}]' >"$M"
-export CLENS H T M SHARED
+
+# Outputs and the commands that landed after the red-team report (issue 23
+# item 2 leftovers and its rerun): R holds a small model with the organism
+# tokenizer, planted pairs, a capture and a probe, plus broken copies.
+R=$T/r
+mkdir -p "$R"
+"$CLENS" organism tokenizer --out "$R/tok" >/dev/null 2>&1 || { echo "FAIL: organism tokenizer"; exit 1; }
+read -r BASE MARK < <($PY -c "import json,sys; v=json.load(open(sys.argv[1]))['model']['vocab']; print(v['6'], v['7'])" "$R/tok/tokenizer.json")
+$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 2 --hidden 64 --heads 4 --kv-heads 2 --intermediate 128 \
+    --vocab 320 --untied --seed 5 --quiet --out "$R/a" || exit 1
+cp "$R/tok/tokenizer.json" "$R/tok/tokenizer_config.json" "$R/a/"
+$PY tools/plant_direction.py "$R/a" --base-token "$BASE" --marker-token "$MARK" --alpha 10 --seed 1 \
+    --vector-out "$R/v.npy" --pairs-out "$R/pairs.jsonl" --n-pairs 8 >/dev/null || exit 1
+"$CLENS" capture "$R/a" --pairs "$R/pairs.jsonl" --prompt raw --out "$R/cap" --quiet >/dev/null 2>&1 || { echo "FAIL: capture"; exit 1; }
+"$CLENS" probe "$R/cap" --out "$R/pr" >/dev/null 2>&1 || { echo "FAIL: probe"; exit 1; }
+$PY - "$R" <<'PYEOF' || exit 1
+import glob, shutil, sys
+import numpy as np
+r = sys.argv[1]
+np.save(f"{r}/vinf.npy", np.full(64, np.inf, np.float32))
+np.save(f"{r}/rows.npy", np.ones((2, 64), np.float32))
+np.save(f"{r}/rowsnan.npy", np.full((2, 64), np.nan, np.float32))
+shutil.copytree(f"{r}/cap", f"{r}/cap_nan")
+for f in glob.glob(f"{r}/cap_nan/*.npy"):
+    a = np.load(f); a[...] = np.nan; np.save(f, a)
+shutil.copytree(f"{r}/cap", f"{r}/cap_trunc")
+f = sorted(glob.glob(f"{r}/cap_trunc/*.npy"))[0]
+open(f, "r+b").truncate(150)
+PYEOF
+$PY tools/gguf_write_ref.py "$R/rowsnan.npy" "$R/cvnan.gguf" --alignment 64 >/dev/null || exit 1
+$PY tools/gguf_write_ref.py "$R/rows.npy" "$R/cv.gguf" --alignment 64 >/dev/null || exit 1
+head -c 200 "$R/cv.gguf" >"$R/cvtrunc.gguf"
+: >"$R/empty.jsonl"
+printf '[1, 2, 3]' >"$R/ids.json"
+printf '{"question": "Tom has 3 apples and buys 4. How many?", "answer": "3+4=<<3+4=7>>7\\n#### 7"}\n' >"$R/gsm.jsonl"
+mkfifo "$R/fifo"
+ln -s "$R/ids.json" "$R/link.npy"
+# a device node where an output goes (root only; a FIFO otherwise: the same refusal)
+mknod "$R/dev" c 1 3 2>/dev/null || mkfifo "$R/dev"
+mkdir -p "$R/withfifo" "$R/runfifo" "$R/withlink" "$R/fakerun"
+mkfifo "$R/withfifo/x.npy" "$R/runfifo/records.jsonl"
+ln -s "$R/ids.json" "$R/withlink/results.json"
+printf '{}' >"$R/fakerun/results.json"
+export CLENS H T M SHARED R
 
 n=0
 while IFS=$'\t' read -r want frag cmd; do

@@ -237,7 +237,8 @@ static void yarn_numbers(void **state)
     /* rotate_half pairing: dimension i pairs with i + D/2 */
     float q[4] = {1, 0, 0, 0}, k[4] = {0, 0, 1, 0};
     rope_table t = {(float[]){1.0f, 0.0f}, 1.0f};
-    rope_apply(&t, q, 1, k, 1, 4, 1);
+    float cs[4];
+    rope_apply(&t, q, 1, k, 1, 4, 1, cs);
     assert_true(fabs(q[0] - cosf(1)) < 1e-7 && fabs(q[2] - sinf(1)) < 1e-7 && q[1] == 0 && q[3] == 0);
     assert_true(fabs(k[0] + sinf(1)) < 1e-7 && fabs(k[2] - cosf(1)) < 1e-7);
 }
