@@ -340,7 +340,7 @@ void st_header_sha256_hex(const char *path, char hex[65])
     if (clens_fopen_regular(path, &f, NULL)) return;
     if (fread(len8, 1, 8, f) == 8) {
         for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
-        if (n < (100u << 20) && (buf = malloc(n + 8)) && fread(buf + 8, 1, n, f) == n) {
+        if (n < (100u << 20) && (buf = clens_malloc(n + 8)) && fread(buf + 8, 1, n, f) == n) {
             memcpy(buf, len8, 8);
             clens_sha256_hex(buf, n + 8, hex);
         }

@@ -92,8 +92,8 @@ static void ctx_and_patcher_fail_cleanly(void **state)
     assert_true(n > 5);
 
     int32_t tok[] = {4, 9};
-    clens_site sites[3] = {{CLENS_SITE_RESID_PRE, 1, -1}, {CLENS_SITE_Z, 0, 1}, {CLENS_SITE_MLP_OUT, 1, -1}};
-    clens_metric mt[2] = {{CLENS_METRIC_LOGIT_MEAN, tok, 2}, {CLENS_METRIC_LOGPROB_MASS, tok, 1}};
+    clens_site sites[3] = {{CLENS_HOOK_RESID_PRE, 1, -1}, {CLENS_HOOK_ATTN_Z, 0, 1}, {CLENS_HOOK_MLP_OUT, 1, -1}};
+    clens_metric mt[2] = {{CLENS_METRIC_LOGIT_MEAN, tok, 2, NULL, NULL}, {CLENS_METRIC_LOGPROB_MASS, tok, 1, NULL, NULL}};
     int32_t clean[6] = {1, 5, 9, 3, 7, 2}, corr[6] = {1, 5, 9, 8, 7, 2};
     for (n = 1;; n++) {
         clens_patcher *p = NULL;
