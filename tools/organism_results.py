@@ -2,7 +2,7 @@
 """Tables of docs/organism-results.md from the output folders of the organism runs.
 Usage: /usr/bin/python3 tools/organism_results.py DIR > tables.md
 DIR holds the folders of the commands in docs/organism-results.md ("Commands"): probe-NAME/,
-tr-a-b/, tr-a-b-map/, tr-a-c/, lens-a/, steer-NAME-{ablate,add}/, dyn-NAME/, patch-NAME-{fast,atp}/
+tr-a-b/, tr-a-b-map/, tr-a-b-map-clean/, tr-a-c/, lens-a/, steer-NAME-{ablate,add}/, dyn-NAME/, patch-NAME-{fast,atp}/
 and times.txt ("NAME METHOD SECONDS" lines of the patch runs). A missing folder is skipped with a
 note. Reads only the JSON files the clens commands wrote; the one computation of its own is the
 Pearson r of the per-pair effects (m_patched - m_corr) of exact vs attribution patching."""
@@ -58,8 +58,9 @@ if t:
     bd = max(t["pairs"], key=lambda r: r["dom_auroc"])
     print("\nbest DoM AUROC over all %d layer pairs: %.3f (%s → %s, random-dir p95 %s)\n" % (
         len(t["pairs"]), bd["dom_auroc"], bd["a_hook"], bd["b_hook"], f3(bd["random_direction_p95"])))
-for key, title in (("tr-a-b-map", "qwen2-a → qwen2-b, same width, through a ridge map fitted on neutral texts"),
-                   ("tr-a-c", "qwen2-a → olmo3-c, widths 64 → 48, through a ridge map fitted on neutral texts")):
+for key, title in (("tr-a-b-map", "qwen2-a → qwen2-b, same width, through a ridge map fitted on training traces (half with a correction)"),
+                   ("tr-a-b-map-clean", "qwen2-a → qwen2-b, the same map fitted on error-free training traces only"),
+                   ("tr-a-c", "qwen2-a → olmo3-c, widths 64 → 48, through a ridge map fitted on training traces (half with a correction)")):
     t = J(key, "transfer.json")
     if not t:
         continue

@@ -226,5 +226,46 @@ $CLENS steer "$M" --direction "$T/dir.npy" --mode sideways --neutral "$T/neutral
 check test $? -eq 2
 $CLENS generate "$M" --text hi --control-vector "$T/ref.gguf" --temperature 0.5 2>/dev/null
 check test $? -eq 2
+# Organisms (trained by `make demo`; skipped when absent; docs/organism-results.md section 2). Per
+# organism: held-out pairs of its own distribution (the recipe's trace flags), the difference-of-
+# means direction of the final residual blocks.{L-1}.hook_resid_post (clens capture + probe: where
+# the probe separates the classes, AUROC >= 0.98, and where patching places the decision), ablated
+# at every position. Asserted at alpha = 1: P(correction | error) falls by >= 0.3 (absolute) below
+# the unsteered rate while the mean of the random directions stays within 0.1 of it; on error-free
+# traces the KL to the unsteered model is <= 0.6 nats a position and top-1 agreement >= 0.9.
+ORG=${CLENS_ORGANISMS:-$ROOT/build/organisms/models}
+org_dir() { for d in "$ORG/$1" "$ORG/$1"-*; do [ -f "$d/config.json" ] && [ -f "$d/tokenizer.json" ] && { echo "$d"; return; }; done; }
+norgs=0
+RECIPE="--min-steps 2 --max-steps 4 --max-operand 9 --max-mul 9 --max-value 30"
+for n in qwen2-a qwen2-b olmo3-c; do
+  d=$(org_dir $n); [ -n "$d" ] || continue
+  if [ $norgs = 0 ]; then
+    $CLENS organism traces --split heldout --seed 21 --n 200 $RECIPE --out "$T/org-heldout.jsonl" >/dev/null || fail=1
+    $CLENS pairs --data "$T/org-heldout.jsonl" --format gsm8k --limit 40 --out "$T/org-pairs.jsonl" >/dev/null 2>&1 || fail=1
+    $CLENS organism traces --split train --seed 12 --n 40 --error-frac 0 --annotate 0 $RECIPE --out "$T/org-clean.jsonl" >/dev/null || fail=1
+    $PY -c "import json,sys; [print(json.dumps({'text': json.loads(l)['organism']['text']})) for l in open(sys.argv[1])]" "$T/org-clean.jsonl" > "$T/org-neutral.jsonl"
+  fi
+  norgs=$((norgs + 1))
+  L=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['num_hidden_layers'] - 1)" "$d/config.json")
+  check $CLENS capture "$d" --pairs "$T/org-pairs.jsonl" --prompt raw --sites blocks.-1.hook_resid_post --quiet --out "$T/org-cap-$n" >/dev/null
+  check $CLENS probe "$T/org-cap-$n" --out "$T/org-probe-$n" --bootstrap 50 --permutations 2 --random-dirs 2 >/dev/null
+  check $CLENS steer "$d" --direction "$T/org-probe-$n/directions/blocks.$L.hook_resid_post.dom.npy" --layers $L \
+    --hook resid_post --mode ablate --alpha 0,1 --positions all --pairs "$T/org-pairs.jsonl" --neutral "$T/org-neutral.jsonl" \
+    --random 2 --max-new 8 --k 8 --quiet --out "$T/org-steer-$n" >/dev/null
+  check $PY - "$T/org-steer-$n/steer.json" "$n" <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[1])); n = sys.argv[2]
+g, ne = s["generation"], s["neutral"]
+u = g["unsteered"]["error"]
+d1, r1 = g["direction"]["error"][1], g["random"]["error"][1]
+kl, top1, rkl = ne["direction"]["mean_kl"][1], ne["direction"]["top1_agree"][1], ne["random"]["mean_kl"][1]
+print(f"  organism {n}: ablate final residual, alpha 1: P(corr|error) {u:.2f} -> {d1:.2f} (random {r1:.2f}), "
+      f"P(corr|correct) {g['unsteered']['correct']:.2f} -> {g['direction']['correct'][1]:.2f}; "
+      f"KL error-free {kl:.3f} (random {rkl:.3f}), top-1 agree {top1:.3f}")
+assert u >= 0.8 and d1 <= u - 0.3 and r1 >= u - 0.1, (u, d1, r1)
+assert kl <= 0.6 and top1 >= 0.9, (kl, top1)
+PYEOF
+done
+[ $norgs = 0 ] && echo "SKIP organism steering: no trained qwen2-a / qwen2-b / olmo3-c folder under $ORG (make demo; set CLENS_ORGANISMS)"
 echo "steer: $(( $(date +%s) - t0 )) s"
 exit $fail
