@@ -7,7 +7,9 @@
  *     having no block to steer;
  *   - a probe.json of `clens probe`: only "layers": [{"layer": L,
  *     "direction_npy": "path relative to probe.json"}] is read (each file a
- *     1-D [C] .npy); other keys are ignored;
+ *     1-D [C] .npy), at the entry's "depth" when it has one (clens probe's
+ *     resid_pre numbering; null = not on the residual stream, skipped);
+ *     other keys are ignored;
  *   - a .gguf control vector: direction.N gives layer N.
  */
 #include <jansson.h>
