@@ -1131,13 +1131,11 @@ CLENS_API void clens_cache_free(clens_cache *c);
 typedef enum { CLENS_CAPTURE_FINAL = 0, CLENS_CAPTURE_ERROR, CLENS_CAPTURE_ALL } clens_capture_positions;
 CLENS_API const char *clens_capture_positions_name(clens_capture_positions p);
 
-/* The default sites: the residual stream at every depth, resid_pre 0..n_layers
- * (the last one is the output of the last block, the input of the final norm). */
-#define CLENS_CAPTURE_DEFAULT_SITES "blocks.*.hook_resid_pre,blocks.-1.hook_resid_post"
-
 typedef struct clens_capture_params {
     const char *pairs_path;   /* pairs.jsonl */
-    const char *sites;        /* hook list as clens_hooks_resolve; CLENS_CAPTURE_DEFAULT_SITES */
+    const char *sites;        /* hook list as clens_hooks_resolve; default
+                                 "blocks.*.hook_resid_pre,blocks.-1.hook_resid_post":
+                                 the residual stream at every depth (docs/probe.md) */
     clens_capture_positions positions; /* FINAL */
     int prompt_chat;          /* 1 (default): the model's chat template; 0: raw */
     long limit;               /* kept pairs at most (0 = all) */

@@ -177,7 +177,7 @@ clens_capture_params clens_capture_default_params(void)
     clens_capture_params p = {0};
     /* every depth of the residual stream, resid_pre 0..L: without the output of
      * the last block a probe misses the layer where a small model decides */
-    p.sites = CLENS_CAPTURE_DEFAULT_SITES;
+    p.sites = "blocks.*.hook_resid_pre,blocks.-1.hook_resid_post";
     p.positions = CLENS_CAPTURE_FINAL;
     p.prompt_chat = 1;
     return p;
