@@ -1174,8 +1174,11 @@ typedef struct clens_cache {
 /* Resolves a comma-separated list of hook names into an empty cache (no
  * data yet): TransformerLens names ("blocks.3.hook_resid_pre",
  * "ln_final.hook_normalized"), "blocks.*.NAME" (every layer) and "all".
- * Duplicates are kept once, in order of first mention. Free with
- * clens_cache_free. */
+ * A negative block index counts from the end ("blocks.-1.hook_resid_post":
+ * the output of the last block); "blocks.{n_layers}.hook_resid_pre" names the
+ * same activation as blocks.{n_layers-1}.hook_resid_post and is stored under
+ * that name (docs/probe.md). Duplicates are kept once, in order of first
+ * mention. Free with clens_cache_free. */
 CLENS_API int clens_hooks_resolve(const clens_model *m, const char *list, clens_cache *out, clens_error *err);
 /* TransformerLens's run_with_cache: one forward pass of ids[0..T) (a fresh
  * context), filling every entry of cache with the activations at positions
@@ -1190,7 +1193,9 @@ CLENS_API const char *clens_capture_positions_name(clens_capture_positions p);
 
 typedef struct clens_capture_params {
     const char *pairs_path;   /* pairs.jsonl */
-    const char *sites;        /* hook list as clens_hooks_resolve; "blocks.*.hook_resid_pre" */
+    const char *sites;        /* hook list as clens_hooks_resolve; default
+                                 "blocks.*.hook_resid_pre,blocks.-1.hook_resid_post":
+                                 the residual stream at every depth (docs/probe.md) */
     clens_capture_positions positions; /* FINAL */
     int prompt_chat;          /* 1 (default): the model's chat template; 0: raw */
     long limit;               /* kept pairs at most (0 = all) */

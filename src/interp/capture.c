@@ -46,6 +46,30 @@ static int add_entry(clens_cache *c, const clens_model *m, clens_hook_point p, i
     return 0;
 }
 
+/* One concrete hook name, with two spellings of the last layers: a negative
+ * block index counts from the end as in Python ("blocks.-1.hook_resid_post" is
+ * the output of the last block), and "blocks.{L}.hook_resid_pre" (the residual
+ * after the last block in the resid_pre numbering of docs/probe.md, rulings
+ * R12) is the same activation as blocks.{L-1}.hook_resid_post, and is stored
+ * under that name. Returns 0 or -1 (not a hook name). */
+static int final_alias(const char *tok, int L, clens_hook_point *p, int *layer)
+{
+    char name[256];
+    if (strncmp(tok, "blocks.-", 8) == 0) {
+        char *end;
+        long k = strtol(tok + 8, &end, 10);
+        if (end == tok + 8 || *end != '.' || k < 1 || k > L) return -1;
+        snprintf(name, sizeof name, "blocks.%ld%.200s", L - k, end);
+        tok = name;
+    }
+    if (clens_hook_parse(tok, p, layer, NULL)) return -1;
+    if (*p == CLENS_HOOK_RESID_PRE && *layer == L) {
+        *p = CLENS_HOOK_RESID_POST;
+        *layer = L - 1;
+    }
+    return 0;
+}
+
 int clens_hooks_resolve(const clens_model *m, const char *list, clens_cache *out, clens_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -65,8 +89,8 @@ int clens_hooks_resolve(const clens_model *m, const char *list, clens_cache *out
             snprintf(name, sizeof name, "blocks.0.%.200s", tok + 9);
             if (clens_hook_parse(name, &p, &layer, NULL)) rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s'", tok);
             for (int l = 0; l < L && !rc; l++) rc = add_entry(out, m, p, l, err);
-        } else if (clens_hook_parse(tok, &p, &layer, NULL) || layer >= L) {
-            rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s' (layers 0..%d)", tok, L - 1);
+        } else if (final_alias(tok, L, &p, &layer) || layer >= L) {
+            rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s' (layers 0..%d, -1 = the last)", tok, L - 1);
         } else {
             rc = add_entry(out, m, p, layer, err);
         }
@@ -152,7 +176,9 @@ done:
 clens_capture_params clens_capture_default_params(void)
 {
     clens_capture_params p = {0};
-    p.sites = "blocks.*.hook_resid_pre";
+    /* every depth of the residual stream, resid_pre 0..L: without the output of
+     * the last block a probe misses the layer where a small model decides */
+    p.sites = "blocks.*.hook_resid_pre,blocks.-1.hook_resid_post";
     p.positions = CLENS_CAPTURE_FINAL;
     p.prompt_chat = 1;
     return p;
@@ -303,6 +329,8 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
         json_object_set_new(f, "hook", json_string(ce->name));
         json_object_set_new(f, "file", json_string(fname));
         json_object_set_new(f, "layer", json_integer(ce->layer));
+        int depth = probe_hook_depth(ce->name);
+        json_object_set_new(f, "depth", depth >= 0 ? json_integer(depth) : json_null());
         json_object_set_new(f, "width", json_integer(ce->width));
         json_array_append_new(files, f);
     }

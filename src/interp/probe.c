@@ -213,6 +213,8 @@ static int probe_one(const probe_capture *c, int f, const clens_probe_params *p,
     json_t *o = json_object(), *dj = json_object(), *lj = json_object(), *pj = json_object(), *rj = json_object();
     json_object_set_new(o, "hook", json_string(c->hooks[f]));
     json_object_set_new(o, "layer", json_integer(c->layers[f]));
+    int depth = probe_hook_depth(c->hooks[f]);
+    json_object_set_new(o, "depth", depth >= 0 ? json_integer(depth) : json_null());
     json_object_set_new(o, "width", json_integer(d));
     json_object_set_new(dj, "file", json_string(fname));
     json_object_set_new(dj, "norm", json_real(norm));
@@ -308,7 +310,8 @@ int clens_probe_run(const char *capture_dir, const clens_probe_params *p, const 
         if (p->hook_filter && !strstr(c.hooks[f], p->hook_filter)) continue;
         double a = NAN, b = NAN, nn = NAN, rr = NAN;
         rc = probe_one(&c, f, p, row_fold, out_dir, layers, &md, &a, &b, &nn, &rr, err);
-        xs[np] = c.layers[f];
+        /* plotted at its depth (resid_post l after resid_pre l), other hooks at their layer */
+        xs[np] = probe_hook_depth(c.hooks[f]) >= 0 ? probe_hook_depth(c.hooks[f]) : c.layers[f];
         ys[np] = a;
         ys[c.n_files + np] = b;
         ys[2 * (size_t)c.n_files + np] = nn;
@@ -338,7 +341,7 @@ int clens_probe_run(const char *capture_dir, const clens_probe_params *p, const 
     for (int s = 0; s < 4; s++) memcpy(yy + (size_t)s * np, ys + (size_t)s * c.n_files, sizeof(double) * np);
     const char *names[4] = {"diff of means", "logistic (L2)", "permutation null p95", "random dir p95"};
     int dashed[4] = {0, 0, 1, 1};
-    char *svg = probe_svg_lines("Probe AUROC (out of fold) vs layer", "layer", "AUROC", 4, names, dashed, xs, yy, np, 0.4, 1.0);
+    char *svg = probe_svg_lines("Probe AUROC (out of fold) vs depth", "depth (resid_pre numbering; other hooks: layer)", "AUROC", 4, names, dashed, xs, yy, np, 0.4, 1.0);
     free(yy);
     if (!svg) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
     rc = probe_write_text(out_dir, "auroc.svg", svg, err);

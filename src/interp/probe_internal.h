@@ -23,6 +23,12 @@ int probe_write_json(const char *dir, const char *name, const json_t *doc, clens
 /* Writes dir/name text atomically. */
 int probe_write_text(const char *dir, const char *name, const char *text, clens_error *err);
 
+/* Depth of a residual-stream hook in the resid_pre numbering (rulings R12):
+ * blocks.l.hook_resid_pre -> l, blocks.l.hook_resid_post -> l + 1 (the same
+ * activation as resid_pre l + 1), hook_embed -> 0; -1 for every other hook
+ * (attention, MLP, head outputs, the final norm's output). */
+int probe_hook_depth(const char *hook);
+
 /* Reads a little-endian float32 (or float64, converted) C-order .npy of 1 or
  * 2 dimensions: *data malloc'd [rows][cols] (1-D: rows = 1). */
 int probe_npy_read(const char *path, float **data, int64_t *rows, int64_t *cols, clens_error *err);

@@ -153,6 +153,14 @@ void probe_capture_clear(probe_capture *c)
     memset(c, 0, sizeof *c);
 }
 
+int probe_hook_depth(const char *hook)
+{
+    clens_hook_point p;
+    int l;
+    if (!hook || clens_hook_parse(hook, &p, &l)) return -1;
+    return p == CLENS_HOOK_RESID_PRE ? l : p == CLENS_HOOK_RESID_POST ? l + 1 : p == CLENS_HOOK_EMBED ? 0 : -1;
+}
+
 int probe_capture_load(probe_capture *c, const char *dir, clens_error *err)
 {
     memset(c, 0, sizeof *c);

@@ -7,7 +7,9 @@
  *     having no block to steer;
  *   - a probe.json of `clens probe`: only "layers": [{"layer": L,
  *     "direction_npy": "path relative to probe.json"}] is read (each file a
- *     1-D [C] .npy); other keys are ignored;
+ *     1-D [C] .npy), at the entry's "depth" when it has one (clens probe's
+ *     resid_pre numbering; null = not on the residual stream, skipped);
+ *     other keys are ignored;
  *   - a .gguf control vector: direction.N gives layer N.
  */
 #include <jansson.h>
@@ -142,6 +144,14 @@ int clens_steer_direction_load(const char *path, int n_layers, int C, float *vec
     int found = 0;
     json_array_foreach(layers, i, e) {
         json_t *jl = json_object_get(e, "layer"), *jp = json_object_get(e, "direction_npy");
+        /* clens probe's entries carry "depth" (resid_pre numbering, docs/probe.md): the
+         * final residual blocks.{L-1}.hook_resid_post has layer L-1 but is resid_pre L, and
+         * must not replace resid_pre L-1's direction; hooks off the residual stream have
+         * depth null and no resid_pre layer to steer */
+        if (json_object_get(e, "depth")) {
+            jl = json_object_get(e, "depth");
+            if (!json_is_integer(jl)) continue;
+        }
         /* `clens probe` writes the clens-probe/1 schema (docs/probe.md): the unit-norm
          * difference-of-means direction is "diff_of_means": {"file": ...}; read it when
          * there is no "direction_npy", so its probe.json can be given as it is. */

@@ -14,8 +14,11 @@
 #  - transfer, other width: the ridge map W, c and held-out R^2 == numpy closed form (1e-3 rel);
 #  - lens: top-k probabilities and correction log-mass == numpy (final norm + lm_head of the
 #    captured residual), 1e-4; the last lens layer == the model's logits.
+#  - the default sites are the residual stream at every depth (resid_pre 0..L: the last is
+#    blocks.{L-1}.hook_resid_post), with its spellings blocks.-1.* and blocks.{L}.hook_resid_pre;
 #  - organisms (when trained ones exist in $CLENS_ORGANISMS, default build/organisms/models):
-#    AUROC >= 0.9 at the best layer; else SKIPPED with a message.
+#    AUROC >= 0.9 at the best depth, transfer qwen2-a -> qwen2-b and qwen2-a -> olmo3-c (below);
+#    else SKIPPED with a message.
 . "$ROOT/tests/suites/lib.sh"
 suite_begin probe
 
@@ -232,6 +235,34 @@ assert worst <= 1e-4, worst
 print(f"lens == numpy (final norm + lm_head of the captured residual): max |diff| {worst:.2e}")
 PYEOF
 
+# --- default sites: the residual stream at every depth, resid_pre 0..L (issue 17: a probe that
+# never sees the output of the last block misses where a small model decides); the spellings
+# of the final residual give the same array as blocks.3.hook_resid_post
+check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --quiet --out "$T/cap-default" >/dev/null
+check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites blocks.4.hook_resid_pre --quiet --out "$T/cap-l4" >/dev/null
+check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites blocks.-1.hook_resid_post,blocks.-4.hook_resid_pre --quiet --out "$T/cap-neg" >/dev/null
+check $PY - "$T" <<'PYEOF'
+import json, sys
+import numpy as np
+T = sys.argv[1]
+ix = json.load(open(f"{T}/cap-default/index.json"))
+hooks = [(f["hook"], f["depth"]) for f in ix["files"]]
+assert hooks == [(f"blocks.{l}.hook_resid_pre", l) for l in range(4)] + [("blocks.3.hook_resid_post", 4)], hooks
+ref = np.load(f"{T}/cap-a-final/blocks.3.hook_resid_post.npy")
+for d, names in (("cap-default", [h for h, _ in hooks]), ("cap-l4", ["blocks.3.hook_resid_post"]),
+                 ("cap-neg", ["blocks.3.hook_resid_post", "blocks.0.hook_resid_pre"])):
+    got = [f["hook"] for f in json.load(open(f"{T}/{d}/index.json"))["files"]]
+    assert got == names, (d, got)
+    assert np.array_equal(np.load(f"{T}/{d}/blocks.3.hook_resid_post.npy"), ref), d
+p = json.load(open(f"{T}/probe-a-final/probe.json"))
+assert [l["depth"] for l in p["layers"]] == [0, 1, 2, 3, 4], [l["depth"] for l in p["layers"]]
+print("default sites = resid_pre 0..3 + blocks.3.hook_resid_post (depth 4); blocks.4.hook_resid_pre and blocks.-1.* resolve to it")
+PYEOF
+for bad in blocks.5.hook_resid_pre blocks.-5.hook_resid_post blocks.4.hook_mlp_out; do
+  $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --sites $bad --quiet --out "$T/cap-bad-$bad" >/dev/null 2>"$T/errs.txt"
+  [ $? = 1 ] && grep -q "unknown hook" "$T/errs.txt" || { echo "FAIL: --sites $bad must be refused"; fail=1; }
+done
+
 # --- refusals and usage
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites "$SITES" --quiet --out "$T/cap-a" >/dev/null 2>"$T/err.txt"
 [ $? = 1 ] && grep -q "holds a result with other settings: settings.positions is" "$T/err.txt" || { echo "FAIL: rerun with other settings not refused naming the key"; fail=1; }
@@ -243,40 +274,78 @@ cp -r "$T/cap-a" "$T/cap-bad"; head -c 500 "$T/cap-a/blocks.1.hook_resid_pre.npy
 $CLENS probe "$T/cap-bad" --out "$T/x4" >/dev/null 2>"$T/err4.txt"; [ $? = 1 ] && grep -q "blocks.1.hook_resid_pre.npy" "$T/err4.txt" || { echo "FAIL: truncated .npy"; fail=1; }
 for c in capture probe transfer lens; do $CLENS $c --help | grep -q "example:" || { echo "FAIL: $c --help"; fail=1; }; done
 
-# --- organisms (trained by another part of the project; skipped when absent)
+# --- organisms (trained by `make demo`; skipped when absent). The organisms' own data
+# distribution (the recipe's trace flags, data/organisms.json: operands <= 9, results <= 30);
+# held-out problems (seed 21, not the demo's 13) for the probe pairs; training traces, half of
+# them with a wrong step and its correction line, for the transfer map's texts (disjoint from
+# the held-out problems by construction; a map fitted on error-free text alone never sees the
+# states that separate the classes, docs/organism-results.md). Each check:
+#  - per organism, LR AUROC >= 0.9 at the best depth of the default sites (resid_pre 0..L, the
+#    last = the output of the last block), above the permutation null there;
+#  - qwen2-a -> qwen2-b (same width): direct transfer reported (two independently trained models
+#    share no basis); through a ridge map fitted on the texts, the final residual's transferred
+#    DoM AUROC is above its random-map p95;
+#  - qwen2-a -> olmo3-c (widths 64 -> 48): the map is fitted (held-out R^2 >= 0.2 at every layer
+#    pair, measured 0.39-0.63 beyond the embedding) and the transferred AUROC printed beside its
+#    random-map null; it is not asserted above it (measured: it is not, docs/organism-results.md).
 ORG=${CLENS_ORGANISMS:-$ROOT/build/organisms/models}
-orgs=$(ls -d "$ORG"/*/ 2>/dev/null | while read d; do [ -f "$d/config.json" ] && [ -f "$d/tokenizer.json" ] && echo "$d"; done)
-if [ -z "$orgs" ]; then
-  echo "SKIP organism probes: no trained organism folder under $ORG (make demo trains them; set CLENS_ORGANISMS)"
+org_dir() { for d in "$ORG/$1" "$ORG/$1"-*; do [ -f "$d/config.json" ] && [ -f "$d/tokenizer.json" ] && { echo "$d"; return; }; done; }
+OA=$(org_dir qwen2-a); OB=$(org_dir qwen2-b); OC=$(org_dir olmo3-c)
+if [ -z "$OA$OB$OC" ]; then
+  echo "SKIP organism probes: no trained qwen2-a / qwen2-b / olmo3-c folder under $ORG (make demo trains them; set CLENS_ORGANISMS)"
 else
-  $CLENS organism traces --split heldout --seed 11 --n 300 --out "$T/org-traces.jsonl" >/dev/null || fail=1
-  $CLENS pairs --data "$T/org-traces.jsonl" --format gsm8k --limit 60 --out "$T/org-pairs.jsonl" >/dev/null || fail=1
-  for d in $orgs; do
-    n=$(basename "$d")
+  RECIPE="--min-steps 2 --max-steps 4 --max-operand 9 --max-mul 9 --max-value 30"
+  $CLENS organism traces --split heldout --seed 21 --n 400 $RECIPE --out "$T/org-traces.jsonl" >/dev/null || fail=1
+  $CLENS pairs --data "$T/org-traces.jsonl" --format gsm8k --limit 100 --out "$T/org-pairs.jsonl" >/dev/null 2>&1 || fail=1
+  $CLENS organism traces --split train --seed 11 --n 200 --error-frac 0.5 --annotate 0 $RECIPE --out "$T/org-train.jsonl" >/dev/null || fail=1
+  $PY -c "import json,sys; [print(json.dumps({'text': json.loads(l)['organism']['text']})) for l in open(sys.argv[1])]" "$T/org-train.jsonl" > "$T/org-maptexts.jsonl"
+  for e in qwen2-a=$OA qwen2-b=$OB olmo3-c=$OC; do
+    n=${e%%=*}; d=${e#*=}
+    [ -n "$d" ] || continue
     check $CLENS capture "$d" --pairs "$T/org-pairs.jsonl" --prompt raw --positions final --quiet --out "$T/org-cap-$n" >/dev/null
     check $CLENS probe "$T/org-cap-$n" --out "$T/org-probe-$n" --bootstrap 200 --permutations 5 --random-dirs 5 >/dev/null
-    check $PY -c "import json,sys; p=json.load(open(sys.argv[1])); b=max(l['logreg']['auroc'] for l in p['layers']); print(sys.argv[2], 'best AUROC', round(b,3)); assert b >= 0.9, b" "$T/org-probe-$n/probe.json" "$n"
-  done
-  # transfer between the first two organisms: same width -> directly, above the random-direction
-  # null at the best pairing; other widths -> through a ridge map fitted on held-out trace texts
-  set -- $orgs
-  if [ $# -ge 2 ]; then
-    a=$(basename "$1"); b=$(basename "$2")
-    $PY -c "import json,sys; [print(json.dumps({'text': json.loads(l)['question']})) for l in open(sys.argv[1])]" "$T/org-traces.jsonl" > "$T/org-neutral.jsonl"
-    wa=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['hidden_size'])" "$1/config.json")
-    wb=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['hidden_size'])" "$2/config.json")
-    MAP=""; [ "$wa" != "$wb" ] && MAP="--map $T/org-neutral.jsonl"
-    check $CLENS transfer --from "$T/org-probe-$a" --to "$T/org-cap-$b" $MAP --out "$T/org-tr" --bootstrap 200 --random-maps 10
-    check $PY - "$T/org-tr/transfer.json" <<'PYEOF'
+    check $PY - "$T/org-probe-$n/probe.json" "$n" <<'PYEOF'
 import json, sys
-t = json.load(open(sys.argv[1]))
-if t["mode"] == "same_width":
-    best = max(t["pairs"], key=lambda r: r["dom_auroc"])
-    assert best["dom_auroc"] > best["random_direction_p95"], best
-else:
-    best = max(t["pairs"], key=lambda r: r["dom_auroc"])
-    assert best["dom_auroc"] > best["random_map_p95"], best
-print("organism transfer", t["mode"], best)
+p = json.load(open(sys.argv[1]))
+L = p["n_layers"]
+assert [l["depth"] for l in p["layers"]] == list(range(L + 1)), [l["hook"] for l in p["layers"]]
+assert p["layers"][-1]["hook"] == f"blocks.{L - 1}.hook_resid_post", p["layers"][-1]["hook"]
+prof = " ".join("%.3f" % l["logreg"]["auroc"] for l in p["layers"])
+best = max(p["layers"], key=lambda l: l["logreg"]["auroc"])
+print(f"{sys.argv[2]}: LR AUROC by depth 0..{L}: {prof}; best {best['hook']} {best['logreg']['auroc']:.3f} "
+      f"(permutation-null p95 {best['permutation_null']['p95']:.3f})")
+assert best["logreg"]["auroc"] >= 0.9 and best["logreg"]["auroc"] > best["permutation_null"]["p95"], best
+PYEOF
+  done
+  if [ -n "$OA" ] && [ -n "$OB" ]; then
+    check $CLENS transfer --from "$T/org-probe-qwen2-a" --to "$T/org-cap-qwen2-b" --out "$T/org-tr-ab" --bootstrap 200 --random-maps 10 >/dev/null
+    check $CLENS transfer --from "$T/org-probe-qwen2-a" --to "$T/org-cap-qwen2-b" --map "$T/org-maptexts.jsonl" --out "$T/org-tr-ab-map" --bootstrap 200 --random-maps 10 >/dev/null
+    check $PY - "$T" <<'PYEOF'
+import json, sys
+T = sys.argv[1]
+d = json.load(open(f"{T}/org-tr-ab/transfer.json"))
+fin = [r for r in d["pairs"] if r["a_hook"] == r["b_hook"] == "blocks.3.hook_resid_post"][0]
+print(f"qwen2-a -> qwen2-b direct, final residual: DoM AUROC {fin['dom_auroc']:.3f} vs random-direction p95 "
+      f"{fin['random_direction_p95']:.3f}, cos(dA, dB) {fin['cosine']:.3f}")
+m = json.load(open(f"{T}/org-tr-ab-map/transfer.json"))
+fin = [r for r in m["pairs"] if r["a_hook"] == "blocks.3.hook_resid_post"][0]
+print(f"qwen2-a -> qwen2-b mapped, final residual: R2 {fin['r2_heldout']:.3f}, DoM AUROC {fin['dom_auroc']:.3f} "
+      f"vs random-map p95 {fin['random_map_p95']:.3f}")
+assert m["mode"] == "affine_map" and fin["dom_auroc"] > fin["random_map_p95"], fin
+PYEOF
+  fi
+  if [ -n "$OA" ] && [ -n "$OC" ]; then
+    check $CLENS transfer --from "$T/org-probe-qwen2-a" --to "$T/org-cap-olmo3-c" --map "$T/org-maptexts.jsonl" --out "$T/org-tr-ac" --bootstrap 200 --random-maps 10 >/dev/null
+    check $PY - "$T" <<'PYEOF'
+import json, sys
+T = sys.argv[1]
+m = json.load(open(f"{T}/org-tr-ac/transfer.json"))
+for r in m["pairs"]:
+    print(f"qwen2-a -> olmo3-c {r['a_hook']} -> {r['b_hook']}: R2 {r['r2_heldout']:.3f}, DoM AUROC {r['dom_auroc']:.3f} "
+          f"vs random-map p95 {r['random_map_p95']:.3f}")
+fin = [r for r in m["pairs"] if r["a_hook"] == "blocks.3.hook_resid_post"][0]
+assert m["width_a"] == 64 and m["width_b"] == 48 and fin["b_hook"] == "blocks.5.hook_resid_post", fin
+assert all(r["r2_heldout"] is not None and r["r2_heldout"] >= 0.2 for r in m["pairs"]), m["pairs"]
 PYEOF
   fi
 fi

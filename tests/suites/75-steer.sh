@@ -199,6 +199,16 @@ echo '{"schema": "clens-probe/1", "layers": [{"hook": "blocks.-1.hook_embed", "l
 check $CLENS steer "$M" --direction "$T/probe2/probe.json" --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe2-run" >> "$T/steer.out"
 check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe2-run" "$T/fast"
 
+# A probe.json of `clens probe` with its default sites (docs/probe.md) also holds the final
+# residual blocks.{L-1}.hook_resid_post under layer L-1: entries are read at their "depth"
+# (resid_pre numbering), so resid_post 1 (depth 2) must not replace resid_pre 1's direction, and an
+# entry off the residual stream (depth null) is skipped.
+$PY -c 'import numpy as np,sys; np.save(sys.argv[1], np.random.default_rng(7).standard_normal(64).astype(np.float32))' "$T/probe2/directions/other.npy"
+echo '{"schema": "clens-probe/1", "layers": [{"hook": "blocks.1.hook_resid_pre", "layer": 1, "depth": 1, "diff_of_means": {"file": "directions/blocks.1.hook_resid_pre.dom.npy"}}, {"hook": "blocks.1.hook_resid_post", "layer": 1, "depth": 2, "diff_of_means": {"file": "directions/other.npy"}}, {"hook": "blocks.1.hook_mlp_out", "layer": 1, "depth": null, "diff_of_means": {"file": "directions/other.npy"}}]}' \
+  > "$T/probe2/probe-depth.json"
+check $CLENS steer "$M" --direction "$T/probe2/probe-depth.json" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe3-run" >> "$T/steer.out"
+check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe3-run" "$T/fast"
+
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
   --out "$T/fast" 2> "$T/refuse.err" && { echo "FAIL: other settings accepted"; fail=1; }
@@ -216,5 +226,46 @@ $CLENS steer "$M" --direction "$T/dir.npy" --mode sideways --neutral "$T/neutral
 check test $? -eq 2
 $CLENS generate "$M" --text hi --control-vector "$T/ref.gguf" --temperature 0.5 2>/dev/null
 check test $? -eq 2
+# Organisms (trained by `make demo`; skipped when absent; docs/organism-results.md section 2). Per
+# organism: held-out pairs of its own distribution (the recipe's trace flags), the difference-of-
+# means direction of the final residual blocks.{L-1}.hook_resid_post (clens capture + probe: where
+# the probe separates the classes, AUROC >= 0.98, and where patching places the decision), ablated
+# at every position. Asserted at alpha = 1: P(correction | error) falls by >= 0.3 (absolute) below
+# the unsteered rate while the mean of the random directions stays within 0.1 of it; on error-free
+# traces the KL to the unsteered model is <= 0.6 nats a position and top-1 agreement >= 0.9.
+ORG=${CLENS_ORGANISMS:-$ROOT/build/organisms/models}
+org_dir() { for d in "$ORG/$1" "$ORG/$1"-*; do [ -f "$d/config.json" ] && [ -f "$d/tokenizer.json" ] && { echo "$d"; return; }; done; }
+norgs=0
+RECIPE="--min-steps 2 --max-steps 4 --max-operand 9 --max-mul 9 --max-value 30"
+for n in qwen2-a qwen2-b olmo3-c; do
+  d=$(org_dir $n); [ -n "$d" ] || continue
+  if [ $norgs = 0 ]; then
+    $CLENS organism traces --split heldout --seed 21 --n 200 $RECIPE --out "$T/org-heldout.jsonl" >/dev/null || fail=1
+    $CLENS pairs --data "$T/org-heldout.jsonl" --format gsm8k --limit 40 --out "$T/org-pairs.jsonl" >/dev/null 2>&1 || fail=1
+    $CLENS organism traces --split train --seed 12 --n 40 --error-frac 0 --annotate 0 $RECIPE --out "$T/org-clean.jsonl" >/dev/null || fail=1
+    $PY -c "import json,sys; [print(json.dumps({'text': json.loads(l)['organism']['text']})) for l in open(sys.argv[1])]" "$T/org-clean.jsonl" > "$T/org-neutral.jsonl"
+  fi
+  norgs=$((norgs + 1))
+  L=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['num_hidden_layers'] - 1)" "$d/config.json")
+  check $CLENS capture "$d" --pairs "$T/org-pairs.jsonl" --prompt raw --sites blocks.-1.hook_resid_post --quiet --out "$T/org-cap-$n" >/dev/null
+  check $CLENS probe "$T/org-cap-$n" --out "$T/org-probe-$n" --bootstrap 50 --permutations 2 --random-dirs 2 >/dev/null
+  check $CLENS steer "$d" --direction "$T/org-probe-$n/directions/blocks.$L.hook_resid_post.dom.npy" --layers $L \
+    --hook resid_post --mode ablate --alpha 0,1 --positions all --pairs "$T/org-pairs.jsonl" --neutral "$T/org-neutral.jsonl" \
+    --random 2 --max-new 8 --k 8 --quiet --out "$T/org-steer-$n" >/dev/null
+  check $PY - "$T/org-steer-$n/steer.json" "$n" <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[1])); n = sys.argv[2]
+g, ne = s["generation"], s["neutral"]
+u = g["unsteered"]["error"]
+d1, r1 = g["direction"]["error"][1], g["random"]["error"][1]
+kl, top1, rkl = ne["direction"]["mean_kl"][1], ne["direction"]["top1_agree"][1], ne["random"]["mean_kl"][1]
+print(f"  organism {n}: ablate final residual, alpha 1: P(corr|error) {u:.2f} -> {d1:.2f} (random {r1:.2f}), "
+      f"P(corr|correct) {g['unsteered']['correct']:.2f} -> {g['direction']['correct'][1]:.2f}; "
+      f"KL error-free {kl:.3f} (random {rkl:.3f}), top-1 agree {top1:.3f}")
+assert u >= 0.8 and d1 <= u - 0.3 and r1 >= u - 0.1, (u, d1, r1)
+assert kl <= 0.6 and top1 >= 0.9, (kl, top1)
+PYEOF
+done
+[ $norgs = 0 ] && echo "SKIP organism steering: no trained qwen2-a / qwen2-b / olmo3-c folder under $ORG (make demo; set CLENS_ORGANISMS)"
 echo "steer: $(( $(date +%s) - t0 )) s"
 exit $fail
