@@ -157,7 +157,7 @@ int probe_hook_depth(const char *hook)
 {
     clens_hook_point p;
     int l;
-    if (!hook || clens_hook_parse(hook, &p, &l)) return -1;
+    if (!hook || clens_hook_parse(hook, &p, &l, NULL)) return -1;
     return p == CLENS_HOOK_RESID_PRE ? l : p == CLENS_HOOK_RESID_POST ? l + 1 : p == CLENS_HOOK_EMBED ? 0 : -1;
 }
 
