@@ -19,6 +19,7 @@
 
 #include "base/base.h"
 #include "base/infile.h"
+#include "interp/steer_study.h"
 
 /* Reads a 1-D or 2-D float .npy into a malloc'd float array. */
 static int npy_read(const char *path, float **out, long *rows, long *cols, int *ndim, clens_error *err)
@@ -111,6 +112,17 @@ static int load_npy(const char *path, int n_layers, int C, float *vecs, unsigned
 
 int clens_steer_direction_load(const char *path, int n_layers, int C, float *vecs, unsigned char *has, clens_error *err)
 {
+    return steer_direction_load_at(path, CLENS_HOOK_RESID_PRE, n_layers, C, vecs, has, err);
+}
+
+/* The same, for steering at `point`: a probe.json entry at depth d (resid_pre
+ * numbering) is the input of block d, so it steers block d at resid_pre and
+ * block d-1 at resid_post (the final residual, depth n_layers, is the output
+ * of the last block). */
+int steer_direction_load_at(const char *path, clens_hook_point point, int n_layers, int C, float *vecs,
+                            unsigned char *has, clens_error *err)
+{
+    const int depth_off = point == CLENS_HOOK_RESID_POST ? 1 : 0;
     memset(vecs, 0, sizeof(float) * (size_t)n_layers * C);
     memset(has, 0, (size_t)n_layers);
     if (ends_with(path, ".gguf")) {
@@ -148,9 +160,11 @@ int clens_steer_direction_load(const char *path, int n_layers, int C, float *vec
          * final residual blocks.{L-1}.hook_resid_post has layer L-1 but is resid_pre L, and
          * must not replace resid_pre L-1's direction; hooks off the residual stream have
          * depth null and no resid_pre layer to steer */
+        int off = 0;
         if (json_object_get(e, "depth")) {
             jl = json_object_get(e, "depth");
             if (!json_is_integer(jl)) continue;
+            off = depth_off;
         }
         /* `clens probe` writes the clens-probe/1 schema (docs/probe.md): the unit-norm
          * difference-of-means direction is "diff_of_means": {"file": ...}; read it when
@@ -160,8 +174,8 @@ int clens_steer_direction_load(const char *path, int n_layers, int C, float *vec
             rc = clens_err(err, CLENS_E_FORMAT, "%s: layers[%zu] needs an integer \"layer\" and a string \"direction_npy\" (or \"diff_of_means\": {\"file\"} of clens probe)", path, i);
             break;
         }
-        long long l = json_integer_value(jl);
-        if (l < 0 || l >= n_layers) continue; /* resid_pre n_layers has no block to steer */
+        long long l = json_integer_value(jl) - off;
+        if (l < 0 || l >= n_layers) continue; /* no block to steer at this depth and point */
         const char *rel = json_string_value(jp);
         char full[8192];
         snprintf(full, sizeof full, "%s%s", rel[0] == '/' ? "" : dir, rel);

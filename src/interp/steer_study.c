@@ -634,7 +634,7 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
         if (!rc) rc = clens_cvec_steer(&cv, st.L, st.C, s->cv_start, s->cv_end, st.vecs, has, &tmp, err);
         clens_cvec_free(&cv);
         if (rc) goto end;
-    } else if ((rc = clens_steer_direction_load(s->direction, st.L, st.C, st.vecs, has, err))) {
+    } else if ((rc = steer_direction_load_at(s->direction, s->point, st.L, st.C, st.vecs, has, err))) {
         goto end;
     }
     for (int l = 0; l < st.L; l++) st.active[l] = has[l] && !s->layers;

@@ -42,4 +42,10 @@ typedef struct steer_study {
  * the first differing key; one already complete is returned as it is. */
 int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens_error *err);
 
+/* clens_steer_direction_load for steering at resid_pre or resid_post: a
+ * probe.json entry with a "depth" steers block depth (resid_pre) or depth-1
+ * (resid_post). */
+int steer_direction_load_at(const char *path, clens_hook_point point, int n_layers, int C, float *vecs,
+                            unsigned char *has, clens_error *err);
+
 #endif

@@ -643,26 +643,37 @@ end:
     return rc;
 }
 
-/* The probe's best layer: the highest difference-of-means AUROC of probe.json. */
-static int best_probe_layer(const char *probe_json, int *layer, clens_error *err)
+/* The block to steer at `point` for the probe's best entry (the highest
+ * difference-of-means AUROC of probe.json): an entry at depth d (resid_pre
+ * numbering) is block d at resid_pre, block d-1 at resid_post; entries with
+ * no block at that point (the final residual at resid_pre, the embedding at
+ * resid_post, hooks off the residual stream) are not candidates. */
+static int best_probe_layer(const char *probe_json, clens_hook_point point, int *layer, clens_error *err)
 {
     json_t *root = NULL;
     json_error_t je;
     int rc = clens_json_load_regular(probe_json, 0, &root, &je, err);
     if (rc) return rc;
+    const int off = point == CLENS_HOOK_RESID_POST ? 1 : 0;
+    const json_t *nl = json_object_get(root, "n_layers"); /* the model's blocks (probe.json schema) */
+    const long n_layers = json_is_integer(nl) ? (long)json_integer_value(nl) : 0;
     double best = -1;
     *layer = -1;
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(root, "layers"), i, l) {
-        const json_t *a = json_object_get(json_object_get(l, "diff_of_means"), "auroc"), *L = json_object_get(l, "layer");
-        if (json_is_number(a) && json_is_integer(L) && json_integer_value(L) >= 0 && json_number_value(a) > best) {
+        const json_t *a = json_object_get(json_object_get(l, "diff_of_means"), "auroc");
+        const json_t *d = json_object_get(l, "depth");
+        long block = json_is_integer(d) ? (long)json_integer_value(d) - off
+                     : json_is_integer(json_object_get(l, "layer")) && !d ? (long)json_integer_value(json_object_get(l, "layer"))
+                                                                        : -1;
+        if (json_is_number(a) && block >= 0 && (n_layers <= 0 || block < n_layers) && json_number_value(a) > best) {
             best = json_number_value(a);
-            *layer = (int)json_integer_value(L);
+            *layer = (int)block;
         }
     }
     json_decref(root);
-    return *layer >= 0 ? CLENS_OK : clens_err(err, CLENS_E_FORMAT, "%s: no layer with a difference-of-means AUROC", probe_json);
+    return *layer >= 0 ? CLENS_OK : clens_err(err, CLENS_E_FORMAT, "%s: no steerable layer with a difference-of-means AUROC", probe_json);
 }
 
 /* The probe task: capture -> captures/<label>, probe -> probes/<label>, and
@@ -710,17 +721,18 @@ static int run_probe_task(const clens_study *s, int i, run_ctx *c, clens_error *
         steer_study st = {0};
         st.model_arg = sm->model;
         st.direction = pj;
+        const clens_hook_point point = strcmp(s->steer_hook, "resid_post") == 0 ? CLENS_HOOK_RESID_POST : CLENS_HOOK_RESID_PRE;
         if (s->steer_layers) {
             st.layers = s->steer_layers;
             st.n_layers_sel = s->n_steer_layers;
-        } else if (!(rc = best_probe_layer(pj, &best, err))) {
+        } else if (!(rc = best_probe_layer(pj, point, &best, err))) {
             st.layers = &best;
             st.n_layers_sel = 1;
         }
         st.alphas = s->steer_alphas;
         st.n_alpha = s->n_steer_alphas;
         clens_steer_mode_parse(s->steer_mode, &st.mode);
-        st.point = strcmp(s->steer_hook, "resid_post") == 0 ? CLENS_HOOK_RESID_POST : CLENS_HOOK_RESID_PRE;
+        st.point = point;
         clens_steer_positions_parse(s->steer_positions, &st.positions);
         st.pairs = pairs;
         st.neutral = s->steer_neutral;
@@ -827,7 +839,10 @@ static int summary_steps(const clens_study *s, clens_sb *b, clens_error *err)
             int best = -1;
             clens_error e2 = {0};
             if (!pj) { free(d); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
-            if (best_probe_layer(pj, &best, &e2) == 0) snprintf(pb, sizeof pb, "`probes/%s` (layer %d)", m->slug, best);
+            const clens_hook_point point =
+                s->has_steer && strcmp(s->steer_hook, "resid_post") == 0 ? CLENS_HOOK_RESID_POST : CLENS_HOOK_RESID_PRE;
+            if (best_probe_layer(pj, point, &best, &e2) == 0)
+                snprintf(pb, sizeof pb, "`probes/%s` (%s %d)", m->slug, clens_hook_short_name(point), best);
             free(pj);
             free(d);
         }

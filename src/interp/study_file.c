@@ -444,7 +444,7 @@ static int parse_probe(clens_study *s, const json_t *p, const char *path, clens_
     s->has_probe = 1;
     int rc;
     if ((rc = check_keys(p, keys, w, path, err)) ||
-        (rc = get_str(p, "sites", w, "blocks.*.hook_resid_pre", NULL, path, &s->probe_sites, err)) ||
+        (rc = get_str(p, "sites", w, "blocks.*.hook_resid_pre,blocks.-1.hook_resid_post", NULL, path, &s->probe_sites, err)) ||
         (rc = get_str(p, "positions", w, "final", positions, path, &s->probe_positions, err)) ||
         (rc = get_int(p, "folds", w, 5, 2, 1000, path, &s->probe_folds, err)) ||
         (rc = get_num(p, "C", w, 1, 1e-12, 1e12, path, &s->probe_C, err)) ||

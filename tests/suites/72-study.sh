@@ -237,9 +237,9 @@ cp "$C/tok/tokenizer.json" "$C/tok/tokenizer_config.json" "$C/base/"
 $PY - "$C" <<'PYEOF' || exit 1
 import os, shutil, sys
 sys.path.insert(0, "tools")
-import plant_transition as pt
+import st_file as pt
 C = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_st(C + "/base/model.safetensors").items()}
+W = {k: v.copy() for k, v in pt.read_f32(C + "/base/model.safetensors").items()}
 for k in list(W):
     if "down_proj" in k:
         W[k] = W[k] * 0
@@ -257,7 +257,7 @@ for name, on in (("A", 2), ("B", 0)):
     w = dict(W)
     for l in (0, 2):
         w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
-    pt.write_st(d + "/model.safetensors", w)
+    pt.write_f32(d + "/model.safetensors", w)
 PYEOF
 $PY tools/plant_transition.py "$C/A" "$C/B" --out "$C/sig" --steps 0:2000:100 --schedule logistic:1000:100 --only o_proj || exit 1
 printf 'a plain sentence about numbers and lines.\n3 + 4 = 7 and then more.\n' >"$C/neutral.txt"
@@ -291,8 +291,10 @@ $CLENS capture "$C/B" --pairs "$C/pairs.jsonl" --prompt raw --positions final --
   || { echo "FAIL: clens capture"; fail=1; }
 $CLENS probe "$C/s/captures/B" --bootstrap 100 --permutations 5 --random-dirs 5 --out "$C/prb" >/dev/null \
   || { echo "FAIL: clens probe"; fail=1; }
-best=$($PY -c "import json,sys; L=json.load(open(sys.argv[1]))['layers']; print(max(L, key=lambda l: l['diff_of_means']['auroc'])['layer'])" "$C/s/probes/B/probe.json")
-$CLENS steer "$C/B" --direction "$C/s/probes/B/probe.json" --layers "$best" --mode ablate --alpha 0,1 --hook resid_pre \
+# the study steers at resid_post (its probe sites include the final residual): the best entry at
+# depth d >= 1 (resid_pre numbering) is block d-1
+best=$($PY -c "import json,sys; L=[l for l in json.load(open(sys.argv[1]))['layers'] if (l.get('depth') or 0) >= 1]; print(max(L, key=lambda l: l['diff_of_means']['auroc'])['depth'] - 1)" "$C/s/probes/B/probe.json")
+$CLENS steer "$C/B" --direction "$C/s/probes/B/probe.json" --layers "$best" --mode ablate --alpha 0,1 --hook resid_post \
   --positions last --pairs "$C/pairs.jsonl" --prompt raw --random 2 --max-new 4 --limit 4 --neutral "$C/neutral.txt" \
   --threads 1 --quiet --out "$C/str" >/dev/null || { echo "FAIL: clens steer"; fail=1; }
 $CLENS patch "$C/B" --pairs "$C/pairs.jsonl" --method atp --prompt raw --filter seed --min-diff 0 --n 10 --bootstrap 200 \

@@ -201,13 +201,19 @@ check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) f
 
 # A probe.json of `clens probe` with its default sites (docs/probe.md) also holds the final
 # residual blocks.{L-1}.hook_resid_post under layer L-1: entries are read at their "depth"
-# (resid_pre numbering), so resid_post 1 (depth 2) must not replace resid_pre 1's direction, and an
+# (resid_pre numbering), the activation they were found in: steering block 1 at resid_pre takes
+# depth 1 (resid_pre 1's direction), at resid_post depth 2 (blocks.1.hook_resid_post's), and an
 # entry off the residual stream (depth null) is skipped.
 $PY -c 'import numpy as np,sys; np.save(sys.argv[1], np.random.default_rng(7).standard_normal(64).astype(np.float32))' "$T/probe2/directions/other.npy"
 echo '{"schema": "clens-probe/1", "layers": [{"hook": "blocks.1.hook_resid_pre", "layer": 1, "depth": 1, "diff_of_means": {"file": "directions/blocks.1.hook_resid_pre.dom.npy"}}, {"hook": "blocks.1.hook_resid_post", "layer": 1, "depth": 2, "diff_of_means": {"file": "directions/other.npy"}}, {"hook": "blocks.1.hook_mlp_out", "layer": 1, "depth": null, "diff_of_means": {"file": "directions/other.npy"}}]}' \
   > "$T/probe2/probe-depth.json"
-check $CLENS steer "$M" --direction "$T/probe2/probe-depth.json" --layers 1 --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe3-run" >> "$T/steer.out"
-check $PY -c 'import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"]' "$T/probe3-run" "$T/fast"
+same_steer='import json,sys; a,b=(json.load(open(sys.argv[i]+"/steer.json")) for i in (1,2)); assert a["layers"]==[1], a["layers"]; assert a["pairs"]["per_pair"]==b["pairs"]["per_pair"], (sys.argv[1], sys.argv[2])'
+for hook in resid_post resid_pre; do
+  npy=$T/probe2/directions/other.npy; [ $hook = resid_pre ] && npy=$T/dir.npy
+  check $CLENS steer "$M" --direction "$T/probe2/probe-depth.json" --layers 1 --hook $hook --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/probe3-$hook" >> "$T/steer.out"
+  check $CLENS steer "$M" --direction "$npy" --layers 1 --hook $hook --mode ablate --alpha 0,1 --positions last $COMMON --out "$T/npy3-$hook" >> "$T/steer.out"
+  check $PY -c "$same_steer" "$T/probe3-$hook" "$T/npy3-$hook"
+done
 
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
