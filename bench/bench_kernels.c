@@ -18,8 +18,10 @@
  *           alternatives to our packed kernel) at M = 300.
  *   bf16    the speed mode's accuracy against the fp32 path on the Qwen2-0.5B
  *           unembedding shape (K=896, N=151936): top-1 agreement, max diff.
+ *   bf16 small M  the speed mode's vdpbf16ps dot form against the fp32 dot form
+ *           at M = 1..32 on 7B and 0.5B shapes (which one the bf16 mode runs).
  * Options: --quick (one repeat), --peaks (peaks only), --tune (block-size
- * sweep used to choose kern_tune_params).
+ * sweep used to choose kern_tune_params), --bf16-small (that section only).
  * Never fails on timing.
  */
 #include <cblas.h>
@@ -237,6 +239,53 @@ static float frand(void)
 }
 
 /* --tune: the measurements behind kern_tune_params (matmul.c). Prints only. */
+/* bf16 speed mode at small M: the vdpbf16ps dot form (activations rounded)
+ * against the fp32 dot form (exact) on the same bf16 weights, interleaved
+ * A B A B, best of reps each, on the 7B shapes (the big W and its transpose
+ * view) and Qwen2-0.5B's MLP shapes. Prints GB/s of weights on wall-clock
+ * time [on CPU time] and which kernel kern_matmul's bf16 mode runs at each M
+ * (kern_tune_params.stream_m_bf16). */
+static void bf16_small_m(float *Y, const float *X, const uint16_t *wb, int reps)
+{
+    if (!kern_path_available(KERN_PATH_AVX512_BF16)) {
+        printf("\n== bf16 speed mode at small M: skipped, CPU lacks avx512_bf16\n");
+        return;
+    }
+    const struct { const char *name; int N, K; } sh[] = {
+        {"7B gate/up", 18944, 3584}, {"7B down", 3584, 18944}, {"0.5B gate/up", 4864, 896}, {"0.5B down", 896, 4864}};
+    static const int Ms[] = {1, 2, 4, 8, 16, 32};
+    kern_tune save = kern_tune_params;
+    printf("\n== bf16 speed mode at small M: vdpbf16ps dot form vs fp32 dot form on the same bf16 weights,"
+           " interleaved, best of %d;\n   GB/s of weights, wall [on CPU]; bf16 mode runs the fp32 form at"
+           " M <= %d (stream_m_bf16)\n", reps, save.stream_m_bf16);
+    printf("%-13s %3s %20s %20s %8s %s\n", "shape", "M", "vdpbf16ps dot", "fp32 dot", "fp32/bf", "bf16 mode runs");
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = sh[s].N, .K = sh[s].K};
+        double bytes = 2.0 * sh[s].N * sh[s].K;
+        for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+            int M = Ms[i];
+            double tb = 1e30, cb = 1e30, tf = 1e30, cf = 1e30;
+            int r = reps * (bytes < 2e7 ? 20 : 2);
+            for (int k = 0; k <= r; k++) {
+                double c;
+                kern_tune_params.stream_m_bf16 = 0;
+                double t = time_matmul(Y, X, &W, M, KERN_PATH_AVX512_BF16, 1, &c);
+                if (k && t < tb) tb = t;
+                if (k && c < cb) cb = c;
+                kern_tune_params = save;
+                t = time_matmul(Y, X, &W, M, KERN_PATH_AVX512, 1, &c);
+                if (k && t < tf) tf = t;
+                if (k && c < cf) cf = c;
+            }
+            printf("%-13s %3d %9.1f [%8.1f] %9.1f [%8.1f] %8.2f %s\n", sh[s].name, M, bytes / tb / 1e9,
+                   bytes / cb / 1e9, bytes / tf / 1e9, bytes / cf / 1e9, cb / cf,
+                   M <= save.stream_m_bf16 ? "fp32 dot" : "vdpbf16ps dot");
+            printf("R bf16small %d %d %d %.6g %.6g %.6g %.6g\n", sh[s].N, sh[s].K, M, tb, cb, tf, cf);
+        }
+    }
+    kern_tune_params = save;
+}
+
 static void tune(float *Y, const float *X, const kern_weight *W0)
 {
     kern_tune save = kern_tune_params;
@@ -293,12 +342,13 @@ static void tune(float *Y, const float *X, const kern_weight *W0)
 
 int main(int argc, char **argv)
 {
-    int do_tune = 0, peaks_only = 0;
+    int do_tune = 0, peaks_only = 0, bf16_small_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_reps = 1;
         else if (!strcmp(argv[i], "--tune")) do_tune = 1;
         else if (!strcmp(argv[i], "--peaks")) peaks_only = 1;
-        else { fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks]\n"); return 2; }
+        else if (!strcmp(argv[i], "--bf16-small")) bf16_small_only = 1;
+        else { fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks] [--bf16-small]\n"); return 2; }
     }
     kern_set_threads(0);
     g_threads = kern_get_threads();
@@ -313,6 +363,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nw; i++) wb[i] = kern_f32_to_bf16(frand() * 0.05f);
     for (size_t i = 0; i < (size_t)MMAX * K; i++) X[i] = frand();
     kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
+    if (bf16_small_only) {
+        bf16_small_m(Y, X, wb, g_reps);
+        free(wb); free(X); free(Y);
+        kern_scratch_release();
+        return 0;
+    }
     if (do_tune) {
         tune(Y, X, &W);
         free(wb); free(X); free(Y);
@@ -399,6 +455,8 @@ int main(int argc, char **argv)
            kern_tune_params.kdot, kern_tune_params.mdot,
            kern_tune_params.small_m >= (1 << 20) ? "at every M" : "at small M, packed GEMM above",
            kern_tune_params.small_m_avx2, kern_tune_params.kc, kern_tune_params.kcp);
+
+    bf16_small_m(Y, X, wb, g_reps);
 
     /* library alternatives on pre-widened fp32 weights */
     float *wf = aligned_alloc(64, nw * 4);

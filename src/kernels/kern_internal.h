@@ -18,6 +18,8 @@ typedef struct kern_tune {
     int mdot;         /* rows of X per pass over W in the dot form */
     double rowwise_bytes; /* dot form: X blocks up to this size walk W row by row */
     int small_m_bf16; /* M <= small_m_bf16: vdpbf16ps dot form, else the large-M kernel */
+    int stream_m_bf16; /* bf16 mode, M <= stream_m_bf16: the fp32 dot form (exact, and the
+                        * faster weight stream where the product is bandwidth-bound) */
     int bf16_gemm;    /* large-M bf16 mode: 0 oneDNN matmul, 1 own vdpbf16ps packed GEMM */
 } kern_tune;
 extern kern_tune kern_tune_params;

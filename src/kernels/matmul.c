@@ -39,6 +39,7 @@ kern_tune kern_tune_params = {
     .mdot = 256,
     .rowwise_bytes = 8 << 20,
     .small_m_bf16 = 32,
+    .stream_m_bf16 = 8,
     .bf16_gemm = 0,
 };
 
@@ -75,6 +76,18 @@ static kern_path usable(kern_path path)
     return kern_path_available(path) ? path : KERN_PATH_PORTABLE;
 }
 
+/* The bf16 speed mode at small M (decode, short batches of patched rows) is
+ * bound by the weight stream, not by arithmetic: rounding activations buys
+ * nothing there, and the fp32 dot form streams the same bf16 bytes with more
+ * rows in flight and prefetch (measured: `bench_kernels`, section "bf16 mode,
+ * small M"; docs/perf.md). So those products run the exact fp32 kernels: the
+ * speed mode is then never slower than the default at small M, and more
+ * accurate there. */
+static kern_path bf16_stream_route(kern_path path, int M)
+{
+    return path == KERN_PATH_AVX512_BF16 && M <= kern_tune_params.stream_m_bf16 ? KERN_PATH_AVX512 : path;
+}
+
 void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bias, int M,
                  kern_path path)
 {
@@ -90,7 +103,7 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
      * than it saves there (and spins for nothing on a busy machine). Results
      * do not depend on the thread count. */
     int nt = (double)M * N * K < 1e6 ? 1 : kern_get_threads();
-    path = usable(path);
+    path = bf16_stream_route(usable(path), M);
     if (path == KERN_PATH_AVX512_BF16) {
         if (W->dtype == CLENS_DTYPE_BF16 && kern_matmul_bf16(Y, X, W, bias, M) == 0) return;
         path = KERN_PATH_AVX512; /* fp32 kernels for other dtypes or if oneDNN failed */
@@ -165,7 +178,7 @@ int kern_matmul_rows_exact(kern_path path, int M)
 void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_jobs, kern_path path)
 {
     const kern_tune *tu = &kern_tune_params;
-    kern_path p = usable(path);
+    kern_path p = bf16_stream_route(usable(path), M);
     int dot = (p == KERN_PATH_AVX512 && M <= tu->small_m) || (p == KERN_PATH_AVX2 && M <= tu->small_m_avx2);
     double macs = 0;
     for (int j = 0; j < n_jobs; j++) {
@@ -174,7 +187,7 @@ void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_job
         macs += (double)M * W->N * W->K;
     }
     if (!dot || M <= 0) {
-        for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, path);
+        for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, p);
         return;
     }
     int nt = macs < 1e6 ? 1 : kern_get_threads();
