@@ -39,7 +39,7 @@ kern_tune kern_tune_params = {
     .mdot = 256,
     .rowwise_bytes = 8 << 20,
     .small_m_bf16 = 32,
-    .stream_m_bf16 = 8,
+    .stream_m_bf16 = 4,
     .bf16_gemm = 0,
 };
 

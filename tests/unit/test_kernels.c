@@ -54,6 +54,7 @@ static void set_variant(int v)
         kern_tune_params.mdot = 250;
     }
     if (v == 3) { kern_tune_params.kc = 32; kern_tune_params.kcp = 96; kern_tune_params.bf16_gemm = 1; }
+    if (v) kern_tune_params.stream_m_bf16 = 0; /* the variants run the bf16 mode's own kernels at every M */
 }
 
 /* Paths to test: all available, or only the one forced by CLENS_KERNEL. */
@@ -303,7 +304,9 @@ static void matmul_paths(void **state)
                    g_worst[p]);
 }
 
-/* The bf16 speed mode: its own tolerance on a larger shape, printed. */
+/* The bf16 speed mode: its own tolerance on a larger shape, printed, for each
+ * of its kernels (vdpbf16ps dot form, oneDNN); and at M <= stream_m_bf16 it
+ * runs the exact fp32 dot form (the same bits as the default path). */
 static void matmul_bf16_mode(void **state)
 {
     (void)state;
@@ -314,8 +317,8 @@ static void matmul_bf16_mode(void **state)
         return;
     }
     const int N = 512, K = 896;
-    int Ms[] = {1, 32, 33, 64};
-    for (int t = 0; t < 4; t++) {
+    int Ms[] = {1, 4, 32, 33, 64};
+    for (int t = 0; t < 5; t++) {
         int M = Ms[t];
         float *wf = malloc((size_t)N * K * 4), *X = malloc((size_t)M * K * 4);
         float *Yp = malloc((size_t)M * N * 4), *Yb = malloc((size_t)M * N * 4);
@@ -323,7 +326,15 @@ static void matmul_bf16_mode(void **state)
         for (size_t i = 0; i < (size_t)M * K; i++) X[i] = frand();
         kern_weight W = {.data = w, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
         kern_matmul(Yp, X, &W, NULL, M, KERN_PATH_AVX512);
+        if (M <= kern_tune_params.stream_m_bf16) {
+            kern_matmul(Yb, X, &W, NULL, M, KERN_PATH_AVX512_BF16);
+            if (memcmp(Yb, Yp, (size_t)M * N * 4) != 0)
+                fail_msg("bf16 mode at M=%d <= stream_m_bf16 must run the exact fp32 form", M);
+            printf("    bf16 speed mode M=%d N=%d K=%d: exact fp32 dot form (bitwise the default path)\n", M, N, K);
+        }
+        set_variant(4); /* the bf16 kernels themselves at every M */
         kern_matmul(Yb, X, &W, NULL, M, KERN_PATH_AVX512_BF16);
+        set_variant(0);
         double r = max_rel(Yb, Yp, M, N);
         printf("    bf16 speed mode M=%d N=%d K=%d: max |err| / row rms = %.2e (bound 1.5e-2)%s%s\n",
                M, N, K, r, M > kern_tune_params.small_m_bf16 ? ", oneDNN " : ", vdpbf16ps dot form",
@@ -530,6 +541,8 @@ int main(void)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the thread-count checks need both threads even on a busy machine */
+    setenv("CLENS_ADAPT_THREADS", "0", 0);
     const struct CMUnitTest tests[] = {
         T(conversions),
         T(widening_exact),
