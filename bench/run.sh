@@ -7,7 +7,8 @@
 #   2. tools/bench_torch.py: the same shapes through PyTorch (2 threads, fp32,
 #      and bf16 where the CPU has avx512_bf16), with OPENBLAS_CORETYPE and
 #      OPENBLAS_L2_SIZE unset for the PyTorch command only;
-#   3. the ratio table; 4. model-level benchmarks (bench/model.sh, bench/patch.sh,
+#   3. the ratio table; 4. model-level benchmarks (bench/model.sh, bench/load.sh
+#      (0.5B beside 0, 1, 2 busy loops), bench/patch.sh,
 #      bench/tokenizer.sh, bench/train.sh:
 #      see the marked place below), given the peaks in PEAK_FMA_GFLOPS,
 #      PEAK_BF16_GFLOPS, PEAK_BW_GBS.
@@ -72,7 +73,7 @@ export PEAK_FMA_GFLOPS PEAK_BF16_GFLOPS PEAK_BW_GBS
 # the lead's scripts). Skipped with --kernels-only.
 # ---------------------------------------------------------------------------
 if [ "$MODELS" = 1 ]; then
-  for s in bench/model.sh bench/patch.sh bench/tokenizer.sh bench/train.sh; do
+  for s in bench/model.sh bench/load.sh bench/patch.sh bench/tokenizer.sh bench/train.sh; do
     [ -f "$s" ] || continue
     echo
     echo "== $s"

@@ -36,6 +36,11 @@ static void detect(void)
     unsigned a, b, c, d;
     int osxsave = 0, ymm_ok = 0, zmm_ok = 0;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned fam = (a >> 8) & 15, mod = (a >> 4) & 15;
+        if (fam == 15) fam += (a >> 20) & 255;
+        if (fam >= 6) mod |= ((a >> 16) & 15) << 4;
+        g_cpu.family = (int)fam;
+        g_cpu.model = (int)mod;
         g_cpu.fma = (c >> 12) & 1;
         g_cpu.f16c = (c >> 29) & 1;
         osxsave = (c >> 27) & 1;

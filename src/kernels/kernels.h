@@ -37,6 +37,7 @@ typedef enum {
 /* CPU features, detected once. */
 typedef struct kern_cpu {
     int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16;
+    int family, model; /* CPUID display family and model (per-CPU tables, docs/perf.md) */
 } kern_cpu;
 const kern_cpu *kern_cpu_get(void);
 const char *kern_path_name(kern_path p);
