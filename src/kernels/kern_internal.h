@@ -22,8 +22,8 @@ typedef struct kern_tune {
                         * faster weight stream where the product is bandwidth-bound) */
     int bf16_gemm;    /* large-M bf16 mode: 0 oneDNN matmul, 1 own vdpbf16ps packed GEMM */
     int exact_dnnl_m; /* fp32 paths: M >= exact_dnnl_m runs oneDNN's f32 matmul (kern_dnnl_f32.c);
-                       * 0 = not yet chosen: set on first use from CLENS_EXACT_GEMM or the
-                       * per-CPU table in matmul.c (docs/perf.md) */
+                       * 0 = the per-CPU table's choice in matmul.c, or CLENS_EXACT_GEMM's
+                       * (docs/perf.md); > 0 overrides both (tests, benchmarks) */
 } kern_tune;
 extern kern_tune kern_tune_params;
 

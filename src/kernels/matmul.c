@@ -70,10 +70,10 @@ static const struct {
 };
 
 static pthread_once_t g_exact_once = PTHREAD_ONCE_INIT;
+static int g_exact_m = NEVER; /* the table's (or CLENS_EXACT_GEMM's) choice */
 
 static void exact_choose(void)
 {
-    if (kern_tune_params.exact_dnnl_m > 0) return; /* set by a caller (tests, benchmarks) */
     const char *e = getenv("CLENS_EXACT_GEMM");
     int m = NEVER;
     if (e && strcmp(e, "onednn") == 0) m = 64;
@@ -85,13 +85,14 @@ static void exact_choose(void)
                 break;
             }
     }
-    kern_tune_params.exact_dnnl_m = m;
+    g_exact_m = m;
 }
 
 int kern_exact_dnnl_m(void)
 {
+    if (kern_tune_params.exact_dnnl_m > 0) return kern_tune_params.exact_dnnl_m; /* tests, benchmarks */
     pthread_once(&g_exact_once, exact_choose);
-    return kern_tune_params.exact_dnnl_m;
+    return g_exact_m;
 }
 
 static _Thread_local void *g_scr[KERN_SCRATCH_SLOTS];
