@@ -20,8 +20,11 @@
  *           unembedding shape (K=896, N=151936): top-1 agreement, max diff.
  *   bf16 small M  the speed mode's vdpbf16ps dot form against the fp32 dot form
  *           at M = 1..32 on 7B and 0.5B shapes (which one the bf16 mode runs).
+ *   exact GEMM  own kernels vs oneDNN f32 (bf16 weights widened per panel) per
+ *           shape at M = 64, 128, 300, % of the FMA peak, and the per-CPU table row.
  * Options: --quick (one repeat), --peaks (peaks only), --tune (block-size
- * sweep used to choose kern_tune_params), --bf16-small (that section only).
+ * sweep used to choose kern_tune_params), --bf16-small, --exact-gemm (that
+ * section only).
  * Never fails on timing.
  */
 #include <cblas.h>
@@ -286,6 +289,67 @@ static void bf16_small_m(float *Y, const float *X, const uint16_t *wb, int reps)
     kern_tune_params = save;
 }
 
+/* Exact GEMM per shape: our own kernels (kern_matmul on the default path)
+ * against oneDNN's f32 matmul with bf16 weights widened per panel (what the
+ * exact path runs where the per-CPU table in matmul.c chooses it), interleaved,
+ * best of reps, % of the fp32 FMA peak on CPU time; then the table row this
+ * CPU measures for (issue 24 item 1, docs/perf.md). */
+static void exact_gemm_choice(float *Y, const float *X, const uint16_t *wb, int reps, double peak)
+{
+    kern_path p = kern_path_default();
+    if (p != KERN_PATH_AVX512 && p != KERN_PATH_AVX2) {
+        printf("\n== exact GEMM: skipped (default path %s)\n", kern_path_name(p));
+        return;
+    }
+    const struct { const char *name; int N, K; } sh[] = {
+        {"7B gate/up", 18944, 3584}, {"7B down", 3584, 18944}, {"0.5B gate/up", 4864, 896}, {"0.5B down", 896, 4864}};
+    static const int Ms[] = {64, 128, 300};
+    kern_tune save = kern_tune_params;
+    const kern_cpu *c = kern_cpu_get();
+    printf("\n== exact GEMM (%s): own kernels vs oneDNN f32 matmul (bf16 weights widened per panel), interleaved,"
+           " best of %d;\n   GFLOP/s wall [on CPU], %% of fp32 FMA peak on CPU time\n", kern_path_name(p), reps);
+    printf("%-13s %4s %18s %7s %18s %7s %9s\n", "shape", "M", "own", "%peak", "oneDNN f32", "%peak", "own/dnnl");
+    int first_win = 0, wins = 0, total = 0;
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = sh[s].N, .K = sh[s].K};
+        for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+            int M = Ms[i];
+            double fl = 2.0 * M * sh[s].N * sh[s].K, to = 1e30, co = 1e30, td = 1e30, cd = 1e30;
+            int r = reps * (fl < 1e10 ? 4 : 1);
+            for (int k = 0; k <= r; k++) {
+                double cc;
+                kern_tune_params = save;
+                kern_tune_params.exact_dnnl_m = 1 << 30;
+                double t = time_matmul(Y, X, &W, M, p, 1, &cc);
+                if (k && t < to) to = t;
+                if (k && cc < co) co = cc;
+                kern_tune_params.exact_dnnl_m = 1;
+                t = time_matmul(Y, X, &W, M, p, 1, &cc);
+                if (k && t < td) td = t;
+                if (k && cc < cd) cd = cc;
+            }
+            kern_tune_params = save;
+            double po = peak > 0 ? 100 * fl / co / 1e9 / peak : 0, pd = peak > 0 ? 100 * fl / cd / 1e9 / peak : 0;
+            printf("%-13s %4d %7.1f [%7.1f] %6.1f%% %7.1f [%7.1f] %6.1f%% %9.2f\n", sh[s].name, M, fl / to / 1e9,
+                   fl / co / 1e9, po, fl / td / 1e9, fl / cd / 1e9, pd, co / cd);
+            printf("R exactgemm %d %d %d %.6g %.6g %.6g %.6g\n", sh[s].N, sh[s].K, M, to, co, td, cd);
+            total++;
+            if (cd < 0.95 * co) {
+                wins++;
+                if (!first_win || M < first_win) first_win = M;
+            }
+        }
+    }
+    kern_tune_params = save;
+    printf("oneDNN f32 (%s) faster by > 5%% in %d of %d shapes on CPU time.\n", kern_dnnl_f32_impl_name(), wins,
+           total);
+    printf("per-CPU table (src/kernels/matmul.c g_exact_table) for family %d model 0x%x: in use %s;"
+           " this run measures for %s\n", c->family, c->model,
+           kern_exact_dnnl_m() >= (1 << 30) ? "own kernels at every M" : "oneDNN f32 at large M",
+           wins * 2 > total ? "oneDNN f32 from M = 64 (CLENS_EXACT_GEMM=onednn tries it)" : "own kernels at every M");
+    printf("R exactchoice %d %d %d %d\n", c->family, c->model, wins, total);
+}
+
 static void tune(float *Y, const float *X, const kern_weight *W0)
 {
     kern_tune save = kern_tune_params;
@@ -342,13 +406,17 @@ static void tune(float *Y, const float *X, const kern_weight *W0)
 
 int main(int argc, char **argv)
 {
-    int do_tune = 0, peaks_only = 0, bf16_small_only = 0;
+    int do_tune = 0, peaks_only = 0, bf16_small_only = 0, exact_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_reps = 1;
         else if (!strcmp(argv[i], "--tune")) do_tune = 1;
         else if (!strcmp(argv[i], "--peaks")) peaks_only = 1;
         else if (!strcmp(argv[i], "--bf16-small")) bf16_small_only = 1;
-        else { fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks] [--bf16-small]\n"); return 2; }
+        else if (!strcmp(argv[i], "--exact-gemm")) exact_only = 1;
+        else {
+            fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks] [--bf16-small] [--exact-gemm]\n");
+            return 2;
+        }
     }
     kern_set_threads(0);
     g_threads = kern_get_threads();
@@ -363,8 +431,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nw; i++) wb[i] = kern_f32_to_bf16(frand() * 0.05f);
     for (size_t i = 0; i < (size_t)MMAX * K; i++) X[i] = frand();
     kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
-    if (bf16_small_only) {
-        bf16_small_m(Y, X, wb, g_reps);
+    if (bf16_small_only || exact_only) {
+        if (bf16_small_only) bf16_small_m(Y, X, wb, g_reps);
+        if (exact_only) exact_gemm_choice(Y, X, wb, g_reps, 0);
         free(wb); free(X); free(Y);
         kern_scratch_release();
         return 0;
@@ -457,6 +526,7 @@ int main(int argc, char **argv)
            kern_tune_params.small_m_avx2, kern_tune_params.kc, kern_tune_params.kcp);
 
     bf16_small_m(Y, X, wb, g_reps);
+    exact_gemm_choice(Y, X, wb, g_reps, kern_path_default() == KERN_PATH_AVX512 ? cz[T] : cy[T]);
 
     /* library alternatives on pre-widened fp32 weights */
     float *wf = aligned_alloc(64, nw * 4);

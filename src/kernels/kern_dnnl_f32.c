@@ -150,18 +150,25 @@ int kern_matmul_f32_dnnl(float *Y, const float *X, const kern_weight *W, const f
     int np = (int)(KERN_DNNL_PANEL_BYTES / 4 / (size_t)K) / 64 * 64;
     if (np < 64) np = 64;
     if (W->dtype == CLENS_DTYPE_F32 || np > N) np = N;
+    /* a panel's output goes to a contiguous M x np buffer first when Y's
+     * rows are longer: oneDNN 2.6 picks its slower gemm:jit for a strided
+     * destination, brgemm for a dense one */
+    int dense = np == N;
     float *P = W->dtype == CLENS_DTYPE_F32 ? NULL : kern_scratch_get(0, (size_t)np * K * 4);
-    if (W->dtype != CLENS_DTYPE_F32 && !P) return -1;
+    float *Yp = dense ? NULL : kern_scratch_get(1, (size_t)M * np * 4);
+    if ((W->dtype != CLENS_DTYPE_F32 && !P) || (!dense && !Yp)) return -1;
     pthread_mutex_lock(&g_mu);
     if (setup() == 1) {
         rc = 0;
         for (int n0 = 0; n0 < N && rc == 0; n0 += np) {
             int nb = N - n0 < np ? N - n0 : np;
-            prim_ent *e = prim_get(M, nb, K, N, bias != NULL);
+            prim_ent *e = prim_get(M, nb, K, nb, bias != NULL);
             if (!e) { rc = -1; break; }
             const float *Wp = (const float *)W->data + (size_t)n0 * K;
             if (P) { widen_panel(P, W, n0, nb); Wp = P; }
-            rc = run(e, Y + n0, X, Wp, bias ? bias + n0 : NULL);
+            rc = run(e, dense ? Y : Yp, X, Wp, bias ? bias + n0 : NULL);
+            if (!dense)
+                for (int m = 0; m < M; m++) memcpy(Y + (size_t)m * N + n0, Yp + (size_t)m * nb, (size_t)nb * 4);
         }
     }
     pthread_mutex_unlock(&g_mu);
