@@ -13,7 +13,8 @@
  * 167-191 on one thread. libgomp reads its wait policy only from the
  * environment at load time, so the library cannot change it; it does the
  * other thing: kern_get_threads() uses at most (cores - other runnable
- * threads), counted from /proc/loadavg at most every 50 ms. Results do not
+ * threads), counted from /proc/loadavg at most every 50 ms (the smaller of
+ * two successive counts). Results do not
  * depend on the thread count (kernels.h), so this changes speed only.
  * CLENS_ADAPT_THREADS=0 turns it off.
  */
@@ -126,6 +127,7 @@ static _Atomic int g_adapt = -1;      /* -1 unread, 0 off, 1 on (CLENS_ADAPT_THR
 static _Atomic int g_free = 0;        /* cores not taken by others at the last sample; 0 unknown */
 static _Atomic long long g_sample_ms; /* time of the last sample */
 static _Atomic int g_last_nt;         /* the count handed out last (our own runnable threads) */
+static _Atomic int g_others_prev;     /* other runnable threads at the sample before */
 
 /* Cores left to us: online cores minus runnable threads that are not ours.
  * Ours: the calling thread plus the g_last_nt - 1 workers of the last region
@@ -150,7 +152,11 @@ static int free_cores(int base)
         int run = runnable_now(), ncpu = omp_get_num_procs(), ours = atomic_load(&g_last_nt);
         if (ours < 1) ours = 1;
         int others = run < 0 ? 0 : run - ours;
-        fr = ncpu - (others > 0 ? others : 0);
+        if (others < 0) others = 0;
+        /* the smaller of two successive samples: a process that was runnable
+         * for an instant (a shell, a kernel thread) does not cost a thread */
+        int prev = atomic_exchange_explicit(&g_others_prev, others, memory_order_relaxed);
+        fr = ncpu - (others < prev ? others : prev);
         if (fr < 1) fr = 1;
         atomic_store_explicit(&g_free, fr, memory_order_relaxed);
     }
