@@ -261,7 +261,7 @@ static void bf16_small_m(float *Y, const float *X, const uint16_t *wb, int reps)
     printf("\n== bf16 speed mode at small M: vdpbf16ps dot form vs fp32 dot form on the same bf16 weights,"
            " interleaved, best of %d;\n   GB/s of weights, wall [on CPU]; bf16 mode runs the fp32 form at"
            " M <= %d (stream_m_bf16)\n", reps, save.stream_m_bf16);
-    printf("%-13s %3s %20s %20s %8s %s\n", "shape", "M", "vdpbf16ps dot", "fp32 dot", "fp32/bf", "bf16 mode runs");
+    printf("%-13s %3s %20s %20s %15s %s\n", "shape", "M", "vdpbf16ps dot", "fp32 dot", "speed fp32/bf16", "bf16 mode runs");
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = sh[s].N, .K = sh[s].K};
         double bytes = 2.0 * sh[s].N * sh[s].K;
@@ -280,7 +280,7 @@ static void bf16_small_m(float *Y, const float *X, const uint16_t *wb, int reps)
                 if (k && t < tf) tf = t;
                 if (k && c < cf) cf = c;
             }
-            printf("%-13s %3d %9.1f [%8.1f] %9.1f [%8.1f] %8.2f %s\n", sh[s].name, M, bytes / tb / 1e9,
+            printf("%-13s %3d %9.1f [%8.1f] %9.1f [%8.1f] %15.2f %s\n", sh[s].name, M, bytes / tb / 1e9,
                    bytes / cb / 1e9, bytes / tf / 1e9, bytes / cf / 1e9, cb / cf,
                    M <= save.stream_m_bf16 ? "fp32 dot" : "vdpbf16ps dot");
             printf("R bf16small %d %d %d %.6g %.6g %.6g %.6g\n", sh[s].N, sh[s].K, M, tb, cb, tf, cf);
@@ -600,9 +600,12 @@ int main(int argc, char **argv)
             if (pass == 0) {
                 kern_matmul(y0, xu, &Wu, NULL, Mu, KERN_PATH_AVX512);
                 kern_matmul(y1, xu, &Wu, NULL, Mu, KERN_PATH_AVX512_BF16);
-            } else {
+            } else { /* the vdpbf16ps dot form itself (the mode runs the exact form at M <= stream_m_bf16) */
+                int sm = kern_tune_params.stream_m_bf16;
+                kern_tune_params.stream_m_bf16 = 0;
                 for (int m = 0; m < Mu; m++)
                     kern_matmul(y1 + (size_t)m * Nu, xu + (size_t)m * Ku, &Wu, NULL, 1, KERN_PATH_AVX512_BF16);
+                kern_tune_params.stream_m_bf16 = sm;
             }
             for (int m = 0; m < Mu; m++) {
                 int a0 = 0, a1 = 0;
