@@ -171,7 +171,3 @@ int kern_get_threads(void)
     return nt;
 }
 
-int kern_get_threads_configured(void)
-{
-    return g_threads > 0 ? g_threads : omp_get_max_threads();
-}

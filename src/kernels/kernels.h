@@ -50,10 +50,9 @@ int kern_path_available(kern_path p);
 /* Threads used by the kernels (OpenMP); 0 = all cores. kern_get_threads()
  * is what the next parallel region should use: the configured count, lowered
  * to the cores other runnable processes leave free (cpu.c; off with
- * CLENS_ADAPT_THREADS=0). kern_get_threads_configured(): the count set. */
+ * CLENS_ADAPT_THREADS=0). */
 void kern_set_threads(int n);
 int kern_get_threads(void);
-int kern_get_threads_configured(void);
 
 /* Y[M][N] = X[M][K] * W^T + bias (bias may be NULL). X, Y fp32, row-major.
  * On KERN_PATH_PORTABLE every output element is computed by the same
