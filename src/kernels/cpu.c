@@ -12,7 +12,8 @@
  * runnable processes on 2 cores, against 128-220 with passive waiting and
  * 167-191 on one thread. libgomp reads its wait policy only from the
  * environment at load time, so the library cannot change it; it does the
- * other thing: kern_get_threads() uses at most (cores - other runnable
+ * other thing: for short products (kern_threads_for, below 1e8
+ * multiply-adds: decode, small batches) it uses at most (cores - other runnable
  * threads), counted from /proc/loadavg at most every 50 ms (the smaller of
  * two successive counts). Results do not
  * depend on the thread count (kernels.h), so this changes speed only.
@@ -161,6 +162,22 @@ static int free_cores(int base)
         atomic_store_explicit(&g_free, fr, memory_order_relaxed);
     }
     return fr < base ? fr : base;
+}
+
+/* Long regions amortise a descheduled thread's wait, and each thread is a
+ * claim on a fair share of the cores: products of >= 1e8 multiply-adds
+ * (prefill's, a few ms each) keep the configured count; measured with
+ * bench/load.sh beside 2 busy loops on 2 cores: 0.5B prefill 2.2x quiet with
+ * 2 threads against 3.1x with 1 (decode: 2.5x with 1 thread, 4.1x with 2). */
+#define KERN_LONG_REGION_MACS 1e8
+
+int kern_threads_for(double macs)
+{
+    if (macs < 1e6) return 1; /* a parallel region costs more than it saves */
+    if (macs < KERN_LONG_REGION_MACS) return kern_get_threads();
+    int nt = g_threads > 0 ? g_threads : omp_get_max_threads();
+    atomic_store_explicit(&g_last_nt, nt, memory_order_relaxed);
+    return nt;
 }
 
 int kern_get_threads(void)

@@ -50,9 +50,13 @@ int kern_path_available(kern_path p);
 /* Threads used by the kernels (OpenMP); 0 = all cores. kern_get_threads()
  * is what the next parallel region should use: the configured count, lowered
  * to the cores other runnable processes leave free (cpu.c; off with
- * CLENS_ADAPT_THREADS=0). */
+ * CLENS_ADAPT_THREADS=0). kern_threads_for(macs): the threads for a product
+ * of that many multiply-adds (1 below 1e6; the configured count from 1e8,
+ * where a region is long enough to amortise waiting; kern_get_threads() in
+ * between). */
 void kern_set_threads(int n);
 int kern_get_threads(void);
+int kern_threads_for(double macs);
 
 /* Y[M][N] = X[M][K] * W^T + bias (bias may be NULL). X, Y fp32, row-major.
  * On KERN_PATH_PORTABLE every output element is computed by the same

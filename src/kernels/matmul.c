@@ -154,7 +154,7 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
     /* Small products run on the calling thread: a parallel region costs more
      * than it saves there (and spins for nothing on a busy machine). Results
      * do not depend on the thread count. */
-    int nt = (double)M * N * K < 1e6 ? 1 : kern_get_threads();
+    int nt = kern_threads_for((double)M * N * K);
     path = bf16_stream_route(usable(path), M);
     if (path == KERN_PATH_AVX512_BF16) {
         if (W->dtype == CLENS_DTYPE_BF16 && kern_matmul_bf16(Y, X, W, bias, M) == 0) return;
@@ -247,7 +247,7 @@ void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_job
         for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, p);
         return;
     }
-    int nt = macs < 1e6 ? 1 : kern_get_threads();
+    int nt = kern_threads_for(macs);
     if (p == KERN_PATH_AVX512) kern_matmul_dot_multi_avx512(X, M, jobs, n_jobs, nt, tu);
     else kern_matmul_dot_multi_avx2(X, M, jobs, n_jobs, nt, tu);
 }

@@ -251,7 +251,7 @@ int clens_forward(clens_ctx *ctx, const clens_row *rows, int n, const clens_forw
         if (act == 1) {
             attention_row(ctx, m, w, &rows[0], 0, l, scale, kp);
         } else {
-            #pragma omp parallel for schedule(dynamic, 1) num_threads(kern_get_threads())
+            #pragma omp parallel for schedule(dynamic, 1)
             for (int i = 0; i < act; i++) attention_row(ctx, m, w, &rows[i], i, l, scale, kp);
         }
         if ((rc = forward_check_rows(ctx->z, act, HD, rows, NULL, CLENS_HOOK_ATTN_Z, l, NULL, err))) return rc;
