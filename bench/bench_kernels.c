@@ -18,8 +18,13 @@
  *           alternatives to our packed kernel) at M = 300.
  *   bf16    the speed mode's accuracy against the fp32 path on the Qwen2-0.5B
  *           unembedding shape (K=896, N=151936): top-1 agreement, max diff.
+ *   bf16 small M  the speed mode's vdpbf16ps dot form against the fp32 dot form
+ *           at M = 1..32 on 7B and 0.5B shapes (which one the bf16 mode runs).
+ *   exact GEMM  own kernels vs oneDNN f32 (bf16 weights widened per panel) per
+ *           shape at M = 64, 128, 300, % of the FMA peak, and the per-CPU table row.
  * Options: --quick (one repeat), --peaks (peaks only), --tune (block-size
- * sweep used to choose kern_tune_params).
+ * sweep used to choose kern_tune_params), --bf16-small, --exact-gemm (that
+ * section only).
  * Never fails on timing.
  */
 #include <cblas.h>
@@ -237,6 +242,114 @@ static float frand(void)
 }
 
 /* --tune: the measurements behind kern_tune_params (matmul.c). Prints only. */
+/* bf16 speed mode at small M: the vdpbf16ps dot form (activations rounded)
+ * against the fp32 dot form (exact) on the same bf16 weights, interleaved
+ * A B A B, best of reps each, on the 7B shapes (the big W and its transpose
+ * view) and Qwen2-0.5B's MLP shapes. Prints GB/s of weights on wall-clock
+ * time [on CPU time] and which kernel kern_matmul's bf16 mode runs at each M
+ * (kern_tune_params.stream_m_bf16). */
+static void bf16_small_m(float *Y, const float *X, const uint16_t *wb, int reps)
+{
+    if (!kern_path_available(KERN_PATH_AVX512_BF16)) {
+        printf("\n== bf16 speed mode at small M: skipped, CPU lacks avx512_bf16\n");
+        return;
+    }
+    const struct { const char *name; int N, K; } sh[] = {
+        {"7B gate/up", 18944, 3584}, {"7B down", 3584, 18944}, {"0.5B gate/up", 4864, 896}, {"0.5B down", 896, 4864}};
+    static const int Ms[] = {1, 2, 4, 8, 16, 32};
+    kern_tune save = kern_tune_params;
+    printf("\n== bf16 speed mode at small M: vdpbf16ps dot form vs fp32 dot form on the same bf16 weights,"
+           " interleaved, best of %d;\n   GB/s of weights, wall [on CPU]; bf16 mode runs the fp32 form at"
+           " M <= %d (stream_m_bf16)\n", reps, save.stream_m_bf16);
+    printf("%-13s %3s %20s %20s %15s %s\n", "shape", "M", "vdpbf16ps dot", "fp32 dot", "speed fp32/bf16", "bf16 mode runs");
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = sh[s].N, .K = sh[s].K};
+        double bytes = 2.0 * sh[s].N * sh[s].K;
+        for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+            int M = Ms[i];
+            double tb = 1e30, cb = 1e30, tf = 1e30, cf = 1e30;
+            int r = reps * (bytes < 2e7 ? 20 : 2);
+            for (int k = 0; k <= r; k++) {
+                double c;
+                kern_tune_params.stream_m_bf16 = 0;
+                double t = time_matmul(Y, X, &W, M, KERN_PATH_AVX512_BF16, 1, &c);
+                if (k && t < tb) tb = t;
+                if (k && c < cb) cb = c;
+                kern_tune_params = save;
+                t = time_matmul(Y, X, &W, M, KERN_PATH_AVX512, 1, &c);
+                if (k && t < tf) tf = t;
+                if (k && c < cf) cf = c;
+            }
+            printf("%-13s %3d %9.1f [%8.1f] %9.1f [%8.1f] %15.2f %s\n", sh[s].name, M, bytes / tb / 1e9,
+                   bytes / cb / 1e9, bytes / tf / 1e9, bytes / cf / 1e9, cb / cf,
+                   M <= save.stream_m_bf16 ? "fp32 dot" : "vdpbf16ps dot");
+            printf("R bf16small %d %d %d %.6g %.6g %.6g %.6g\n", sh[s].N, sh[s].K, M, tb, cb, tf, cf);
+        }
+    }
+    kern_tune_params = save;
+}
+
+/* Exact GEMM per shape: our own kernels (kern_matmul on the default path)
+ * against oneDNN's f32 matmul with bf16 weights widened per panel (what the
+ * exact path runs where the per-CPU table in matmul.c chooses it), interleaved,
+ * best of reps, % of the fp32 FMA peak on CPU time; then the table row this
+ * CPU measures for (issue 24 item 1, docs/perf.md). */
+static void exact_gemm_choice(float *Y, const float *X, const uint16_t *wb, int reps, double peak)
+{
+    kern_path p = kern_path_default();
+    if (p != KERN_PATH_AVX512 && p != KERN_PATH_AVX2) {
+        printf("\n== exact GEMM: skipped (default path %s)\n", kern_path_name(p));
+        return;
+    }
+    const struct { const char *name; int N, K; } sh[] = {
+        {"7B gate/up", 18944, 3584}, {"7B down", 3584, 18944}, {"0.5B gate/up", 4864, 896}, {"0.5B down", 896, 4864}};
+    static const int Ms[] = {64, 128, 300};
+    kern_tune save = kern_tune_params;
+    const kern_cpu *c = kern_cpu_get();
+    printf("\n== exact GEMM (%s): own kernels vs oneDNN f32 matmul (bf16 weights widened per panel), interleaved,"
+           " best of %d;\n   GFLOP/s wall [on CPU], %% of fp32 FMA peak on CPU time\n", kern_path_name(p), reps);
+    printf("%-13s %4s %18s %7s %18s %7s %9s\n", "shape", "M", "own", "%peak", "oneDNN f32", "%peak", "own/dnnl");
+    int first_win = 0, wins = 0, total = 0;
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = sh[s].N, .K = sh[s].K};
+        for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) {
+            int M = Ms[i];
+            double fl = 2.0 * M * sh[s].N * sh[s].K, to = 1e30, co = 1e30, td = 1e30, cd = 1e30;
+            int r = reps * (fl < 1e10 ? 4 : 1);
+            for (int k = 0; k <= r; k++) {
+                double cc;
+                kern_tune_params = save;
+                kern_tune_params.exact_dnnl_m = 1 << 30;
+                double t = time_matmul(Y, X, &W, M, p, 1, &cc);
+                if (k && t < to) to = t;
+                if (k && cc < co) co = cc;
+                kern_tune_params.exact_dnnl_m = 1;
+                t = time_matmul(Y, X, &W, M, p, 1, &cc);
+                if (k && t < td) td = t;
+                if (k && cc < cd) cd = cc;
+            }
+            kern_tune_params = save;
+            double po = peak > 0 ? 100 * fl / co / 1e9 / peak : 0, pd = peak > 0 ? 100 * fl / cd / 1e9 / peak : 0;
+            printf("%-13s %4d %7.1f [%7.1f] %6.1f%% %7.1f [%7.1f] %6.1f%% %9.2f\n", sh[s].name, M, fl / to / 1e9,
+                   fl / co / 1e9, po, fl / td / 1e9, fl / cd / 1e9, pd, co / cd);
+            printf("R exactgemm %d %d %d %.6g %.6g %.6g %.6g\n", sh[s].N, sh[s].K, M, to, co, td, cd);
+            total++;
+            if (cd < 0.95 * co) {
+                wins++;
+                if (!first_win || M < first_win) first_win = M;
+            }
+        }
+    }
+    kern_tune_params = save;
+    printf("oneDNN f32 (%s) faster by > 5%% in %d of %d shapes on CPU time.\n", kern_dnnl_f32_impl_name(), wins,
+           total);
+    printf("per-CPU table (src/kernels/matmul.c g_exact_table) for family %d model 0x%x: in use %s;"
+           " this run measures for %s\n", c->family, c->model,
+           kern_exact_dnnl_m() >= (1 << 30) ? "own kernels at every M" : "oneDNN f32 at large M",
+           wins * 2 > total ? "oneDNN f32 from M = 64 (CLENS_EXACT_GEMM=onednn tries it)" : "own kernels at every M");
+    printf("R exactchoice %d %d %d %d\n", c->family, c->model, wins, total);
+}
+
 static void tune(float *Y, const float *X, const kern_weight *W0)
 {
     kern_tune save = kern_tune_params;
@@ -293,12 +406,17 @@ static void tune(float *Y, const float *X, const kern_weight *W0)
 
 int main(int argc, char **argv)
 {
-    int do_tune = 0, peaks_only = 0;
+    int do_tune = 0, peaks_only = 0, bf16_small_only = 0, exact_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_reps = 1;
         else if (!strcmp(argv[i], "--tune")) do_tune = 1;
         else if (!strcmp(argv[i], "--peaks")) peaks_only = 1;
-        else { fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks]\n"); return 2; }
+        else if (!strcmp(argv[i], "--bf16-small")) bf16_small_only = 1;
+        else if (!strcmp(argv[i], "--exact-gemm")) exact_only = 1;
+        else {
+            fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks] [--bf16-small] [--exact-gemm]\n");
+            return 2;
+        }
     }
     kern_set_threads(0);
     g_threads = kern_get_threads();
@@ -313,6 +431,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nw; i++) wb[i] = kern_f32_to_bf16(frand() * 0.05f);
     for (size_t i = 0; i < (size_t)MMAX * K; i++) X[i] = frand();
     kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
+    if (bf16_small_only || exact_only) {
+        if (bf16_small_only) bf16_small_m(Y, X, wb, g_reps);
+        if (exact_only) exact_gemm_choice(Y, X, wb, g_reps, 0);
+        free(wb); free(X); free(Y);
+        kern_scratch_release();
+        return 0;
+    }
     if (do_tune) {
         tune(Y, X, &W);
         free(wb); free(X); free(Y);
@@ -400,6 +525,9 @@ int main(int argc, char **argv)
            kern_tune_params.small_m >= (1 << 20) ? "at every M" : "at small M, packed GEMM above",
            kern_tune_params.small_m_avx2, kern_tune_params.kc, kern_tune_params.kcp);
 
+    bf16_small_m(Y, X, wb, g_reps);
+    exact_gemm_choice(Y, X, wb, g_reps, kern_path_default() == KERN_PATH_AVX512 ? cz[T] : cy[T]);
+
     /* library alternatives on pre-widened fp32 weights */
     float *wf = aligned_alloc(64, nw * 4);
     kern_to_f32(wf, wb, CLENS_DTYPE_BF16, nw);
@@ -472,9 +600,12 @@ int main(int argc, char **argv)
             if (pass == 0) {
                 kern_matmul(y0, xu, &Wu, NULL, Mu, KERN_PATH_AVX512);
                 kern_matmul(y1, xu, &Wu, NULL, Mu, KERN_PATH_AVX512_BF16);
-            } else {
+            } else { /* the vdpbf16ps dot form itself (the mode runs the exact form at M <= stream_m_bf16) */
+                int sm = kern_tune_params.stream_m_bf16;
+                kern_tune_params.stream_m_bf16 = 0;
                 for (int m = 0; m < Mu; m++)
                     kern_matmul(y1 + (size_t)m * Nu, xu + (size_t)m * Ku, &Wu, NULL, 1, KERN_PATH_AVX512_BF16);
+                kern_tune_params.stream_m_bf16 = sm;
             }
             for (int m = 0; m < Mu; m++) {
                 int a0 = 0, a1 = 0;

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "base/base.h"
 #include "bench_mem.h"
@@ -427,6 +428,11 @@ int main(int argc, char **argv)
            "open added %.2f GB, cold prefill %.1f MB per block (weights %.1f MB per block)\n",
            mem_end.peak / 1e9, in->weight_bytes / 1e9, excess / 1e9, mem_end.file / 1e9, mem_end.anon / 1e9,
            open_growth / 1e9, growth / 1e6, layer_w / 1e6);
+    /* major page faults: weights read again from disk (page-cache eviction
+     * of the mapping under memory pressure would show here, issue 24 item 3) */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  major page faults %ld (weights re-read from disk; 0 = the mapping stayed resident)\n", ru.ru_majflt);
     if (scaled)
         printf("  memory estimated at %d layers: peak %.2f GB for %.2f GB of weights (excess %+.2f GB; %.1f MB per "
                "added block)\n",
@@ -463,6 +469,7 @@ int main(int argc, char **argv)
         json_object_set_new(j, "decode_frac_bw", jnum(dec_frac));
         json_object_set_new(j, "kv_read_mb_per_token", jnum(kv_read_full / 1e6));
         json_object_set_new(j, "weight_bytes", json_integer(in->weight_bytes));
+        json_object_set_new(j, "major_faults", json_integer(ru.ru_majflt));
         json_object_set_new(j, "weight_bytes_full", jnum(weights_full));
         json_object_set_new(j, "rss_peak", json_integer(mem_end.peak));
         json_object_set_new(j, "rss_file", json_integer(mem_end.file));

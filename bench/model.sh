@@ -318,6 +318,19 @@ for (lb, mode), r in clens.items():
               % (lb, r["rss_peak"] / 1e9, r["weight_bytes"] / 1e9, ex, r["rss_file"] / 1e9, r["rss_anon"] / 1e9,
                  verdict(ex, ex <= 1.5)))
         continue
+    # issue 24 item 5: decode against the better bandwidth loop (one stream or 16
+    # interleaved streams per thread, bench_kernels), 0.5B and 7B shapes
+    fb = r.get("decode_frac_bw")
+    print("  %s %s: decode %s of the better bandwidth loop (16 interleaved streams) -> >= 85%%: %s"
+          % (lb, mode, f(fb and 100 * fb, "%.1f%%"), verdict(fb, fb is not None and fb >= 0.85)))
+    # issue 24 item 2: the bf16 speed mode never slower than the exact mode
+    if mode == "bf16" and (lb, "default") in clens:
+        d = clens[(lb, "default")]
+        for ph, key in (("prefill", "prefill_s"), ("decode", "decode_ms")):
+            if r.get(key) and d.get(key):
+                x = r[key] / d[key]
+                print("  %s bf16/default %s time %.2f -> <= 1 (never slower): %s"
+                      % (lb, ph, x, verdict(x, x <= 1.05)))
     if "7b" not in lb:
         continue
     fr = r.get("prefill_frac_peak")
@@ -327,9 +340,6 @@ for (lb, mode), r in clens.items():
     if tt and not tt.get("skipped"):
         x = tt["prefill_s"] / r["prefill_s"]
         print("  %s %s: prefill %.2fx torch %s -> >= 1.5x: %s" % (lb, mode, x, tt["dtype"], verdict(x, x >= 1.5)))
-    fb = r.get("decode_frac_bw")
-    print("  %s %s: decode %s of bandwidth -> >= 85%%: %s" % (lb, mode, f(fb and 100 * fb, "%.1f%%"),
-                                                           verdict(fb, fb is not None and fb >= 0.85)))
     ex = r.get("rss_excess_full_est")
     ex = ex / 1e9 if ex is not None else None
     print("  %s %s: peak RSS %.2f GB for %.2f GB of weights (%d layers, excess %+.2f GB; file %.2f anon %.2f GB at "

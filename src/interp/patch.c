@@ -52,7 +52,13 @@ struct clens_patcher {
     int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
     int cap_tokens, T, ready;
     clens_patch_method method;
+    double phase_s[PATCH_PH_COUNT];    /* the last begin + sites, by phase (patch.h) */
 };
+
+void patch_phase_times(const clens_patcher *p, double out[PATCH_PH_COUNT])
+{
+    for (int i = 0; i < PATCH_PH_COUNT; i++) out[i] = p->phase_s[i];
+}
 
 static int site_start(const clens_site *s)
 {
@@ -338,11 +344,14 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
         /* The shared prefix stops before the last token so that both final
          * positions are computed (and captured) in their own suffix runs. */
         while (P < T - 1 && clean[P] == corr[P]) P++;
+        double t0 = clens_now();
         for (int s = 0; s < N_SEQ; s++) clens_ctx_seq_clear(p->ctx, s);
         if (P > 0 && (rc = run_tokens(p, SEQ_PREFIX, clean, 0, P, NULL, NULL, NULL, err))) return rc;
+        double t1 = clens_now();
         if ((rc = clens_ctx_seq_copy(p->ctx, SEQ_CLEAN, SEQ_PREFIX, P, err)) ||
             (rc = clens_ctx_seq_copy(p->ctx, SEQ_CORR, SEQ_PREFIX, P, err)))
             return rc;
+        double t2 = clens_now();
         hook_state cc = {p, T - 1, NULL, p->corr_resid_pre, NULL, NULL, NULL};
         int S = T - P;
         assert(P >= 0 && P < T && S >= 1);
@@ -366,11 +375,16 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
                    (rc = run_tokens(p, SEQ_CORR, corr, P, T, capture_hook, &cc, p->corr_final, err))) {
             return rc;
         }
+        double t3 = clens_now();
         memcpy(p->corr_resid_pre + (size_t)p->L * p->C, p->corr_final, sizeof(float) * p->C);
         memcpy(p->finals, p->clean_final, sizeof(float) * p->C);
         memcpy(p->finals + p->C, p->corr_final, sizeof(float) * p->C);
         int cols[2] = {0, 1};
         metrics_rows(p, p->finals, 2, cols, out);
+        p->phase_s[PATCH_PH_PREFIX] = t1 - t0;
+        p->phase_s[PATCH_PH_COPY] = t2 - t1;
+        p->phase_s[PATCH_PH_SUFFIX] = t3 - t2;
+        p->phase_s[PATCH_PH_UNEMBED] = clens_now() - t3;
     }
     memcpy(p->clean_act[CLENS_HOOK_RESID_PRE] + (size_t)p->L * p->C, p->clean_final, sizeof(float) * p->C);
     if (shared_prefix) *shared_prefix = P;
@@ -395,6 +409,7 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
         return CLENS_OK;
     }
     /* All patched variants as one batch of ephemeral rows at the final position. */
+    double t0 = clens_now();
     int *row_site = p->row_site;
     for (int done = 0; done < p->n_sites;) {
         int k = p->n_sites - done < p->max_rows ? p->n_sites - done : p->max_rows;
@@ -423,9 +438,12 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
     /* The patched rows' metrics in batched unembeddings; clens_logits_from_resid_rows
      * gives each row the bits it has alone, so these columns are exactly
      * comparable with the clean and corrupted ones computed by begin. */
+    double t1 = clens_now();
     int *cols = p->cols;
     for (int i = 0; i < p->n_sites; i++) cols[i] = 2 + p->site_order[i];
     metrics_rows(p, p->finals + (size_t)2 * p->C, p->n_sites, cols, out);
+    p->phase_s[PATCH_PH_SITES] = t1 - t0;
+    p->phase_s[PATCH_PH_UNEMBED] += clens_now() - t1;
     return CLENS_OK;
 }
 

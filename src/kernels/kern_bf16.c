@@ -115,11 +115,10 @@ KTB static void dp_rows(float *Y, const uint16_t *Xb, int Kp, const uint16_t *W,
  * K chunks outer (same bits either way). */
 static void matmul_dp(float *Y, const uint16_t *Xb, int Kp, const kern_weight *W, const float *bias, int M)
 {
-    int N = W->N, K = W->K, nblk = (N + DP_NB - 1) / DP_NB, nt = kern_get_threads();
+    int N = W->N, K = W->K, nblk = (N + DP_NB - 1) / DP_NB, nt = kern_threads_for((double)M * N * K);
     int KD = kern_tune_params.kdot > 0 ? (kern_tune_params.kdot + 31) / 32 * 32 : Kp;
     int rowwise = (double)M * Kp * 2 <= kern_tune_params.rowwise_bytes;
     if (nt > nblk) nt = nblk;
-    if ((double)M * N * K < 1e6) nt = 1;
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -257,7 +256,7 @@ int kern_matmul_bf16(float *Y, const float *X, const kern_weight *W, const float
     if (!small && kern_tune_params.bf16_gemm) {
         float *Ap = kern_scratch_get(0, kern_gemm_scratch_avx512(M, K));
         if (!Ap) return -1;
-        kern_matmul_gemm_avx512(Y, X, W, bias, M, Ap, kern_get_threads(), &kern_tune_params, 1);
+        kern_matmul_gemm_avx512(Y, X, W, bias, M, Ap, kern_threads_for((double)M * W->N * K), &kern_tune_params, 1);
         return 0;
     }
     int Kp = small ? (K + 31) / 32 * 32 : K;

@@ -18,7 +18,12 @@ typedef struct kern_tune {
     int mdot;         /* rows of X per pass over W in the dot form */
     double rowwise_bytes; /* dot form: X blocks up to this size walk W row by row */
     int small_m_bf16; /* M <= small_m_bf16: vdpbf16ps dot form, else the large-M kernel */
+    int stream_m_bf16; /* bf16 mode, M <= stream_m_bf16: the fp32 dot form (exact, and the
+                        * faster weight stream where the product is bandwidth-bound) */
     int bf16_gemm;    /* large-M bf16 mode: 0 oneDNN matmul, 1 own vdpbf16ps packed GEMM */
+    int exact_dnnl_m; /* fp32 paths: M >= exact_dnnl_m runs oneDNN's f32 matmul (kern_dnnl_f32.c);
+                       * 0 = the per-CPU table's choice in matmul.c, or CLENS_EXACT_GEMM's
+                       * (docs/perf.md); > 0 overrides both (tests, benchmarks) */
 } kern_tune;
 extern kern_tune kern_tune_params;
 
@@ -63,5 +68,15 @@ KERN_DECLARE_SIMD(avx512)
 int kern_matmul_bf16(float *Y, const float *X, const kern_weight *W, const float *bias, int M);
 /* Name of the oneDNN implementation used for the last large-M bf16 product ("" if none). */
 const char *kern_bf16_impl_name(void);
+
+/* kern_dnnl_f32.c: oneDNN's f32 matmul on fp32 activations, bf16 / f16 weights
+ * widened per panel of about KERN_DNNL_PANEL_BYTES (exact path, rulings R1).
+ * Returns 0 when it ran, -1 when it could not (caller runs its own kernels). */
+#define KERN_DNNL_PANEL_BYTES ((size_t)4 << 20)
+int kern_matmul_f32_dnnl(float *Y, const float *X, const kern_weight *W, const float *bias, int M);
+const char *kern_dnnl_f32_impl_name(void);
+/* The M from which the fp32 paths run oneDNN (kern_tune_params.exact_dnnl_m
+ * after its first-use choice); INT_MAX-like (1 << 30) = never. */
+int kern_exact_dnnl_m(void);
 
 #endif

@@ -37,6 +37,7 @@ typedef enum {
 /* CPU features, detected once. */
 typedef struct kern_cpu {
     int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16;
+    int family, model; /* CPUID display family and model (per-CPU tables, docs/perf.md) */
 } kern_cpu;
 const kern_cpu *kern_cpu_get(void);
 const char *kern_path_name(kern_path p);
@@ -47,9 +48,16 @@ kern_path kern_path_default(void);
 int kern_path_available(kern_path p);
 
 /* Threads used by the kernels (OpenMP) called from this thread; 0 = all
- * cores. Also sets this thread's OpenMP default (omp_set_num_threads). */
+ * cores; kern_set_threads also sets this thread's OpenMP default. kern_get_threads()
+ * is what the next parallel region should use: the configured count, lowered
+ * to the cores other runnable processes leave free (cpu.c; off with
+ * CLENS_ADAPT_THREADS=0). kern_threads_for(macs): the threads for a product
+ * of that many multiply-adds (1 below 1e6; the configured count from 1e8,
+ * where a region is long enough to amortise waiting; kern_get_threads() in
+ * between). */
 void kern_set_threads(int n);
 int kern_get_threads(void);
+int kern_threads_for(double macs);
 /* kern_set_threads for the length of one call: push returns what to restore. */
 typedef struct kern_threads_saved { int threads, omp_threads; } kern_threads_saved;
 kern_threads_saved kern_threads_push(int n);

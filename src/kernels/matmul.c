@@ -13,6 +13,7 @@
 #include "kernels/kern_internal.h"
 
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,8 +41,60 @@ kern_tune kern_tune_params = {
     .mdot = 256,
     .rowwise_bytes = 8 << 20,
     .small_m_bf16 = 32,
+    .stream_m_bf16 = 4,
     .bf16_gemm = 0,
+    .exact_dnnl_m = 0,
 };
+
+/* Exact-path GEMM per CPU (issue 24 item 1, docs/perf.md): from which M the
+ * fp32 paths hand large products to oneDNN's f32 matmul instead of our own
+ * kernels. A table, not a start-up measurement: a timing race would make the
+ * bits of a forward depend on the machine's load. Every row is a measurement
+ * of `make bench` (section "exact GEMM: own kernels vs oneDNN f32") on that CPU:
+ *   - AMD family 25 (Zen 3 / Zen 4): own kernels. Zen 4 (this repository's
+ *     machine): the dot form 217-220 GFLOP/s at M=300, 93% of the fp32 peak,
+ *     at least equal to oneDNN f32 on the same shapes;
+ *   - AMD family 26 (Zen 5): own kernels until `make bench` on a Zen 5 has
+ *     measured the widened-panel oneDNN path (issue 24 reports oneDNN f32 on
+ *     pre-widened weights at 350 vs our 295 GFLOP/s there, not yet with
+ *     panels); switching also gives up rows-exact batching at large M
+ *     (kern_matmul_rows_exact), which the patching engine uses.
+ * CLENS_EXACT_GEMM=onednn (M >= 64) or =own overrides. */
+#define NEVER (1 << 30)
+static const struct {
+    int family;       /* CPUID display family, -1 = any */
+    int exact_dnnl_m; /* NEVER = our own kernels at every M */
+} g_exact_table[] = {
+    {25, NEVER},
+    {26, NEVER},
+    {-1, NEVER},
+};
+
+static pthread_once_t g_exact_once = PTHREAD_ONCE_INIT;
+static int g_exact_m = NEVER; /* the table's (or CLENS_EXACT_GEMM's) choice */
+
+static void exact_choose(void)
+{
+    const char *e = getenv("CLENS_EXACT_GEMM");
+    int m = NEVER;
+    if (e && strcmp(e, "onednn") == 0) m = 64;
+    else if (!(e && strcmp(e, "own") == 0)) {
+        int fam = kern_cpu_get()->family;
+        for (size_t i = 0; i < sizeof g_exact_table / sizeof g_exact_table[0]; i++)
+            if (g_exact_table[i].family == fam || g_exact_table[i].family < 0) {
+                m = g_exact_table[i].exact_dnnl_m;
+                break;
+            }
+    }
+    g_exact_m = m;
+}
+
+int kern_exact_dnnl_m(void)
+{
+    if (kern_tune_params.exact_dnnl_m > 0) return kern_tune_params.exact_dnnl_m; /* tests, benchmarks */
+    pthread_once(&g_exact_once, exact_choose);
+    return g_exact_m;
+}
 
 static _Thread_local void *g_scr[KERN_SCRATCH_SLOTS];
 static _Thread_local size_t g_scr_n[KERN_SCRATCH_SLOTS];
@@ -76,6 +129,18 @@ static kern_path usable(kern_path path)
     return kern_path_available(path) ? path : KERN_PATH_PORTABLE;
 }
 
+/* The bf16 speed mode at small M (decode, short batches of patched rows) is
+ * bound by the weight stream, not by arithmetic: rounding activations buys
+ * nothing there, and the fp32 dot form streams the same bf16 bytes with more
+ * rows in flight and prefetch (measured: `bench_kernels`, section "bf16 mode,
+ * small M"; docs/perf.md). So those products run the exact fp32 kernels: the
+ * speed mode is then never slower than the default at small M, and more
+ * accurate there. */
+static kern_path bf16_stream_route(kern_path path, int M)
+{
+    return path == KERN_PATH_AVX512_BF16 && M <= kern_tune_params.stream_m_bf16 ? KERN_PATH_AVX512 : path;
+}
+
 void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bias, int M,
                  kern_path path)
 {
@@ -90,12 +155,15 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
     /* Small products run on the calling thread: a parallel region costs more
      * than it saves there (and spins for nothing on a busy machine). Results
      * do not depend on the thread count. */
-    int nt = (double)M * N * K < 1e6 ? 1 : kern_get_threads();
-    path = usable(path);
+    int nt = kern_threads_for((double)M * N * K);
+    path = bf16_stream_route(usable(path), M);
     if (path == KERN_PATH_AVX512_BF16) {
         if (W->dtype == CLENS_DTYPE_BF16 && kern_matmul_bf16(Y, X, W, bias, M) == 0) return;
         path = KERN_PATH_AVX512; /* fp32 kernels for other dtypes or if oneDNN failed */
     }
+    if ((path == KERN_PATH_AVX512 || path == KERN_PATH_AVX2) && M >= kern_exact_dnnl_m() &&
+        kern_matmul_f32_dnnl(Y, X, W, bias, M) == 0)
+        return;
     switch (path) {
     case KERN_PATH_AVX512: {
         float *Ap = M > tu->small_m ? kern_scratch_get(0, kern_gemm_scratch_avx512(M, K)) : NULL;
@@ -149,14 +217,16 @@ void kern_swiglu(float *y, const float *g, const float *u, size_t n)
 
 int kern_matmul_rows_exact(kern_path path, int M)
 {
-    return path == KERN_PATH_PORTABLE || M <= 1 || (path == KERN_PATH_AVX512 && M <= kern_tune_params.small_m);
+    return path == KERN_PATH_PORTABLE || M <= 1 ||
+           (path == KERN_PATH_AVX512 && M <= kern_tune_params.small_m && M < kern_exact_dnnl_m());
 }
 
 void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_jobs, kern_path path)
 {
     const kern_tune *tu = &kern_tune_params;
-    kern_path p = usable(path);
-    int dot = (p == KERN_PATH_AVX512 && M <= tu->small_m) || (p == KERN_PATH_AVX2 && M <= tu->small_m_avx2);
+    kern_path p = bf16_stream_route(usable(path), M);
+    int dot = ((p == KERN_PATH_AVX512 && M <= tu->small_m) || (p == KERN_PATH_AVX2 && M <= tu->small_m_avx2)) &&
+              M < kern_exact_dnnl_m();
     double macs = 0;
     for (int j = 0; j < n_jobs; j++) {
         const kern_weight *W = jobs[j].W;
@@ -164,10 +234,10 @@ void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_job
         macs += (double)M * W->N * W->K;
     }
     if (!dot || M <= 0) {
-        for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, path);
+        for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, p);
         return;
     }
-    int nt = macs < 1e6 ? 1 : kern_get_threads();
+    int nt = kern_threads_for(macs);
     if (p == KERN_PATH_AVX512) kern_matmul_dot_multi_avx512(X, M, jobs, n_jobs, nt, tu);
     else kern_matmul_dot_multi_avx2(X, M, jobs, n_jobs, nt, tu);
 }

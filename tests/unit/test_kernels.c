@@ -54,6 +54,7 @@ static void set_variant(int v)
         kern_tune_params.mdot = 250;
     }
     if (v == 3) { kern_tune_params.kc = 32; kern_tune_params.kcp = 96; kern_tune_params.bf16_gemm = 1; }
+    if (v) kern_tune_params.stream_m_bf16 = 0; /* the variants run the bf16 mode's own kernels at every M */
 }
 
 /* Paths to test: all available, or only the one forced by CLENS_KERNEL. */
@@ -242,7 +243,7 @@ static void check_matmul(int M, int N, int K, clens_dtype d, int with_bias)
                          kern_path_name(p), v, M, N, K, d, with_bias, r, tol);
         }
         /* the AVX-512 dot form (default for every M): a row alone gives the same bits */
-        if (v == 0 && p == KERN_PATH_AVX512 && M > 1 && M <= kern_tune_params.small_m) {
+        if (v == 0 && p == KERN_PATH_AVX512 && M > 1 && kern_matmul_rows_exact(p, M)) {
             kern_matmul(Y1, X + (size_t)(M - 1) * K, &W, bias, 1, p);
             if (memcmp(Y1, Yf + (size_t)(M - 1) * N, (size_t)N * 4) != 0)
                 fail_msg("matmul avx512 M=%d N=%d K=%d: last row alone differs from in the batch", M, N, K);
@@ -303,7 +304,53 @@ static void matmul_paths(void **state)
                    g_worst[p]);
 }
 
-/* The bf16 speed mode: its own tolerance on a larger shape, printed. */
+/* oneDNN's f32 matmul as the exact path's large-M kernel (kern_dnnl_f32.c,
+ * chosen per CPU or by CLENS_EXACT_GEMM): within the fp32 tolerance of the
+ * portable twin for every weight dtype, with bias, over several widened
+ * panels and a tail panel; the same bits on one thread; and the rows-exact
+ * promise withdrawn where it runs. */
+static void matmul_dnnl_f32(void **state)
+{
+    (void)state;
+    const int M = 70, N = 600, K = 4100; /* panels of 192 rows: 3 full + a tail of 24 */
+    int done = 0;
+    for (int p = KERN_PATH_AVX2; p <= KERN_PATH_AVX512; p++) {
+        if (!want_path(p)) continue;
+        for (int d = 0; d < 3; d++) {
+            clens_dtype dt = d == 0 ? CLENS_DTYPE_F32 : d == 1 ? CLENS_DTYPE_BF16 : CLENS_DTYPE_F16;
+            float *wf = malloc((size_t)N * K * 4), *X = malloc((size_t)M * K * 4), *b = malloc((size_t)N * 4);
+            float *Yp = malloc((size_t)M * N * 4), *Yd = malloc((size_t)M * N * 4), *Y1 = malloc((size_t)M * N * 4);
+            void *w = make_weights(dt, N, K, wf);
+            for (size_t i = 0; i < (size_t)M * K; i++) X[i] = frand();
+            for (int i = 0; i < N; i++) b[i] = frand();
+            kern_weight W = {.data = w, .dtype = dt, .N = N, .K = K};
+            kern_matmul(Yp, X, &W, b, M, KERN_PATH_PORTABLE);
+            kern_tune saved = kern_tune_params;
+            kern_tune_params.exact_dnnl_m = 2;
+            assert_true(kern_matmul_f32_dnnl(Yd, X, &W, b, M) == 0); /* oneDNN ran */
+            kern_matmul(Yd, X, &W, b, M, (kern_path)p);
+            assert_false(kern_matmul_rows_exact((kern_path)p, M));
+            kern_set_threads(1);
+            kern_matmul(Y1, X, &W, b, M, (kern_path)p);
+            kern_set_threads(0);
+            kern_tune_params = saved;
+            double r = max_rel(Yd, Yp, M, N), tol = 1e-5 * sqrt(K / 256.0);
+            printf("    oneDNN f32 (%s) on %s, dtype %d: max |err| / row rms = %.2e (bound %.2e)\n",
+                   kern_dnnl_f32_impl_name(), kern_path_name(p), d, r, tol);
+            assert_true(r <= tol);
+            if (memcmp(Y1, Yd, (size_t)M * N * 4) != 0)
+                fail_msg("oneDNN f32 on %s dtype %d: 1 thread differs from %d threads", kern_path_name(p), d,
+                         kern_get_threads());
+            free(wf); free(X); free(b); free(Yp); free(Yd); free(Y1); free(w);
+            done = 1;
+        }
+    }
+    if (!done) printf("    oneDNN f32: skipped (no fp32 SIMD path selected)\n");
+}
+
+/* The bf16 speed mode: its own tolerance on a larger shape, printed, for each
+ * of its kernels (vdpbf16ps dot form, oneDNN); and at M <= stream_m_bf16 it
+ * runs the exact fp32 dot form (the same bits as the default path). */
 static void matmul_bf16_mode(void **state)
 {
     (void)state;
@@ -314,8 +361,8 @@ static void matmul_bf16_mode(void **state)
         return;
     }
     const int N = 512, K = 896;
-    int Ms[] = {1, 32, 33, 64};
-    for (int t = 0; t < 4; t++) {
+    int Ms[] = {1, 4, 32, 33, 64};
+    for (int t = 0; t < 5; t++) {
         int M = Ms[t];
         float *wf = malloc((size_t)N * K * 4), *X = malloc((size_t)M * K * 4);
         float *Yp = malloc((size_t)M * N * 4), *Yb = malloc((size_t)M * N * 4);
@@ -323,7 +370,15 @@ static void matmul_bf16_mode(void **state)
         for (size_t i = 0; i < (size_t)M * K; i++) X[i] = frand();
         kern_weight W = {.data = w, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
         kern_matmul(Yp, X, &W, NULL, M, KERN_PATH_AVX512);
+        if (M <= kern_tune_params.stream_m_bf16) {
+            kern_matmul(Yb, X, &W, NULL, M, KERN_PATH_AVX512_BF16);
+            if (memcmp(Yb, Yp, (size_t)M * N * 4) != 0)
+                fail_msg("bf16 mode at M=%d <= stream_m_bf16 must run the exact fp32 form", M);
+            printf("    bf16 speed mode M=%d N=%d K=%d: exact fp32 dot form (bitwise the default path)\n", M, N, K);
+        }
+        set_variant(4); /* the bf16 kernels themselves at every M */
         kern_matmul(Yb, X, &W, NULL, M, KERN_PATH_AVX512_BF16);
+        set_variant(0);
         double r = max_rel(Yb, Yp, M, N);
         printf("    bf16 speed mode M=%d N=%d K=%d: max |err| / row rms = %.2e (bound 1.5e-2)%s%s\n",
                M, N, K, r, M > kern_tune_params.small_m_bf16 ? ", oneDNN " : ", vdpbf16ps dot form",
@@ -530,11 +585,14 @@ int main(void)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the thread-count checks need both threads even on a busy machine */
+    setenv("CLENS_ADAPT_THREADS", "0", 0);
     const struct CMUnitTest tests[] = {
         T(conversions),
         T(widening_exact),
         T(matmul_paths),
         T(matmul_bf16_mode),
+        T(matmul_dnnl_f32),
         T(attention_paths),
         T(swiglu_paths),
         T(override_env),
