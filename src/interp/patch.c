@@ -24,6 +24,7 @@
 
 #include "base/alloc.h"
 #include "base/base.h"
+#include "interp/patch.h"
 
 enum { SEQ_PREFIX = 0, SEQ_CLEAN = 1, SEQ_CORR = 2, N_SEQ = 3 };
 /* Final residuals unembedded per call: one read of the unembedding matrix
