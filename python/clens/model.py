@@ -449,7 +449,7 @@ class Model:
         from .patching import patch_ids
         return patch_ids(self, clean, corr, sites, metric=metric, **options)
 
-    def capture(self, pairs, out, sites="blocks.*.hook_resid_pre", **options):
+    def capture(self, pairs, out, sites=None, **options):
         """`clens capture` into the folder out. See clens.studies.capture."""
         from .studies import capture
         return capture(self, pairs, out, sites=sites, **options)

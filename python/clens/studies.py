@@ -60,17 +60,19 @@ def study(path, out=None, fidelity=None, threads=0, plan=False, progress=None):
 POSITIONS = {"final": 0, "error": 1, "all": 2}
 
 
-def capture(model, pairs, out, sites="blocks.*.hook_resid_pre", positions="final", prompt="chat", limit=0,
-            max_tokens=0):
-    """`clens capture`: the pairs' activations at sites (hook names, "blocks.*.NAME", "all") into
-    out (HOOK.npy, index.json, settings.json; docs/probe.md). Returns index.json as a dict."""
+def capture(model, pairs, out, sites=None, positions="final", prompt="chat", limit=0, max_tokens=0):
+    """`clens capture`: the pairs' activations at sites (hook names, "blocks.*.NAME", "all"; None:
+    the library's default, the residual stream at every depth) into out (HOOK.npy, index.json,
+    settings.json; docs/probe.md). Returns index.json as a dict."""
     if positions not in POSITIONS:
         raise ArgError("positions must be final, error or all, got %r" % (positions,))
     if prompt not in ("chat", "raw"):
         raise ArgError("prompt must be raw or chat, got %r" % (prompt,))
     p = lib.clens_capture_default_params()
     p.pairs_path = os.fspath(pairs).encode()
-    p.sites = (",".join(sites) if isinstance(sites, (list, tuple)) else sites).encode()
+    if sites is not None:
+        sites_b = (",".join(sites) if isinstance(sites, (list, tuple)) else sites).encode()
+        p.sites = sites_b  # kept alive by sites_b until the call returns
     p.positions = POSITIONS[positions]
     p.prompt_chat = 1 if prompt == "chat" else 0
     p.limit = int(limit)

@@ -23,7 +23,7 @@ def _files(d):
 
 def test_capture_probe_equal_cli(org, tmp_path):
     m, path, pairs = org
-    idx = m.capture(pairs, tmp_path / "cap", sites="blocks.*.hook_resid_pre", prompt="raw", limit=6)
+    idx = m.capture(pairs, tmp_path / "cap", prompt="raw", limit=6)  # the default sites, as the CLI
     run_cli("capture", path, "--pairs", pairs, "--out", tmp_path / "cap-cli", "--prompt", "raw", "--limit", 6,
             "--quiet")
     assert _files(tmp_path / "cap") == _files(tmp_path / "cap-cli")

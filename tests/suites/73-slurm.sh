@@ -192,9 +192,9 @@ cp "$C/tok/tokenizer.json" "$C/tok/tokenizer_config.json" "$C/base/"
 $PY - "$C" <<'PYEOF' || exit 1
 import os, shutil, sys
 sys.path.insert(0, "tools")
-import plant_transition as pt
+import st_file as pt
 C = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_st(C + "/base/model.safetensors").items()}
+W = {k: v.copy() for k, v in pt.read_f32(C + "/base/model.safetensors").items()}
 for k in list(W):
     if "down_proj" in k:
         W[k] = W[k] * 0
@@ -210,7 +210,7 @@ for name, on in (("A", 2), ("B", 0)):
     w = dict(W)
     for l in (0, 2):
         w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
-    pt.write_st(d + "/model.safetensors", w)
+    pt.write_f32(d + "/model.safetensors", w)
 PYEOF
 $PY tools/plant_transition.py "$C/A" "$C/B" --out "$C/lin" --steps 0:2000:400 --schedule linear --only o_proj || exit 1
 cat >"$C/study.json" <<EOF
@@ -264,9 +264,9 @@ for sd in 11 12; do
   $PY - "$O/orig.safetensors" "$M/model.safetensors" <<'PYEOF' || exit 1
 import sys
 sys.path.insert(0, "tools")
-import plant_transition as pt
-o, p = pt.read_st(sys.argv[1]), pt.read_st(sys.argv[2])
-pt.write_st(sys.argv[2], {k: (o[k] * 0.2 if "o_proj" in k else v) for k, v in p.items()})
+import st_file as pt
+o, p = pt.read_f32(sys.argv[1]), pt.read_f32(sys.argv[2])
+pt.write_f32(sys.argv[2], {k: (o[k] * 0.2 if "o_proj" in k else v) for k, v in p.items()})
 PYEOF
 done
 cat >"$O/data.jsonl" <<'EOF'
