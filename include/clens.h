@@ -640,12 +640,13 @@ CLENS_API int clens_pairs_from_generation(const clens_pairs_params *params, cons
                                 clens_pairs_stats *stats, clens_error *err);
 
 /* The corrupted form of a numeral as written ("74,592", "2.50", "1,\!000"; no
- * sign) under mode: malloc'd (caller frees), NULL when out of memory. */
-CLENS_API char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode);
+ * sign) under mode into *out (malloc'd, caller frees); CLENS_OK or CLENS_E_NOMEM. */
+CLENS_API int clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode, char **out, clens_error *err);
 
-/* One JSON line (no newline) for a pair, keys in docs/pairs.md order;
- * malloc'd (caller frees), NULL when out of memory. */
-CLENS_API char *clens_pair_to_json(const clens_pair *p);
+/* One JSON line (no newline) for a pair, keys in docs/pairs.md order, into
+ * *out (malloc'd, caller frees); CLENS_E_FORMAT when a string is not UTF-8,
+ * CLENS_E_NOMEM when out of memory. */
+CLENS_API int clens_pair_to_json(const clens_pair *p, char **out, clens_error *err);
 
 /* Writes pairs as JSONL atomically (temp file + rename). */
 CLENS_API int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n,
@@ -1070,10 +1071,10 @@ CLENS_API int clens_model_check_weights(const clens_model *m, int64_t *n_checked
 /* ======================================================== corruption step */
 /* The numeral as written ("3000", "20,000", "0.0625"; no sign) +1 (direction
  * > 0) or -1 in its last place, digits changed in place so the separators and
- * the digit count stay ("3000" -> "2999"); NULL when that is impossible ("99"
- * + 1, "10" - 1, "0" - 1) or out of memory. malloc'd (caller frees). The
+ * the digit count stay ("3000" -> "2999") into *out (malloc'd, caller frees); *out = NULL when
+ * that is impossible ("99" + 1, "10" - 1, "0" - 1). CLENS_OK or CLENS_E_NOMEM. The
  * plus-minus-one corruption draws the direction (docs/pairs.md). */
-CLENS_API char *clens_pairs_corrupt_step(const char *numeral, int direction);
+CLENS_API int clens_pairs_corrupt_step(const char *numeral, int direction, char **out, clens_error *err);
 
 /* ============================================================ study runner */
 /* `clens study STUDY.json` (docs/study.md): several
@@ -1104,7 +1105,8 @@ CLENS_API int clens_study_load(clens_study **out, const char *path, const clens_
 CLENS_API const char *clens_study_settings_hash(const clens_study *s);
 /* The study folder (the file's "out" or the override). */
 CLENS_API const char *clens_study_out(const clens_study *s);
-CLENS_API char *clens_study_settings_text(const clens_study *s);
+/* The canonical settings as indented JSON text into *out (malloc'd); CLENS_OK or CLENS_E_NOMEM. */
+CLENS_API int clens_study_settings_text(const clens_study *s, char **out, clens_error *err);
 /* The plan as text (models and their folders, the pair source, the runs and
  * their state in the study folder, memory per model from the model folder
  * when present, whether the folder's settings would be refused); *text
@@ -1448,12 +1450,13 @@ CLENS_API int clens_dynamics_fit(const clens_dynamics_params *p, const char *out
  * `clens dynamics` reads it (docs/dynamics.md "Checkpoints and steps"). */
 CLENS_API int clens_dynamics_checkpoint_step(const char *checkpoint, long *step, clens_error *err);
 /* The study's tasks of the first Slurm array: the on-policy pair generations
- * not yet finished ("0,1", or "" if none; malloc'd). The tasks of
- * clens_study_slurm_scripts's *array depend on them (afterok). */
-CLENS_API char *clens_study_unfinished_pairs_tasks(const clens_study *s);
+ * not yet finished ("0,1", or "" if none) into *out (malloc'd). The tasks of
+ * clens_study_slurm_scripts's *array depend on them (afterok). CLENS_OK or CLENS_E_NOMEM. */
+CLENS_API int clens_study_unfinished_pairs_tasks(const clens_study *s, char **out, clens_error *err);
 /* What task t does, as text ("pairs Q4", "run O8 step 400 shard 1/3",
- * "probe Q4", "atp Q4"); malloc'd. */
-CLENS_API char *clens_study_task_name(const clens_study *s, int task);
+ * "probe Q4", "atp Q4") into *out (malloc'd); CLENS_E_ARG for a task outside
+ * the plan, CLENS_E_NOMEM. */
+CLENS_API int clens_study_task_name(const clens_study *s, int task, char **out, clens_error *err);
 
 /* ==================================================== house: context threads */
 /* Every context runs its forward passes with its own thread count: it starts

@@ -217,7 +217,7 @@ PROTOTYPES = {
     "clens_pairs_write_jsonl": (c_int, [c_char_p, POINTER(Pair), c_size_t, POINTER(Error_)]),
     "clens_pairs_reason_count": (c_int, []),
     "clens_pairs_reason_name": (c_char_p, [c_int]),
-    "clens_pair_to_json": (c_void_p, [POINTER(Pair)]),
+    "clens_pair_to_json": (c_int, [POINTER(Pair), POINTER(c_void_p), POINTER(Error_)]),
     "clens_pairs_free": (None, [POINTER(Pair), c_size_t]),
     "clens_metric_name": (c_char_p, [c_int]),
     "clens_metric_parse": (c_int, [c_char_p, POINTER(c_int), POINTER(Error_)]),

@@ -18,11 +18,11 @@ from .model import _check, _err
 def _to_dicts(arr, n):
     out = []
     for i in range(n):
-        s = lib.clens_pair_to_json(byref(arr[i]))
-        if not s:
-            raise MemoryError("clens_pair_to_json: out of memory")
+        s = ctypes.c_void_p()
+        err = _err()
+        _check(lib.clens_pair_to_json(byref(arr[i]), byref(s), byref(err)), err)
         try:
-            out.append(json.loads(ctypes.string_at(s).decode("utf-8")))
+            out.append(json.loads(ctypes.string_at(s.value).decode("utf-8")))
         finally:
             lib.free(s)
     return out

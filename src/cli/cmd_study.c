@@ -96,8 +96,7 @@ static int submit(clens_study *s, const char *out, int dry, int threads, long me
     if (!dry && clens_study_prepare(s, NULL, NULL, &err)) return cli_fail("study", &err);
     char *task = NULL, *fin = NULL, *array = NULL, *pairs = NULL;
     if (clens_study_slurm_scripts(s, &sp, &task, &fin, &array, &err)) return cli_fail("study", &err);
-    pairs = clens_study_unfinished_pairs_tasks(s);
-    int rc = pairs ? CLI_EXIT_OK : cli_errorf("study", CLI_EXIT_ERR, "out of memory");
+    int rc = clens_study_unfinished_pairs_tasks(s, &pairs, &err) ? cli_fail("study", &err) : CLI_EXIT_OK;
     char dir[PATH_MAX], tpath[PATH_MAX], fpath[PATH_MAX], opts[PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s/slurm", out);
     if (rc) {
@@ -220,9 +219,9 @@ int cmd_study(int argc, char **argv)
         else if (!quiet && md) fputs(md, stdout);
         free(md);
     } else if (print_settings) {
-        char *t = clens_study_settings_text(s);
-        if (t) printf("%s\n", t);
-        else rc = cli_errorf("study", CLI_EXIT_ERR, "out of memory");
+        char *t = NULL;
+        if (clens_study_settings_text(s, &t, &err)) rc = cli_fail("study", &err);
+        else printf("%s\n", t);
         free(t);
     } else if (dry) {
         char *plan = NULL;

@@ -336,15 +336,18 @@ static int step_numeral(const char *num, size_t n, int dir, char *out)
     return step_numeral_at(num, n, dir, 0, out);
 }
 
-char *clens_pairs_corrupt_step(const char *numeral, int direction)
+int clens_pairs_corrupt_step(const char *numeral, int direction, char **out, clens_error *err)
 {
+    *out = NULL;
     size_t n = strlen(numeral);
     char *c = malloc(n + 1);
-    if (c && !step_numeral(numeral, n, direction, c)) {
-        free(c);
-        return NULL;
+    if (!c) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    if (!step_numeral(numeral, n, direction, c)) {
+        free(c); /* no such numeral: *out stays NULL */
+        return CLENS_OK;
     }
-    return c;
+    *out = c;
+    return CLENS_OK;
 }
 
 /* The corrupted form of a numeral as written. malloc'd, NULL when out of memory. */
@@ -401,9 +404,10 @@ static char *corrupt_numeral(const char *num, size_t n, clens_corrupt_mode mode)
     return c;
 }
 
-char *clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode)
+int clens_pairs_corrupt_value(const char *numeral, clens_corrupt_mode mode, char **out, clens_error *err)
 {
-    return corrupt_numeral(numeral, strlen(numeral), mode);
+    *out = corrupt_numeral(numeral, strlen(numeral), mode);
+    return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }
 
 /* ---------------------------------------------------------------- sites */
@@ -1287,10 +1291,11 @@ int clens_pairs_build(const clens_pairs_params *params, clens_pair **pairs, size
 
 static json_t *jstr(const char *s) { return json_string(s ? s : ""); }
 
-char *clens_pair_to_json(const clens_pair *p)
+int clens_pair_to_json(const clens_pair *p, char **out, clens_error *err)
 {
+    *out = NULL;
     json_t *o = json_object(), *site = json_object();
-    if (!o || !site) { json_decref(o); json_decref(site); return NULL; }
+    if (!o || !site) { json_decref(o); json_decref(site); return clens_err(err, CLENS_E_NOMEM, "out of memory"); }
     int bad = 0;
     bad |= json_object_set_new(o, "id", jstr(p->id));
     bad |= json_object_set_new(o, "source", jstr(p->source));
@@ -1323,9 +1328,14 @@ char *clens_pair_to_json(const clens_pair *p)
         json_t *g = json_loads(p->generator, 0, &je);
         bad |= !g || json_object_set_new(o, "generator", g);
     }
-    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT);
+    /* jansson refuses a string that is not UTF-8, or fails to allocate: both
+     * show as a failed set; a failed dump is out of memory */
+    *out = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    return s;
+    if (bad)
+        return clens_err(err, CLENS_E_FORMAT, "pair %s cannot be written as JSON (invalid UTF-8 in a string?)",
+                         p->id ? p->id : "?");
+    return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }
 
 int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n, clens_error *err)
@@ -1333,12 +1343,12 @@ int clens_pairs_write_jsonl(const char *path, const clens_pair *pairs, size_t n,
     clens_sb b = {0};
     clens_sb_put(&b, "", 0);
     for (size_t i = 0; i < n; i++) {
-        char *line = clens_pair_to_json(&pairs[i]);
-        if (!line) {
+        char *line;
+        clens_error e2 = {0};
+        int rc = clens_pair_to_json(&pairs[i], &line, &e2);
+        if (rc) {
             free(b.p);
-            return clens_err(err, CLENS_E_FORMAT,
-                             "%s: pair %zu (%s) cannot be written as JSON (invalid UTF-8?)", path,
-                             i, pairs[i].id ? pairs[i].id : "?");
+            return clens_err(err, rc, "%s: pair %zu: %s", path, i, e2.msg);
         }
         clens_sb_put(&b, line, strlen(line));
         clens_sb_put(&b, "\n", 1);

@@ -95,9 +95,10 @@ const char *clens_study_out(const clens_study *s)
     return s->out;
 }
 
-char *clens_study_settings_text(const clens_study *s)
+int clens_study_settings_text(const clens_study *s, char **out, clens_error *err)
 {
-    return json_dumps(s->settings, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    *out = json_dumps(s->settings, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }
 
 /* ------------------------------------------------------ settings.json */
@@ -421,7 +422,8 @@ int clens_study_plan(const clens_study *s, char **text, clens_error *err)
     }
     clens_sb_printf(&b, "tasks: %d (%d shard%s)\n", s->n_tasks, s->shards, s->shards > 1 ? "s" : "");
     for (int t = 0; t < s->n_tasks; t++) {
-        char *name = clens_study_task_name(s, t);
+        char *name = NULL;
+        clens_study_task_name(s, t, &name, NULL);
         clens_sb_printf(&b, "  %d. %s%s\n", t, name ? name : "?", clens_study_task_finished(s, t) ? " (finished)" : "");
         free(name);
     }
@@ -1000,9 +1002,10 @@ int clens_study_task_finished(const clens_study *s, int task)
     return done;
 }
 
-char *clens_study_task_name(const clens_study *s, int task)
+int clens_study_task_name(const clens_study *s, int task, char **out, clens_error *err)
 {
-    if (task < 0 || task >= s->n_tasks) return NULL;
+    *out = NULL;
+    if (task < 0 || task >= s->n_tasks) return clens_err(err, CLENS_E_ARG, "task %d outside 0..%d", task, s->n_tasks - 1);
     const study_task *t = &s->tasks[task];
     const study_model *m = &s->models[t->model];
     static const char *const kinds[] = {"pairs", "run", "probe", "atp"};
@@ -1013,7 +1016,8 @@ char *clens_study_task_name(const clens_study *s, int task)
         n += snprintf(buf + n, sizeof buf - (size_t)n, " step %ld", m->ck_steps[t->ck]);
     if (t->kind == STUDY_TASK_RUN && s->shards > 1 && n > 0 && (size_t)n < sizeof buf)
         snprintf(buf + n, sizeof buf - (size_t)n, " shard %d/%d", t->shard, s->shards);
-    return strdup(buf);
+    *out = strdup(buf);
+    return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }
 
 int clens_study_prepare(clens_study *s, void (*progress)(void *user, const char *line), void *user, clens_error *err)
@@ -1172,7 +1176,8 @@ int clens_study_finalize(clens_study *s, void (*progress)(void *user, const char
     if ((rc = write_or_check_settings(s, err))) goto end;
     for (int t = 0; t < s->n_tasks; t++)
         if (s->tasks[t].kind != STUDY_TASK_RUN && !clens_study_task_finished(s, t)) {
-            char *name = clens_study_task_name(s, t);
+            char *name = NULL;
+            clens_study_task_name(s, t, &name, NULL);
             rc = clens_err(err, CLENS_E_STATE, "task %d (%s) has not finished; rerun it", t, name ? name : "?");
             free(name);
             goto end;
@@ -1323,7 +1328,7 @@ int clens_study_slurm_scripts(const clens_study *s, const clens_study_slurm_para
     return CLENS_OK;
 }
 
-char *clens_study_unfinished_pairs_tasks(const clens_study *s)
+int clens_study_unfinished_pairs_tasks(const clens_study *s, char **out, clens_error *err)
 {
     clens_sb a = {0};
     for (int i = 0, first = 1; i < s->n_tasks; i++)
@@ -1332,5 +1337,6 @@ char *clens_study_unfinished_pairs_tasks(const clens_study *s)
             first = 0;
         }
     char *t = clens_sb_take(&a);
-    return t ? t : strdup("");
+    *out = t ? t : strdup("");
+    return *out ? CLENS_OK : clens_err(err, CLENS_E_NOMEM, "out of memory");
 }

@@ -114,7 +114,9 @@ static void on_policy(void **state)
     assert_int_equal(b.generated, 1);
     assert_int_equal(b.n, a.n);
     for (size_t i = 0; i < a.n; i++) {
-        char *x = clens_pair_to_json(&a.pairs[i]), *y = clens_pair_to_json(&b.pairs[i]);
+        char *x = NULL, *y = NULL;
+        assert_int_equal(clens_pair_to_json(&a.pairs[i], &x, NULL), CLENS_OK);
+        assert_int_equal(clens_pair_to_json(&b.pairs[i], &y, NULL), CLENS_OK);
         assert_string_equal(x, y);
         free(x);
         free(y);

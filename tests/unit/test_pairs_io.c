@@ -93,7 +93,8 @@ static char *to_jsonl(const clens_pair *pairs, size_t n)
     char *buf = malloc(cap);
     buf[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        char *l = clens_pair_to_json(&pairs[i]);
+        char *l = NULL;
+        assert_int_equal(clens_pair_to_json(&pairs[i], &l, NULL), CLENS_OK);
         assert_non_null(l);
         size_t k = strlen(l);
         while (len + k + 2 > cap) buf = realloc(buf, cap *= 2);
