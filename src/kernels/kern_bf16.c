@@ -8,8 +8,7 @@
  *   - larger M: oneDNN's bf16 matmul primitive (not inner_product, which is a
  *     slow path in oneDNN 2.6), weights used in place as a K x N view with
  *     strides (1, K) (no packed copy: the resident memory stays the file
- *     mapping). Primitives are cached per (M, N, K, bias), 32 entries, LRU;
- *     calls are serialised by a mutex. bf16_gemm = 1 selects our own
+ *     mapping); kern_dnnl.c caches the primitives. bf16_gemm = 1 selects our own
  *     vdpbf16ps packed GEMM instead (kern_simd.inc; measured slower at M >= 96).
  * Accuracy: about 3 significant digits per activation (rounding error of each
  * product <= 2^-9 |x w|); the tolerance is stated by the tests and `make
@@ -20,7 +19,6 @@
 #include "kernels/kernels.h"
 #include "kernels/kern_internal.h"
 
-#include <dnnl.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <pthread.h>
@@ -131,122 +129,9 @@ static void matmul_dp(float *Y, const uint16_t *Xb, int Kp, const kern_weight *W
     }
 }
 
-/* ------------------------------------------------------------------ oneDNN */
-
-#define NCACHE 32
-typedef struct {
-    int M, N, K, has_bias;
-    unsigned long used;
-    dnnl_primitive_t prim;
-    dnnl_memory_t src, wei, bias, dst;
-} prim_ent;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static int g_state; /* 0 untried, 1 ready, -1 unavailable */
-static dnnl_engine_t g_eng;
-static dnnl_stream_t g_strm;
-static prim_ent g_cache[NCACHE];
-static unsigned long g_tick;
-static char g_impl[128];
-
-static void ent_free(prim_ent *e)
-{
-    if (e->prim) dnnl_primitive_destroy(e->prim);
-    if (e->src) dnnl_memory_destroy(e->src);
-    if (e->wei) dnnl_memory_destroy(e->wei);
-    if (e->bias) dnnl_memory_destroy(e->bias);
-    if (e->dst) dnnl_memory_destroy(e->dst);
-    memset(e, 0, sizeof *e);
-}
-
-static void dnnl_teardown(void)
-{
-    for (int i = 0; i < NCACHE; i++) ent_free(&g_cache[i]);
-    if (g_strm) dnnl_stream_destroy(g_strm);
-    if (g_eng) dnnl_engine_destroy(g_eng);
-    g_strm = NULL;
-    g_eng = NULL;
-    g_state = 0;
-}
-
-static int dnnl_setup(void)
-{
-    if (g_state) return g_state;
-    g_state = -1;
-    if (dnnl_engine_create(&g_eng, dnnl_cpu, 0) != dnnl_success) return -1;
-    if (dnnl_stream_create(&g_strm, g_eng, dnnl_stream_default_flags) != dnnl_success) return -1;
-    atexit(dnnl_teardown);
-    g_state = 1;
-    return 1;
-}
-
-static prim_ent *prim_get(int M, int N, int K, int has_bias)
-{
-    prim_ent *e = NULL, *lru = &g_cache[0];
-    for (int i = 0; i < NCACHE; i++) {
-        prim_ent *c = &g_cache[i];
-        if (c->prim && c->M == M && c->N == N && c->K == K && c->has_bias == has_bias) { e = c; break; }
-        if (c->used < lru->used) lru = c;
-    }
-    if (e) { e->used = ++g_tick; return e; }
-    e = lru;
-    ent_free(e);
-    dnnl_memory_desc_t src, wei, bias, dst;
-    dnnl_dims_t ds = {M, K}, dw = {K, N}, sw = {1, K}, db = {1, N}, dd = {M, N};
-    dnnl_matmul_desc_t md;
-    dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_memory_desc_init_by_tag(&src, 2, ds, dnnl_bf16, dnnl_ab) != dnnl_success ||
-        dnnl_memory_desc_init_by_strides(&wei, 2, dw, dnnl_bf16, sw) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&bias, 2, db, dnnl_f32, dnnl_ab) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab) != dnnl_success ||
-        dnnl_matmul_desc_init(&md, &src, &wei, has_bias ? &bias : NULL, &dst) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &md, NULL, g_eng, NULL) != dnnl_success)
-        return NULL;
-    const char *impl = NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl) {
-        strncpy(g_impl, impl, sizeof g_impl - 1);
-        g_impl[sizeof g_impl - 1] = 0;
-    }
-    dnnl_status_t st = dnnl_primitive_create(&e->prim, pd);
-    dnnl_primitive_desc_destroy(pd);
-    if (st != dnnl_success ||
-        dnnl_memory_create(&e->src, &src, g_eng, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&e->wei, &wei, g_eng, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&e->bias, &bias, g_eng, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_memory_create(&e->dst, &dst, g_eng, DNNL_MEMORY_NONE) != dnnl_success) {
-        ent_free(e);
-        return NULL;
-    }
-    e->M = M; e->N = N; e->K = K; e->has_bias = has_bias;
-    e->used = ++g_tick;
-    return e;
-}
-
-static int matmul_dnnl(float *Y, const uint16_t *Xb, const kern_weight *W, const float *bias, int M)
-{
-    int rc = -1;
-    pthread_mutex_lock(&g_mu);
-    if (dnnl_setup() == 1) {
-        prim_ent *e = prim_get(M, W->N, W->K, bias != NULL);
-        if (e) {
-            dnnl_memory_set_data_handle(e->src, (void *)Xb);
-            dnnl_memory_set_data_handle(e->wei, (void *)W->data);
-            dnnl_memory_set_data_handle(e->dst, Y);
-            dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wei},
-                                       {DNNL_ARG_DST, e->dst}, {DNNL_ARG_BIAS, e->bias}};
-            if (bias) dnnl_memory_set_data_handle(e->bias, (void *)bias);
-            if (dnnl_primitive_execute(e->prim, g_strm, bias ? 4 : 3, args) == dnnl_success &&
-                dnnl_stream_wait(g_strm) == dnnl_success)
-                rc = 0;
-        }
-    }
-    pthread_mutex_unlock(&g_mu);
-    return rc;
-}
-
 const char *kern_bf16_impl_name(void)
 {
-    return g_impl;
+    return kern_dnnl_impl_name(1);
 }
 
 int kern_matmul_bf16(float *Y, const float *X, const kern_weight *W, const float *bias, int M)
@@ -267,5 +152,5 @@ int kern_matmul_bf16(float *Y, const float *X, const kern_weight *W, const float
         matmul_dp(Y, Xb, Kp, W, bias, M);
         return 0;
     }
-    return matmul_dnnl(Y, Xb, W, bias, M);
+    return kern_dnnl_matmul(Y, W->N, Xb, 1, W->data, 1, bias, M, W->N, K);
 }

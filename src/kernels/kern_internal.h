@@ -68,6 +68,13 @@ KERN_DECLARE_SIMD(avx512)
 int kern_matmul_bf16(float *Y, const float *X, const kern_weight *W, const float *bias, int M);
 /* Name of the oneDNN implementation used for the last large-M bf16 product ("" if none). */
 const char *kern_bf16_impl_name(void);
+/* One oneDNN matmul (kern_dnnl.c): Y[M][N] (row stride ldy, fp32) = X[M][K]
+ * (bf16 if x_bf16, else fp32) * W^T (+ bias), W rows of K elements (bf16 if
+ * w_bf16, else fp32) used in place. 0, or -1 when oneDNN cannot run it. */
+int kern_dnnl_matmul(float *Y, int ldy, const void *X, int x_bf16, const void *W, int w_bf16, const float *bias,
+                     int M, int N, int K);
+/* The implementation oneDNN chose last for bf16 (w_bf16 = 1) or f32 weights. */
+const char *kern_dnnl_impl_name(int w_bf16);
 
 /* kern_dnnl_f32.c: oneDNN's f32 matmul on fp32 activations, bf16 / f16 weights
  * widened per panel of about KERN_DNNL_PANEL_BYTES (exact path, rulings R1).
