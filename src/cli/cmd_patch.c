@@ -154,18 +154,37 @@ int cmd_patch(int argc, char **argv)
         seed_fidelity = strcmp(fidelity, "seed") == 0;
     }
     if (seed_fidelity) {
-        /* the seed's choices (docs/study.md, "fidelity"); a flag saying otherwise is refused */
-        if ((given_prompt && strcmp(prompt_s, "raw")) || (given_metric && strcmp(metric_s, "logit_mean")) ||
-            (given_filter && strcmp(filter_s, "seed")) || (given_sites && strcmp(sites_s, "resid_post")) ||
-            (given_min_diff && min_diff != 3.0) || layers_s || tokens_s)
-            return cli_usage_error("patch", "--fidelity seed sets --prompt raw --metric logit_mean --filter seed "
-                                            "--min-diff 3 --sites resid_post, every second layer and the seed's "
-                                            "tokens; drop the flag that says otherwise");
-        prompt_s = "raw";
-        metric_s = "logit_mean";
-        filter_s = "seed";
-        sites_s = "resid_post";
-        min_diff = 3.0;
+        /* the seed's choices, from the one table every --fidelity reads (src/data/fidelity.c);
+         * a flag saying otherwise is refused. The "pairs." rows are clens pairs --fidelity's;
+         * every second layer is resolved once the model is open (below). */
+        struct { const char *flag; const char **val; int given; } fl[] = {
+            {"--prompt", &prompt_s, given_prompt}, {"--metric", &metric_s, given_metric},
+            {"--filter", &filter_s, given_filter}, {"--sites", &sites_s, given_sites},
+            {"--tokens", &tokens_s, tokens_s != NULL}, {"--layers", &layers_s, layers_s != NULL},
+        };
+        int n;
+        const clens_fidelity_choice *ch = clens_fidelity_seed_choices(&n);
+        for (int k = 0; k < n; k++) {
+            const clens_fidelity_choice *c = &ch[k];
+            if (strncmp(c->key, "pairs.", 6) == 0 || !c->flag) continue;
+            const char *want = c->value ? c->value : "(the seed's tokens)";
+            if (strcmp(c->flag, "--min-diff") == 0) {
+                double v = strtod(c->value, NULL);
+                if (given_min_diff && min_diff != v)
+                    return cli_usage_error("patch", "--fidelity seed sets --min-diff %s, but --min-diff %g was given; "
+                                                    "drop the flag that says otherwise", c->value, min_diff);
+                min_diff = v;
+                continue;
+            }
+            for (size_t q = 0; q < sizeof fl / sizeof *fl; q++) {
+                if (strcmp(fl[q].flag, c->flag) != 0) continue;
+                const int layers = strcmp(c->flag, "--layers") == 0;
+                if (fl[q].given && (layers || !c->value || strcmp(*fl[q].val, c->value) != 0))
+                    return cli_usage_error("patch", "--fidelity seed sets %s %s, but %s %s was given; drop the flag "
+                                                    "that says otherwise", c->flag, want, c->flag, *fl[q].val);
+                if (!layers && c->value) *fl[q].val = c->value;
+            }
+        }
     }
     if (!model || !pairs_path || !out) return cli_usage_error("patch", "MODEL, --pairs and --out are required");
     /* outputs: never over an input, a device, a FIFO or a link (src/base/outpath.c) */

@@ -25,13 +25,27 @@
 
 /* Every choice of the seed study (docs/study.md, "fidelity"), as study-file
  * keys: "pairs.x" is key x of the "pairs" object. */
+/* The seed preset as study-file values, from the one table the commands
+ * share (clens_fidelity_seed_choices): null for "the engine's default", an
+ * integer where the value is one, "sites" a list. */
 static json_t *seed_preset(void)
 {
-    return json_pack("{s:s, s:[s], s:s, s:s, s:n, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i}",
-                     "prompt", "raw", "sites", "resid_post", "layers", "every-2", "metric", "logit_mean",
-                     "tokens", "filter", "seed", "min_diff", 3,
-                     "pairs.mode", "on-policy", "pairs.site", "seed", "pairs.corrupt", "plus-one",
-                     "pairs.cut", "chars-raw:20", "pairs.gen_prompt", "raw", "pairs.max_new", 512);
+    int n;
+    const clens_fidelity_choice *c = clens_fidelity_seed_choices(&n);
+    json_t *o = json_object();
+    for (int i = 0; o && i < n; i++) {
+        char *end = NULL;
+        long v = c[i].value ? strtol(c[i].value, &end, 10) : 0;
+        json_t *j = !c[i].value                               ? json_null()
+                    : end && *end == 0 && end != c[i].value    ? json_integer(v)
+                    : strcmp(c[i].key, "sites") == 0           ? json_pack("[s]", c[i].value)
+                                                               : json_string(c[i].value);
+        if (!j || json_object_set_new(o, c[i].key, j)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
 }
 
 static int values_equal(const json_t *a, const json_t *b)

@@ -222,8 +222,14 @@ for k, v in want.items():
 assert s["metrics"]["logit_mean"]["tokens"] == ["Wait", "But", "Actually", "Hmm", "wait", "but", "actually"]
 print("  clens patch --fidelity seed: settings key by key")
 PYEOF
-$CLENS patch "$T/qwen2-6" --pairs "$T/s/pairs.jsonl" --out "$T/patch-seed2" --fidelity seed --metric logprob_mass \
-  >/dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL: patch --fidelity seed with --metric logprob_mass not refused"; fail=1; }
+# a flag that contradicts the preset (the table of src/data/fidelity.c) is refused, naming it
+for flag in "--metric logprob_mass" "--min-diff 5" "--layers 1" "--sites resid_pre" "--tokens Wait"; do
+  # shellcheck disable=SC2086
+  $CLENS patch "$T/qwen2-6" --pairs "$T/s/pairs.jsonl" --out "$T/patch-seed2" --fidelity seed $flag >/dev/null 2>"$T/fid.err"
+  rc=$?
+  [ $rc -eq 2 ] && grep -q -- "--fidelity seed sets ${flag%% *} .*, but ${flag%% *}" "$T/fid.err" \
+    || { echo "FAIL: patch --fidelity seed $flag: exit $rc, $(cat "$T/fid.err")"; fail=1; }
+done
 
 # ------------------------------------------------ 6. checkpoints and steps
 t6=$(date +%s)
