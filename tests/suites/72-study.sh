@@ -234,37 +234,7 @@ done
 # ------------------------------------------------ 6. checkpoints and steps
 t6=$(date +%s)
 C=$T/ck
-mkdir -p "$C"
-$CLENS organism tokenizer --out "$C/tok" 2>/dev/null || exit 1
-$CLENS organism traces --split heldout --seed 13 --n 40 --out "$C/heldout.jsonl" 2>/dev/null || exit 1
-$CLENS pairs --data "$C/heldout.jsonl" --format gsm8k --out "$C/pairs.jsonl" >/dev/null || exit 1
-$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 306 --seed 31 --quiet --out "$C/base" || exit 1
-cp "$C/tok/tokenizer.json" "$C/tok/tokenizer_config.json" "$C/base/"
-$PY - "$C" <<'PYEOF' || exit 1
-import os, shutil, sys
-sys.path.insert(0, "tools")
-import st_file as pt
-C = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_f32(C + "/base/model.safetensors").items()}
-for k in list(W):
-    if "down_proj" in k:
-        W[k] = W[k] * 0
-    if "model.layers.2.self_attn" in k or "model.layers.2.input_layernorm" in k:
-        W[k] = W[k.replace("layers.2.", "layers.0.")].copy()
-    if "o_proj" in k and (".1." in k or ".3." in k):
-        W[k] = W[k] * 0
-o = W["model.layers.0.self_attn.o_proj.weight"]
-for name, on in (("A", 2), ("B", 0)):
-    d = C + "/" + name
-    os.makedirs(d)
-    for f in os.listdir(C + "/base"):
-        if f != "model.safetensors":
-            shutil.copy(C + "/base/" + f, d)
-    w = dict(W)
-    for l in (0, 2):
-        w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
-    pt.write_f32(d + "/model.safetensors", w)
-PYEOF
+switch_endpoints "$C" 40
 $PY tools/plant_transition.py "$C/A" "$C/B" --out "$C/sig" --steps 0:2000:100 --schedule logistic:1000:100 --only o_proj || exit 1
 printf 'a plain sentence about numbers and lines.\n3 + 4 = 7 and then more.\n' >"$C/neutral.txt"
 write_ck_study() {  # $1 = the series' checkpoints (JSON list)

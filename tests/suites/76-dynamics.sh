@@ -20,36 +20,7 @@
 . "$ROOT/tests/suites/lib.sh"
 suite_begin dynamics
 
-$CLENS organism tokenizer --out "$T/tok" 2>/dev/null || exit 1
-$CLENS organism traces --split heldout --seed 13 --n 40 --out "$T/heldout.jsonl" 2>/dev/null || exit 1
-$CLENS pairs --data "$T/heldout.jsonl" --format gsm8k --out "$T/pairs.jsonl" >/dev/null || exit 1
-$PY tools/gen_model.py --arch qwen2 --dtype f32 --layers 4 --vocab 306 --seed 31 --quiet --out "$T/base" || exit 1
-cp "$T/tok/tokenizer.json" "$T/tok/tokenizer_config.json" "$T/base/"
-$PY - "$T" <<'PYEOF' || exit 1
-import os, shutil, sys
-sys.path.insert(0, "tools")
-import st_file as pt
-T = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_f32(T + "/base/model.safetensors").items()}
-for k in list(W):
-    if "down_proj" in k:
-        W[k] = W[k] * 0                                   # MLPs off
-    if "model.layers.2.self_attn" in k or "model.layers.2.input_layernorm" in k:
-        W[k] = W[k.replace("layers.2.", "layers.0.")].copy()   # layer 2's attention = layer 0's
-    if "o_proj" in k and (".1." in k or ".3." in k):
-        W[k] = W[k] * 0                                   # layers 1 and 3 move nothing
-o = W["model.layers.0.self_attn.o_proj.weight"]
-for name, on in (("A", 2), ("B", 0)):
-    d = T + "/" + name
-    os.makedirs(d)
-    for f in os.listdir(T + "/base"):
-        if f != "model.safetensors":
-            shutil.copy(T + "/base/" + f, d)
-    w = dict(W)
-    for l in (0, 2):
-        w["model.layers.%d.self_attn.o_proj.weight" % l] = o if l == on else o * 0
-    pt.write_f32(d + "/model.safetensors", w)
-PYEOF
+switch_endpoints "$T" 40
 $PY tools/plant_transition.py "$T/A" "$T/B" --out "$T/lin" --steps 0:2000:200 --schedule linear --only o_proj || exit 1
 $PY tools/plant_transition.py "$T/A" "$T/B" --out "$T/sig" --steps 0:2000:100 --schedule logistic:1000:100 --only o_proj || exit 1
 D="--pairs $T/pairs.jsonl --prompt raw --filter seed --min-diff 0 --n 10 --resamples 200 --seed 5 -q"
