@@ -1,6 +1,7 @@
 /*
  * train.h: internal API of the training layer (`clens train`, docs/train.md):
- * the parameter plan of a Qwen2 / OLMo-3 model as one flat buffer in Hugging
+ * the parameter plan of a Qwen2 / OLMo-3 model (and, for attribution patching,
+ * Llama / Qwen3 / OLMo-2: atp_train.h) as one flat buffer in Hugging
  * Face tensor order, the forward + backward math (compiled twice: fp32 for
  * training, fp64 for the finite-difference tests), AdamW with its schedule,
  * the trace data, resumable state and the Hugging Face folder writer.
