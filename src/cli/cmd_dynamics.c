@@ -35,7 +35,7 @@ static void usage(FILE *f)
         "  --filter F         string, default default | seed\n"
         "  --min-diff X       float, default 3   filter threshold (0 keeps every pair with a difference)\n"
         "  --n N              int, default 50    kept pairs wanted per checkpoint\n"
-        "  --method M         string, default fast | rerun | atp (attribution patching, qwen2 / olmo3)\n"
+        "  --method M         string, default fast | rerun | atp (attribution patching; docs/dynamics.md)\n"
         "  --behaviour F      path, default none held-out traces: also measure the behaviour (docs/organisms.md)\n"
         "  --behaviour-n N    int, default 100   traces used for the behaviour\n"
         "  --resamples B      int, default 200   bootstrap resamples of the fits (0 = no CIs)\n"

@@ -35,7 +35,7 @@ static void usage(FILE *f)
         "  --method M         fast (default: batched one-token rows on the corrupted KV cache)\n"
         "                     | rerun (one full forward per site, as peers do)\n"
         "                     | atp (attribution patching: gradient x (clean - corrupted) activation, one\n"
-        "                     forward + one backward per metric; qwen2 / olmo3 only; docs/dynamics.md)\n"
+        "                     forward + one backward per metric; every architecture; docs/dynamics.md)\n"
         "  --prompt P         chat (default: the model's chat template, the problem as the user turn,\n"
         "                     the prefix continuing the assistant's turn) | raw (the seed's plain prompt)\n"
         "  --filter F         default (keep if m_corr - m_clean >= min-diff in logit_mean) | seed (|D| >= min-diff);\n"

@@ -1,8 +1,11 @@
 /*
  * atp_train.c: attribution patching on the training math (docs/dynamics.md
  * "Attribution patching"). The model folder is read into a training plan
- * (tr_plan, the Hugging Face tensor order `clens train` uses, so only the
- * architectures it supports: Qwen2 and OLMo-3); one sequence goes through the
+ * (tr_plan, the Hugging Face tensor order `clens train` uses; every
+ * architecture clens runs: Qwen2 and OLMo-3 as trained, Llama, Qwen3 and
+ * OLMo-2 through the same math, train_math.inc); the RoPE tables, scaling
+ * included, are the inference engine's (src/model/rope.c), so the angles are
+ * formed in one place; one sequence goes through the
  * training forward, the metric's gradient at the last position's logits is
  * handed to the training backward in place of the cross-entropy
  * (train_math.inc's attribution mode), and the backward leaves the last
@@ -97,24 +100,48 @@ int tr_atp_open(tr_atp **out, const char *dir, int max_T, int f64, clens_error *
     tr_shape sh;
     memset(&sh, 0, sizeof sh);
     const char *mt = c.arch->model_type, *bad = NULL;
-    if (strcmp(mt, "qwen2") == 0) sh.arch = TR_QWEN2;
-    else if (strcmp(mt, "olmo3") == 0) sh.arch = TR_OLMO3;
-    else bad = "architecture";
-    if (!bad && c.head_dim * c.n_heads != c.d_model) bad = "head_dim != hidden_size / num_attention_heads";
-    if (!bad && c.rope.type != ROPE_DEFAULT) bad = "rope_scaling";
-    if (!bad && (c.attn_bias != 0) != (sh.arch == TR_QWEN2)) bad = "attention_bias";
+    static const struct { const char *name; tr_arch arch; } archs[] = {
+        {"qwen2", TR_QWEN2}, {"olmo3", TR_OLMO3}, {"llama", TR_LLAMA}, {"qwen3", TR_QWEN3}, {"olmo2", TR_OLMO2}};
+    int found = 0;
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++)
+        if (strcmp(mt, archs[i].name) == 0) { sh.arch = archs[i].arch; found = 1; }
+    if (!found) bad = "architecture";
+    /* o_proj has a bias too when attention_bias is set outside Qwen2; the math has none. */
+    if (!bad && (c.attn_bias != 0) != tr_qkv_bias(sh.arch)) bad = "attention_bias true";
     if (!bad && c.n_layers > TR_MAX_LAYERS) bad = "num_hidden_layers";
+    if (!bad && (c.head_dim % 2 || c.head_dim / 2 > TR_MAX_HALF)) bad = "head_dim";
     if (bad) {
         rc = clens_err(err, CLENS_E_UNSUPPORTED,
-                       "%s: attribution patching runs on the training math, which supports qwen2 and olmo3 with "
-                       "plain RoPE (this model: %s; unsupported: %s)",
+                       "%s: attribution patching runs on the training math, which supports qwen2, qwen3, llama, "
+                       "olmo2 and olmo3 without attention_bias (bar qwen2's q/k/v bias) (this model: %s; "
+                       "unsupported: %s)",
                        dir, mt, bad);
         config_free(&c);
         return rc;
     }
     sh.L = c.n_layers; sh.C = c.d_model; sh.H = c.n_heads; sh.Hkv = c.n_kv_heads; sh.F = c.d_ff; sh.V = c.vocab;
+    sh.D = c.head_dim;
     sh.tied = c.tied; sh.ctx = c.max_pos; sh.eps = c.rms_eps; sh.theta = c.rope.theta; sh.window = c.window;
     for (int l = 0; l < sh.L; l++) sh.sliding[l] = c.layer_sliding ? c.layer_sliding[l] : 0;
+    /* RoPE as the inference engine builds it (src/model/model.c): table 0 the
+     * configured one, table 1 default RoPE for OLMo-3's sliding layers. */
+    rope_config def = c.rope;
+    def.type = ROPE_DEFAULT;
+    rope_table rt[2] = {{0}, {0}};
+    if ((rc = rope_init(&rt[0], &c.rope, c.head_dim, c.max_pos, err)) ||
+        (rc = rope_init(&rt[1], &def, c.head_dim, c.max_pos, err))) {
+        rope_free(&rt[0]);
+        rope_free(&rt[1]);
+        config_free(&c);
+        return rc;
+    }
+    sh.rope_given = 1;
+    for (int k = 0; k < 2; k++) {
+        memcpy(sh.inv_freq[k], rt[k].inv_freq, sizeof(float) * (size_t)(c.head_dim / 2));
+        sh.rope_mult[k] = rt[k].attn_factor;
+        rope_free(&rt[k]);
+    }
+    for (int l = 0; l < sh.L; l++) sh.rope_table[l] = c.arch->rope_scaling_full_only && sh.sliding[l];
     config_free(&c);
     if (max_T < 2 || max_T > sh.ctx) max_T = max_T < 2 ? 2 : sh.ctx;
     tr_atp *a = calloc(1, sizeof *a);

@@ -1,7 +1,7 @@
 /*
  * atp_train.h: the training math as an attribution-patching engine
- * (atp_train.c, docs/dynamics.md "Attribution patching"): a Qwen2 / OLMo-3
- * model from its Hugging Face folder as a training plan, one sequence run
+ * (atp_train.c, docs/dynamics.md "Attribution patching"): a Qwen2 / Qwen3 /
+ * Llama / OLMo-2 / OLMo-3 model from its Hugging Face folder as a training plan, one sequence run
  * forward and, for a metric at the last position, backward, giving the last
  * position's activation and d metric / d activation at every site. fp32 for
  * the run engine, fp64 for the finite-difference tests; the same code
@@ -18,8 +18,8 @@
 typedef struct tr_atp tr_atp;
 
 /* Opens the model folder dir for sequences of up to max_T tokens; f64 selects
- * the fp64 build. CLENS_E_UNSUPPORTED for an architecture clens train does not
- * support (the message names it and the supported ones). */
+ * the fp64 build. CLENS_E_UNSUPPORTED for what the training math lacks (an
+ * o_proj bias: attention_bias true outside Qwen2; the message names it). */
 int tr_atp_open(tr_atp **out, const char *dir, int max_T, int f64, clens_error *err);
 void tr_atp_free(tr_atp *a);
 

@@ -39,10 +39,16 @@ static json_t *id_or_null(int id) { return id >= 0 ? json_integer(id) : json_nul
 static json_t *config_json(const tr_plan *p, int bos, int eos)
 {
     const tr_shape *s = &p->s;
-    const int olmo = s->arch == TR_OLMO3;
+    const int olmo = tr_post_norm(s->arch);
+    /* Llama / Qwen3 / OLMo-2 folders are written only for the attribution
+     * patching tests (tests/unit/test_dynamics.c). */
+    static const char *const type[] = {"qwen2", "olmo3", "llama", "qwen3", "olmo2"};
+    static const char *const cls[] = {"Qwen2ForCausalLM", "Olmo3ForCausalLM", "LlamaForCausalLM",
+                                      "Qwen3ForCausalLM", "Olmo2ForCausalLM"};
     json_t *c = json_object(), *lt = json_array();
-    json_object_set_new(c, "architectures", json_pack("[s]", olmo ? "Olmo3ForCausalLM" : "Qwen2ForCausalLM"));
-    if (olmo) json_object_set_new(c, "attention_bias", json_false());
+    json_object_set_new(c, "architectures", json_pack("[s]", cls[s->arch]));
+    if (s->arch != TR_QWEN2) json_object_set_new(c, "attention_bias", json_false());
+    if (s->D != s->C / s->H) json_object_set_new(c, "head_dim", json_integer(s->D));
     json_object_set_new(c, "attention_dropout", json_real(0.0));
     json_object_set_new(c, "bos_token_id", id_or_null(bos));
     json_object_set_new(c, "eos_token_id", id_or_null(eos));
@@ -55,7 +61,7 @@ static json_t *config_json(const tr_plan *p, int bos, int eos)
     json_object_set_new(c, "layer_types", lt);
     json_object_set_new(c, "max_position_embeddings", json_integer(s->ctx));
     if (!olmo) json_object_set_new(c, "max_window_layers", json_integer(s->L));
-    json_object_set_new(c, "model_type", json_string(olmo ? "olmo3" : "qwen2"));
+    json_object_set_new(c, "model_type", json_string(type[s->arch]));
     json_object_set_new(c, "num_attention_heads", json_integer(s->H));
     json_object_set_new(c, "num_hidden_layers", json_integer(s->L));
     json_object_set_new(c, "num_key_value_heads", json_integer(s->Hkv));

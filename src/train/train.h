@@ -1,6 +1,7 @@
 /*
  * train.h: internal API of the training layer (`clens train`, docs/train.md):
- * the parameter plan of a Qwen2 / OLMo-3 model as one flat buffer in Hugging
+ * the parameter plan of a Qwen2 / OLMo-3 model (and, for attribution patching,
+ * Llama / Qwen3 / OLMo-2: atp_train.h) as one flat buffer in Hugging
  * Face tensor order, the forward + backward math (compiled twice: fp32 for
  * training, fp64 for the finite-difference tests), AdamW with its schedule,
  * the trace data, resumable state and the Hugging Face folder writer.
@@ -15,20 +16,33 @@
 
 /* ------------------------------------------------------------------ plan */
 
-typedef enum { TR_QWEN2 = 0, TR_OLMO3 } tr_arch;
+/* clens train builds Qwen2 and OLMo-3; attribution patching (atp_train.c)
+ * also runs Llama (Qwen2's block without the q/k/v bias), Qwen3 (no bias,
+ * per-head q/k RMSNorm) and OLMo-2 (OLMo-3's block, every layer full). */
+typedef enum { TR_QWEN2 = 0, TR_OLMO3, TR_LLAMA, TR_QWEN3, TR_OLMO2 } tr_arch;
 
 #define TR_MAX_LAYERS 64
+#define TR_MAX_HALF 256 /* head_dim / 2 of a given RoPE table */
 #define TR_NONE ((size_t)-1)
 
 /* Shape and fixed hyperparameters of the model being trained. */
 typedef struct tr_shape {
     tr_arch arch;
-    int L, C, H, Hkv, D, F, V; /* layers, width, heads, kv heads, head dim, ffn, vocab */
+    int L, C, H, Hkv, D, F, V; /* layers, width, heads, kv heads, head dim (0 = C / H), ffn, vocab */
     int tied;                  /* lm_head is the embedding */
     int window;                /* sliding window W (keys incl. the query); 0 = none */
     int sliding[TR_MAX_LAYERS];/* 1 = layer uses the window */
     int ctx;                   /* max_position_embeddings */
     double eps, theta;         /* rms_norm_eps, rope_theta */
+    /* RoPE tables handed over from the inference engine (rope_given = 1;
+     * attribution patching: rope_scaling as src/model/rope.c forms it, the
+     * scaled inverse frequencies and YaRN's factor on cos and sin), table
+     * rope_table[l] for layer l (OLMo-3 keeps sliding layers on default
+     * RoPE). rope_given = 0: inv_freq = 1 / theta^(2j/D) for every layer. */
+    int rope_given;
+    float inv_freq[2][TR_MAX_HALF];
+    float rope_mult[2];
+    int rope_table[TR_MAX_LAYERS];
 } tr_shape;
 
 /* One tensor of the flat parameter buffer. */
@@ -53,6 +67,13 @@ typedef struct tr_plan {
     size_t embed, final_norm, lm_head; /* lm_head == embed when tied */
     tr_layer layer[TR_MAX_LAYERS];
 } tr_plan;
+
+/* Block features of an architecture: post-norm blocks with q/k RMSNorm over
+ * the whole projection (OLMo), q/k/v bias (Qwen2), per-head q/k RMSNorm
+ * over head_dim with one shared weight (Qwen3). */
+static inline int tr_post_norm(tr_arch a) { return a == TR_OLMO3 || a == TR_OLMO2; }
+static inline int tr_qkv_bias(tr_arch a) { return a == TR_QWEN2; }
+static inline int tr_head_qk_norm(tr_arch a) { return a == TR_QWEN3; }
 
 /* Builds the plan of shape s (validates it: heads divide, even head dim, ...). */
 int tr_plan_init(tr_plan *p, const tr_shape *s, clens_error *err);

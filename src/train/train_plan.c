@@ -1,5 +1,6 @@
 /*
- * train_plan.c: the parameters of a trainable Qwen2 or OLMo-3 model as one
+ * train_plan.c: the parameters of a Qwen2 / OLMo-3 (trainable) or Llama /
+ * Qwen3 / OLMo-2 (attribution patching) model as one
  * flat fp32 buffer, tensor by tensor in the order transformers writes them,
  * with the Hugging Face names the loader binds (src/model/arch.c). One flat
  * buffer makes gradients, AdamW moments, clipping and checkpoints plain loops
@@ -57,12 +58,14 @@ int tr_plan_init(tr_plan *p, const tr_shape *s, clens_error *err)
         return clens_err(err, CLENS_E_ARG, "hidden, heads, kv-heads, ffn and vocab must be positive");
     if (s->H % s->Hkv)
         return clens_err(err, CLENS_E_ARG, "heads (%d) must be a multiple of kv-heads (%d)", s->H, s->Hkv);
-    if (s->C % s->H || (s->C / s->H) % 2)
-        return clens_err(err, CLENS_E_ARG, "hidden (%d) / heads (%d) must be an even integer head size", s->C,
-                         s->H);
-    p->s.D = s->C / s->H;
+    if (s->D > 0 ? s->D % 2 : (s->C % s->H || (s->C / s->H) % 2))
+        return clens_err(err, CLENS_E_ARG, "hidden (%d) / heads (%d) or head_dim (%d) must be an even head size",
+                         s->C, s->H, s->D);
+    if (s->rope_given && (s->D > 0 ? s->D : s->C / s->H) / 2 > TR_MAX_HALF)
+        return clens_err(err, CLENS_E_ARG, "head_dim above %d", 2 * TR_MAX_HALF);
+    p->s.D = s->D > 0 ? s->D : s->C / s->H;
     const int C = s->C, HD = s->H * p->s.D, KVW = s->Hkv * p->s.D, F = s->F;
-    const int olmo = s->arch == TR_OLMO3;
+    const int olmo = tr_post_norm(s->arch), bias = tr_qkv_bias(s->arch), head_norm = tr_head_qk_norm(s->arch);
     int cap = 0;
 #define L_ "model.layers.%d."
     p->embed = add(p, &cap, 1, s->V, C, "model.embed_tokens.weight", 0);
@@ -71,12 +74,16 @@ int tr_plan_init(tr_plan *p, const tr_shape *s, clens_error *err)
         memset(y, 0xff, sizeof *y); /* every offset TR_NONE */
         if (!olmo) y->attn_norm = add(p, &cap, 0, C, 0, L_ "input_layernorm.weight", l);
         y->q = add(p, &cap, 1, HD, C, L_ "self_attn.q_proj.weight", l);
-        if (!olmo) y->q_b = add(p, &cap, 0, HD, 0, L_ "self_attn.q_proj.bias", l);
+        if (bias) y->q_b = add(p, &cap, 0, HD, 0, L_ "self_attn.q_proj.bias", l);
         y->k = add(p, &cap, 1, KVW, C, L_ "self_attn.k_proj.weight", l);
-        if (!olmo) y->k_b = add(p, &cap, 0, KVW, 0, L_ "self_attn.k_proj.bias", l);
+        if (bias) y->k_b = add(p, &cap, 0, KVW, 0, L_ "self_attn.k_proj.bias", l);
         y->v = add(p, &cap, 1, KVW, C, L_ "self_attn.v_proj.weight", l);
-        if (!olmo) y->v_b = add(p, &cap, 0, KVW, 0, L_ "self_attn.v_proj.bias", l);
+        if (bias) y->v_b = add(p, &cap, 0, KVW, 0, L_ "self_attn.v_proj.bias", l);
         y->o = add(p, &cap, 1, C, HD, L_ "self_attn.o_proj.weight", l);
+        if (head_norm) {
+            y->q_norm = add(p, &cap, 0, p->s.D, 0, L_ "self_attn.q_norm.weight", l);
+            y->k_norm = add(p, &cap, 0, p->s.D, 0, L_ "self_attn.k_norm.weight", l);
+        }
         if (olmo) {
             y->q_norm = add(p, &cap, 0, HD, 0, L_ "self_attn.q_norm.weight", l);
             y->k_norm = add(p, &cap, 0, KVW, 0, L_ "self_attn.k_norm.weight", l);

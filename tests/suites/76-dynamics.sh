@@ -223,15 +223,23 @@ PYEOF
 # ------------------------------------------------------------- 7. attribution patching
 # 7a. AtP against torch autograd (tools/ref_forward.py, float64): for every site of every kept pair,
 #     grad_torch . (a_clean - a_corr) with the gradient of the metric at the corrupted run's last
-#     position, against the record's patched - corr; qwen2 and olmo3 (sliding window); both metrics.
+#     position, against the record's patched - corr; both metrics; every architecture: qwen2, olmo3
+#     (sliding window; olmoy: the preset's YaRN on the full layers, default RoPE on the sliding ones),
+#     llama (the preset's llama3 rope_scaling, no bias), qwen3 (per-head q/k norm, head_dim 32 != 64 / 4)
+#     and olmo2 (2 layers each but llama / qwen3, which 7b needs with 4).
 $PY tools/gen_model.py --arch olmo3 --dtype f32 --layers 4 --vocab 306 --sliding-window 8 --rope-scaling none --seed 33 --quiet --out "$T/olmo" || exit 1
-cp "$T/tok/tokenizer.json" "$T/tok/tokenizer_config.json" "$T/olmo/"
+$PY tools/gen_model.py --arch olmo3 --dtype f32 --layers 2 --vocab 306 --sliding-window 8 --layer-types sliding_attention,full_attention --seed 35 --quiet --out "$T/olmoy" || exit 1
+$PY tools/gen_model.py --arch llama --dtype f32 --layers 4 --vocab 306 --untied --seed 34 --quiet --out "$T/llama" || exit 1
+$PY tools/gen_model.py --arch qwen3 --dtype f32 --layers 4 --vocab 306 --untied --seed 36 --quiet --out "$T/qwen3" || exit 1
+$PY tools/gen_model.py --arch olmo2 --dtype f32 --layers 2 --vocab 306 --seed 37 --quiet --out "$T/olmo2" || exit 1
+ATP_MODELS="base olmo olmoy llama qwen3 olmo2"
+for m in olmo olmoy llama qwen3 olmo2; do cp "$T/tok/tokenizer.json" "$T/tok/tokenizer_config.json" "$T/$m/"; done
 AP="--pairs $T/pairs.jsonl --prompt raw --filter seed --min-diff 0 --n 4 --sites resid_pre,resid_post,attn_out,mlp_out,z --quiet --bootstrap 10"
-for m in base olmo; do
+for m in $ATP_MODELS; do
   check $CLENS patch "$T/$m" $AP --method atp --out "$T/atp-$m"
   check $CLENS patch "$T/$m" $AP --out "$T/ex-$m"
 done
-check $PY - "$T" <<'PYEOF'
+check $PY - "$T" $ATP_MODELS <<'PYEOF'
 import json, os, sys
 import numpy as np, torch
 sys.path.insert(0, "tools")
@@ -242,7 +250,7 @@ tj = T + "/tok/tokenizer.json"
 vocab = json.load(open(tj))["model"]["vocab"]
 mass_set = {vocab[p + w] for w in ("Wait", "But", "Actually", "Hmm", "wait", "but", "actually", "hmm") for p in ("", "\u0120")}
 pairs = {i: json.loads(l) for i, l in enumerate(open(T + "/pairs.jsonl"))}
-for m in ("base", "olmo"):
+for m in sys.argv[2:]:
     st = json.load(open(T + "/atp-%s/settings.json" % m))
     assert st["settings"]["method"] == "atp", st["settings"]["method"]
     mass = st["settings"]["metrics"]["logprob_mass"]["ids"]
@@ -295,7 +303,7 @@ for m in ("base", "olmo"):
                         want = float(x.grad @ (a_c - a_r))
                         worst = max(worst, abs((got - rec["corr"]) - want) / (abs(want) + 1e-3 * abs(rec["clean"] - rec["corr"]) + 1e-12))
                         n += 1
-    assert n > 100 and worst < 5e-3, (m, n, worst)
+    assert n > 50 and worst < 5e-3, (m, n, worst)
     print("  atp %s: %d site estimates = torch autograd grad . (clean - corr) (worst relative %.1e, fp32 C vs fp64 torch)" % (m, n, worst))
 PYEOF
 # 7b. AtP = exact patching where the metric is linear in the site. A qwen2 model whose residual has a
@@ -304,13 +312,17 @@ PYEOF
 #     RMSNorm divides by ~1e5/sqrt(C) whatever the patch (relative change < 1e-8), so logit_mean is
 #     linear in the residual after the last block; the MLPs are off (down_proj = 0), so the last block's
 #     attn_out and every z head reach that residual linearly (o_proj). There AtP must equal exact
-#     patching; at earlier layers (through the attention softmax) it need not, and does not.
-$PY - "$T" <<'PYEOF' || exit 1
+#     patching; at earlier layers (through the attention softmax) it need not, and does not. The same
+#     construction on the llama (no bias, llama3 RoPE) and qwen3 (per-head q/k norm) models: linear-llama,
+#     linear-qwen3 (the OLMo blocks normalise their branches, so the construction does not apply).
+for src in base llama qwen3; do
+$PY - "$T" "$src" <<'PYEOF' || exit 1
 import os, shutil, sys
 sys.path.insert(0, "tools")
 import st_file as pt
-T = sys.argv[1]
-W = {k: v.copy() for k, v in pt.read_f32(T + "/base/model.safetensors").items()}
+T, src = sys.argv[1], sys.argv[2]
+out = T + ("/linear" if src == "base" else "/linear-" + src)
+W = {k: v.copy() for k, v in pt.read_f32(T + "/" + src + "/model.safetensors").items()}
 import numpy as np
 E = W["model.embed_tokens.weight"]
 S = (1e5 / np.sqrt(E.shape[1])) / float(np.sqrt((E[:, 1:] ** 2).mean()))
@@ -326,21 +338,23 @@ for k in W:   # no block writes into dimension 0: it stays 1e5
 for k in W:   # MLPs off: with the norms no longer normalising, SwiGLU would blow the residual up
     if k.endswith("down_proj.weight"):
         W[k][:] = 0
-os.makedirs(T + "/linear")
-for f in os.listdir(T + "/base"):
+os.makedirs(out)
+for f in os.listdir(T + "/" + src):
     if f != "model.safetensors":
-        shutil.copy(T + "/base/" + f, T + "/linear")
-pt.write_f32(T + "/linear/model.safetensors", W)
+        shutil.copy(T + "/" + src + "/" + f, out)
+pt.write_f32(out + "/model.safetensors", W)
 PYEOF
+done
 LP="--pairs $T/pairs.jsonl --prompt raw --filter seed --min-diff 0 --n 6 --sites resid_pre,attn_out,mlp_out,z --metric logit_mean --quiet --bootstrap 10"
-check $CLENS patch "$T/linear" $LP --method atp --out "$T/atp-linear"
-check $CLENS patch "$T/linear" $LP --out "$T/ex-linear"
-check $PY - "$T" <<'PYEOF'
+for m in linear linear-llama linear-qwen3; do
+check $CLENS patch "$T/$m" $LP --method atp --out "$T/atp-$m"
+check $CLENS patch "$T/$m" $LP --out "$T/ex-$m"
+check $PY - "$T" "$m" <<'PYEOF'
 import json, sys
 import numpy as np
-T = sys.argv[1]
-A = [json.loads(l) for l in open(T + "/atp-linear/records.jsonl")]
-E = [json.loads(l) for l in open(T + "/ex-linear/records.jsonl")]
+T, m = sys.argv[1], sys.argv[2]
+A = [json.loads(l) for l in open(T + "/atp-%s/records.jsonl" % m)]
+E = [json.loads(l) for l in open(T + "/ex-%s/records.jsonl" % m)]
 lin_worst = 0.0; early = 0.0; n = 0
 for a, e in zip(A, E):
     if a["status"] != "kept":
@@ -350,21 +364,22 @@ for a, e in zip(A, E):
     pa, pe = ma["patched"], me["patched"]
     lin = [(pa["resid_pre"][4], pe["resid_pre"][4]), (pa["attn_out"][3], pe["attn_out"][3]),
            (pa["mlp_out"][3], pe["mlp_out"][3])] + list(zip(pa["z"][3], pe["z"][3]))
-    for x, y in lin:
-        lin_worst = max(lin_worst, abs(x - y) / abs(D)); n += 1
+    for x, y in lin:   # fp32 rounding at the 1e5-scale residual is ~1e-8 absolute: relative to max(|D|, 1e-3)
+        lin_worst = max(lin_worst, abs(x - y) / max(abs(D), 1e-3)); n += 1
     for x, y in zip(pa["resid_pre"][1:4], pe["resid_pre"][1:4]):
         early = max(early, abs(x - y) / abs(D))
-assert n >= 30 and lin_worst < 1e-4, (n, lin_worst)
-assert early > 1e-2, early
-print("  atp = exact on the linear sites (resid_pre 4, attn_out/mlp_out/z of layer 3): worst |diff| / |D| = %.1e over %d; "
-      "earlier resid_pre differ by up to %.2f |D|" % (lin_worst, n, early))
+assert n >= 30 and lin_worst < 1e-4, (m, n, lin_worst)
+assert early > 1e-2, (m, early)
+print("  atp = exact on the linear sites of %s (resid_pre 4, attn_out/mlp_out/z of layer 3): worst |diff| / max(|D|, 1e-3) = %.1e over %d; "
+      "earlier resid_pre differ by up to %.2f |D|" % (m, lin_worst, n, early))
 PYEOF
-# 7c. AtP vs exact on the generated models (printed), and unsupported architectures: a clear error.
-check $PY - "$T" <<'PYEOF'
+done
+# 7c. AtP vs exact on the generated models (printed), and what the math lacks (o_proj bias): a clear error.
+check $PY - "$T" $ATP_MODELS <<'PYEOF'
 import json, sys
 import numpy as np
 T = sys.argv[1]
-for m in ("base", "olmo"):
+for m in sys.argv[2:]:
     A = [json.loads(l) for l in open(T + "/atp-%s/records.jsonl" % m)]
     E = [json.loads(l) for l in open(T + "/ex-%s/records.jsonl" % m)]
     out = []
@@ -378,11 +393,11 @@ for m in ("base", "olmo"):
         out.append("%s r=%.3f (n=%d)" % (st, np.corrcoef(a, e)[0, 1], len(a)))
     print("  atp vs exact, %s (logprob_mass effects): %s" % (m, ", ".join(out)))
 PYEOF
-$PY tools/gen_model.py --arch llama --dtype f32 --layers 2 --vocab 306 --seed 34 --quiet --out "$T/llama" || exit 1
-cp "$T/tok/tokenizer.json" "$T/tok/tokenizer_config.json" "$T/llama/"
-$CLENS patch "$T/llama" $AP --method atp --out "$T/atp-llama" 2> "$T/llama.err"; rc=$?
+$PY tools/gen_model.py --arch llama --dtype f32 --layers 2 --vocab 306 --attention-bias --seed 34 --quiet --out "$T/llama-bias" || exit 1
+cp "$T/tok/tokenizer.json" "$T/tok/tokenizer_config.json" "$T/llama-bias/"
+$CLENS patch "$T/llama-bias" $AP --method atp --out "$T/atp-llama-bias" 2> "$T/llama.err"; rc=$?
 check test $rc = 1
-check grep -q "supports qwen2 and olmo3" "$T/llama.err"
+check grep -q "unsupported: attention_bias true" "$T/llama.err"
 
 # ------------------------------------------------------------- 6. organisms (later step)
 if [ -n "${CLENS_DYNAMICS_ORGANISMS:-}" ] && [ -d "$CLENS_DYNAMICS_ORGANISMS" ]; then

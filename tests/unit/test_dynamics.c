@@ -11,11 +11,17 @@
  * Attribution patching (src/train/atp_train.c): the fp64 gradient of each
  * metric at the last position w.r.t. resid_pre 0 there (the embedding row of
  * the last token, which occurs once) against central finite differences of
- * that row, on tiny Qwen2 and OLMo-3 (sliding window) models written by the
- * training code; an architecture outside the training math is refused.
+ * that row, on tiny models of every architecture written by the training
+ * code: Qwen2, OLMo-3 (sliding window, YaRN on the full layers only), Llama
+ * (no bias, llama3 rope_scaling), Qwen3 (per-head q/k norm, head_dim !=
+ * hidden / heads) and OLMo-2; norm weights are randomised so that a norm
+ * applied with the wrong weight layout shows. o_proj with a bias (attention_bias
+ * outside Qwen2) is refused. The same against torch autograd and exact
+ * patching is in tests/suites/76-dynamics.sh.
  */
 #include "testutil.h"
 
+#include <jansson.h>
 #include <math.h>
 
 #include "interp/dynamics.h"
@@ -127,21 +133,43 @@ static void test_verdicts(void **state)
 }
 
 
-static void fd_case(tr_arch arch, const char *name)
+/* Sets config.json's rope_scaling of the folder dir to the JSON text js. */
+static void set_rope_scaling(const char *dir, const char *js)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%.4000s/config.json", dir);
+    json_error_t je;
+    json_t *c = json_load_file(path, 0, &je), *r = json_loads(js, 0, &je);
+    assert_non_null(c);
+    assert_non_null(r);
+    json_object_set_new(c, "rope_scaling", r);
+    assert_int_equal(json_dump_file(c, path, JSON_INDENT(2)), 0);
+    json_decref(c);
+}
+
+static void fd_case(tr_arch arch, const char *name, const char *rope_scaling)
 {
     tr_shape sh;
     memset(&sh, 0, sizeof sh);
     sh.arch = arch;
     sh.L = 3; sh.C = 16; sh.H = 4; sh.Hkv = 2; sh.F = 24; sh.V = 40; sh.ctx = 32; sh.eps = 1e-6; sh.theta = 10000;
     if (arch == TR_OLMO3) { sh.window = 4; sh.sliding[0] = sh.sliding[1] = 1; }
+    if (arch == TR_QWEN3) sh.D = 6; /* head_dim != hidden / heads */
     tr_plan p;
     clens_error err = {0};
     assert_int_equal(tr_plan_init(&p, &sh, &err), 0);
     float *w = malloc(sizeof(float) * p.n_params);
     tr_plan_init_params(&p, w, 7);
     for (size_t i = 0; i < p.n_params; i++) w[i] *= 20; /* weights large enough for a non-linear model */
+    tr_rng r = {99, 0, 0};
+    for (int i = 0; i < p.n_t; i++) /* norm weights 1 + 0.3 N(0, 1), biases 0.5 N(0, 1): not all equal */
+        if (p.t[i].ndim == 1)
+            for (size_t j = 0; j < p.t[i].n; j++)
+                w[p.t[i].off + j] = strstr(p.t[i].name, "norm") ? (float)(1 + 0.3 * tr_rng_normal(&r))
+                                                                : (float)(0.5 * tr_rng_normal(&r));
     const char *dir = tu_tmpdir(name);
     assert_int_equal(tr_hf_save(dir, &p, w, -1, -1, "/nonexistent", "{}", &err), 0);
+    if (rope_scaling) set_rope_scaling(dir, rope_scaling);
     free(w);
     tr_plan_free(&p);
     tr_atp *a;
@@ -170,6 +198,8 @@ static void fd_case(tr_arch arch, const char *name)
             worst = fmax(worst, fabs(fd - g[off + j]));
             gmax = fmax(gmax, fabs(g[off + j]));
         }
+        if (!(gmax > 1e-3 && worst < 1e-6 * gmax))
+            print_message("%s, metric %d: |fd - grad| %.3g, max |grad| %.3g\n", name, k, worst, gmax);
         assert_true(gmax > 1e-3);
         assert_true(worst < 1e-6 * gmax);
     }
@@ -181,8 +211,47 @@ static void fd_case(tr_arch arch, const char *name)
 static void test_atp_finite_differences(void **state)
 {
     (void)state;
-    fd_case(TR_QWEN2, "atp_fd_qwen2");
-    fd_case(TR_OLMO3, "atp_fd_olmo3");
+    fd_case(TR_QWEN2, "atp_fd_qwen2", NULL);
+    fd_case(TR_OLMO3, "atp_fd_olmo3", NULL);
+    /* YaRN on OLMo-3: the full layer (2) scaled, the sliding layers (0, 1) on default RoPE. */
+    fd_case(TR_OLMO3, "atp_fd_olmo3_yarn",
+            "{\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 8}");
+    fd_case(TR_LLAMA, "atp_fd_llama", NULL);
+    fd_case(TR_LLAMA, "atp_fd_llama3",
+            "{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+            "\"original_max_position_embeddings\": 16}");
+    fd_case(TR_QWEN3, "atp_fd_qwen3", NULL);
+    fd_case(TR_OLMO2, "atp_fd_olmo2", NULL);
+}
+
+/* attention_bias on Llama puts a bias on o_proj too, which the math lacks: refused, naming it. */
+static void test_atp_refuses_o_bias(void **state)
+{
+    (void)state;
+    tr_shape sh;
+    memset(&sh, 0, sizeof sh);
+    sh.arch = TR_LLAMA;
+    sh.L = 1; sh.C = 8; sh.H = 2; sh.Hkv = 1; sh.F = 8; sh.V = 12; sh.ctx = 16; sh.eps = 1e-6; sh.theta = 10000;
+    tr_plan p;
+    clens_error err = {0};
+    assert_int_equal(tr_plan_init(&p, &sh, &err), 0);
+    float *w = calloc(p.n_params, sizeof *w);
+    const char *dir = tu_tmpdir("atp_o_bias");
+    assert_int_equal(tr_hf_save(dir, &p, w, -1, -1, "/nonexistent", "{}", &err), 0);
+    free(w);
+    tr_plan_free(&p);
+    char path[4200];
+    snprintf(path, sizeof path, "%.4000s/config.json", dir);
+    json_error_t je;
+    json_t *c = json_load_file(path, 0, &je);
+    assert_non_null(c);
+    json_object_set_new(c, "attention_bias", json_true());
+    assert_int_equal(json_dump_file(c, path, JSON_INDENT(2)), 0);
+    json_decref(c);
+    tr_atp *a = NULL;
+    assert_int_equal(tr_atp_open(&a, dir, 8, 1, &err), CLENS_E_UNSUPPORTED);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "attention_bias"));
 }
 
 static void test_run_errors(void **state)
@@ -210,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_logistic_recovers),
         cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_atp_finite_differences),
+        cmocka_unit_test(test_atp_refuses_o_bias),
         cmocka_unit_test(test_run_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
