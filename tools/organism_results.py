@@ -4,10 +4,13 @@ Usage: /usr/bin/python3 tools/organism_results.py DIR > tables.md
 DIR holds the folders of the commands in docs/organism-results.md ("Commands"): probe-NAME/,
 tr-a-b/, tr-a-b-map/, tr-a-b-map-clean/, tr-a-c/, lens-a/, steer-NAME-{ablate,add}/, dyn-NAME/, patch-NAME-{fast,atp}/
 and times.txt ("NAME METHOD SECONDS" lines of the patch runs). A missing folder is skipped with a
-note. Reads only the JSON files the clens commands wrote; the one computation of its own is the
-Pearson r of the per-pair effects (m_patched - m_corr) of exact vs attribution patching."""
+note. Reads only the JSON files the clens commands wrote; the one computation, the Pearson r of
+the per-pair effects of exact vs attribution patching, is tools/atp_vs_exact.py."""
 import json, os, sys
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atp_vs_exact  # noqa: E402 (the one AtP-vs-exact computation)
 
 B = sys.argv[1]
 ORGS = ["qwen2-a", "qwen2-b", "olmo3-c"]
@@ -157,24 +160,12 @@ if os.path.exists(os.path.join(B, "times.txt")):
         w = line.split()
         times[(w[0], w[1])] = float(w[2])
 for n in ORGS:
-    recs = {}
-    for m in ("fast", "atp"):
-        path = os.path.join(B, "patch-%s-%s" % (n, m), "records.jsonl")
-        if os.path.exists(path):
-            recs[m] = {r["id"]: r for r in map(json.loads, open(path)) if r["status"] == "kept"}
-    if len(recs) < 2:
+    runs = [os.path.join(B, "patch-%s-%s" % (n, m)) for m in ("fast", "atp")]
+    if not all(os.path.exists(os.path.join(r, "records.jsonl")) for r in runs):
         continue
-    ids = sorted(set(recs["fast"]) & set(recs["atp"]))
-    for metric in ("logprob_mass", "logit_mean"):
-        row = []
-        for site in ("resid_pre", "resid_post", "attn_out", "mlp_out", "z"):
-            x, y = [], []
-            for i in ids:
-                for m, acc in (("fast", x), ("atp", y)):
-                    mm = recs[m][i]["metrics"][metric]
-                    acc.extend((np.ravel(np.array(mm["patched"][site], float)) - mm["corr"]).tolist())
-            x, y = np.array(x), np.array(y)
-            row.append("%.3f" % np.corrcoef(x, y)[0, 1] if x.std() > 0 and y.std() > 0 else "–")
+    ids, r = atp_vs_exact.correlations(*map(atp_vs_exact.kept_records, runs))
+    for metric in atp_vs_exact.METRICS:
+        row = ["–" if np.isnan(r[(metric, site)]) else "%.3f" % r[(metric, site)] for site in atp_vs_exact.SITES]
         print("| %s | %s | %d | %s | %.2f | %.2f |" % (n, metric, len(ids), " | ".join(row),
                                                    times.get((n, "fast"), float("nan")),
                                                    times.get((n, "atp"), float("nan"))))

@@ -70,28 +70,17 @@ PYEOF
     echo "$n $meth $(( ($(date +%s%N) - s0) / 1000000 ))" >> "$T/times.txt"
   done
   check $PY - "$T" "$n" <<'PYEOF'
-import json, sys
-import numpy as np
+import sys
 T, n = sys.argv[1], sys.argv[2]
 times = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(f"{T}/times.txt")}
-recs = {}
-for m in ("fast", "atp"):
-    recs[m] = {r["id"]: r for r in map(json.loads, open(f"{T}/patch-{n}-{m}/records.jsonl")) if r["status"] == "kept"}
-assert recs["fast"].keys() == recs["atp"].keys() and len(recs["fast"]) > 0, (len(recs["fast"]), len(recs["atp"]))
-ids = sorted(recs["fast"])
-out = {}
-for metric in ("logprob_mass", "logit_mean"):
-    for site in ("resid_pre", "resid_post", "attn_out", "mlp_out", "z"):
-        x, y = [], []
-        for i in ids:
-            for m, acc in (("fast", x), ("atp", y)):
-                mm = recs[m][i]["metrics"][metric]
-                acc.extend((np.ravel(np.array(mm["patched"][site], float)) - mm["corr"]).tolist())
-        x, y = np.array(x), np.array(y)
-        out[(metric, site)] = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
-for metric in ("logprob_mass", "logit_mean"):
+sys.path.insert(0, "tools")
+import atp_vs_exact
+fast, atp = (atp_vs_exact.kept_records(f"{T}/patch-{n}-{m}") for m in ("fast", "atp"))
+assert fast.keys() == atp.keys() and len(fast) > 0, (len(fast), len(atp))
+ids, out = atp_vs_exact.correlations(fast, atp)
+for metric in atp_vs_exact.METRICS:
     print(f"  {n} AtP vs exact, {metric}, {len(ids)} pairs: "
-          + ", ".join(f"{s} r={out[(metric, s)]:.3f}" for s in ("resid_pre", "resid_post", "attn_out", "mlp_out", "z"))
+          + ", ".join(f"{s} r={out[(metric, s)]:.3f}" for s in atp_vs_exact.SITES)
           + f"; time exact {times[(n, 'fast')] / 1000:.2f} s, atp {times[(n, 'atp')] / 1000:.2f} s")
 assert out[("logit_mean", "mlp_out")] >= 0.5, out
 PYEOF
