@@ -115,14 +115,19 @@ int clens_steer_direction_load(const char *path, int n_layers, int C, float *vec
     return steer_direction_load_at(path, CLENS_HOOK_RESID_PRE, n_layers, C, vecs, has, err);
 }
 
-/* The same, for steering at `point`: a probe.json entry at depth d (resid_pre
- * numbering) is the input of block d, so it steers block d at resid_pre and
- * block d-1 at resid_post (the final residual, depth n_layers, is the output
- * of the last block). */
+/* A residual at depth d (resid_pre numbering) is the input of block d and the
+ * output of block d-1 (the final residual, depth n_layers, is the output of
+ * the last block). */
+long steer_block_at_depth(clens_hook_point point, long depth)
+{
+    return point == CLENS_HOOK_RESID_POST ? depth - 1 : depth;
+}
+
+/* The same, for steering at `point`: a probe.json entry at depth d steers the
+ * block whose `point` is that residual (steer_block_at_depth). */
 int steer_direction_load_at(const char *path, clens_hook_point point, int n_layers, int C, float *vecs,
                             unsigned char *has, clens_error *err)
 {
-    const int depth_off = point == CLENS_HOOK_RESID_POST ? 1 : 0;
     memset(vecs, 0, sizeof(float) * (size_t)n_layers * C);
     memset(has, 0, (size_t)n_layers);
     if (ends_with(path, ".gguf")) {
@@ -160,11 +165,11 @@ int steer_direction_load_at(const char *path, clens_hook_point point, int n_laye
          * final residual blocks.{L-1}.hook_resid_post has layer L-1 but is resid_pre L, and
          * must not replace resid_pre L-1's direction; hooks off the residual stream have
          * depth null and no resid_pre layer to steer */
-        int off = 0;
+        int by_depth = 0;
         if (json_object_get(e, "depth")) {
             jl = json_object_get(e, "depth");
             if (!json_is_integer(jl)) continue;
-            off = depth_off;
+            by_depth = 1;
         }
         /* `clens probe` writes the clens-probe/1 schema (docs/probe.md): the unit-norm
          * difference-of-means direction is "diff_of_means": {"file": ...}; read it when
@@ -174,7 +179,7 @@ int steer_direction_load_at(const char *path, clens_hook_point point, int n_laye
             rc = clens_err(err, CLENS_E_FORMAT, "%s: layers[%zu] needs an integer \"layer\" and a string \"direction_npy\" (or \"diff_of_means\": {\"file\"} of clens probe)", path, i);
             break;
         }
-        long long l = json_integer_value(jl) - off;
+        long long l = by_depth ? steer_block_at_depth(point, (long)json_integer_value(jl)) : json_integer_value(jl);
         if (l < 0 || l >= n_layers) continue; /* no block to steer at this depth and point */
         const char *rel = json_string_value(jp);
         char full[8192];

@@ -42,6 +42,11 @@ typedef struct steer_study {
  * the first differing key; one already complete is returned as it is. */
 int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens_error *err);
 
+/* The block whose `point` (resid_pre or resid_post) is the residual at
+ * `depth` (resid_pre numbering): depth at resid_pre, depth - 1 at resid_post;
+ * the caller checks the range. */
+long steer_block_at_depth(clens_hook_point point, long depth);
+
 /* clens_steer_direction_load for steering at resid_pre or resid_post: a
  * probe.json entry with a "depth" steers block depth (resid_pre) or depth-1
  * (resid_post). */

@@ -656,7 +656,6 @@ static int best_probe_layer(const char *probe_json, clens_hook_point point, int 
     json_error_t je;
     int rc = clens_json_load_regular(probe_json, 0, &root, &je, err);
     if (rc) return rc;
-    const int off = point == CLENS_HOOK_RESID_POST ? 1 : 0;
     const json_t *nl = json_object_get(root, "n_layers"); /* the model's blocks (probe.json schema) */
     const long n_layers = json_is_integer(nl) ? (long)json_integer_value(nl) : 0;
     double best = -1;
@@ -666,9 +665,10 @@ static int best_probe_layer(const char *probe_json, clens_hook_point point, int 
     json_array_foreach(json_object_get(root, "layers"), i, l) {
         const json_t *a = json_object_get(json_object_get(l, "diff_of_means"), "auroc");
         const json_t *d = json_object_get(l, "depth");
-        long block = json_is_integer(d) ? (long)json_integer_value(d) - off
-                     : json_is_integer(json_object_get(l, "layer")) && !d ? (long)json_integer_value(json_object_get(l, "layer"))
-                                                                        : -1;
+        const json_t *lay = json_object_get(l, "layer");
+        long block = -1; /* depth null: a hook off the residual stream */
+        if (json_is_integer(d)) block = steer_block_at_depth(point, (long)json_integer_value(d));
+        else if (!d && json_is_integer(lay)) block = (long)json_integer_value(lay); /* a probe.json without depths */
         if (json_is_number(a) && block >= 0 && (n_layers <= 0 || block < n_layers) && json_number_value(a) > best) {
             best = json_number_value(a);
             *layer = (int)block;
