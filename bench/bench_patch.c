@@ -85,12 +85,19 @@ int main(int argc, char **argv)
             memcpy(best_ph, ph, sizeof ph);
         }
     }
-    /* The work floor, in token-rows of the whole model: the prefix once, both
-     * suffixes, and each resid_pre site's row from its block on (site L runs
-     * n_layers - L blocks), against T rows for one forward (unembedding and
-     * attention left out: a lower bound). */
-    double rows = P + 2.0 * (T - P);
-    for (int l = 0; l <= L; l++) rows += (double)(L - l) / L;
+    /* The work floor, in multiply-adds of the matrix products (attention's
+     * own products left out: a lower bound): the prefix once, both suffixes,
+     * each resid_pre site's row from its block on (site L runs n_layers - L
+     * blocks), and one unembedding per metric row (2 + sites: each site's
+     * metric reads the whole vocabulary), against T rows of blocks and one
+     * unembedding for one forward. */
+    double C = in->d_model, HD = (double)in->n_heads * in->head_dim, KV = (double)in->n_kv_heads * in->head_dim;
+    double row_block = L * (C * HD + 2 * C * KV + HD * C + 3 * C * in->d_ff), row_unembed = (double)in->vocab * C;
+    double site_rows = 0;
+    for (int l = 0; l <= L; l++) site_rows += (double)(L - l) / L;
+    double rows = P + 2.0 * (T - P) + site_rows;
+    double fwd_work = T * row_block + row_unembed;
+    double floor_x = (rows * row_block + (2.0 + L + 1) * row_unembed) / fwd_work;
     double t_rerun = 0;
     if (rerun) {
         t = clens_now();
@@ -106,21 +113,20 @@ int main(int argc, char **argv)
            best_fast, best_fast / best_fwd);
     printf("    of which prefix + both suffixes    %8.3f s, the %d site rows %.3f s\n", best_begin, L + 1,
            best_sites);
-    printf("    work floor (token-rows of blocks): %.1f rows vs %d for one forward = %.2fx\n", rows, T,
-           rows / T);
+    printf("    work floor: %.1f token-rows of blocks + %d unembedding rows vs %d + 1 for one forward = %.3fx\n",
+           rows, L + 3, T, floor_x);
     /* issue 24 item 4: each phase in forwards beside its own floor (its
-     * token-rows / T), so the gap is visible where it is */
-    double site_rows = 0;
-    for (int l = 0; l <= L; l++) site_rows += (double)(L - l) / L;
+     * multiply-adds / one forward's), so the gap is visible where it is */
     static const char *phn[PATCH_PH_COUNT] = {"prefix", "cache copy", "suffix batch", "site rows", "unembedding"};
-    double phfloor[PATCH_PH_COUNT] = {(double)P / T, 0, 2.0 * (T - P) / T, site_rows / T, 0};
+    double phfloor[PATCH_PH_COUNT] = {P * row_block / fwd_work, 0, 2.0 * (T - P) * row_block / fwd_work,
+                                      site_rows * row_block / fwd_work, (2.0 + L + 1) * row_unembed / fwd_work};
     printf("    phases of the fastest split pass (%.3f s = %.2fx one forward), in forwards [floor]:\n", best_split,
            best_split / best_fwd);
     for (int i = 0; i < PATCH_PH_COUNT; i++)
         printf("      %-13s %8.4f s  %6.3fx [%6.3fx]%s\n", phn[i], best_ph[i], best_ph[i] / best_fwd, phfloor[i],
                phfloor[i] > 0 && best_ph[i] / best_fwd > 1.1 * phfloor[i] ? "  <- above its floor" : "");
-    printf("  fast sweep vs its work floor: %.2fx one forward / %.2fx floor = %.2fx (target <= 1.1x)\n",
-           best_fast / best_fwd, rows / T, best_fast / best_fwd / (rows / T));
+    printf("  fast sweep vs its work floor: %.2fx one forward / %.3fx floor = %.2fx (target <= 1.1x)\n",
+           best_fast / best_fwd, floor_x, best_fast / best_fwd / floor_x);
     if (rerun)
         printf("  rerun sweep (one forward per site):  %8.3f s             = %.1fx the fast sweep (target >= 20x)\n",
                t_rerun, t_rerun / best_fast);

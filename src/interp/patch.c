@@ -29,7 +29,7 @@
 enum { SEQ_PREFIX = 0, SEQ_CLEAN = 1, SEQ_CORR = 2, N_SEQ = 3 };
 /* Final residuals unembedded per call: one read of the unembedding matrix
  * serves this many rows. */
-enum { METRIC_ROWS = 32 };
+enum { METRIC_ROWS = 32, PATCH_MAX_BATCH = 256 };
 
 struct clens_patcher {
     clens_model *m;
@@ -49,9 +49,10 @@ struct clens_patcher {
     clens_row *rows;
     int max_rows;
     int *row_site;                     /* (max_rows) fast batch row -> sorted site index */
-    int *cols;                         /* (n_sites) out column of each sorted site */
+    int *cols;                         /* (2 + n_sites) out column of each row of finals */
     int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
     int cap_tokens, T, ready;
+    int finals_pending;                /* fast run: begin left the clean / corrupted metrics to sites */
     clens_patch_method method;
     double phase_s[PATCH_PH_COUNT];    /* the last begin + sites, by phase (patch.h) */
 };
@@ -165,7 +166,12 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
             rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
             goto fail;
         }
-    p->max_rows = n_sites > 64 ? n_sites : 64;
+    /* One batch holds the shared prefix, both suffixes together, or all the
+     * sites: each phase then reads the weights once, as one forward of the
+     * prompt does (a prefix cut into 64-row chunks read them twice and ran
+     * the second chunk at a small, slow M: issue 24 item 4). */
+    p->max_rows = 2 * max_tokens < PATCH_MAX_BATCH ? 2 * max_tokens : PATCH_MAX_BATCH;
+    if (p->max_rows < n_sites) p->max_rows = n_sites;
     p->corr_resid_pre = clens_calloc(LC * p->C, sizeof(float));
     p->clean_final = clens_calloc(p->C, sizeof(float));
     p->corr_final = clens_calloc(p->C, sizeof(float));
@@ -177,7 +183,7 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
     p->rows = clens_calloc(p->max_rows, sizeof *p->rows);
     p->corr_ids = clens_calloc(max_tokens, sizeof *p->corr_ids);
     p->row_site = clens_calloc(p->max_rows, sizeof *p->row_site);
-    p->cols = clens_calloc(n_sites, sizeof *p->cols);
+    p->cols = clens_calloc(2 + (size_t)n_sites, sizeof *p->cols);
     p->cap_tokens = max_tokens;
     if (!p->corr_resid_pre || !p->clean_final || !p->corr_final || !p->init || !p->out_resid || !p->logits || !p->rows || !p->corr_ids ||
         !p->normed || !p->finals || !p->row_site || !p->cols) {
@@ -301,13 +307,20 @@ static int run_tokens(clens_patcher *p, int seq, const int32_t *ids, int from, i
 }
 
 /* Metrics of n final residuals resid[n][C] into columns cols[i]; rows are
- * unembedded METRIC_ROWS at a time by clens_logits_from_resid_rows. */
+ * unembedded METRIC_ROWS at a time by clens_logits_from_resid_rows. The
+ * built-in metrics of a batch run on the context's threads (a log-softmax
+ * over 150k logits in double costs about 1 ms a row); a caller's callback
+ * stays on the calling thread. */
 static void metrics_rows(clens_patcher *p, const float *resid, int n, const int *cols, double *out)
 {
+    int builtin = 1;
+    for (int i = 0; i < p->n_metrics; i++) builtin &= p->metrics[i].kind != CLENS_METRIC_CALLBACK;
     for (int done = 0; done < n;) {
         int k = n - done < METRIC_ROWS ? n - done : METRIC_ROWS;
         for (int r = 0; r < k; r++) assert(cols[done + r] >= 0 && cols[done + r] < 2 + p->n_sites);
         clens_logits_from_resid_rows(p->m, resid + (size_t)done * p->C, k, p->normed, p->logits);
+        int nt = builtin && k > 1 ? clens_ctx_get_threads(p->ctx) : 1;
+        #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
         for (int r = 0; r < k; r++)
             for (int i = 0; i < p->n_metrics; i++)
                 out[(size_t)i * (2 + p->n_sites) + cols[done + r]] =
@@ -321,10 +334,13 @@ static void metrics_of(clens_patcher *p, const float *resid, double *out, int co
     metrics_rows(p, resid, 1, &col, out);
 }
 
-int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
-                      double *out, int *shared_prefix, clens_error *err)
+/* defer_finals: the fast method leaves the clean and corrupted metrics to
+ * clens_patch_sites, which unembeds them in the same pass as the sites'. */
+static int patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                       double *out, int *shared_prefix, int defer_finals, clens_error *err)
 {
     p->ready = 0;
+    p->finals_pending = 0;
     if (T < 1 || T > p->max_tokens)
         return clens_err(err, CLENS_E_ARG, "patch: prompt of %d tokens, the patcher holds 1..%d", T, p->max_tokens);
     if (T > p->cap_tokens) return clens_err(err, CLENS_E_ARG, "patch: internal token buffer too small");
@@ -381,7 +397,8 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
         memcpy(p->finals, p->clean_final, sizeof(float) * p->C);
         memcpy(p->finals + p->C, p->corr_final, sizeof(float) * p->C);
         int cols[2] = {0, 1};
-        metrics_rows(p, p->finals, 2, cols, out);
+        if (defer_finals) p->finals_pending = 1;
+        else metrics_rows(p, p->finals, 2, cols, out);
         p->phase_s[PATCH_PH_PREFIX] = t1 - t0;
         p->phase_s[PATCH_PH_COPY] = t2 - t1;
         p->phase_s[PATCH_PH_SUFFIX] = t3 - t2;
@@ -391,6 +408,12 @@ int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *cor
     if (shared_prefix) *shared_prefix = P;
     p->ready = 1;
     return CLENS_OK;
+}
+
+int clens_patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
+                      double *out, int *shared_prefix, clens_error *err)
+{
+    return patch_begin(p, clean, corr, T, method, out, shared_prefix, 0, err);
 }
 
 int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
@@ -440,9 +463,12 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
      * gives each row the bits it has alone, so these columns are exactly
      * comparable with the clean and corrupted ones computed by begin. */
     double t1 = clens_now();
-    int *cols = p->cols;
-    for (int i = 0; i < p->n_sites; i++) cols[i] = 2 + p->site_order[i];
-    metrics_rows(p, p->finals + (size_t)2 * p->C, p->n_sites, cols, out);
+    int *cols = p->cols, first = p->finals_pending ? 0 : 2;
+    cols[0] = 0;
+    cols[1] = 1;
+    for (int i = 0; i < p->n_sites; i++) cols[2 + i] = 2 + p->site_order[i];
+    metrics_rows(p, p->finals + (size_t)first * p->C, 2 + p->n_sites - first, cols + first, out);
+    p->finals_pending = 0;
     p->phase_s[PATCH_PH_SITES] = t1 - t0;
     p->phase_s[PATCH_PH_UNEMBED] += clens_now() - t1;
     return CLENS_OK;
@@ -451,6 +477,6 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
 int clens_patch_run(clens_patcher *p, const int32_t *clean, const int32_t *corr, int T, clens_patch_method method,
                     double *out, int *shared_prefix, clens_error *err)
 {
-    int rc = clens_patch_begin(p, clean, corr, T, method, out, shared_prefix, err);
+    int rc = patch_begin(p, clean, corr, T, method, out, shared_prefix, 1, err);
     return rc ? rc : clens_patch_sites(p, out, err);
 }

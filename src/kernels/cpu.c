@@ -172,7 +172,10 @@ static int free_cores(int base)
  * claim on a fair share of the cores: products of >= 1e8 multiply-adds
  * (prefill's, a few ms each) keep the configured count; measured with
  * bench/load.sh beside 2 busy loops on 2 cores: 0.5B prefill 2.2x quiet with
- * 2 threads against 3.1x with 1 (decode: 2.5x with 1 thread, 4.1x with 2). */
+ * 2 threads against 3.1x with 1 (decode: 2.5x with 1 thread, 4.1x with 2).
+ * Beside one busy loop (quiet 1.17 s), since the dot form's threads take
+ * chunks dynamically (kern_simd.inc): 2 threads 1.94-2.17 s, 1 thread
+ * 2.21-2.30 s (2 threads with a static split: 2.5-2.6 s). */
 #define KERN_LONG_REGION_MACS 1e8
 
 int kern_threads_for(double macs)
@@ -182,6 +185,14 @@ int kern_threads_for(double macs)
     int nt = g_threads > 0 ? g_threads : omp_get_max_threads();
     atomic_store_explicit(&g_last_nt, nt, memory_order_relaxed);
     return nt;
+}
+
+/* 16 per thread: measured beside one busy loop, 0.5B prefill 1.88-1.98 s
+ * with 8, 16 or 32 alike (quiet 1.18); short products keep one share per
+ * thread: 0.5B decode 34.8 ms/token against 36.2 with 32 chunks. */
+int kern_chunks_for(double macs, int nt)
+{
+    return macs < KERN_LONG_REGION_MACS || nt <= 1 ? nt : nt * 16;
 }
 
 int kern_get_threads(void)

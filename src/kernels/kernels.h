@@ -58,6 +58,11 @@ int kern_path_available(kern_path p);
 void kern_set_threads(int n);
 int kern_get_threads(void);
 int kern_threads_for(double macs);
+/* Work items to split a product of that many multiply-adds into for nt
+ * threads taking them dynamically: nt for short products (one contiguous
+ * share each, the weight stream unbroken), more for long ones so that a
+ * thread that shares its core with another process does fewer of them. */
+int kern_chunks_for(double macs, int nt);
 /* kern_set_threads for the length of one call: push returns what to restore. */
 typedef struct kern_threads_saved { int threads, omp_threads; } kern_threads_saved;
 kern_threads_saved kern_threads_push(int n);

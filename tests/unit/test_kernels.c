@@ -309,6 +309,60 @@ static void matmul_paths(void **state)
                    g_worst[p]);
 }
 
+/* Products long enough (>= 1e8 multiply-adds) that the dot form's threads
+ * take many chunks dynamically (kern_chunks_for), and several products of
+ * one X in one region (kern_matmul_multi, the forward's q/k/v and gate/up):
+ * the same bits as each product alone, on one thread and on two, and each
+ * row as alone. Shown to fail with a chunk's row range shifted by one block. */
+static void matmul_chunks_multi(void **state)
+{
+    (void)state;
+    const int M = 300, K = 1100, Ns[3] = {601, 96, 96}; /* 300 x 793 x 1100: 2.6e8 multiply-adds */
+    for (int p = KERN_PATH_AVX2; p <= KERN_PATH_AVX512; p++) {
+        if (!want_path(p) || M >= kern_exact_dnnl_m()) continue;
+        float *X = malloc((size_t)M * K * 4), *wf[3], *Ym[3], *Ys[3], *Y1[3], *b[3];
+        void *w[3];
+        kern_weight W[3];
+        kern_mm_job jobs[3];
+        for (size_t i = 0; i < (size_t)M * K; i++) X[i] = frand();
+        for (int j = 0; j < 3; j++) {
+            wf[j] = malloc((size_t)Ns[j] * K * 4);
+            w[j] = make_weights(CLENS_DTYPE_BF16, Ns[j], K, wf[j]);
+            W[j] = (kern_weight){.data = w[j], .dtype = CLENS_DTYPE_BF16, .N = Ns[j], .K = K};
+            b[j] = malloc((size_t)Ns[j] * 4);
+            for (int n = 0; n < Ns[j]; n++) b[j][n] = frand();
+            Ym[j] = malloc((size_t)M * Ns[j] * 4);
+            Ys[j] = malloc((size_t)M * Ns[j] * 4);
+            Y1[j] = malloc((size_t)M * Ns[j] * 4);
+            jobs[j] = (kern_mm_job){Ym[j], &W[j], j == 1 ? NULL : b[j]};
+        }
+        set_variant(0);
+        kern_matmul_multi(X, M, jobs, 3, (kern_path)p);
+        for (int j = 0; j < 3; j++) kern_matmul(Ys[j], X, &W[j], jobs[j].bias, M, (kern_path)p);
+        kern_set_threads(1);
+        kern_mm_job one[3];
+        for (int j = 0; j < 3; j++) one[j] = (kern_mm_job){Y1[j], &W[j], jobs[j].bias};
+        kern_matmul_multi(X, M, one, 3, (kern_path)p);
+        kern_set_threads(0);
+        for (int j = 0; j < 3; j++) {
+            if (memcmp(Ym[j], Ys[j], (size_t)M * Ns[j] * 4) != 0)
+                fail_msg("matmul_multi %s job %d: differs from the product alone", kern_path_name(p), j);
+            if (memcmp(Y1[j], Ys[j], (size_t)M * Ns[j] * 4) != 0)
+                fail_msg("matmul_multi %s job %d: 1 thread differs from %d threads", kern_path_name(p), j,
+                         kern_get_threads());
+        }
+        if (p == KERN_PATH_AVX512 && kern_matmul_rows_exact((kern_path)p, M)) {
+            kern_matmul(Y1[0], X + (size_t)123 * K, &W[0], b[0], 1, (kern_path)p);
+            if (memcmp(Y1[0], Ys[0] + (size_t)123 * Ns[0], (size_t)Ns[0] * 4) != 0)
+                fail_msg("matmul avx512 chunked M=%d: row 123 alone differs from in the batch", M);
+        }
+        printf("    %s: chunked product and 3-job multi product = alone, 1 thread = %d threads\n", kern_path_name(p),
+               kern_get_threads());
+        for (int j = 0; j < 3; j++) { free(wf[j]); free(w[j]); free(b[j]); free(Ym[j]); free(Ys[j]); free(Y1[j]); }
+        free(X);
+    }
+}
+
 /* oneDNN's f32 matmul as the exact path's large-M kernel (kern_dnnl_f32.c,
  * chosen per CPU or by CLENS_EXACT_GEMM): within the fp32 tolerance of the
  * portable twin for every weight dtype, with bias, over several widened
@@ -596,6 +650,7 @@ int main(void)
         T(conversions),
         T(widening_exact),
         T(matmul_paths),
+        T(matmul_chunks_multi),
         T(matmul_bf16_mode),
         T(matmul_dnnl_f32),
         T(attention_paths),
