@@ -308,7 +308,7 @@ for n in notes:
     print("  " + n)
 
 # Targets (printed, never failing).
-print("targets (issue 6 item 4):")
+print("targets (issue 24; memory: issue 6 item 4, rulings R10):")
 def verdict(x, ok):
     return "n/a" if x is None else ("met" if ok else "NOT met")
 for (lb, mode), r in clens.items():
@@ -331,15 +331,27 @@ for (lb, mode), r in clens.items():
                 x = r[key] / d[key]
                 print("  %s bf16/default %s time %.2f -> <= 1 (never slower): %s"
                       % (lb, ph, x, verdict(x, x <= 1.05)))
+    # issue 24 item 1: the exact path's prefill against the FMA peak (7B >= 75%,
+    # 0.5B >= 65%) and PyTorch fp32 (7B >= 1.3x); item 2: bf16 >= 1.5x PyTorch
+    # bf16 at M = 300. Where PyTorch itself runs near the peak, the largest
+    # ratio the peak allows is printed beside the target.
+    fr = r.get("prefill_frac_peak")
+    if mode == "default":
+        lim = 0.75 if "7b" in lb else 0.65
+        print("  %s %s [%s]: prefill %s of peak -> >= %.0f%%: %s" % (
+            lb, mode, r["kernel"], f(fr and 100 * fr, "%.1f%%"), 100 * lim, verdict(fr, fr is not None and fr >= lim)))
+    tt = torch.get((lb, "fp32" if mode != "bf16" else "bf16"))
+    want = 1.5 if mode == "bf16" else 1.3 if "7b" in lb else None
+    if tt and not tt.get("skipped") and want:
+        x = tt["prefill_s"] / r["prefill_s"]
+        bound = ""
+        if fr:
+            tf = fr * r["prefill_s"] / tt["prefill_s"]  # PyTorch's fraction of the same peak
+            bound = " (PyTorch runs at %.0f%% of that peak: at most %.2fx is possible here)" % (100 * tf, 1 / tf)
+        print("  %s %s: prefill %.2fx torch %s -> >= %.1fx: %s%s" % (lb, mode, x, tt["dtype"], want,
+                                                                   verdict(x, x >= want), bound))
     if "7b" not in lb:
         continue
-    fr = r.get("prefill_frac_peak")
-    print("  %s %s [%s]: prefill %s of peak -> >= 80%%: %s" % (lb, mode, r["kernel"], f(fr and 100 * fr, "%.1f%%"),
-                                                           verdict(fr, fr is not None and fr >= 0.8)))
-    tt = torch.get((lb, "fp32" if mode != "bf16" else "bf16"))
-    if tt and not tt.get("skipped"):
-        x = tt["prefill_s"] / r["prefill_s"]
-        print("  %s %s: prefill %.2fx torch %s -> >= 1.5x: %s" % (lb, mode, x, tt["dtype"], verdict(x, x >= 1.5)))
     ex = r.get("rss_excess_full_est")
     ex = ex / 1e9 if ex is not None else None
     print("  %s %s: peak RSS %.2f GB for %.2f GB of weights (%d layers, excess %+.2f GB; file %.2f anon %.2f GB at "
