@@ -75,4 +75,44 @@ static double bench_read_gbs(const float *buf, size_t n, int nt, int reps)
     return best;
 }
 
+/* The same two loops over arbitrary byte ranges (unaligned: a model's mapped
+ * tensors), for the decode comparison on the very bytes a token reads. */
+__attribute__((target("avx2,fma"))) static float bench_read_bytes(const char *p, size_t n, int streams)
+{
+    size_t part = n / (size_t)streams / 64 * 64;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (size_t i = 0; i < part; i += 64)
+        for (int s = 0; s < streams; s++) {
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps((const float *)(p + s * part + i)));
+            a1 = _mm256_add_ps(a1, _mm256_loadu_ps((const float *)(p + s * part + i + 32)));
+        }
+    float t[8];
+    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+    return t[0] + t[5];
+}
+
+typedef struct bench_span {
+    const char *p;
+    size_t n;
+} bench_span;
+
+/* Seconds to read every span once with nt threads (each thread its share of
+ * each span), with 1 or BENCH_BW_STREAMS streams per thread. */
+static double bench_read_spans_s(const bench_span *sp, int ns, int nt, int streams, float *sink)
+{
+    double t0 = bench_mem_now();
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        float v = 0;
+        for (int i = 0; i < ns; i++) {
+            size_t a = sp[i].n / T * t & ~(size_t)63, b = t == T - 1 ? sp[i].n : sp[i].n / T * (t + 1) & ~(size_t)63;
+            v += bench_read_bytes(sp[i].p + a, b - a, streams);
+        }
+        #pragma omp atomic
+        *sink += v;
+    }
+    return bench_mem_now() - t0;
+}
+
 #endif
