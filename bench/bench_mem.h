@@ -77,7 +77,7 @@ static double bench_read_gbs(const float *buf, size_t n, int nt, int reps)
 
 /* The same two loops over arbitrary byte ranges (unaligned: a model's mapped
  * tensors), for the decode comparison on the very bytes a token reads. */
-__attribute__((target("avx2,fma"))) static float bench_read_bytes(const char *p, size_t n, int streams)
+__attribute__((target("avx2,fma"))) static inline float bench_read_bytes(const char *p, size_t n, int streams)
 {
     size_t part = n / (size_t)streams / 64 * 64;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
@@ -98,7 +98,7 @@ typedef struct bench_span {
 
 /* Seconds to read every span once with nt threads (each thread its share of
  * each span), with 1 or BENCH_BW_STREAMS streams per thread. */
-static double bench_read_spans_s(const bench_span *sp, int ns, int nt, int streams, float *sink)
+static inline double bench_read_spans_s(const bench_span *sp, int ns, int nt, int streams, float *sink)
 {
     double t0 = bench_mem_now();
     #pragma omp parallel num_threads(nt)
