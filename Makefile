@@ -96,10 +96,11 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libclens.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -o $@ $< $(BUILD)/libclens.a $(LIBS)
 
-# The whole suite: installs, builds, runs C unit tests and the reference /
-# integration suites, then the C tests again under ASan + UBSan.
+# The whole suite: installs, builds (the benchmarks too, so that a header
+# they share cannot break `make bench` unseen), runs C unit tests and the
+# reference / integration suites, then the C tests again under ASan + UBSan.
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@bash tests/run.sh
 
 # C unit tests only (used for the sanitizer pass).
