@@ -24,7 +24,7 @@ int main(int argc, char **argv)
 {
     const char *arch = "qwen2";
     int L = 4, C = 128, H = 4, Hkv = 2, F = 384, V = 512, W = 0, B = 32, T = 128, steps = 10, warm = 2, threads = 2;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* option, value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) { fprintf(stderr, "bench_train: %s needs a value\n", a); return 2; }
         if (strcmp(a, "--arch") == 0) arch = v;
@@ -41,7 +41,6 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--warmup-steps") == 0) warm = atoi(v);
         else if (strcmp(a, "--threads") == 0) threads = atoi(v);
         else { fprintf(stderr, "bench_train: unknown option %s\n", a); return 2; }
-        i++;
     }
     if (steps < 1 || B < 1 || T < 2) { fprintf(stderr, "bench_train: bad --steps/--batch/--seq\n"); return 2; }
     kern_set_threads(threads);
