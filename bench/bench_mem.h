@@ -20,15 +20,20 @@ static double bench_mem_now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* One sequential stream. */
-__attribute__((target("avx2,fma"))) static float bench_read_one(const float *p, size_t n)
+/* The loops' sums land here: a volatile object, so the reads are not
+ * optimised away. */
+static volatile float bench_sink;
+
+/* One sequential stream over n bytes (unaligned loads: also a model's mapped
+ * tensors). */
+__attribute__((target("avx2,fma"))) static inline float bench_read_one(const char *p, size_t n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps((const float *)(p + i)));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps((const float *)(p + i + 32)));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps((const float *)(p + i + 64)));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps((const float *)(p + i + 96)));
     }
     __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
     float t[8];
@@ -36,53 +41,14 @@ __attribute__((target("avx2,fma"))) static float bench_read_one(const float *p, 
     return t[0] + t[3];
 }
 
-/* BENCH_BW_STREAMS equal parts read 64 bytes at a time, round robin: more
- * misses in flight, as in a GEMV over that many weight rows. */
-__attribute__((target("avx2,fma"))) static float bench_read_streams(const float *p, size_t n)
+/* BENCH_BW_STREAMS equal parts of n bytes read 64 bytes at a time, round
+ * robin: more misses in flight, as in a GEMV over that many weight rows. */
+__attribute__((target("avx2,fma"))) static inline float bench_read_streams(const char *p, size_t n)
 {
-    size_t part = n / BENCH_BW_STREAMS / 16 * 16;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    for (size_t i = 0; i < part; i += 16)
-        for (int s = 0; s < BENCH_BW_STREAMS; s++) {
-            a0 = _mm256_add_ps(a0, _mm256_load_ps(p + s * part + i));
-            a1 = _mm256_add_ps(a1, _mm256_load_ps(p + s * part + i + 8));
-        }
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
-    return t[0] + t[5];
-}
-
-/* GB/s reading buf (n floats, 64-byte aligned, larger than the caches) with
- * nt threads: the best of reps runs of each loop. */
-static double bench_read_gbs(const float *buf, size_t n, int nt, int reps)
-{
-    double best = 0;
-    volatile float sink = 0;
-    for (int r = 0; r < 2 * reps; r++) {
-        double t0 = bench_mem_now();
-        #pragma omp parallel num_threads(nt)
-        {
-            int t = omp_get_thread_num(), T = omp_get_num_threads();
-            size_t a = n / T * t & ~(size_t)31, b = n / T * (t + 1) & ~(size_t)31;
-            float v = r % 2 ? bench_read_streams(buf + a, b - a) : bench_read_one(buf + a, b - a);
-            #pragma omp atomic
-            sink += v;
-        }
-        double g = n * 4.0 / (bench_mem_now() - t0) / 1e9;
-        if (g > best) best = g;
-    }
-    (void)sink;
-    return best;
-}
-
-/* The same two loops over arbitrary byte ranges (unaligned: a model's mapped
- * tensors), for the decode comparison on the very bytes a token reads. */
-__attribute__((target("avx2,fma"))) static inline float bench_read_bytes(const char *p, size_t n, int streams)
-{
-    size_t part = n / (size_t)streams / 64 * 64;
+    size_t part = n / BENCH_BW_STREAMS / 64 * 64;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     for (size_t i = 0; i < part; i += 64)
-        for (int s = 0; s < streams; s++) {
+        for (int s = 0; s < BENCH_BW_STREAMS; s++) {
             a0 = _mm256_add_ps(a0, _mm256_loadu_ps((const float *)(p + s * part + i)));
             a1 = _mm256_add_ps(a1, _mm256_loadu_ps((const float *)(p + s * part + i + 32)));
         }
@@ -97,8 +63,8 @@ typedef struct bench_span {
 } bench_span;
 
 /* Seconds to read every span once with nt threads (each thread its share of
- * each span), with 1 or BENCH_BW_STREAMS streams per thread. */
-static inline double bench_read_spans_s(const bench_span *sp, int ns, int nt, int streams, float *sink)
+ * each span), with one stream (streams = 1) or BENCH_BW_STREAMS per thread. */
+static inline double bench_read_spans_s(const bench_span *sp, int ns, int nt, int streams)
 {
     double t0 = bench_mem_now();
     #pragma omp parallel num_threads(nt)
@@ -106,13 +72,26 @@ static inline double bench_read_spans_s(const bench_span *sp, int ns, int nt, in
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         float v = 0;
         for (int i = 0; i < ns; i++) {
-            size_t a = sp[i].n / T * t & ~(size_t)63, b = t == T - 1 ? sp[i].n : sp[i].n / T * (t + 1) & ~(size_t)63;
-            v += bench_read_bytes(sp[i].p + a, b - a, streams);
+            size_t a = sp[i].n / T * t & ~(size_t)127, b = t == T - 1 ? sp[i].n : sp[i].n / T * (t + 1) & ~(size_t)127;
+            v += streams > 1 ? bench_read_streams(sp[i].p + a, b - a) : bench_read_one(sp[i].p + a, b - a);
         }
         #pragma omp atomic
-        *sink += v;
+        bench_sink += v;
     }
     return bench_mem_now() - t0;
+}
+
+/* GB/s reading buf (n floats, larger than the caches) with nt threads: the
+ * best of reps runs of each loop. */
+static inline double bench_read_gbs(const float *buf, size_t n, int nt, int reps)
+{
+    bench_span all = {(const char *)buf, n * sizeof(float)};
+    double best = 0;
+    for (int r = 0; r < 2 * reps; r++) {
+        double g = all.n / bench_read_spans_s(&all, 1, nt, r % 2 ? BENCH_BW_STREAMS : 1) / 1e9;
+        if (g > best) best = g;
+    }
+    return best;
 }
 
 #endif
