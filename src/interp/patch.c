@@ -49,7 +49,7 @@ struct clens_patcher {
     clens_row *rows;
     int max_rows;
     int *row_site;                     /* (max_rows) fast batch row -> sorted site index */
-    int *cols;                         /* (2 + n_sites) out column of each row of finals */
+    int *cols;                         /* (2 + n_sites) out column of each row of finals (fixed at new) */
     int32_t *corr_ids;                 /* (max_tokens) the begun pair's corrupted prompt */
     int cap_tokens, T, ready;
     int finals_pending;                /* fast run: begin left the clean / corrupted metrics to sites */
@@ -191,6 +191,7 @@ int clens_patcher_new(clens_patcher **out, clens_model *m, int max_tokens, const
         goto fail;
     }
     if ((rc = clens_ctx_new(&p->ctx, m, N_SEQ, max_tokens, p->max_rows, err))) goto fail;
+    for (int i = 0; i < 2 + n_sites; i++) p->cols[i] = i < 2 ? i : 2 + p->site_order[i - 2];
     *out = p;
     return CLENS_OK;
 fail:
@@ -396,9 +397,8 @@ static int patch_begin(clens_patcher *p, const int32_t *clean, const int32_t *co
         memcpy(p->corr_resid_pre + (size_t)p->L * p->C, p->corr_final, sizeof(float) * p->C);
         memcpy(p->finals, p->clean_final, sizeof(float) * p->C);
         memcpy(p->finals + p->C, p->corr_final, sizeof(float) * p->C);
-        int cols[2] = {0, 1};
         if (defer_finals) p->finals_pending = 1;
-        else metrics_rows(p, p->finals, 2, cols, out);
+        else metrics_rows(p, p->finals, 2, p->cols, out);
         p->phase_s[PATCH_PH_PREFIX] = t1 - t0;
         p->phase_s[PATCH_PH_COPY] = t2 - t1;
         p->phase_s[PATCH_PH_SUFFIX] = t3 - t2;
@@ -463,11 +463,8 @@ int clens_patch_sites(clens_patcher *p, double *out, clens_error *err)
      * gives each row the bits it has alone, so these columns are exactly
      * comparable with the clean and corrupted ones computed by begin. */
     double t1 = clens_now();
-    int *cols = p->cols, first = p->finals_pending ? 0 : 2;
-    cols[0] = 0;
-    cols[1] = 1;
-    for (int i = 0; i < p->n_sites; i++) cols[2 + i] = 2 + p->site_order[i];
-    metrics_rows(p, p->finals + (size_t)first * p->C, 2 + p->n_sites - first, cols + first, out);
+    int first = p->finals_pending ? 0 : 2;
+    metrics_rows(p, p->finals + (size_t)first * p->C, 2 + p->n_sites - first, p->cols + first, out);
     p->finals_pending = 0;
     p->phase_s[PATCH_PH_SITES] = t1 - t0;
     p->phase_s[PATCH_PH_UNEMBED] += clens_now() - t1;

@@ -47,9 +47,11 @@ void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
 /* kern_avx2.c / kern_avx512.c (from kern_simd.inc). */
 #define KERN_DECLARE_SIMD(S)                                                                 \
     void kern_matmul_dot_##S(float *Y, const float *X, const kern_weight *W,                 \
-                             const float *bias, int M, int nthreads, const kern_tune *tu);   \
+                             const float *bias, int M, int nthreads, int nchunks,        \
+                             const kern_tune *tu);                                         \
     void kern_matmul_dot_multi_##S(const float *X, int M, const kern_mm_job *jobs,          \
-                                   int n_jobs, int nthreads, const kern_tune *tu);           \
+                                   int n_jobs, int nthreads, int nchunks,                  \
+                                   const kern_tune *tu);                                   \
     size_t kern_gemm_scratch_##S(int M, int K);                                              \
     void kern_matmul_gemm_##S(float *Y, const float *X, const kern_weight *W,                \
                               const float *bias, int M, float *Ap, int nthreads,             \

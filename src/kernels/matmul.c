@@ -155,7 +155,8 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
     /* Small products run on the calling thread: a parallel region costs more
      * than it saves there (and spins for nothing on a busy machine). Results
      * do not depend on the thread count. */
-    int nt = kern_threads_for((double)M * N * K);
+    double macs = (double)M * N * K;
+    int nt = kern_threads_for(macs), nch = kern_chunks_for(macs, nt);
     path = bf16_stream_route(usable(path), M);
     if (path == KERN_PATH_AVX512_BF16) {
         if (W->dtype == CLENS_DTYPE_BF16 && kern_matmul_bf16(Y, X, W, bias, M) == 0) return;
@@ -168,13 +169,13 @@ void kern_matmul(float *Y, const float *X, const kern_weight *W, const float *bi
     case KERN_PATH_AVX512: {
         float *Ap = M > tu->small_m ? kern_scratch_get(0, kern_gemm_scratch_avx512(M, K)) : NULL;
         if (Ap) kern_matmul_gemm_avx512(Y, X, W, bias, M, Ap, nt, tu, 0);
-        else kern_matmul_dot_avx512(Y, X, W, bias, M, nt, tu);
+        else kern_matmul_dot_avx512(Y, X, W, bias, M, nt, nch, tu);
         return;
     }
     case KERN_PATH_AVX2: {
         float *Ap = M > tu->small_m_avx2 ? kern_scratch_get(0, kern_gemm_scratch_avx2(M, K)) : NULL;
         if (Ap) kern_matmul_gemm_avx2(Y, X, W, bias, M, Ap, nt, tu, 0);
-        else kern_matmul_dot_avx2(Y, X, W, bias, M, nt, tu);
+        else kern_matmul_dot_avx2(Y, X, W, bias, M, nt, nch, tu);
         return;
     }
     default:
@@ -237,7 +238,7 @@ void kern_matmul_multi(const float *X, int M, const kern_mm_job *jobs, int n_job
         for (int j = 0; j < n_jobs; j++) kern_matmul(jobs[j].Y, X, jobs[j].W, jobs[j].bias, M, p);
         return;
     }
-    int nt = kern_threads_for(macs);
-    if (p == KERN_PATH_AVX512) kern_matmul_dot_multi_avx512(X, M, jobs, n_jobs, nt, tu);
-    else kern_matmul_dot_multi_avx2(X, M, jobs, n_jobs, nt, tu);
+    int nt = kern_threads_for(macs), nch = kern_chunks_for(macs, nt);
+    if (p == KERN_PATH_AVX512) kern_matmul_dot_multi_avx512(X, M, jobs, n_jobs, nt, nch, tu);
+    else kern_matmul_dot_multi_avx2(X, M, jobs, n_jobs, nt, nch, tu);
 }
