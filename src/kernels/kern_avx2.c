@@ -18,8 +18,8 @@
 #define VW 8
 #define MR 6
 #define DOT_MB 3
-#define GEMV_NB 12 /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
-#define GEMV_MAX_K 2048
+#define GEMV_NB 6   /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
+#define GEMV_PF 384 /* bytes ahead in each of them */
 #define DOT_NB 3
 #define UNROLL _Pragma("GCC unroll 16")
 #define SFX(n) n##_avx2

@@ -19,8 +19,8 @@
 #define VW 16
 #define MR 14
 #define DOT_MB 4
-#define GEMV_NB 16 /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
-#define GEMV_MAX_K 2048
+#define GEMV_NB 6   /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
+#define GEMV_PF 384 /* bytes ahead in each of them */
 #define DOT_NB 6
 #define UNROLL _Pragma("GCC unroll 16")
 #define SFX(n) n##_avx512
