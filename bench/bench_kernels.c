@@ -22,9 +22,11 @@
  *           at M = 1..32 on 7B and 0.5B shapes (which one the bf16 mode runs).
  *   exact GEMM  own kernels vs oneDNN f32 (bf16 weights widened per panel) per
  *           shape at M = 64, 128, 300, % of the FMA peak, and the per-CPU table row.
+ *   gemv    M = 1 (decode) on the 0.5B and 7B shapes against the read loop over
+ *           the same bytes, paired in time, 1 and 2 threads, each fp32 path.
  * Options: --quick (one repeat), --peaks (peaks only), --tune (block-size
- * sweep used to choose kern_tune_params), --bf16-small, --exact-gemm (that
- * section only).
+ * sweep used to choose kern_tune_params), --bf16-small, --exact-gemm, --gemv
+ * (that section only).
  * Never fails on timing.
  */
 #include <cblas.h>
@@ -404,17 +406,89 @@ static void tune(float *Y, const float *X, const kern_weight *W0)
     kern_tune_params = save;
 }
 
+/* --gemv: decode's products (M = 1) against the read loop over the same
+ * weight bytes, paired in time (issue 24 item 5; this VM's bandwidth drifts by
+ * 2x within minutes, so only a pairing says how close a kernel comes). Each
+ * pass sends every copy of W (copies fill 512 MiB: each pass streams from
+ * memory) through kern_matmul, then reads the same bytes with the loop (the
+ * better of 1 and 16 streams per thread); printed: the median over passes of
+ * kernel GB/s, loop GB/s and loop time / kernel time, on 1 and 2 threads, on
+ * each fp32 path the CPU has. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void gemv_vs_loop(int reps)
+{
+    static const struct { const char *name; int N, K; } shapes[] = {
+        {"0.5B gate/up", 4864, 896}, {"0.5B down", 896, 4864}, {"0.5B unembed", 151936, 896},
+        {"7B gate/up", 18944, 3584}, {"7B down", 3584, 18944},
+    };
+    enum { MAX_COPIES = 128, MAX_PASSES = 15 };
+    const size_t total = (size_t)512 << 20;
+    uint16_t *buf = aligned_alloc(64, total);
+    float *x = aligned_alloc(64, 18944 * 4), *y = aligned_alloc(64, (size_t)151936 * 4);
+    if (!buf || !x || !y) { fprintf(stderr, "bench_kernels: out of memory (gemv)\n"); exit(1); }
+    for (size_t i = 0; i < total / 2; i++) buf[i] = kern_f32_to_bf16(frand() * 0.05f);
+    for (int i = 0; i < 18944; i++) x[i] = frand();
+    int passes = 2 * reps + 3 < MAX_PASSES ? 2 * reps + 3 : MAX_PASSES;
+    printf("\n== M = 1 (decode) vs the read loop over the same weight bytes, paired, median of %d passes\n", passes);
+    printf("%-14s %-8s %8s %28s %28s\n", "shape", "path", "MB", "1 thread: kern / loop GB/s", "2 threads: kern / loop GB/s");
+    static const kern_path paths[] = {KERN_PATH_AVX512, KERN_PATH_AVX2};
+    for (size_t pi = 0; pi < sizeof paths / sizeof paths[0]; pi++) {
+        if (!kern_path_available(paths[pi])) continue;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int N = shapes[si].N, K = shapes[si].K;
+            size_t bytes = (size_t)N * K * 2;
+            int copies = (int)(total / bytes);
+            if (copies > MAX_COPIES) copies = MAX_COPIES;
+            bench_span sp[MAX_COPIES];
+            for (int c = 0; c < copies; c++) sp[c] = (bench_span){(const char *)buf + c * bytes, bytes};
+            printf("%-14s %-8s %8.1f", shapes[si].name, kern_path_name(paths[pi]), bytes / 1e6);
+            for (int nt = 1; nt <= 2; nt++) {
+                if (nt > g_threads) { printf(" %28s", "n/a"); continue; }
+                kern_set_threads(nt);
+                double gk[MAX_PASSES], gl[MAX_PASSES], rt[MAX_PASSES];
+                for (int r = 0; r < passes; r++) {
+                    double t0 = now();
+                    for (int c = 0; c < copies; c++) {
+                        kern_weight W = {.data = sp[c].p, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
+                        kern_matmul(y, x, &W, NULL, 1, paths[pi]);
+                    }
+                    double tk = now() - t0;
+                    double a = bench_read_spans_s(sp, copies, nt, 1), b = bench_read_spans_s(sp, copies, nt, BENCH_BW_STREAMS);
+                    double tl = a < b ? a : b;
+                    gk[r] = copies * bytes / tk / 1e9;
+                    gl[r] = copies * bytes / tl / 1e9;
+                    rt[r] = tl / tk;
+                }
+                qsort(gk, passes, sizeof gk[0], cmp_double);
+                qsort(gl, passes, sizeof gl[0], cmp_double);
+                qsort(rt, passes, sizeof rt[0], cmp_double);
+                printf("    %6.1f / %6.1f = %5.1f%%", gk[passes / 2], gl[passes / 2], 100 * rt[passes / 2]);
+                fflush(stdout);
+            }
+            kern_set_threads(0);
+            printf("\n");
+        }
+    }
+    free(buf); free(x); free(y);
+}
+
 int main(int argc, char **argv)
 {
-    int do_tune = 0, peaks_only = 0, bf16_small_only = 0, exact_only = 0;
+    int do_tune = 0, peaks_only = 0, bf16_small_only = 0, exact_only = 0, gemv_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_reps = 1;
         else if (!strcmp(argv[i], "--tune")) do_tune = 1;
         else if (!strcmp(argv[i], "--peaks")) peaks_only = 1;
         else if (!strcmp(argv[i], "--bf16-small")) bf16_small_only = 1;
         else if (!strcmp(argv[i], "--exact-gemm")) exact_only = 1;
+        else if (!strcmp(argv[i], "--gemv")) gemv_only = 1;
         else {
-            fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks] [--bf16-small] [--exact-gemm]\n");
+            fprintf(stderr, "usage: bench_kernels [--quick] [--tune] [--peaks] [--bf16-small] [--exact-gemm] [--gemv]\n");
             return 2;
         }
     }
@@ -431,9 +505,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nw; i++) wb[i] = kern_f32_to_bf16(frand() * 0.05f);
     for (size_t i = 0; i < (size_t)MMAX * K; i++) X[i] = frand();
     kern_weight W = {.data = wb, .dtype = CLENS_DTYPE_BF16, .N = N, .K = K};
-    if (bf16_small_only || exact_only) {
+    if (bf16_small_only || exact_only || gemv_only) {
         if (bf16_small_only) bf16_small_m(Y, X, wb, g_reps);
         if (exact_only) exact_gemm_choice(Y, X, wb, g_reps, 0);
+        if (gemv_only) gemv_vs_loop(g_reps);
         free(wb); free(X); free(Y);
         kern_scratch_release();
         return 0;
@@ -527,6 +602,7 @@ int main(int argc, char **argv)
 
     bf16_small_m(Y, X, wb, g_reps);
     exact_gemm_choice(Y, X, wb, g_reps, kern_path_default() == KERN_PATH_AVX512 ? cz[T] : cy[T]);
+    gemv_vs_loop(g_reps);
 
     /* library alternatives on pre-widened fp32 weights */
     float *wf = aligned_alloc(64, nw * 4);
