@@ -18,10 +18,26 @@
 #define KTI KT static inline __attribute__((always_inline))
 #define VW 16
 #define MR 14
-#define DOT_MB 4
+/* The dot form's register tile: DOT_MB rows of X x DOT_NB rows of W (24
+ * accumulators + 6 X vectors + 1 widened W vector of 32 zmm). Each widened
+ * weight vector (a load-widen and a shift) feeds DOT_MB FMAs: 6 x 4 needs 8
+ * such non-FMA vector ops per 24 FMAs where 4 x 6 needed 12, and its weight
+ * tile at a 4096-deep K chunk (32 kB of bf16) fits Zen 5's 48 kB L1 where 4 x 6
+ * (48 kB) did not; for a CPU whose FMA pipes are not the bottleneck (Zen 4) the
+ * two measured alike (docs/perf.md section 1; same bits: every output keeps
+ * its own accumulator whatever the tile). Override to compare on a new CPU:
+ *   make CFLAGS='-DAVX512_DOT_MB=4 -DAVX512_DOT_NB=6' BUILD=build-t46 \
+ *        build-t46/bench/bench_kernels && build-t46/bench/bench_kernels --exact-gemm */
+#ifndef AVX512_DOT_MB
+#define AVX512_DOT_MB 6
+#endif
+#ifndef AVX512_DOT_NB
+#define AVX512_DOT_NB 4
+#endif
+#define DOT_MB AVX512_DOT_MB
+#define DOT_NB AVX512_DOT_NB
 #define GEMV_NB 6   /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
 #define GEMV_PF 384 /* bytes ahead in each of them */
-#define DOT_NB 6
 #define UNROLL _Pragma("GCC unroll 16")
 #define SFX(n) n##_avx512
 
