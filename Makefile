@@ -53,7 +53,9 @@ DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
 .PHONY: all deps test test-c test-long demo bench fuzz clean python
 # (the sanitizer build skips the shared library: nothing runs it, and it would double the build)
 SHARED_LIB := $(if $(filter 1,$(SAN)),,$(BUILD)/libclens.so)
-all: $(BUILD)/clens $(BUILD)/libclens.a $(SHARED_LIB) $(TEST_BIN)
+# The benchmarks too: a library change must not leave stale bench binaries
+# behind for an A/B run (it did once).
+all: $(BUILD)/clens $(BUILD)/libclens.a $(SHARED_LIB) $(TEST_BIN) $(BENCH_BIN)
 
 deps:
 	@bash tools/install-deps.sh
@@ -92,7 +94,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libclens.a tests/unit/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDSAN) -o $@ $< $(BUILD)/libclens.a $(LIBS) -lcmocka
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libclens.a
+$(BUILD)/bench/%: bench/%.c bench/bench_mem.h $(BUILD)/libclens.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -o $@ $< $(BUILD)/libclens.a $(LIBS)
 
