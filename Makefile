@@ -54,7 +54,7 @@ DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
 # (the sanitizer build skips the shared library: nothing runs it, and it would double the build)
 SHARED_LIB := $(if $(filter 1,$(SAN)),,$(BUILD)/libclens.so)
 # The benchmarks too: a library change must not leave stale bench binaries
-# behind for an A/B run (it did once).
+# behind for an A/B run (it did once), nor break `make bench` unseen.
 all: $(BUILD)/clens $(BUILD)/libclens.a $(SHARED_LIB) $(TEST_BIN) $(BENCH_BIN)
 
 deps:
@@ -98,11 +98,11 @@ $(BUILD)/bench/%: bench/%.c bench/bench_mem.h $(BUILD)/libclens.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -o $@ $< $(BUILD)/libclens.a $(LIBS)
 
-# The whole suite: installs, builds (the benchmarks too, so that a header
-# they share cannot break `make bench` unseen), runs C unit tests and the
-# reference / integration suites, then the C tests again under ASan + UBSan.
+# The whole suite: installs, builds (all: the benchmarks too), runs C unit
+# tests and the reference / integration suites, then the C tests again under
+# ASan + UBSan.
 test: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all
 	@bash tests/run.sh
 
 # C unit tests only (used for the sanitizer pass).
@@ -118,7 +118,7 @@ demo:
 	@$(MAKE) --no-print-directory $(BUILD)/clens
 	@CLENS=$(BUILD)/clens bash tools/demo.sh
 
-bench: deps all $(BENCH_BIN)
+bench: deps all
 	@bash bench/run.sh
 
 fuzz: deps

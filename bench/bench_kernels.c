@@ -414,12 +414,6 @@ static void tune(float *Y, const float *X, const kern_weight *W0)
  * better of 1 and 16 streams per thread); printed: the median over passes of
  * kernel GB/s, loop GB/s and loop time / kernel time, on 1 and 2 threads, on
  * each fp32 path the CPU has. */
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void gemv_vs_loop(int reps)
 {
     static const struct { const char *name; int N, K; } shapes[] = {
@@ -428,11 +422,16 @@ static void gemv_vs_loop(int reps)
     };
     enum { MAX_COPIES = 128, MAX_PASSES = 15 };
     const size_t total = (size_t)512 << 20;
+    int max_n = 0, max_k = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        if (shapes[si].N > max_n) max_n = shapes[si].N;
+        if (shapes[si].K > max_k) max_k = shapes[si].K;
+    }
     uint16_t *buf = aligned_alloc(64, total);
-    float *x = aligned_alloc(64, 18944 * 4), *y = aligned_alloc(64, (size_t)151936 * 4);
+    float *x = aligned_alloc(64, (size_t)max_k * 4), *y = aligned_alloc(64, (size_t)max_n * 4);
     if (!buf || !x || !y) { fprintf(stderr, "bench_kernels: out of memory (gemv)\n"); exit(1); }
     for (size_t i = 0; i < total / 2; i++) buf[i] = kern_f32_to_bf16(frand() * 0.05f);
-    for (int i = 0; i < 18944; i++) x[i] = frand();
+    for (int i = 0; i < max_k; i++) x[i] = frand();
     int passes = 2 * reps + 3 < MAX_PASSES ? 2 * reps + 3 : MAX_PASSES;
     printf("\n== M = 1 (decode) vs the read loop over the same weight bytes, paired, median of %d passes\n", passes);
     printf("%-14s %-8s %8s %28s %28s\n", "shape", "path", "MB", "1 thread: kern / loop GB/s", "2 threads: kern / loop GB/s");
@@ -464,10 +463,8 @@ static void gemv_vs_loop(int reps)
                     gl[r] = copies * bytes / tl / 1e9;
                     rt[r] = tl / tk;
                 }
-                qsort(gk, passes, sizeof gk[0], cmp_double);
-                qsort(gl, passes, sizeof gl[0], cmp_double);
-                qsort(rt, passes, sizeof rt[0], cmp_double);
-                printf("    %6.1f / %6.1f = %5.1f%%", gk[passes / 2], gl[passes / 2], 100 * rt[passes / 2]);
+                printf("    %6.1f / %6.1f = %5.1f%%", bench_median(gk, passes), bench_median(gl, passes),
+                       100 * bench_median(rt, passes));
                 fflush(stdout);
             }
             kern_set_threads(0);

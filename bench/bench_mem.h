@@ -81,6 +81,20 @@ static inline double bench_read_spans_s(const bench_span *sp, int ns, int nt, in
     return bench_mem_now() - t0;
 }
 
+/* The median of v[0..n-1] (sorted in place; n >= 1): the middle value, or
+ * the mean of the two middle ones. Paired ratios are summarised by it: one
+ * pass disturbed by another tenant moves it less than the mean or the best. */
+static inline double bench_median(double *v, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* GB/s reading buf (n floats, larger than the caches) with nt threads: the
  * best of reps runs of each loop. */
 static inline double bench_read_gbs(const float *buf, size_t n, int nt, int reps)

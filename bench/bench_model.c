@@ -216,6 +216,13 @@ static void print_frac(const char *what, double f)
 
 static json_t *jnum(double x) { return isnan(x) || isinf(x) ? json_null() : json_real(x); }
 
+/* The bytes of one weight matrix in place in its mapped file. */
+static bench_span weight_span(const kern_weight *w)
+{
+    size_t esz = w->dtype == CLENS_DTYPE_F32 ? 4 : 2;
+    return (bench_span){w->data, (size_t)w->N * w->K * esz};
+}
+
 /* The weight bytes one decode token reads (every layer's matrices and the
  * unembedding), as spans of the mapped tensors. */
 static int decode_spans(const clens_model *m, bench_span *sp, int cap)
@@ -224,15 +231,9 @@ static int decode_spans(const clens_model *m, bench_span *sp, int cap)
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         const kern_weight *ws[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-        for (int j = 0; j < 7 && n < cap; j++) {
-            size_t esz = ws[j]->dtype == CLENS_DTYPE_F32 ? 4 : 2;
-            sp[n++] = (bench_span){ws[j]->data, (size_t)ws[j]->N * ws[j]->K * esz};
-        }
+        for (int j = 0; j < 7 && n < cap; j++) sp[n++] = weight_span(ws[j]);
     }
-    if (n < cap) {
-        size_t esz = m->lm_head.dtype == CLENS_DTYPE_F32 ? 4 : 2;
-        sp[n++] = (bench_span){m->lm_head.data, (size_t)m->lm_head.N * m->lm_head.K * esz};
-    }
+    if (n < cap) sp[n++] = weight_span(&m->lm_head);
     return n;
 }
 
@@ -426,14 +427,8 @@ int main(int argc, char **argv)
     }
     double bw_ref = bw_now > o.peak_bw ? bw_now : o.peak_bw;
     double pre_frac = frac(pre_gflops, peak_flops), dec_frac = frac(dec_gbs, bw_ref);
-    double dec_pair = NAN; /* median over passes of decode / the loop on the same bytes */
-    for (int i = 1; i < n_pair; i++)
-        for (int j = i; j > 0 && pair_frac[j] < pair_frac[j - 1]; j--) {
-            double t = pair_frac[j];
-            pair_frac[j] = pair_frac[j - 1];
-            pair_frac[j - 1] = t;
-        }
-    if (n_pair) dec_pair = n_pair % 2 ? pair_frac[n_pair / 2] : 0.5 * (pair_frac[n_pair / 2 - 1] + pair_frac[n_pair / 2]);
+    /* median over passes of decode / the loop on the same bytes */
+    double dec_pair = n_pair ? bench_median(pair_frac, n_pair) : NAN;
     /* Memory. The embedding matrix is resident only in the rows used, so the
      * peak may stay below the weights' size. For a few-layer model the peak at
      * full depth is estimated per block: max(weights + KV cache of a block,

@@ -22,8 +22,8 @@
  * one zmm FMA per cycle: fp32 peak 234 GFLOP/s, vdpbf16ps 468), bf16 weights
  * of 18944 x 3584 and 3584 x 18944:
  *  - AVX-512: the dot form (then 4 x 6 tiles, now 6 x 4: kern_avx512.c; K
- *    chunks of 4096, 256 rows of X per pass over W) matched or beat the packed GEMM at every M from 1 to 2048
- *    (M=16: 187-198 vs 158-162; M=64: 214 vs 200; M=300: 217-220 vs 177-215;
+ *    chunks of 4096, 256 rows of X per pass over W) matched or beat the
+ *    packed GEMM at every M from 1 to 2048 (M=16: 187-198 vs 158-162; M=64: 214 vs 200; M=300: 217-220 vs 177-215;
  *    M=2048: 197-214 vs 143-172), so it runs every M; a row's result then
  *    does not depend on the batch on this path either.
  *  - AVX2 (the same machine forced to ymm; Zen 3 not measured): the dot form
