@@ -630,6 +630,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)TD * kvw; i++) { Kc[i] = frand(); Vc[i] = frand(); }
         for (size_t i = 0; i < (size_t)T * H * D; i++) q[i] = frand();
         float sc = 1.0f / sqrtf((float)D);
+        const kern_kv kv = {Kc, Vc, (size_t)D, (size_t)TD * D}; /* head-major, as contexts hold it */
         printf("\n== attention (kern_attention_row_path), H=%d Hkv=%d D=%d, best of %d\n", H, Hkv, D, g_reps);
         printf("%-12s %37s %37s\n", "path", "prefill 300 rows (causal)", "decode 1 row, 4096 keys");
         for (int p = 0; p < KERN_PATH_AVX512_BF16; p++) {
@@ -639,11 +640,11 @@ int main(int argc, char **argv)
                 double t0 = now(), c0 = cputime();
                 #pragma omp parallel for schedule(dynamic, 1)
                 for (int i = 0; i < T; i++)
-                    kern_attention_row_path(o + (size_t)i * H * D, q + (size_t)i * H * D, Kc, Vc, 0, i,
+                    kern_attention_row_path(o + (size_t)i * H * D, q + (size_t)i * H * D, &kv, 0, i,
                                             Kc + (size_t)i * kvw, Vc + (size_t)i * kvw, H, Hkv, D, sc,
                                             (kern_path)p);
                 double t1 = now(), c1 = cputime();
-                kern_attention_row_path(o, q, Kc, Vc, 0, TD - 1, Kc + (size_t)(TD - 1) * kvw,
+                kern_attention_row_path(o, q, &kv, 0, TD - 1, Kc + (size_t)(TD - 1) * kvw,
                                         Vc + (size_t)(TD - 1) * kvw, H, Hkv, D, sc, (kern_path)p);
                 double t2 = now(), c2 = cputime();
                 if (r > 0 && t1 - t0 < tp) tp = t1 - t0;

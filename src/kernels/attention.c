@@ -11,19 +11,20 @@
 #include <math.h>
 #include <omp.h>
 
-void kern_attention_row_portable(float *out, const float *q, const float *K, const float *V,
-                                 int lo, int hi, const float *k_self, const float *v_self,
-                                 int H, int Hkv, int D, float scale, int h0, int h1)
+void kern_attention_row_portable(float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                                 const float *k_self, const float *v_self, int H, int Hkv, int D,
+                                 float scale, int h0, int h1)
 {
     int rep = H / Hkv;
-    size_t stride = (size_t)Hkv * D;
+    size_t stride = kv->pos_stride;
     for (int h = h0; h < h1; h++) {
         const float *qh = q + (size_t)h * D;
         int g = h / rep;
+        const float *K = kv->K + (size_t)g * kv->head_stride, *V = kv->V + (size_t)g * kv->head_stride;
         float *o = out + (size_t)h * D;
         float mx = -INFINITY;
         for (int j = lo; j < hi; j++) {
-            const float *k = K + j * stride + (size_t)g * D;
+            const float *k = K + j * stride;
             float s = 0.0f;
             for (int d = 0; d < D; d++) s += qh[d] * k[d];
             s *= scale;
@@ -39,8 +40,8 @@ void kern_attention_row_portable(float *out, const float *q, const float *K, con
         for (int d = 0; d < D; d++) o[d] = 0.0f;
         float sum = 0.0f;
         for (int j = lo; j < hi; j++) {
-            const float *k = K + j * stride + (size_t)g * D;
-            const float *v = V + j * stride + (size_t)g * D;
+            const float *k = K + j * stride;
+            const float *v = V + j * stride;
             float s = 0.0f;
             for (int d = 0; d < D; d++) s += qh[d] * k[d];
             float p = expf(s * scale - mx);
@@ -59,51 +60,70 @@ void kern_attention_row_portable(float *out, const float *q, const float *K, con
 }
 
 /* Work units of one row on a path: heads (portable) or kv-group head chunks. */
-static void att_units(kern_path path, float *out, const float *q, const float *K, const float *V,
-                      int lo, int hi, const float *k_self, const float *v_self, int H, int Hkv,
-                      int D, float scale, int u0, int u1)
+static void att_units(kern_path path, float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                      const float *k_self, const float *v_self, int H, int Hkv, int D, float scale,
+                      int u0, int u1)
 {
     switch (path) {
     case KERN_PATH_AVX512:
     case KERN_PATH_AVX512_BF16:
-        kern_attention_units_avx512(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        kern_attention_units_avx512(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
         break;
     case KERN_PATH_AVX2:
-        kern_attention_units_avx2(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        kern_attention_units_avx2(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
         break;
     default:
-        kern_attention_row_portable(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        kern_attention_row_portable(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
         break;
     }
+}
+
+/* Work units of a row: query heads (portable), else kv groups x head chunks. */
+static int att_n_units(kern_path path, int H, int Hkv)
+{
+    return path == KERN_PATH_PORTABLE ? H : Hkv * ((H / Hkv + KERN_ATT_RCH - 1) / KERN_ATT_RCH);
 }
 
 /* Called outside a parallel region (e.g. decode: one row), a long row splits
  * its heads across the threads; inside one (an OpenMP loop over rows) it runs
  * on the calling thread. Units are independent, so results do not change. */
-void kern_attention_row_path(float *out, const float *q, const float *K, const float *V,
-                             int lo, int hi, const float *k_self, const float *v_self,
-                             int H, int Hkv, int D, float scale, kern_path path)
+void kern_attention_row_path(float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                             const float *k_self, const float *v_self, int H, int Hkv, int D,
+                             float scale, kern_path path)
 {
     path = kern_path_available(path) ? path : KERN_PATH_PORTABLE;
-    int nu = path == KERN_PATH_PORTABLE ? H : Hkv * ((H / Hkv + KERN_ATT_RCH - 1) / KERN_ATT_RCH);
+    int nu = att_n_units(path, H, Hkv);
     long work = (long)(hi - lo + 1) * H * D;
     int nt = kern_get_threads();
     if (nt > 1 && nu > 1 && work >= (1L << 18) && !omp_in_parallel()) {
         #pragma omp parallel num_threads(nt < nu ? nt : nu)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads();
-            att_units(path, out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, nu * t / T,
+            att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, nu * t / T,
                       nu * (t + 1) / T);
         }
     } else {
-        att_units(path, out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale, 0, nu);
+        att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, 0, nu);
     }
 }
 
-void kern_attention_row(float *out, const float *q, const float *K, const float *V,
-                        int lo, int hi, const float *k_self, const float *v_self,
-                        int H, int Hkv, int D, float scale)
+void kern_attention_row(float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                        const float *k_self, const float *v_self, int H, int Hkv, int D, float scale)
 {
-    kern_attention_row_path(out, q, K, V, lo, hi, k_self, v_self, H, Hkv, D, scale,
-                            kern_path_default());
+    kern_attention_row_path(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, kern_path_default());
+}
+
+void kern_attention_rows_path(const kern_att_row *rows, int n, int H, int Hkv, int D, float scale,
+                              kern_path path)
+{
+    path = kern_path_available(path) ? path : KERN_PATH_PORTABLE;
+    long nu = att_n_units(path, H, Hkv), items = nu * n;
+    int nt = kern_get_threads();
+    /* item u * n + i: unit u of row i, so that neighbouring items share a unit's keys */
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && items > 1)
+    for (long it = 0; it < items; it++) {
+        const kern_att_row *r = &rows[it % n];
+        int u = (int)(it / n);
+        att_units(path, r->out, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, u, u + 1);
+    }
 }

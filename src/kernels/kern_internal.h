@@ -37,9 +37,9 @@ float *kern_panel_buf(void);
 
 void kern_matmul_portable(float *Y, const float *X, const kern_weight *W, const float *bias, int M);
 /* Query heads h0..h1-1 of kern_attention_row (the portable twin). */
-void kern_attention_row_portable(float *out, const float *q, const float *K, const float *V,
-                                 int lo, int hi, const float *k_self, const float *v_self,
-                                 int H, int Hkv, int D, float scale, int h0, int h1);
+void kern_attention_row_portable(float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                                 const float *k_self, const float *v_self, int H, int Hkv, int D,
+                                 float scale, int h0, int h1);
 /* Query heads of one kv group processed together by the SIMD attention. */
 #define KERN_ATT_RCH 8
 void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
@@ -56,10 +56,9 @@ void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
     void kern_matmul_gemm_##S(float *Y, const float *X, const kern_weight *W,                \
                               const float *bias, int M, float *Ap, int nthreads,             \
                               const kern_tune *tu, int bf16act);                             \
-    void kern_attention_units_##S(float *out, const float *q, const float *K,                \
-                                  const float *V, int lo, int hi, const float *k_self,       \
-                                  const float *v_self, int H, int Hkv, int D, float scale,   \
-                                  int u0, int u1);                                           \
+    void kern_attention_units_##S(float *out, const float *q, const kern_kv *kv, int lo,     \
+                                  int hi, const float *k_self, const float *v_self, int H,   \
+                                  int Hkv, int D, float scale, int u0, int u1);              \
     void kern_swiglu_##S(float *y, const float *g, const float *u, size_t n);
 KERN_DECLARE_SIMD(avx2)
 KERN_DECLARE_SIMD(avx512)

@@ -115,24 +115,53 @@ void kern_rmsnorm(float *y, const float *x, const float *w, float eps, int n, in
 void kern_swiglu(float *y, const float *g, const float *u, size_t n);
 void kern_swiglu_path(float *y, const float *g, const float *u, size_t n, kern_path path);
 
+/* A KV cache as the attention kernels read it: key j of kv head g starts at
+ * K + g * head_stride + j * pos_stride (values alike in V). Head-major caches
+ * (pos_stride = D) keep each head's keys contiguous; a token-major one
+ * (pos_stride = Hkv*D, head_stride = D) strides 4-16 kB between keys: a few
+ * cache sets and a page per key at long contexts (docs/perf.md section 6). */
+typedef struct {
+    const float *K, *V;
+    size_t pos_stride, head_stride;
+} kern_kv;
+
 /* Causal attention of one query row over a KV cache, all heads, with an
  * online (streaming) softmax: no score matrix is materialised.
  *   out[H*D]  attention output (head-major), q[H*D] query (post-RoPE),
- *   K, V      cache rows [T][Hkv*D]; keys lo..hi-1 are attended,
+ *   kv        the cache; keys lo..hi-1 are attended,
  *   k_self, v_self  an extra key/value after them ([Hkv*D]) or NULL,
  *   scale     1/sqrt(D). Query head h uses kv head h / (H/Hkv) (GQA).
  * fp32 throughout; softmax max-subtracted in fp32. */
-void kern_attention_row(float *out, const float *q, const float *K, const float *V,
-                        int lo, int hi, const float *k_self, const float *v_self,
-                        int H, int Hkv, int D, float scale);
+void kern_attention_row(float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                        const float *k_self, const float *v_self, int H, int Hkv, int D, float scale);
 /* The same on an explicit path (kern_attention_row uses kern_path_default()).
  * The SIMD paths make one pass over the keys in blocks of 64 (online softmax
  * with rescaling), process the query heads of a kv group together and agree
  * with the portable twin within fp32 rounding. Thread-safe, allocates nothing:
  * call it from an OpenMP loop over rows. */
-void kern_attention_row_path(float *out, const float *q, const float *K, const float *V,
-                             int lo, int hi, const float *k_self, const float *v_self,
-                             int H, int Hkv, int D, float scale, kern_path path);
+void kern_attention_row_path(float *out, const float *q, const kern_kv *kv, int lo, int hi,
+                             const float *k_self, const float *v_self, int H, int Hkv, int D,
+                             float scale, kern_path path);
+
+/* One query row of a batch for kern_attention_rows_path: the arguments of
+ * kern_attention_row, each row with its own cache and key range. */
+typedef struct {
+    float *out;
+    const float *q;
+    kern_kv kv;
+    int lo, hi;
+    const float *k_self, *v_self;
+} kern_att_row;
+
+/* n rows at once (prefill, a patching batch), the same bits as n calls of
+ * kern_attention_row_path. Works head group by head group across all rows
+ * (its threads on neighbouring rows of one group), so that a group's keys are
+ * read from cache n times rather than the whole cache from memory per row
+ * (with the head-major layout 4.9x at 1500 tokens of OLMo-3-7B's shape,
+ * docs/perf.md section 6). Call it outside a parallel region; it uses the
+ * kernels' threads. */
+void kern_attention_rows_path(const kern_att_row *rows, int n, int H, int Hkv, int D, float scale,
+                              kern_path path);
 
 /* Frees the calling thread's kernel scratch (grown on demand by the fast matmul
  * paths and then reused; call at thread or program end, never required). */

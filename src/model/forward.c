@@ -20,11 +20,12 @@
 #include "base/base.h"
 #include "model/model.h"
 
-size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos)
+size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int head, int pos)
 {
     const model_config *c = &ctx->m->cfg;
     assert(seq >= 0 && seq < ctx->n_seq && layer >= 0 && layer < c->n_layers && pos >= 0 && pos <= ctx->n_ctx);
-    return (((size_t)seq * c->n_layers + layer) * ctx->n_ctx + pos) * (size_t)(c->n_kv_heads * c->head_dim);
+    assert(head >= 0 && head < c->n_kv_heads);
+    return ((((size_t)seq * c->n_layers + layer) * c->n_kv_heads + head) * ctx->n_ctx + pos) * (size_t)c->head_dim;
 }
 
 void clens_ctx_free(clens_ctx *ctx)
@@ -46,6 +47,7 @@ void clens_ctx_free(clens_ctx *ctx)
     free(ctx->next_len);
     free(ctx->prefill_rows);
     free(ctx->rope_cs);
+    free(ctx->att_rows);
     free(ctx);
 }
 
@@ -81,7 +83,8 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     ctx->next_len = clens_calloc(n_seq, sizeof(int));
     ctx->prefill_rows = clens_calloc(R, sizeof(clens_row));
     ctx->rope_cs = clens_calloc((size_t)c->head_dim, sizeof(float));
-    if (!ctx->next_len || !ctx->prefill_rows || !ctx->rope_cs || !ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
+    ctx->att_rows = clens_calloc(R, sizeof(kern_att_row));
+    if (!ctx->att_rows || !ctx->next_len || !ctx->prefill_rows || !ctx->rope_cs || !ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
         !ctx->z || !ctx->g || !ctx->u || !ctx->norm_row || !ctx->row_ids) {
         clens_ctx_free(ctx);
         return clens_err(err, CLENS_E_NOMEM, "context: out of memory for %d sequences x %d tokens (KV cache %.1f MiB)",
@@ -107,13 +110,14 @@ int clens_ctx_seq_copy(clens_ctx *ctx, int dst, int src, int n, clens_error *err
     if (dst < 0 || dst >= ctx->n_seq || src < 0 || src >= ctx->n_seq || n < 0 || n > ctx->seq_len[src])
         return clens_err(err, CLENS_E_ARG, "context: bad sequence copy %d -> %d of %d positions", src, dst, n);
     if (dst != src) {
-        size_t kvw = (size_t)ctx->m->cfg.n_kv_heads * ctx->m->cfg.head_dim;
-        for (int l = 0; l < ctx->m->cfg.n_layers; l++) {
-            memcpy(ctx->k_cache + ctx_kv_offset(ctx, dst, l, 0), ctx->k_cache + ctx_kv_offset(ctx, src, l, 0),
-                   (size_t)n * kvw * sizeof(float));
-            memcpy(ctx->v_cache + ctx_kv_offset(ctx, dst, l, 0), ctx->v_cache + ctx_kv_offset(ctx, src, l, 0),
-                   (size_t)n * kvw * sizeof(float));
-        }
+        const model_config *c = &ctx->m->cfg;
+        size_t bytes = (size_t)n * c->head_dim * sizeof(float);
+        for (int l = 0; l < c->n_layers; l++)
+            for (int g = 0; g < c->n_kv_heads; g++) {
+                size_t to = ctx_kv_offset(ctx, dst, l, g, 0), from = ctx_kv_offset(ctx, src, l, g, 0);
+                memcpy(ctx->k_cache + to, ctx->k_cache + from, bytes);
+                memcpy(ctx->v_cache + to, ctx->v_cache + from, bytes);
+            }
     }
     ctx->seq_len[dst] = n;
     return CLENS_OK;
@@ -183,21 +187,25 @@ static void qk_norm(const clens_model *m, float *x, const float *w, int n, int h
 
 /* Attention of row i (query ctx->q row i) over its sequence's cache in layer
  * l; an uncommitted row attends the cache before it plus its own k / v. */
-static void attention_row(clens_ctx *ctx, const clens_model *m, const layer_weights *w,
-                          const clens_row *r, int i, int l, float scale, kern_path kp)
+static kern_att_row attention_row(const clens_ctx *ctx, const layer_weights *w, const clens_row *r, int i, int l)
 {
-    const model_config *c = &m->cfg;
-    const int H = c->n_heads, Hkv = c->n_kv_heads, D = c->head_dim, HD = H * D, KVW = Hkv * D;
+    const model_config *c = &ctx->m->cfg;
+    const int D = c->head_dim, HD = c->n_heads * D, KVW = c->n_kv_heads * D;
     int lo = w->sliding ? r->pos - c->window + 1 : 0;
     if (lo < 0) lo = 0;
     /* validate() admitted the row: its sequence exists and its position is in the cache */
     assert(i >= 0 && i < ctx->max_rows && r->seq >= 0 && r->seq < ctx->n_seq);
     assert(r->pos >= 0 && r->pos < ctx->n_ctx && lo <= r->pos);
-    size_t base = ctx_kv_offset(ctx, r->seq, l, 0);
-    kern_attention_row_path(ctx->z + (size_t)i * HD, ctx->q + (size_t)i * HD, ctx->k_cache + base,
-                            ctx->v_cache + base, lo, r->commit ? r->pos + 1 : r->pos,
-                            r->commit ? NULL : ctx->k + (size_t)i * KVW,
-                            r->commit ? NULL : ctx->v + (size_t)i * KVW, H, Hkv, D, scale, kp);
+    size_t base = ctx_kv_offset(ctx, r->seq, l, 0, 0);
+    return (kern_att_row){
+        .out = ctx->z + (size_t)i * HD,
+        .q = ctx->q + (size_t)i * HD,
+        .kv = {ctx->k_cache + base, ctx->v_cache + base, (size_t)D, (size_t)ctx->n_ctx * D},
+        .lo = lo,
+        .hi = r->commit ? r->pos + 1 : r->pos,
+        .k_self = r->commit ? NULL : ctx->k + (size_t)i * KVW,
+        .v_self = r->commit ? NULL : ctx->v + (size_t)i * KVW,
+    };
 }
 
 static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clens_forward_args *args,
@@ -269,21 +277,20 @@ static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clen
         for (int i = 0; i < act; i++)
             rope_apply(w->rope, ctx->q + (size_t)i * HD, H, ctx->k + (size_t)i * KVW, Hkv, D, rows[i].pos, ctx->rope_cs);
         for (int i = 0; i < act; i++)
-            if (rows[i].commit) {
-                size_t off = ctx_kv_offset(ctx, rows[i].seq, l, rows[i].pos);
-                memcpy(ctx->k_cache + off, ctx->k + (size_t)i * KVW, sizeof(float) * KVW);
-                memcpy(ctx->v_cache + off, ctx->v + (size_t)i * KVW, sizeof(float) * KVW);
-            }
-        /* One row (decode) is called directly, so that a long row may split
-         * its heads over the threads: inside even an inactive "parallel if(0)"
-         * region that split would be a nested team, whose threads libgomp
-         * creates anew on every call (measured: Qwen2-0.5B decode at 300
-         * tokens 113 ms/token instead of 46). */
+            if (rows[i].commit)
+                for (int g = 0; g < Hkv; g++) {
+                    size_t off = ctx_kv_offset(ctx, rows[i].seq, l, g, rows[i].pos), at = (size_t)i * KVW + (size_t)g * D;
+                    memcpy(ctx->k_cache + off, ctx->k + at, sizeof(float) * D);
+                    memcpy(ctx->v_cache + off, ctx->v + at, sizeof(float) * D);
+                }
+        /* One row (decode) splits its heads over the threads; a batch goes
+         * head group by head group across its rows (kern_attention_rows_path). */
         if (act == 1) {
-            attention_row(ctx, m, w, &rows[0], 0, l, scale, kp);
+            kern_att_row a = attention_row(ctx, w, &rows[0], 0, l);
+            kern_attention_row_path(a.out, a.q, &a.kv, a.lo, a.hi, a.k_self, a.v_self, H, Hkv, D, scale, kp);
         } else {
-            #pragma omp parallel for schedule(dynamic, 1)
-            for (int i = 0; i < act; i++) attention_row(ctx, m, w, &rows[i], i, l, scale, kp);
+            for (int i = 0; i < act; i++) ctx->att_rows[i] = attention_row(ctx, w, &rows[i], i, l);
+            kern_attention_rows_path(ctx->att_rows, act, H, Hkv, D, scale, kp);
         }
         if ((rc = forward_check_rows(ctx->z, act, HD, rows, NULL, CLENS_HOOK_ATTN_Z, l, NULL, err))) return rc;
         call_hook(args, CLENS_HOOK_ATTN_Z, l, HD, act, ctx->row_ids, rows, ctx->z);

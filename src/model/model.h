@@ -128,7 +128,7 @@ struct clens_ctx {
     int n_seq, n_ctx, max_rows;
     int n_threads;                /* threads of this context's forward passes (0 = all cores) */
     int *seq_len;                 /* [n_seq] */
-    float *k_cache, *v_cache;     /* [n_seq][n_layers][n_ctx][Hkv*D] */
+    float *k_cache, *v_cache;     /* [n_seq][n_layers][Hkv][n_ctx][D]: head-major, see kern_kv */
     /* scratch for a batch of max_rows rows */
     float *x;                     /* (R, C) residual stream */
     float *h;                     /* (R, C) normed input / sublayer output */
@@ -143,9 +143,11 @@ struct clens_ctx {
     int *next_len;                /* [n_seq] sequence lengths after the batch */
     clens_row *prefill_rows;      /* [R] rows of clens_prefill's chunks */
     float *rope_cs;               /* [head_dim] cos (first half) and sin of one position */
+    kern_att_row *att_rows;       /* [R] a batch's attention rows */
 };
 
-size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int pos);
+/* Offset of (seq, layer, kv head, pos) in k_cache / v_cache. */
+size_t ctx_kv_offset(const clens_ctx *ctx, int seq, int layer, int head, int pos);
 
 /* nonfinite.c: CLENS_OK if x[n_rows][width] is finite, else CLENS_E_NONFINITE
  * naming point/layer (CLENS_HOOK_COUNT = the logits), the row's position and

@@ -504,20 +504,35 @@ static void attention_paths(void **state)
                 for (size_t i = 0; i < st; i++) { ks[i] = frand(); vs[i] = frand(); }
                 float scale = 1.0f / sqrtf((float)D);
                 att_ref(ref, q, Kc, Vc, lo, hi, self ? ks : NULL, self ? vs : NULL, H, Hkv, D, scale);
+                /* the cache token-major (as given) and head-major (as contexts hold it) */
+                const kern_kv tok = {Kc, Vc, st, (size_t)D};
+                float *Kh = malloc(((size_t)hi + 1) * st * 4), *Vh = malloc(((size_t)hi + 1) * st * 4);
+                for (int j = 0; j < hi; j++)
+                    for (int g = 0; g < Hkv; g++) {
+                        memcpy(Kh + ((size_t)g * hi + j) * D, Kc + (size_t)j * st + (size_t)g * D, (size_t)D * 4);
+                        memcpy(Vh + ((size_t)g * hi + j) * D, Vc + (size_t)j * st + (size_t)g * D, (size_t)D * 4);
+                    }
+                const kern_kv head = {Kh, Vh, (size_t)D, (size_t)hi * D};
                 for (int p = 0; p < KERN_PATH_COUNT; p++) {
                     if (p != KERN_PATH_PORTABLE && !want_path(p)) continue;
                     g_ran[p] = 1;
-                    kern_attention_row_path(o, q, Kc, Vc, lo, hi, self ? ks : NULL, self ? vs : NULL,
-                                            H, Hkv, D, scale, p);
-                    /* long rows split heads across threads: same bits on one thread */
+                    kern_attention_row_path(o, q, &tok, lo, hi, self ? ks : NULL, self ? vs : NULL, H, Hkv, D,
+                                            scale, p);
+                    /* long rows split heads across threads: same bits on one thread, and the
+                     * same bits from either layout */
                     float *o1 = malloc((size_t)H * D * 4);
                     kern_set_threads(1);
-                    kern_attention_row_path(o1, q, Kc, Vc, lo, hi, self ? ks : NULL, self ? vs : NULL,
-                                            H, Hkv, D, scale, p);
+                    kern_attention_row_path(o1, q, &tok, lo, hi, self ? ks : NULL, self ? vs : NULL, H, Hkv,
+                                            D, scale, p);
                     kern_set_threads(0);
                     if (memcmp(o1, o, (size_t)H * D * 4) != 0)
                         fail_msg("attention %s H=%d Hkv=%d D=%d hi=%d: 1 thread differs", kern_path_name(p),
                                  H, Hkv, D, hi);
+                    kern_attention_row_path(o1, q, &head, lo, hi, self ? ks : NULL, self ? vs : NULL, H, Hkv,
+                                            D, scale, p);
+                    if (memcmp(o1, o, (size_t)H * D * 4) != 0)
+                        fail_msg("attention %s H=%d Hkv=%d D=%d hi=%d: head-major cache differs",
+                                 kern_path_name(p), H, Hkv, D, hi);
                     free(o1);
                     for (int i = 0; i < H * D; i++) {
                         double e = fabs(o[i] - ref[i]);
@@ -527,13 +542,53 @@ static void attention_paths(void **state)
                         if (e > worst[p]) worst[p] = e;
                     }
                 }
-                free(q); free(Kc); free(Vc); free(ks); free(vs); free(o); free(ref);
+                free(q); free(Kc); free(Vc); free(Kh); free(Vh); free(ks); free(vs); free(o); free(ref);
             }
     }
     for (int p = 0; p < KERN_PATH_COUNT; p++)
         if (g_ran[p] && (p == KERN_PATH_PORTABLE || want_path(p)))
             printf("    attention %-11s max |err| vs double = %.2e (bound 1e-5, |v| <= 1)\n",
                    kern_path_name(p), worst[p]);
+}
+
+/* A batch of rows (kern_attention_rows_path: head group by head group across
+ * rows, two caches, mixed windows and own keys) gives each row the bits of
+ * kern_attention_row_path on its own, on every path and thread count. */
+static void attention_rows_batch(void **state)
+{
+    (void)state;
+    const int H = 12, Hkv = 3, D = 72, T = 260, n = 37, HD = H * D, KVW = Hkv * D;
+    size_t cache = (size_t)Hkv * T * D;
+    float *K = malloc(2 * cache * 4), *V = malloc(2 * cache * 4), *q = malloc((size_t)n * HD * 4);
+    float *self = malloc((size_t)n * KVW * 4), *o = malloc((size_t)n * HD * 4), *o1 = malloc((size_t)HD * 4);
+    kern_att_row *rows = malloc((size_t)n * sizeof *rows);
+    for (size_t i = 0; i < 2 * cache; i++) { K[i] = frand(); V[i] = frand(); }
+    for (size_t i = 0; i < (size_t)n * HD; i++) q[i] = frand() * 3;
+    for (size_t i = 0; i < (size_t)n * KVW; i++) self[i] = frand();
+    float scale = 1.0f / sqrtf((float)D);
+    for (int i = 0; i < n; i++) {
+        int hi = (i * 97) % T, own = i % 3 != 0 || hi == 0, lo = i % 5 == 4 ? hi / 2 : 0;
+        rows[i] = (kern_att_row){o + (size_t)i * HD, q + (size_t)i * HD,
+                                 {K + (i & 1) * cache, V + (i & 1) * cache, (size_t)D, (size_t)T * D},
+                                 lo, hi, own ? self + (size_t)i * KVW : NULL, own ? self + (size_t)i * KVW : NULL};
+    }
+    for (int p = 0; p < KERN_PATH_COUNT; p++) {
+        if (p != KERN_PATH_PORTABLE && !want_path(p)) continue;
+        for (int threads = 0; threads <= 1; threads++) {
+            kern_set_threads(threads);
+            memset(o, 0, (size_t)n * HD * 4);
+            kern_attention_rows_path(rows, n, H, Hkv, D, scale, p);
+            kern_set_threads(0);
+            for (int i = 0; i < n; i++) {
+                const kern_att_row *r = &rows[i];
+                kern_attention_row_path(o1, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, p);
+                if (memcmp(o1, r->out, (size_t)HD * 4) != 0)
+                    fail_msg("attention batch %s, %d thread(s): row %d (lo %d hi %d) differs from the row alone",
+                             kern_path_name(p), threads ? threads : kern_get_threads(), i, r->lo, r->hi);
+            }
+        }
+    }
+    free(K); free(V); free(q); free(self); free(o); free(o1); free(rows);
 }
 
 static void swiglu_paths(void **state)
@@ -654,6 +709,7 @@ int main(void)
         T(matmul_bf16_mode),
         T(matmul_dnnl_f32),
         T(attention_paths),
+        T(attention_rows_batch),
         T(swiglu_paths),
         T(override_env),
         cmocka_unit_test(paths_reported),
