@@ -631,18 +631,19 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)T * H * D; i++) q[i] = frand();
         float sc = 1.0f / sqrtf((float)D);
         const kern_kv kv = {Kc, Vc, (size_t)D, (size_t)TD * D}; /* head-major, as contexts hold it */
-        printf("\n== attention (kern_attention_row_path), H=%d Hkv=%d D=%d, best of %d\n", H, Hkv, D, g_reps);
+        kern_att_row *rows = malloc((size_t)T * sizeof *rows); /* prefill: row i attends keys 0..i-1 and its own */
+        for (int i = 0; i < T; i++)
+            rows[i] = (kern_att_row){o + (size_t)i * H * D, q + (size_t)i * H * D, kv, 0, i, Kc + (size_t)i * kvw,
+                                     Vc + (size_t)i * kvw};
+        printf("\n== attention (prefill: kern_attention_rows_path, decode: kern_attention_row_path), H=%d Hkv=%d"
+               " D=%d, best of %d\n", H, Hkv, D, g_reps);
         printf("%-12s %37s %37s\n", "path", "prefill 300 rows (causal)", "decode 1 row, 4096 keys");
         for (int p = 0; p < KERN_PATH_AVX512_BF16; p++) {
             if (!kern_path_available(p)) continue;
             double tp = 1e30, td = 1e30, cp = 1e30, cd = 1e30;
             for (int r = 0; r <= g_reps; r++) {
                 double t0 = now(), c0 = cputime();
-                #pragma omp parallel for schedule(dynamic, 1)
-                for (int i = 0; i < T; i++)
-                    kern_attention_row_path(o + (size_t)i * H * D, q + (size_t)i * H * D, &kv, 0, i,
-                                            Kc + (size_t)i * kvw, Vc + (size_t)i * kvw, H, Hkv, D, sc,
-                                            (kern_path)p);
+                kern_attention_rows_path(rows, T, H, Hkv, D, sc, (kern_path)p);
                 double t1 = now(), c1 = cputime();
                 kern_attention_row_path(o, q, &kv, 0, TD - 1, Kc + (size_t)(TD - 1) * kvw,
                                         Vc + (size_t)(TD - 1) * kvw, H, Hkv, D, sc, (kern_path)p);
@@ -657,7 +658,7 @@ int main(int argc, char **argv)
                    tp * 1e3, fp / tp / 1e9, fp / cp / 1e9, td * 1e3, fd / td / 1e9, fd / cd / 1e9);
             printf("R attn %s %.6f %.6f\n", kern_path_name(p), tp, td);
         }
-        free(Kc); free(Vc); free(q); free(o);
+        free(Kc); free(Vc); free(q); free(o); free(rows);
     }
 
     /* bf16 speed mode accuracy, Qwen2-0.5B unembedding shape */

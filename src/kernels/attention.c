@@ -59,18 +59,19 @@ void kern_attention_row_portable(float *out, const float *q, const kern_kv *kv, 
     }
 }
 
-/* Work units of one row on a path: heads (portable) or kv-group head chunks. */
+/* Work units of one row on a path: heads (portable) or kv-group head chunks;
+ * prefetch: the keys stream from memory (kern_simd.inc, ATT_BLK). */
 static void att_units(kern_path path, float *out, const float *q, const kern_kv *kv, int lo, int hi,
                       const float *k_self, const float *v_self, int H, int Hkv, int D, float scale,
-                      int u0, int u1)
+                      int u0, int u1, int prefetch)
 {
     switch (path) {
     case KERN_PATH_AVX512:
     case KERN_PATH_AVX512_BF16:
-        kern_attention_units_avx512(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        kern_attention_units_avx512(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1, prefetch);
         break;
     case KERN_PATH_AVX2:
-        kern_attention_units_avx2(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        kern_attention_units_avx2(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1, prefetch);
         break;
     default:
         kern_attention_row_portable(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
@@ -100,10 +101,10 @@ void kern_attention_row_path(float *out, const float *q, const kern_kv *kv, int 
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads();
             att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, nu * t / T,
-                      nu * (t + 1) / T);
+                      nu * (t + 1) / T, 1);
         }
     } else {
-        att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, 0, nu);
+        att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, 0, nu, 1);
     }
 }
 
@@ -124,6 +125,6 @@ void kern_attention_rows_path(const kern_att_row *rows, int n, int H, int Hkv, i
     for (long it = 0; it < items; it++) {
         const kern_att_row *r = &rows[it % n];
         int u = (int)(it / n);
-        att_units(path, r->out, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, u, u + 1);
+        att_units(path, r->out, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, u, u + 1, 0);
     }
 }

@@ -58,7 +58,7 @@ void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
                               const kern_tune *tu, int bf16act);                             \
     void kern_attention_units_##S(float *out, const float *q, const kern_kv *kv, int lo,     \
                                   int hi, const float *k_self, const float *v_self, int H,   \
-                                  int Hkv, int D, float scale, int u0, int u1);              \
+                                  int Hkv, int D, float scale, int u0, int u1, int prefetch);\
     void kern_swiglu_##S(float *y, const float *g, const float *u, size_t n);
 KERN_DECLARE_SIMD(avx2)
 KERN_DECLARE_SIMD(avx512)

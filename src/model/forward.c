@@ -84,8 +84,9 @@ int clens_ctx_new(clens_ctx **out, clens_model *m, int n_seq, int n_ctx, int max
     ctx->prefill_rows = clens_calloc(R, sizeof(clens_row));
     ctx->rope_cs = clens_calloc((size_t)c->head_dim, sizeof(float));
     ctx->att_rows = clens_calloc(R, sizeof(kern_att_row));
-    if (!ctx->att_rows || !ctx->next_len || !ctx->prefill_rows || !ctx->rope_cs || !ctx->seq_len || !ctx->k_cache || !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v ||
-        !ctx->z || !ctx->g || !ctx->u || !ctx->norm_row || !ctx->row_ids) {
+    if (!ctx->att_rows || !ctx->next_len || !ctx->prefill_rows || !ctx->rope_cs || !ctx->seq_len || !ctx->k_cache ||
+        !ctx->v_cache || !ctx->x || !ctx->h || !ctx->q || !ctx->k || !ctx->v || !ctx->z || !ctx->g || !ctx->u ||
+        !ctx->norm_row || !ctx->row_ids) {
         clens_ctx_free(ctx);
         return clens_err(err, CLENS_E_NOMEM, "context: out of memory for %d sequences x %d tokens (KV cache %.1f MiB)",
                          n_seq, n_ctx, 2.0 * kv * sizeof(float) / (1 << 20));
@@ -279,7 +280,8 @@ static int forward_rows(clens_ctx *ctx, const clens_row *rows, int n, const clen
         for (int i = 0; i < act; i++)
             if (rows[i].commit)
                 for (int g = 0; g < Hkv; g++) {
-                    size_t off = ctx_kv_offset(ctx, rows[i].seq, l, g, rows[i].pos), at = (size_t)i * KVW + (size_t)g * D;
+                    size_t off = ctx_kv_offset(ctx, rows[i].seq, l, g, rows[i].pos);
+                    size_t at = (size_t)i * KVW + (size_t)g * D;
                     memcpy(ctx->k_cache + off, ctx->k + at, sizeof(float) * D);
                     memcpy(ctx->v_cache + off, ctx->v + at, sizeof(float) * D);
                 }
