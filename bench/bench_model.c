@@ -223,17 +223,27 @@ static bench_span weight_span(const kern_weight *w)
     return (bench_span){w->data, (size_t)w->N * w->K * esz};
 }
 
-/* The weight bytes one decode token reads (every layer's matrices and the
- * unembedding), as spans of the mapped tensors. */
-static int decode_spans(const clens_model *m, bench_span *sp, int cap)
+/* The bytes one decode token reads after a T-token prompt: every layer's
+ * matrices and the unembedding (spans of the mapped tensors), then the T
+ * cached keys and values of each layer and kv head (sequence 0). sp holds
+ * 8 * layers + 1 + 2 * layers * kv heads spans. */
+static int decode_spans(const clens_model *m, const clens_ctx *ctx, int T, bench_span *sp)
 {
+    const model_config *c = &m->cfg;
     int n = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
+    for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         const kern_weight *ws[] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-        for (int j = 0; j < 7 && n < cap; j++) sp[n++] = weight_span(ws[j]);
+        for (int j = 0; j < 7; j++) sp[n++] = weight_span(ws[j]);
     }
-    if (n < cap) sp[n++] = weight_span(&m->lm_head);
+    sp[n++] = weight_span(&m->lm_head);
+    size_t kv_bytes = (size_t)T * c->head_dim * sizeof(float);
+    for (int l = 0; l < c->n_layers; l++)
+        for (int g = 0; g < c->n_kv_heads; g++) {
+            size_t at = ctx_kv_offset(ctx, 0, l, g, 0);
+            sp[n++] = (bench_span){(const char *)(ctx->k_cache + at), kv_bytes};
+            sp[n++] = (bench_span){(const char *)(ctx->v_cache + at), kv_bytes};
+        }
     return n;
 }
 
@@ -260,6 +270,7 @@ int main(int argc, char **argv)
     clens_ctx *ctx = NULL;
     float *logits = NULL;
     int32_t *ids = NULL;
+    bench_span *spans = NULL;
     int status = 1;
 
     clens_mem mem0 = clens_mem_usage();
@@ -361,11 +372,15 @@ int main(int argc, char **argv)
     double warm_decode = 0;
     int first_tok = argmax(logits, V);
     /* issue 24 item 5: after each timed decode pass the bandwidth loop reads
-     * the same weight bytes (the better of 1 and 16 streams per thread); the
-     * pass's GB/s over the loop's, paired in time, because this VM's
-     * bandwidth drifts by up to 2x within minutes. */
-    static bench_span spans[8 * MAX_LAYERS + 1];
-    int n_spans = decode_spans(m, spans, (int)(sizeof spans / sizeof spans[0]));
+     * the same bytes, weights and KV cache (the better of 1 and 16 streams
+     * per thread); the pass's GB/s over the loop's, paired in time, because
+     * this VM's bandwidth drifts by up to 2x within minutes. */
+    spans = malloc((8 * (size_t)L + 1 + 2 * (size_t)L * m->cfg.n_kv_heads) * sizeof *spans);
+    if (!spans) {
+        fprintf(stderr, "bench_model: out of memory\n");
+        goto done;
+    }
+    int n_spans = decode_spans(m, ctx, T, spans);
     double pair_frac[64];
     int n_pair = 0;
     if (o.decode > 0) {
@@ -466,8 +481,8 @@ int main(int argc, char **argv)
                            1e3 * best_d.blocks / L);
         printf("]\n");
         if (n_pair)
-            printf("    decode vs the bandwidth loop reading the same %.2f GB of weights right after each pass: "
-                   "%.1f%% (median of %d pass%s)\n", spans_bytes(spans, n_spans) / 1e9, 100 * dec_pair, n_pair,
+            printf("    decode vs the bandwidth loop reading the same %.2f GB of weights and KV cache right after each "
+                   "pass: %.1f%% (median of %d pass%s)\n", spans_bytes(spans, n_spans) / 1e9, 100 * dec_pair, n_pair,
                    n_pair > 1 ? "es" : "");
     }
     printf("  memory: peak RSS %.2f GB (weights %.2f GB, excess %+.2f GB), now file %.2f GB anon %.2f GB; "
@@ -537,6 +552,7 @@ int main(int argc, char **argv)
 fail:
     fprintf(stderr, "bench_model: %s\n", err.msg);
 done:
+    free(spans);
     free(ids);
     free(logits);
     clens_ctx_free(ctx);

@@ -38,6 +38,7 @@ BUDGET=${BENCH_PHASE_BUDGET_S:-40}
 ONLY="qwen2-0.5b,qwen2-7b,olmo3-7b"
 MATMUL=auto
 TORCH=1
+LONG=1500
 FULL7B=0
 CLEAN=0
 
@@ -54,6 +55,8 @@ Model-level benchmark: clens prefill/decode on random-weight models of real shap
   --only LIST      models, comma list of qwen2-0.5b,qwen2-7b,olmo3-7b, or none (string, default all)
   --matmul MODE    default|bf16|both|auto (string, default auto: both where avx512_bf16 exists)
   --no-torch       skip the PyTorch side (flag)
+  --long N         also an N-token prompt on the OLMo-3-7B shape (MHA: the most KV cache per token),
+                   8 decode steps, one timed pass each side (int, default 1500; 0 = off)
   --full-7b-rss    also generate the full 28-layer Qwen2-7B shape (15 GB, needs >= 20 GB free
                    disk), measure peak RSS after a 32-token prefill + 8 decode steps, delete it
                    (flag, rulings R11; off by default)
@@ -75,13 +78,14 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?}; shift 2 ;;
     --matmul) MATMUL=${2:?}; shift 2 ;;
     --no-torch) TORCH=0; shift ;;
+    --long) LONG=${2:?}; shift 2 ;;
     --full-7b-rss) FULL7B=1; shift ;;
     --clean) CLEAN=1; shift ;;
     --help|-h) usage; exit 0 ;;
     *) echo "bench/model.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for v in "$LAYERS" "$TOKENS" "$DECODE" "$REPS"; do
+for v in "$LAYERS" "$TOKENS" "$DECODE" "$REPS" "$LONG"; do
   case "$v" in ''|*[!0-9]*) echo "bench/model.sh: expected a non-negative integer, got '$v'" >&2; exit 2 ;; esac
 done
 [ "$LAYERS" -ge 1 ] && [ "$TOKENS" -ge 1 ] && [ "$REPS" -ge 1 ] || { echo "bench/model.sh: --layers, --tokens, --reps must be >= 1" >&2; exit 2; }
@@ -209,6 +213,21 @@ for spec in "${MODELS[@]}"; do
   fi
 done
 
+# A long prompt (reasoning traces run to thousands of tokens): attention and the
+# KV cache's layout weigh there (docs/perf.md section 6). OLMo-3-7B's shape, its
+# folder made above; a label of its own so that the table shows it as a row.
+if [ "$LONG" -gt 0 ] && [[ ",$ONLY," == *",olmo3-7b,"* ]]; then
+  name=olmo3-7b-${LAYERS}l
+  echo "-- $name, long prompt: $LONG tokens, 8 decode steps, one pass after a warm-up"
+  run_json "bench_model $name long" "$BIN" --model "$D/$name" --label "$name-long" --tokens "$LONG" \
+    --decode 8 --reps 1 --threads 2 --matmul default --full-layers 32 --json
+  if [ $TORCH = 1 ]; then
+    run_json "torch $name long" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" tools/bench_torch_model.py \
+      --model "$D/$name" --label "$name-long" --dtype fp32 --tokens "$LONG" --decode 8 --reps 1 --threads 2 \
+      --full-layers 32 --json
+  fi
+fi
+
 if [ $FULL7B = 1 ]; then
   F7=$D/qwen2-7b-full
   echo "-- full Qwen2-7B shape, peak RSS (rulings R11: 32-token prefill + 8 decode steps)"
@@ -320,8 +339,9 @@ for (lb, mode), r in clens.items():
         continue
     # issue 24 item 5: decode against the better bandwidth loop (one stream or 16
     # interleaved streams per thread), 0.5B and 7B shapes; the figure paired in
-    # time with the loop over the same weight bytes where bench_model gives it
-    fb, how = r.get("decode_frac_loop_paired"), "the better bandwidth loop on the same weight bytes, paired in time"
+    # time with the loop over the same bytes (weights, KV cache) where bench_model gives it
+    fb = r.get("decode_frac_loop_paired")
+    how = "the better bandwidth loop on the same bytes (weights, KV cache), paired in time"
     if fb is None:
         fb, how = r.get("decode_frac_bw"), "the better bandwidth loop (1 or 16 interleaved streams)"
     print("  %s %s: decode %s of %s -> >= 85%%: %s"
