@@ -118,13 +118,28 @@ void kern_attention_rows_path(const kern_att_row *rows, int n, int H, int Hkv, i
                               kern_path path)
 {
     path = kern_path_available(path) ? path : KERN_PATH_PORTABLE;
-    long nu = att_n_units(path, H, Hkv), items = nu * n;
+    /* SIMD paths: tiles of KERN_ATT_TILE neighbouring rows share key blocks */
+    int tile = path == KERN_PATH_PORTABLE ? 1 : KERN_ATT_TILE, nt_rows = (n + tile - 1) / tile;
+    long nu = att_n_units(path, H, Hkv), items = nu * nt_rows;
     int nt = kern_get_threads();
-    /* item u * n + i: unit u of row i, so that neighbouring items share a unit's keys */
+    /* item u * nt_rows + t: unit u of tile t, so that neighbouring items share a unit's keys */
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && items > 1)
     for (long it = 0; it < items; it++) {
-        const kern_att_row *r = &rows[it % n];
-        int u = (int)(it / n);
-        att_units(path, r->out, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, u, u + 1, 0);
+        int u = (int)(it / nt_rows), t = (int)(it % nt_rows), r0 = t * tile;
+        int m = n - r0 < tile ? n - r0 : tile;
+        const kern_att_row *r = &rows[r0];
+        switch (path) {
+        case KERN_PATH_AVX512:
+        case KERN_PATH_AVX512_BF16:
+            kern_attention_tile_avx512(r, m, H, Hkv, D, scale, u);
+            break;
+        case KERN_PATH_AVX2:
+            kern_attention_tile_avx2(r, m, H, Hkv, D, scale, u);
+            break;
+        default:
+            att_units(path, r->out, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, u, u + 1,
+                      0);
+            break;
+        }
     }
 }

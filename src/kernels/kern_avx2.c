@@ -8,7 +8,9 @@
 #include "kernels/kernels.h"
 #include "kernels/kern_internal.h"
 
+#include <assert.h>
 #include <immintrin.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #define DOT_MB 3
 #define GEMV_NB 6   /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
 #define GEMV_PF 384 /* bytes ahead in each of them */
+#define ATT_MR 2   /* query rows sharing each value load (kern_simd.inc att_values) */
 #define DOT_NB 3
 #define UNROLL _Pragma("GCC unroll 16")
 #define SFX(n) n##_avx2

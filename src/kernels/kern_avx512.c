@@ -8,9 +8,12 @@
 #include "kernels/kernels.h"
 #include "kernels/kern_internal.h"
 
+#include <assert.h>
 #include <immintrin.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #define KT __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 /* The bf16 speed mode's micro-kernel (vdpbf16ps), run only on AVX512-BF16 CPUs. */
@@ -38,6 +41,7 @@
 #define DOT_NB AVX512_DOT_NB
 #define GEMV_NB 6   /* rows of W in flight at M = 1 (kern_simd.inc gemv_tile) */
 #define GEMV_PF 384 /* bytes ahead in each of them */
+#define ATT_MR 4   /* query rows sharing each value load (kern_simd.inc att_values) */
 #define UNROLL _Pragma("GCC unroll 16")
 #define SFX(n) n##_avx512
 

@@ -40,8 +40,10 @@ void kern_matmul_portable(float *Y, const float *X, const kern_weight *W, const 
 void kern_attention_row_portable(float *out, const float *q, const kern_kv *kv, int lo, int hi,
                                  const float *k_self, const float *v_self, int H, int Hkv, int D,
                                  float scale, int h0, int h1);
-/* Query heads of one kv group processed together by the SIMD attention. */
+/* Query heads of one kv group processed together by the SIMD attention, and
+ * rows of a batch that share its key blocks (kern_attention_rows_path). */
 #define KERN_ATT_RCH 8
+#define KERN_ATT_TILE 4
 void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
 
 /* kern_avx2.c / kern_avx512.c (from kern_simd.inc). */
@@ -59,6 +61,8 @@ void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
     void kern_attention_units_##S(float *out, const float *q, const kern_kv *kv, int lo,     \
                                   int hi, const float *k_self, const float *v_self, int H,   \
                                   int Hkv, int D, float scale, int u0, int u1, int prefetch);\
+    void kern_attention_tile_##S(const kern_att_row *rows, int n, int H, int Hkv, int D,     \
+                                 float scale, int u);                                        \
     void kern_swiglu_##S(float *y, const float *g, const float *u, size_t n);
 KERN_DECLARE_SIMD(avx2)
 KERN_DECLARE_SIMD(avx512)

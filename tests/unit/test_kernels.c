@@ -552,8 +552,11 @@ static void attention_paths(void **state)
 }
 
 /* A batch of rows (kern_attention_rows_path: head group by head group across
- * rows, two caches, mixed windows and own keys) gives each row the bits of
- * kern_attention_row_path on its own, on every path and thread count. */
+ * rows, tiles of neighbouring rows sharing key blocks) gives each row the bits
+ * of kern_attention_row_path on its own, on every path and thread count:
+ * layout 0 two caches, mixed windows and own keys; 1 one cache read by rows
+ * of a prefill (each row its keys 0..pos); 2 one cache, own keys, some rows
+ * with a window (a tile then shares nothing). */
 static void attention_rows_batch(void **state)
 {
     (void)state;
@@ -566,10 +569,13 @@ static void attention_rows_batch(void **state)
     for (size_t i = 0; i < (size_t)n * HD; i++) q[i] = frand() * 3;
     for (size_t i = 0; i < (size_t)n * KVW; i++) self[i] = frand();
     float scale = 1.0f / sqrtf((float)D);
+    for (int layout = 0; layout < 3; layout++) {
     for (int i = 0; i < n; i++) {
-        int hi = (i * 97) % T, own = i % 3 != 0 || hi == 0, lo = i % 5 == 4 ? hi / 2 : 0;
+        int hi = (i * 97) % T, own = i % 3 != 0 || hi == 0, lo = i % 5 == 4 ? hi / 2 : 0, c = i & 1;
+        if (layout == 1) hi = 20 + 6 * i, own = 0, lo = 0, c = 0;
+        if (layout == 2) hi = T - 3 * i, own = 1, lo = i % 8 == 5 ? 30 : 0, c = 0;
         rows[i] = (kern_att_row){o + (size_t)i * HD, q + (size_t)i * HD,
-                                 {K + (i & 1) * cache, V + (i & 1) * cache, (size_t)D, (size_t)T * D},
+                                 {K + c * cache, V + c * cache, (size_t)D, (size_t)T * D},
                                  lo, hi, own ? self + (size_t)i * KVW : NULL, own ? self + (size_t)i * KVW : NULL};
     }
     for (int p = 0; p < KERN_PATH_COUNT; p++) {
@@ -583,10 +589,12 @@ static void attention_rows_batch(void **state)
                 const kern_att_row *r = &rows[i];
                 kern_attention_row_path(o1, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, p);
                 if (memcmp(o1, r->out, (size_t)HD * 4) != 0)
-                    fail_msg("attention batch %s, %d thread(s): row %d (lo %d hi %d) differs from the row alone",
-                             kern_path_name(p), threads ? threads : kern_get_threads(), i, r->lo, r->hi);
+                    fail_msg("attention batch %s, layout %d, %d thread(s): row %d (lo %d hi %d) differs from the "
+                             "row alone", kern_path_name(p), layout, threads ? threads : kern_get_threads(), i, r->lo,
+                             r->hi);
             }
         }
+    }
     }
     free(K); free(V); free(q); free(self); free(o); free(o1); free(rows);
 }
