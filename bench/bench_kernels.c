@@ -474,6 +474,53 @@ static void gemv_vs_loop(int reps)
     free(buf); free(x); free(y);
 }
 
+/* Attention (H query, Hkv kv heads of D) on an fp32 head-major KV cache of TD
+ * positions: prefill of T causal rows through kern_attention_rows_path (as a
+ * context's batch runs it) and one decode row over TD - 1 cached keys and its
+ * own; best of g_reps per path (portable only if with_portable: it is slow).
+ * Prints "R attn NAME PATH PREFILL_S DECODE_S" for tools/bench_torch.py. */
+static void attention_bench(const char *name, int H, int Hkv, int D, int T, int TD, int with_portable)
+{
+    size_t kvw = (size_t)Hkv * D;
+    float *Kc = malloc((size_t)TD * kvw * 4), *Vc = malloc((size_t)TD * kvw * 4);
+    float *q = malloc((size_t)T * H * D * 4), *o = malloc((size_t)T * H * D * 4);
+    kern_att_row *rows = malloc((size_t)T * sizeof *rows);
+    for (size_t i = 0; i < (size_t)TD * kvw; i++) { Kc[i] = frand(); Vc[i] = frand(); }
+    for (size_t i = 0; i < (size_t)T * H * D; i++) q[i] = frand();
+    float sc = 1.0f / sqrtf((float)D);
+    const kern_kv kv = {Kc, Vc, (size_t)D, (size_t)TD * D}; /* head-major, as contexts hold it */
+    for (int i = 0; i < T; i++) /* prefill: row i attends keys 0..i-1 and its own */
+        rows[i] = (kern_att_row){o + (size_t)i * H * D, q + (size_t)i * H * D, kv, 0, i, Kc + (size_t)i * kvw,
+                                 Vc + (size_t)i * kvw};
+    printf("\n== attention %s: H=%d Hkv=%d D=%d (prefill: kern_attention_rows_path, decode: "
+           "kern_attention_row_path), best of %d\n", name, H, Hkv, D, g_reps);
+    char ph[64], dh[64];
+    snprintf(ph, sizeof ph, "prefill %d rows (causal)", T);
+    snprintf(dh, sizeof dh, "decode 1 row, %d keys", TD);
+    printf("%-12s %37s %37s\n", "path", ph, dh);
+    for (int p = with_portable ? 0 : 1; p < KERN_PATH_AVX512_BF16; p++) {
+        if (!kern_path_available(p)) continue;
+        double tp = 1e30, td = 1e30, cp = 1e30, cd = 1e30;
+        for (int r = 0; r <= g_reps; r++) {
+            double t0 = now(), c0 = cputime();
+            kern_attention_rows_path(rows, T, H, Hkv, D, sc, (kern_path)p);
+            double t1 = now(), c1 = cputime();
+            kern_attention_row_path(o, q, &kv, 0, TD - 1, Kc + (size_t)(TD - 1) * kvw, Vc + (size_t)(TD - 1) * kvw,
+                                    H, Hkv, D, sc, (kern_path)p);
+            double t2 = now(), c2 = cputime();
+            if (r > 0 && t1 - t0 < tp) tp = t1 - t0;
+            if (r > 0 && t2 - t1 < td) td = t2 - t1;
+            if (r > 0 && (c1 - c0) / g_threads < cp) cp = (c1 - c0) / g_threads;
+            if (r > 0 && (c2 - c1) / g_threads < cd) cd = (c2 - c1) / g_threads;
+        }
+        double fp = 4.0 * H * D * (T * (T + 1) / 2.0), fd = 4.0 * H * D * TD;
+        printf("%-12s %9.3f ms %6.1f [%6.1f] GFLOP/s %9.3f ms %6.1f [%6.1f] GFLOP/s\n", kern_path_name(p),
+               tp * 1e3, fp / tp / 1e9, fp / cp / 1e9, td * 1e3, fd / td / 1e9, fd / cd / 1e9);
+        printf("R attn %s %s %.6f %.6f\n", name, kern_path_name(p), tp, td);
+    }
+    free(Kc); free(Vc); free(q); free(o); free(rows);
+}
+
 int main(int argc, char **argv)
 {
     int do_tune = 0, peaks_only = 0, bf16_small_only = 0, exact_only = 0, gemv_only = 0;
@@ -621,45 +668,10 @@ int main(int argc, char **argv)
     printf("R alt openblas_sgemm 300 %.6f %.2f %.6f\n", tb, fl300 / tb / 1e9, cbl);
     free(wf);
 
-    /* attention: Qwen2-0.5B heads (14 query, 2 kv, D 64), fp32 KV cache */
-    {
-        const int H = 14, Hkv = 2, D = 64, T = 300, TD = 4096;
-        size_t kvw = (size_t)Hkv * D;
-        float *Kc = malloc((size_t)TD * kvw * 4), *Vc = malloc((size_t)TD * kvw * 4);
-        float *q = malloc((size_t)T * H * D * 4), *o = malloc((size_t)T * H * D * 4);
-        for (size_t i = 0; i < (size_t)TD * kvw; i++) { Kc[i] = frand(); Vc[i] = frand(); }
-        for (size_t i = 0; i < (size_t)T * H * D; i++) q[i] = frand();
-        float sc = 1.0f / sqrtf((float)D);
-        const kern_kv kv = {Kc, Vc, (size_t)D, (size_t)TD * D}; /* head-major, as contexts hold it */
-        kern_att_row *rows = malloc((size_t)T * sizeof *rows); /* prefill: row i attends keys 0..i-1 and its own */
-        for (int i = 0; i < T; i++)
-            rows[i] = (kern_att_row){o + (size_t)i * H * D, q + (size_t)i * H * D, kv, 0, i, Kc + (size_t)i * kvw,
-                                     Vc + (size_t)i * kvw};
-        printf("\n== attention (prefill: kern_attention_rows_path, decode: kern_attention_row_path), H=%d Hkv=%d"
-               " D=%d, best of %d\n", H, Hkv, D, g_reps);
-        printf("%-12s %37s %37s\n", "path", "prefill 300 rows (causal)", "decode 1 row, 4096 keys");
-        for (int p = 0; p < KERN_PATH_AVX512_BF16; p++) {
-            if (!kern_path_available(p)) continue;
-            double tp = 1e30, td = 1e30, cp = 1e30, cd = 1e30;
-            for (int r = 0; r <= g_reps; r++) {
-                double t0 = now(), c0 = cputime();
-                kern_attention_rows_path(rows, T, H, Hkv, D, sc, (kern_path)p);
-                double t1 = now(), c1 = cputime();
-                kern_attention_row_path(o, q, &kv, 0, TD - 1, Kc + (size_t)(TD - 1) * kvw,
-                                        Vc + (size_t)(TD - 1) * kvw, H, Hkv, D, sc, (kern_path)p);
-                double t2 = now(), c2 = cputime();
-                if (r > 0 && t1 - t0 < tp) tp = t1 - t0;
-                if (r > 0 && t2 - t1 < td) td = t2 - t1;
-                if (r > 0 && (c1 - c0) / g_threads < cp) cp = (c1 - c0) / g_threads;
-                if (r > 0 && (c2 - c1) / g_threads < cd) cd = (c2 - c1) / g_threads;
-            }
-            double fp = 4.0 * H * D * (T * (T + 1) / 2.0), fd = 4.0 * H * D * TD;
-            printf("%-12s %9.3f ms %6.1f [%6.1f] GFLOP/s %9.3f ms %6.1f [%6.1f] GFLOP/s\n", kern_path_name(p),
-                   tp * 1e3, fp / tp / 1e9, fp / cp / 1e9, td * 1e3, fd / td / 1e9, fd / cd / 1e9);
-            printf("R attn %s %.6f %.6f\n", kern_path_name(p), tp, td);
-        }
-        free(Kc); free(Vc); free(q); free(o); free(rows);
-    }
+    /* attention: Qwen2-0.5B heads at 300 tokens; OLMo-3-7B's (every query head
+     * its own kv head: the most cache per token) at a 1500-token prompt */
+    attention_bench("qwen2-0.5b", 14, 2, 64, 300, 4096, 1);
+    attention_bench("olmo3-7b", 32, 32, 128, 1500, 1500, 0);
 
     /* bf16 speed mode accuracy, Qwen2-0.5B unembedding shape */
     if (kern_path_available(KERN_PATH_AVX512_BF16)) {

@@ -5,8 +5,10 @@
                                         (K=3584, N=18944; M=300, 64, 29, 16, 1), 2 threads,
                                         fp32 and bf16, best of 3 after a warm-up; prints
                                         "T torch <dtype> <M> <seconds> <GFLOP/s>" lines
+                                        and attention on bench_kernels' attention shapes:
+                                        "A torch <name> <prefill s> <decode s>" lines
   bench_torch.py --report C.txt T.txt   the ratio table from bench_kernels' "R " lines and
-                                        this script's "T " lines, all measured in the same run
+                                        this script's "T " / "A " lines, all measured in the same run
 
 bf16 is skipped on CPUs without avx512_bf16: PyTorch 1.13 has no fast bf16 kernels
 there (perf-notes.md: a Qwen2-0.5B forward takes 155 s in bf16 vs 4 s in fp32 on Zen 3),
@@ -21,6 +23,43 @@ import time
 
 K, N = 3584, 18944
 MS = [300, 64, 29, 16, 1]
+# bench_kernels' attention_bench shapes: name, H, Hkv, D, prefill rows T, decode keys TD
+ATT = [("qwen2-0.5b", 14, 2, 64, 300, 4096), ("olmo3-7b", 32, 32, 128, 1500, 1500)]
+
+
+def attention(torch, reps):
+    """fp32 causal attention as PyTorch 1.13 computes it on CPU (no fused kernel there):
+    q k^T, the causal mask, softmax, times v; kv heads expanded to the query heads
+    beforehand (not timed). Prefill of T rows, and one decode row over TD keys."""
+    g = torch.Generator().manual_seed(2)
+    for name, H, Hkv, D, T, TD in ATT:
+        rep = H // Hkv
+        q = torch.rand(H, T, D, generator=g) * 2 - 1
+        k = (torch.rand(Hkv, TD, D, generator=g) * 2 - 1).repeat_interleave(rep, 0)
+        v = (torch.rand(Hkv, TD, D, generator=g) * 2 - 1).repeat_interleave(rep, 0)
+        mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+        scale = D ** -0.5
+
+        def prefill():
+            s = torch.matmul(q, k[:, :T].transpose(1, 2)) * scale
+            s.masked_fill_(mask, float("-inf"))
+            return torch.matmul(torch.softmax(s, -1), v[:, :T])
+
+        def decode():
+            s = torch.matmul(q[:, :1], k.transpose(1, 2)) * scale
+            return torch.matmul(torch.softmax(s, -1), v)
+
+        best = []
+        for fn in (prefill, decode):
+            fn()
+            b = 1e30
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                fn()
+                b = min(b, time.perf_counter() - t0)
+            best.append(b)
+        print(f"A torch {name} {best[0]:.6f} {best[1]:.6f}")
+        sys.stdout.flush()
 
 
 def cpu_flags():
@@ -104,16 +143,19 @@ def run(quick):
             print(f"T torch {dt} {M} {best:.6f} {gf:.2f} {bestc:.6f}")
             sys.stdout.flush()
         del w, x_all
+    attention(torch, reps)
     print("torch libraries: " + ", ".join(blas_libs()))
 
 
 def report(cfile, tfile):
-    clens, torch_t, peaks, alt = {}, {}, {}, {}
+    clens, torch_t, peaks, alt, att_c, att_t = {}, {}, {}, {}, {}, {}
     for line in open(cfile):
         f = line.split()
         if not f or f[0] != "R":
             continue
-        if f[1] == "gemm":
+        if f[1] == "attn" and len(f) == 6:
+            att_c[(f[2], f[3])] = (float(f[4]), float(f[5]))
+        elif f[1] == "gemm":
             clens[(f[2], int(f[3]))] = (float(f[4]), float(f[7]) if len(f) > 7 else float(f[4]))
         elif f[1] == "peak":
             peaks[f[2]] = float(f[3])
@@ -123,6 +165,8 @@ def report(cfile, tfile):
         f = line.split()
         if len(f) >= 5 and f[0] == "T":
             torch_t[(f[2], int(f[3]))] = (float(f[4]), float(f[6]) if len(f) > 6 else float(f[4]))
+        elif len(f) == 5 and f[0] == "A":
+            att_t[f[2]] = (float(f[3]), float(f[4]))
     print(f"\n== clens vs PyTorch, same shapes (K={K}, N={N}), same run; "
           "ratio = PyTorch time / clens time (> 1: clens faster)")
     print("   clens fp32 paths read bf16 weights (2 bytes); PyTorch fp32 reads fp32 weights (4 bytes),"
@@ -141,6 +185,18 @@ def report(cfile, tfile):
                 continue
             print(f"{p:<12} {dt:<9} {M:>4} {c[0] * 1e3:>10.2f} {t[0] * 1e3:>10.2f} {t[0] / c[0]:>7.2f} "
                   f"[{t[1] / c[1]:>7.2f}]")
+    if att_c:
+        print("\n== attention, fp32, same run: clens (online softmax over the KV cache) vs PyTorch"
+              " (matmul, causal mask, softmax, matmul); ratio = PyTorch time / clens time")
+        print(f"{'shape':<11} {'clens path':<12} {'prefill ms':>10} {'torch ms':>9} {'ratio':>6} "
+              f"{'decode ms':>10} {'torch ms':>9} {'ratio':>6}")
+        for (name, p), (cp, cd) in att_c.items():
+            t = att_t.get(name)
+            if t is None:
+                print(f"{name:<11} {p:<12} {cp * 1e3:>10.2f} {'n/a':>9}")
+                continue
+            print(f"{name:<11} {p:<12} {cp * 1e3:>10.2f} {t[0] * 1e3:>9.2f} {t[0] / cp:>6.2f} "
+                  f"{cd * 1e3:>10.3f} {t[1] * 1e3:>9.3f} {t[1] / cd:>6.2f}")
 
 
 def main():
