@@ -557,6 +557,20 @@ static void attention_paths(void **state)
  * layout 0 two caches, mixed windows and own keys; 1 one cache read by rows
  * of a prefill (each row its keys 0..pos); 2 one cache, own keys, some rows
  * with a window (a tile then shares nothing). */
+/* Rows of layout (see attention_rows_batch) over caches K/V + c * cache. */
+static void rows_of_layout(kern_att_row *rows, int n, int layout, float *o, const float *q, const float *self,
+                           const float *K, const float *V, size_t cache, int T, int D, int HD, int KVW)
+{
+    for (int i = 0; i < n; i++) {
+        int hi = (i * 97) % T, own = i % 3 != 0 || hi == 0, lo = i % 5 == 4 ? hi / 2 : 0, c = i & 1;
+        if (layout == 1) hi = 20 + 6 * i, own = 0, lo = 0, c = 0;
+        if (layout == 2) hi = T - 3 * i, own = 1, lo = i % 8 == 5 ? 30 : 0, c = 0;
+        const float *ko = own ? self + (size_t)i * KVW : NULL;
+        rows[i] = (kern_att_row){o + (size_t)i * HD, q + (size_t)i * HD,
+                                 {K + c * cache, V + c * cache, (size_t)D, (size_t)T * D}, lo, hi, ko, ko};
+    }
+}
+
 static void attention_rows_batch(void **state)
 {
     (void)state;
@@ -570,31 +584,25 @@ static void attention_rows_batch(void **state)
     for (size_t i = 0; i < (size_t)n * KVW; i++) self[i] = frand();
     float scale = 1.0f / sqrtf((float)D);
     for (int layout = 0; layout < 3; layout++) {
-    for (int i = 0; i < n; i++) {
-        int hi = (i * 97) % T, own = i % 3 != 0 || hi == 0, lo = i % 5 == 4 ? hi / 2 : 0, c = i & 1;
-        if (layout == 1) hi = 20 + 6 * i, own = 0, lo = 0, c = 0;
-        if (layout == 2) hi = T - 3 * i, own = 1, lo = i % 8 == 5 ? 30 : 0, c = 0;
-        rows[i] = (kern_att_row){o + (size_t)i * HD, q + (size_t)i * HD,
-                                 {K + c * cache, V + c * cache, (size_t)D, (size_t)T * D},
-                                 lo, hi, own ? self + (size_t)i * KVW : NULL, own ? self + (size_t)i * KVW : NULL};
-    }
-    for (int p = 0; p < KERN_PATH_COUNT; p++) {
-        if (p != KERN_PATH_PORTABLE && !want_path(p)) continue;
-        for (int threads = 0; threads <= 1; threads++) {
-            kern_set_threads(threads);
-            memset(o, 0, (size_t)n * HD * 4);
-            kern_attention_rows_path(rows, n, H, Hkv, D, scale, p);
-            kern_set_threads(0);
-            for (int i = 0; i < n; i++) {
-                const kern_att_row *r = &rows[i];
-                kern_attention_row_path(o1, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, p);
-                if (memcmp(o1, r->out, (size_t)HD * 4) != 0)
-                    fail_msg("attention batch %s, layout %d, %d thread(s): row %d (lo %d hi %d) differs from the "
-                             "row alone", kern_path_name(p), layout, threads ? threads : kern_get_threads(), i, r->lo,
-                             r->hi);
+        rows_of_layout(rows, n, layout, o, q, self, K, V, cache, T, D, HD, KVW);
+        for (int p = 0; p < KERN_PATH_COUNT; p++) {
+            if (p != KERN_PATH_PORTABLE && !want_path(p)) continue;
+            for (int threads = 0; threads <= 1; threads++) {
+                kern_set_threads(threads);
+                memset(o, 0, (size_t)n * HD * 4);
+                kern_attention_rows_path(rows, n, H, Hkv, D, scale, p);
+                kern_set_threads(0);
+                for (int i = 0; i < n; i++) {
+                    const kern_att_row *r = &rows[i];
+                    kern_attention_row_path(o1, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale,
+                                            p);
+                    if (memcmp(o1, r->out, (size_t)HD * 4) != 0)
+                        fail_msg("attention batch %s, layout %d, %d thread(s): row %d (lo %d hi %d) differs from "
+                                 "the row alone", kern_path_name(p), layout, threads ? threads : kern_get_threads(),
+                                 i, r->lo, r->hi);
+                }
             }
         }
-    }
     }
     free(K); free(V); free(q); free(self); free(o); free(o1); free(rows);
 }
