@@ -638,9 +638,9 @@ int main(int argc, char **argv)
     if (kern_path_available(KERN_PATH_AVX512_BF16) && kern_bf16_impl_name()[0])
         printf("(avx512-bf16 large M: oneDNN %s; small M <= %d: vdpbf16ps dot form)\n",
                kern_bf16_impl_name(), kern_tune_params.small_m_bf16);
-    printf("(avx512: dot form (4x6 tiles, K chunks %d, %d rows of X per pass over W) %s;\n"
+    printf("(avx512: dot form (%dx%d tiles, K chunks %d, %d rows of X per pass over W) %s;\n"
            " avx2: dot form (3x3 tiles) at M <= %d, packed GEMM (6x16 tiles, kc %d, kcp %d) above)\n",
-           kern_tune_params.kdot, kern_tune_params.mdot,
+           kern_avx512_dot_tile[0], kern_avx512_dot_tile[1], kern_tune_params.kdot, kern_tune_params.mdot,
            kern_tune_params.small_m >= (1 << 20) ? "at every M" : "at small M, packed GEMM above",
            kern_tune_params.small_m_avx2, kern_tune_params.kc, kern_tune_params.kcp);
 

@@ -149,3 +149,5 @@ KTI vf v_exp(vf x)
 }
 
 #include "kernels/kern_simd.inc"
+
+const int kern_avx512_dot_tile[2] = {DOT_MB, DOT_NB};

@@ -26,6 +26,8 @@ typedef struct kern_tune {
                        * (docs/perf.md); > 0 overrides both (tests, benchmarks) */
 } kern_tune;
 extern kern_tune kern_tune_params;
+/* The AVX-512 dot form's register tile as built: rows of X, rows of W (kern_avx512.c). */
+extern const int kern_avx512_dot_tile[2];
 
 /* Thread-local growable scratch of the calling thread (slot 0..KERN_SCRATCH_SLOTS-1),
  * 64-byte aligned; grows only, so steady state allocates nothing. NULL if out of memory. */
