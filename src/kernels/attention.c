@@ -59,22 +59,23 @@ void kern_attention_row_portable(float *out, const float *q, const kern_kv *kv, 
     }
 }
 
-/* Work units of one row on a path: heads (portable) or kv-group head chunks;
- * prefetch: the keys stream from memory (kern_simd.inc, ATT_BLK). */
-static void att_units(kern_path path, float *out, const float *q, const kern_kv *kv, int lo, int hi,
-                      const float *k_self, const float *v_self, int H, int Hkv, int D, float scale,
-                      int u0, int u1, int prefetch)
+/* Work unit u of n rows: on the SIMD paths a tile (kern_attention_tile_*,
+ * n <= KERN_ATT_TILE; a single row is a tile of one), on the portable path
+ * query head u of each row in turn. */
+static void att_tile(kern_path path, const kern_att_row *r, int n, int H, int Hkv, int D, float scale, int u)
 {
     switch (path) {
     case KERN_PATH_AVX512:
     case KERN_PATH_AVX512_BF16:
-        kern_attention_units_avx512(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1, prefetch);
+        kern_attention_tile_avx512(r, n, H, Hkv, D, scale, u);
         break;
     case KERN_PATH_AVX2:
-        kern_attention_units_avx2(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1, prefetch);
+        kern_attention_tile_avx2(r, n, H, Hkv, D, scale, u);
         break;
     default:
-        kern_attention_row_portable(out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, u0, u1);
+        for (int i = 0; i < n; i++)
+            kern_attention_row_portable(r[i].out, r[i].q, &r[i].kv, r[i].lo, r[i].hi, r[i].k_self, r[i].v_self, H,
+                                        Hkv, D, scale, u, u + 1);
         break;
     }
 }
@@ -93,6 +94,7 @@ void kern_attention_row_path(float *out, const float *q, const kern_kv *kv, int 
                              float scale, kern_path path)
 {
     path = kern_path_available(path) ? path : KERN_PATH_PORTABLE;
+    const kern_att_row row = {out, q, *kv, lo, hi, k_self, v_self};
     int nu = att_n_units(path, H, Hkv);
     long work = (long)(hi - lo + 1) * H * D;
     int nt = kern_get_threads();
@@ -100,11 +102,10 @@ void kern_attention_row_path(float *out, const float *q, const kern_kv *kv, int 
         #pragma omp parallel num_threads(nt < nu ? nt : nu)
         {
             int t = omp_get_thread_num(), T = omp_get_num_threads();
-            att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, nu * t / T,
-                      nu * (t + 1) / T, 1);
+            for (int u = nu * t / T; u < nu * (t + 1) / T; u++) att_tile(path, &row, 1, H, Hkv, D, scale, u);
         }
     } else {
-        att_units(path, out, q, kv, lo, hi, k_self, v_self, H, Hkv, D, scale, 0, nu, 1);
+        for (int u = 0; u < nu; u++) att_tile(path, &row, 1, H, Hkv, D, scale, u);
     }
 }
 
@@ -118,8 +119,8 @@ void kern_attention_rows_path(const kern_att_row *rows, int n, int H, int Hkv, i
                               kern_path path)
 {
     path = kern_path_available(path) ? path : KERN_PATH_PORTABLE;
-    /* SIMD paths: tiles of KERN_ATT_TILE neighbouring rows share key blocks */
-    int tile = path == KERN_PATH_PORTABLE ? 1 : KERN_ATT_TILE, nt_rows = (n + tile - 1) / tile;
+    /* tiles of KERN_ATT_TILE neighbouring rows (sharing key blocks on the SIMD paths) */
+    int tile = KERN_ATT_TILE, nt_rows = (n + tile - 1) / tile;
     long nu = att_n_units(path, H, Hkv), items = nu * nt_rows;
     int nt = kern_get_threads();
     /* item u * nt_rows + t: unit u of tile t, so that neighbouring items share a unit's keys */
@@ -127,19 +128,6 @@ void kern_attention_rows_path(const kern_att_row *rows, int n, int H, int Hkv, i
     for (long it = 0; it < items; it++) {
         int u = (int)(it / nt_rows), t = (int)(it % nt_rows), r0 = t * tile;
         int m = n - r0 < tile ? n - r0 : tile;
-        const kern_att_row *r = &rows[r0];
-        switch (path) {
-        case KERN_PATH_AVX512:
-        case KERN_PATH_AVX512_BF16:
-            kern_attention_tile_avx512(r, m, H, Hkv, D, scale, u);
-            break;
-        case KERN_PATH_AVX2:
-            kern_attention_tile_avx2(r, m, H, Hkv, D, scale, u);
-            break;
-        default:
-            att_units(path, r->out, r->q, &r->kv, r->lo, r->hi, r->k_self, r->v_self, H, Hkv, D, scale, u, u + 1,
-                      0);
-            break;
-        }
+        att_tile(path, &rows[r0], m, H, Hkv, D, scale, u);
     }
 }

@@ -60,9 +60,6 @@ void kern_swiglu_portable(float *y, const float *g, const float *u, size_t n);
     void kern_matmul_gemm_##S(float *Y, const float *X, const kern_weight *W,                \
                               const float *bias, int M, float *Ap, int nthreads,             \
                               const kern_tune *tu, int bf16act);                             \
-    void kern_attention_units_##S(float *out, const float *q, const kern_kv *kv, int lo,     \
-                                  int hi, const float *k_self, const float *v_self, int H,   \
-                                  int Hkv, int D, float scale, int u0, int u1, int prefetch);\
     void kern_attention_tile_##S(const kern_att_row *rows, int n, int H, int Hkv, int D,     \
                                  float scale, int u);                                        \
     void kern_swiglu_##S(float *y, const float *g, const float *u, size_t n);
