@@ -1205,12 +1205,19 @@ typedef struct clens_capture_params {
 } clens_capture_params;
 
 CLENS_API clens_capture_params clens_capture_default_params(void);
+/* 1 when out_dir holds a finished capture (index.json, no journal). */
+CLENS_API int clens_capture_complete(const char *out_dir);
 
 /* `clens capture`: renders every pair for the model (the patch checks: equal
  * lengths, same final token; drops counted by reason), runs clean and
  * corrupted through clens_run_with_cache and writes out_dir/HOOK.npy
  * (float32 [rows][width], rows = (pair, clean|corrupted, position)),
- * index.json and settings.json (docs/probe.md). */
+ * index.json and settings.json (docs/probe.md). Resumable: each pair is
+ * committed to a journal in out_dir (capture.partial.jsonl / .f32) as it is
+ * done, so a killed capture rerun with the same settings and model continues
+ * after the last committed pair and ends with the files an uninterrupted run
+ * writes; a finished folder is left as it is. Other settings or another
+ * model (provenance) are refused (CLENS_E_STATE). */
 CLENS_API int clens_capture_pairs(clens_model *m, const clens_capture_params *p, const char *out_dir,
                                   void (*progress)(void *user, long done, long total, long kept), void *user,
                                   clens_error *err);

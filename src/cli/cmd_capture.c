@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -13,7 +14,10 @@ static void usage(FILE *f)
             "token), runs the clean and the corrupted prompt and writes, into DIR, one float32 .npy per\n"
             "hook ([rows][width], rows = (pair, clean|corrupted, position) in that order), index.json\n"
             "naming every row (pair id, candidate, label, y, position, token id and string) and\n"
-            "settings.json. Schema: docs/probe.md. numpy reads the arrays without clens.\n\n"
+            "settings.json. Schema: docs/probe.md. numpy reads the arrays without clens.\n"
+            "Each pair is committed to a journal in DIR as it is done (capture.partial.*): a killed\n"
+            "capture rerun with the same command continues after the last pair it committed and\n"
+            "writes what an uninterrupted run writes; a finished DIR is left as it is.\n\n"
             "  --pairs FILE      pairs.jsonl from `clens pairs` (required)\n"
             "  --out DIR         output folder (required; a rerun with other settings is refused)\n"
             "  --sites LIST      hook names, comma-separated: TransformerLens names, 'blocks.*.NAME' for\n"
@@ -85,8 +89,13 @@ int cmd_capture(int argc, char **argv)
     int rc = cli_open_model("capture", model, mm, (int)threads, &m);
     if (rc) return rc;
     clens_error err = {0};
+    int was_complete = clens_capture_complete(out);
+    char journal[4096];
+    snprintf(journal, sizeof journal, "%s/capture.partial.jsonl", out);
+    if (!quiet && access(journal, F_OK) == 0) fprintf(stderr, "capture: resuming from the journal %s\n", journal);
     rc = clens_capture_pairs(m, &p, out, quiet ? NULL : progress, NULL, &err) ? cli_fail("capture", &err) : 0;
-    if (!rc) printf("capture: wrote %s/index.json\n", out);
+    if (!rc && was_complete) printf("capture: %s/index.json is finished with these settings: nothing recomputed\n", out);
+    else if (!rc) printf("capture: wrote %s/index.json\n", out);
     clens_model_free(m);
     return rc;
 }

@@ -9,10 +9,15 @@
  * clens_run_with_cache and writes one float32 .npy per hook with rows
  * (pair, clean|corrupted, position) plus index.json naming every row.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/appendlog.h"
 #include "base/base.h"
 #include "formats/formats.h"
 #include "interp/probe_internal.h"
@@ -221,6 +226,177 @@ static int grow_append(float **buf, size_t *cap, size_t used_rows, const float *
     return 0;
 }
 
+int clens_capture_complete(const char *out_dir)
+{
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/index.json", out_dir);
+    snprintf(b, sizeof b, "%s/capture.partial.jsonl", out_dir);
+    return access(a, F_OK) == 0 && access(b, F_OK) != 0;
+}
+
+/* The rows and sequence entries of index.json for one side of a kept pair. */
+static void side_json(json_t *rows, json_t *seqs, const clens_tokenizer *tok, const clens_pair *pr, int side,
+                      const int32_t *ids, size_t T, const int *pos, int np, size_t first_row)
+{
+    json_t *sq = json_object(), *sid = json_array();
+    for (size_t t = 0; t < T; t++) json_array_append_new(sid, json_integer(ids[t]));
+    json_object_set_new(sq, "pair", json_string(pr->id));
+    json_object_set_new(sq, "label", json_string(side ? "corrupted" : "clean"));
+    json_object_set_new(sq, "first_row", json_integer((json_int_t)first_row));
+    json_object_set_new(sq, "ids", sid);
+    json_array_append_new(seqs, sq);
+    for (int k = 0; k < np; k++) {
+        json_t *r = json_object();
+        const char *ts = clens_tokenizer_id_to_token(tok, ids[pos[k]]);
+        json_object_set_new(r, "row", json_integer((json_int_t)(first_row + k)));
+        json_object_set_new(r, "pair", json_string(pr->id));
+        json_object_set_new(r, "candidate", json_integer(pr->candidate_index));
+        json_object_set_new(r, "label", json_string(side ? "corrupted" : "clean"));
+        json_object_set_new(r, "y", json_integer(side));
+        json_object_set_new(r, "position", json_integer(pos[k]));
+        json_object_set_new(r, "n_tokens", json_integer((json_int_t)T));
+        json_object_set_new(r, "token_id", json_integer(ids[pos[k]]));
+        json_object_set_new(r, "token", json_string(ts ? ts : ""));
+        json_array_append_new(rows, r);
+    }
+}
+
+/* The capture's journal (a killed capture resumes; docs/probe.md):
+ * capture.partial.f32 holds each kept pair's rows, hook after hook, appended
+ * and fdatasync'd before the pair's line in capture.partial.jsonl, the commit
+ * record ({"i", "pair", "drop"} or {"i", "pair", "T", "pos", "ids", "bytes"}),
+ * is appended with fsync. Rows past the last committed line are cut off on
+ * resume; both files go once index.json is written. */
+typedef struct capture_journal {
+    char log[4096], data[4096];
+    int fd;          /* the data file, open for appending */
+    size_t bytes;    /* committed bytes of it */
+} capture_journal;
+
+static int journal_write_rows(capture_journal *j, float *const *arr, const clens_cache *cache, size_t row0,
+                              int nrows, clens_error *err)
+{
+    size_t total = 0;
+    for (int e = 0; e < cache->n; e++) {
+        const char *p = (const char *)(arr[e] + row0 * (size_t)cache->entries[e].width);
+        size_t left = (size_t)nrows * cache->entries[e].width * sizeof(float);
+        total += left;
+        while (left) {
+            ssize_t w = write(j->fd, p, left);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int e2 = errno;
+                if (ftruncate(j->fd, (off_t)j->bytes) == 0) lseek(j->fd, (off_t)j->bytes, SEEK_SET);
+                return clens_err(err, CLENS_E_IO, "%s: write failed: %s", j->data, strerror(e2));
+            }
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (fdatasync(j->fd)) return clens_err(err, CLENS_E_IO, "%s: fdatasync failed: %s", j->data, strerror(errno));
+    j->bytes += total;
+    return CLENS_OK;
+}
+
+/* Opens the journal of out_dir and replays what it committed: the drops, the
+ * kept pairs' rows (into arr) and index.json entries, *n_rows, *kept and
+ * *start (the next pair to run). A journal that does not match the pairs or
+ * the hooks is refused, naming the file. */
+static int journal_open(capture_journal *j, const char *out_dir, const clens_pair *pairs, size_t n_pairs,
+                        const clens_tokenizer *tok, const clens_cache *cache, float **arr, size_t *cap, json_t *rows,
+                        json_t *seqs, json_t *drops, size_t *n_rows, long *kept, size_t *start, clens_error *err)
+{
+    snprintf(j->log, sizeof j->log, "%s/capture.partial.jsonl", out_dir);
+    snprintf(j->data, sizeof j->data, "%s/capture.partial.f32", out_dir);
+    char *data = NULL;
+    size_t len = 0, torn = 0, width = 0, off = 0, next = 0;
+    int rc = clens_appendlog_read(j->log, &data, &len, &torn, err);
+    if (rc) return rc;
+    for (int e = 0; e < cache->n; e++) width += (size_t)cache->entries[e].width;
+    j->fd = open(j->data, O_RDWR | O_CREAT, 0644);
+    struct stat st;
+    if (j->fd < 0 || fstat(j->fd, &st)) {
+        free(data);
+        return clens_err(err, CLENS_E_IO, "%s: %s", j->data, strerror(errno));
+    }
+    char *blk = NULL;
+    int *pos = NULL;
+    int32_t *ids = NULL;
+    long lineno = 0;
+    for (size_t at = 0; at < len && !rc;) {
+        char *nl = memchr(data + at, '\n', len - at);
+        size_t end = (size_t)(nl - data);
+        lineno++;
+        json_error_t je;
+        json_t *o = json_loadb(data + at, end - at, 0, &je);
+        at = end + 1;
+        json_t *jp = json_object_get(o, "pos"), *ji = json_object_get(o, "ids");
+        const char *id = json_string_value(json_object_get(o, "pair"));
+        const char *drop = json_string_value(json_object_get(o, "drop"));
+        json_int_t i = json_integer_value(json_object_get(o, "i"));
+        size_t np = json_array_size(jp), T = json_array_size(json_array_get(ji, 0));
+        size_t bytes = (size_t)json_integer_value(json_object_get(o, "bytes"));
+        if (!json_is_object(o) || i != (json_int_t)next || next >= n_pairs || !id || strcmp(id, pairs[next].id) != 0 ||
+            (!drop && (np == 0 || np > T || json_array_size(ji) != 2 || json_array_size(json_array_get(ji, 1)) != T ||
+                       bytes != 2 * np * width * sizeof(float))))
+            rc = clens_err(err, CLENS_E_FORMAT,
+                           "%s:%ld: not the journal of this capture (pair %zu of the pairs file is '%s'); "
+                           "delete %s and %s to start over", j->log, lineno, next, next < n_pairs ? pairs[next].id : "-",
+                           j->log, j->data);
+        else if (drop) {
+            json_t *c = json_object_get(drops, drop);
+            json_object_set_new(drops, drop, json_integer(c ? json_integer_value(c) + 1 : 1));
+        } else if (off + bytes > (size_t)st.st_size) {
+            rc = clens_err(err, CLENS_E_FORMAT, "%s: %lld bytes, but %s commits %zu; delete both to start over",
+                           j->data, (long long)st.st_size, j->log, off + bytes);
+        } else {
+            free(blk);
+            free(pos);
+            free(ids);
+            blk = malloc(bytes);
+            pos = malloc(np * sizeof *pos);
+            ids = malloc(2 * T * sizeof *ids);
+            if (!blk || !pos || !ids) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+            else if (pread(j->fd, blk, bytes, (off_t)off) != (ssize_t)bytes)
+                rc = clens_err(err, CLENS_E_IO, "%s: read failed", j->data);
+            for (size_t k = 0; k < np && !rc; k++) pos[k] = (int)json_integer_value(json_array_get(jp, k));
+            for (size_t k = 0; k < 2 * T && !rc; k++)
+                ids[k] = (int32_t)json_integer_value(json_array_get(json_array_get(ji, k / T), k % T));
+            for (size_t k = 0; k < np && !rc; k++)
+                if (pos[k] < 0 || (size_t)pos[k] >= T)
+                    rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: position %d outside the prompt", j->log, lineno, pos[k]);
+            const float *src = (const float *)blk;
+            for (int e = 0; e < cache->n && !rc; e++) {
+                if (grow_append(&arr[e], &cap[e], *n_rows, src, 2 * (int)np, cache->entries[e].width))
+                    rc = clens_err(err, CLENS_E_NOMEM, "out of memory for the captured rows");
+                src += 2 * np * (size_t)cache->entries[e].width;
+            }
+            if (!rc) {
+                for (int side = 0; side < 2; side++)
+                    side_json(rows, seqs, tok, &pairs[next], side, ids + side * T, T, pos, (int)np, *n_rows + side * np);
+                *n_rows += 2 * np;
+                ++*kept;
+                off += bytes;
+            }
+        }
+        json_decref(o);
+        next++;
+    }
+    free(blk);
+    free(pos);
+    free(ids);
+    free(data);
+    if (rc) return rc;
+    /* rows of a pair whose line never landed: cut, that pair runs again */
+    if ((size_t)st.st_size > off && ftruncate(j->fd, (off_t)off))
+        return clens_err(err, CLENS_E_IO, "%s: cannot cut to %zu bytes: %s", j->data, off, strerror(errno));
+    if (lseek(j->fd, (off_t)off, SEEK_SET) < 0)
+        return clens_err(err, CLENS_E_IO, "%s: %s", j->data, strerror(errno));
+    j->bytes = off;
+    *start = next;
+    return CLENS_OK;
+}
+
 int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const char *out_dir,
                         void (*progress)(void *user, long done, long total, long kept), void *user,
                         clens_error *err)
@@ -237,6 +413,7 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
     int *pos = NULL;
     int rc;
     char pairs_sha[65];
+    capture_journal jr = {.fd = -1};
     if (!pp->pairs_path) return clens_err(err, CLENS_E_ARG, "capture: no pairs file");
     if ((rc = clens_sha256_file_hex(pp->pairs_path, pairs_sha, err))) goto done;
     if ((rc = clens_pairs_read_jsonl(pp->pairs_path, &pairs, &n_pairs, err))) goto done;
@@ -260,15 +437,22 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
     json_object_set_new(settings, "limit", json_integer(pp->limit));
     json_object_set_new(settings, "max_tokens", json_integer(pp->max_tokens));
     if ((rc = probe_settings_open(out_dir, settings, run_provenance_json(m, tok, tmpl), err))) goto done;
+    if (clens_capture_complete(out_dir)) goto done; /* the same settings, finished: nothing to redo */
 
     arr = calloc((size_t)cache.n, sizeof *arr);
     cap = calloc((size_t)cache.n, sizeof *cap);
     int maxT = pp->max_tokens > 0 ? pp->max_tokens : in->max_pos;
     pos = malloc(sizeof(int) * (size_t)(maxT > 0 ? maxT : 1));
     if (!arr || !cap || !pos || !rows || !drops) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto done; }
-    size_t n_rows = 0;
+    size_t n_rows = 0, row_width = 0;
     long kept = 0;
-    for (size_t i = 0; i < n_pairs && (pp->limit <= 0 || kept < pp->limit); i++) {
+    for (int e = 0; e < cache.n; e++) row_width += (size_t)cache.entries[e].width;
+    size_t start = 0;
+    if ((rc = journal_open(&jr, out_dir, pairs, n_pairs, tok, &cache, arr, cap, rows, seqs, drops, &n_rows, &kept,
+                           &start, err)))
+        goto done;
+    if (start && progress) progress(user, (long)start, (long)n_pairs, kept);
+    for (size_t i = start; i < n_pairs && (pp->limit <= 0 || kept < pp->limit); i++) {
         const char *reason = NULL;
         int32_t *ids[2] = {NULL, NULL};
         size_t T = 0;
@@ -277,37 +461,44 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
             goto done;
         int np = reason ? 0 : pair_positions(pp->positions, ids[0], ids[1], (int)T, pos);
         if (!reason && np == 0) reason = "identical";
+        json_t *line = json_object();
+        json_object_set_new(line, "i", json_integer((json_int_t)i));
+        json_object_set_new(line, "pair", json_string(pairs[i].id));
         if (reason) {
             json_t *c = json_object_get(drops, reason);
             json_object_set_new(drops, reason, json_integer(c ? json_integer_value(c) + 1 : 1));
+            json_object_set_new(line, "drop", json_string(reason));
         }
-        for (int side = 0; side < 2 && !reason; side++) {
+        for (int side = 0; side < 2 && !reason && !rc; side++) {
             if ((rc = clens_run_with_cache(m, ids[side], (int)T, pos, np, &cache, NULL, err))) break;
-            json_t *sq = json_object(), *sid = json_array();
-            for (size_t t = 0; t < T; t++) json_array_append_new(sid, json_integer(ids[side][t]));
-            json_object_set_new(sq, "pair", json_string(pairs[i].id));
-            json_object_set_new(sq, "label", json_string(side ? "corrupted" : "clean"));
-            json_object_set_new(sq, "first_row", json_integer((json_int_t)n_rows));
-            json_object_set_new(sq, "ids", sid);
-            json_array_append_new(seqs, sq);
             for (int e = 0; e < cache.n && !rc; e++)
-                if (grow_append(&arr[e], &cap[e], n_rows, cache.entries[e].data, np, cache.entries[e].width))
+                if (grow_append(&arr[e], &cap[e], n_rows + (size_t)side * np, cache.entries[e].data, np,
+                                cache.entries[e].width))
                     rc = clens_err(err, CLENS_E_NOMEM, "out of memory for the captured rows");
-            for (int k = 0; k < np && !rc; k++) {
-                json_t *r = json_object();
-                const char *ts = clens_tokenizer_id_to_token(tok, ids[side][pos[k]]);
-                json_object_set_new(r, "row", json_integer((json_int_t)(n_rows + k)));
-                json_object_set_new(r, "pair", json_string(pairs[i].id));
-                json_object_set_new(r, "candidate", json_integer(pairs[i].candidate_index));
-                json_object_set_new(r, "label", json_string(side ? "corrupted" : "clean"));
-                json_object_set_new(r, "y", json_integer(side));
-                json_object_set_new(r, "position", json_integer(pos[k]));
-                json_object_set_new(r, "n_tokens", json_integer((json_int_t)T));
-                json_object_set_new(r, "token_id", json_integer(ids[side][pos[k]]));
-                json_object_set_new(r, "token", json_string(ts ? ts : ""));
-                json_array_append_new(rows, r);
+        }
+        if (!reason && !rc) {
+            json_t *pj = json_array(), *ij = json_array();
+            for (int k = 0; k < np; k++) json_array_append_new(pj, json_integer(pos[k]));
+            for (int side = 0; side < 2; side++) {
+                json_t *a = json_array();
+                for (size_t t = 0; t < T; t++) json_array_append_new(a, json_integer(ids[side][t]));
+                json_array_append_new(ij, a);
             }
-            n_rows += np;
+            json_object_set_new(line, "pos", pj);
+            json_object_set_new(line, "ids", ij);
+            json_object_set_new(line, "bytes", json_integer((json_int_t)(2 * (size_t)np * row_width * sizeof(float))));
+            rc = journal_write_rows(&jr, arr, &cache, n_rows, 2 * np, err);
+        }
+        if (!rc) {
+            char *txt = json_dumps(line, JSON_COMPACT);
+            rc = txt ? clens_append_line_durable(jr.log, txt, err) : clens_err(err, CLENS_E_NOMEM, "out of memory");
+            free(txt);
+        }
+        json_decref(line);
+        if (!reason && !rc) {
+            for (int side = 0; side < 2; side++)
+                side_json(rows, seqs, tok, &pairs[i], side, ids[side], T, pos, np, n_rows + (size_t)side * np);
+            n_rows += 2 * (size_t)np;
         }
         free(ids[0]);
         free(ids[1]);
@@ -348,7 +539,12 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
     json_object_set(doc, "rows", rows);
     json_object_set(doc, "sequences", seqs);
     if (!rc) rc = probe_write_json(out_dir, "index.json", doc, err);
+    if (!rc) { /* index.json is the result now: the journal goes */
+        unlink(jr.data);
+        unlink(jr.log);
+    }
 done:
+    if (jr.fd >= 0) close(jr.fd);
     if (arr)
         for (int e = 0; e < cache.n; e++) free(arr[e]);
     free(arr);

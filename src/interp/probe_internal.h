@@ -15,8 +15,9 @@
 
 /* Opens out_dir for a command's outputs (rulings R19): creates it and writes
  * settings.json ({"settings", "settings_hash", "provenance", "clens_version"});
- * if one exists with other settings, CLENS_E_STATE naming the first differing
- * key. Takes ownership of provenance (may be NULL). */
+ * if one exists with other settings or another identity in provenance (the
+ * model's hashes, kernel), CLENS_E_STATE naming the first differing key.
+ * Takes ownership of provenance (may be NULL). */
 int probe_settings_open(const char *out_dir, const json_t *settings, json_t *provenance, clens_error *err);
 /* Writes dir/name as indented JSON atomically. */
 int probe_write_json(const char *dir, const char *name, const json_t *doc, clens_error *err);

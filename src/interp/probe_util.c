@@ -54,7 +54,10 @@ int probe_settings_open(const char *out_dir, const json_t *settings, json_t *pro
     int rc = clens_mkdir_p(out_dir, err);
     if (rc) { json_decref(provenance); return rc; }
     int found;
-    if ((rc = clens_outdir_check(out_dir, "result", settings, NULL, NULL, &found, err))) {
+    /* a model's provenance (capture, lens) is part of the folder's identity, as
+     * for a patching run (rulings R19): a capture resumed with another model's
+     * rows would be silently mixed */
+    if ((rc = clens_outdir_check(out_dir, "result", settings, NULL, provenance, &found, err))) {
         json_decref(provenance);
         return rc;
     }

@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/appendlog.h"
 #include "base/base.h"
 #include "base/infile.h"
 #include "base/outdir.h"
@@ -258,6 +260,13 @@ typedef struct {
     clens_tokenizer *tok;
     clens_chat_template *tmpl;
     run_token_set mass, mean;
+    /* the journal (a killed run resumes): steer.partial.jsonl in the output
+     * folder, one line per finished unit (a pair, a generation condition, a
+     * neutral direction), appended with fsync; replay holds the lines of an
+     * earlier run, used in order before anything is computed again */
+    char journal[4200];
+    json_t *replay;
+    size_t cursor;
 } study;
 
 static void progress(const study *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -268,6 +277,85 @@ static void progress(const study *st, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+}
+
+/* Doubles in the journal, exactly: 17 significant digits, non-finite as strings. */
+static json_t *jexact(double x)
+{
+    return isfinite(x) ? json_real(x) : json_string(isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+}
+
+static double jexact_get(const json_t *v)
+{
+    const char *t = json_string_value(v);
+    if (!t) return json_number_value(v);
+    return strcmp(t, "inf") == 0 ? INFINITY : strcmp(t, "-inf") == 0 ? -INFINITY : NAN;
+}
+
+/* The next replayed line if the earlier run finished this unit (phase, key),
+ * else NULL (compute it); a line for another unit: CLENS_E_FORMAT in *rc. */
+static json_t *journal_take(study *st, const char *phase, const char *key, json_int_t k, int *rc, clens_error *err)
+{
+    *rc = CLENS_OK;
+    if (!st->replay || st->cursor >= json_array_size(st->replay)) return NULL;
+    json_t *o = json_array_get(st->replay, st->cursor);
+    const char *ph = json_string_value(json_object_get(o, "phase"));
+    json_t *kv = json_object_get(o, key);
+    if (!ph || strcmp(ph, phase) != 0 || !json_is_integer(kv) || json_integer_value(kv) != k) {
+        *rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: not the next unit of this run (%s %lld expected); delete it to start over",
+                        st->journal, st->cursor + 2, phase, (long long)k);
+        return NULL;
+    }
+    st->cursor++;
+    return o;
+}
+
+static int journal_put(study *st, json_t *line, clens_error *err)
+{
+    char *txt = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(line);
+    if (!txt) return clens_err(err, CLENS_E_NOMEM, "out of memory");
+    int rc = clens_append_line_durable(st->journal, txt, err);
+    free(txt);
+    return rc;
+}
+
+/* Reads the journal of an earlier run of these settings (first line: their
+ * hash) into st->replay; a journal of other settings is refused. */
+static int journal_open(study *st, const char *hash, clens_error *err)
+{
+    snprintf(st->journal, sizeof st->journal, "%s/steer.partial.jsonl", st->s->out_dir);
+    char *data = NULL;
+    size_t len = 0, torn = 0;
+    int rc = clens_appendlog_read(st->journal, &data, &len, &torn, err);
+    if (rc) return rc;
+    if (!data || len == 0) {
+        free(data);
+        return journal_put(st, json_pack("{s:s}", "settings_hash", hash), err);
+    }
+    st->replay = json_array();
+    long lineno = 0;
+    for (size_t at = 0; at < len && !rc;) {
+        char *nl = memchr(data + at, '\n', len - at);
+        size_t end = (size_t)(nl - data);
+        json_error_t je;
+        json_t *o = json_loadb(data + at, end - at, 0, &je);
+        at = end + 1;
+        if (!json_is_object(o)) rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: not a JSON object", st->journal, lineno + 1);
+        else if (lineno == 0) {
+            const char *h = json_string_value(json_object_get(o, "settings_hash"));
+            if (!h || strcmp(h, hash) != 0)
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: the journal of other settings (settings_hash %s, now %s); delete it to start over",
+                               st->journal, h ? h : "missing", hash);
+        } else {
+            json_array_append(st->replay, o);
+        }
+        json_decref(o);
+        lineno++;
+    }
+    free(data);
+    if (!rc) progress(st, "steer: resuming: %zu finished units in %s\n", json_array_size(st->replay), st->journal);
+    return rc;
 }
 
 static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out, clens_error *err)
@@ -295,7 +383,21 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
             continue;
         }
         int P = 0;
-        rc = clens_steer_pair(st->m, ic, ir, (int)n, st->specs, st->n_specs, &met, 1, s->rerun, vals, &P, err);
+        json_t *old = journal_take(st, "pair", "i", (json_int_t)i, &rc, err);
+        if (old) {
+            json_t *v = json_object_get(old, "values");
+            if (json_array_size(v) != (size_t)W || !json_is_integer(json_object_get(old, "shared_prefix")))
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: pair %zu: expected %d values and shared_prefix", st->journal, i, W);
+            for (int k = 0; k < W && !rc; k++) vals[k] = jexact_get(json_array_get(v, k));
+            P = (int)json_integer_value(json_object_get(old, "shared_prefix"));
+        } else if (!rc) {
+            rc = clens_steer_pair(st->m, ic, ir, (int)n, st->specs, st->n_specs, &met, 1, s->rerun, vals, &P, err);
+            json_t *v = json_array();
+            for (int k = 0; k < W && !rc; k++) json_array_append_new(v, jexact(vals[k]));
+            if (!rc) rc = journal_put(st, json_pack("{s:s,s:I,s:s,s:i,s:o}", "phase", "pair", "i", (json_int_t)i, "id",
+                                                    pairs[i].id, "shared_prefix", P, "values", v), err);
+            else json_decref(v);
+        }
         free(ic);
         free(ir);
         if (rc) goto end;
@@ -402,6 +504,28 @@ static int gen_condition(study *st, int32_t **ids, int *lens, const int *is_err,
     return rc;
 }
 
+/* gen_condition through the journal: unit k of the generation phase. */
+static int gen_unit(study *st, int k, int32_t **ids, int *lens, const int *is_err, int n, const clens_steer *spec, int ban,
+                    double *rate_err, double *rate_ok, json_t *samples, const char *label, clens_error *err)
+{
+    int rc;
+    json_t *old = journal_take(st, "generation", "unit", k, &rc, err);
+    if (rc) return rc;
+    if (old) {
+        *rate_err = jexact_get(json_object_get(old, "error"));
+        *rate_ok = jexact_get(json_object_get(old, "correct"));
+        json_t *sm = json_object_get(old, "samples");
+        if (samples && json_is_array(sm)) json_array_extend(samples, sm);
+        return CLENS_OK;
+    }
+    size_t s0 = samples ? json_array_size(samples) : 0;
+    if ((rc = gen_condition(st, ids, lens, is_err, n, spec, ban, rate_err, rate_ok, samples, label, err))) return rc;
+    json_t *sm = json_array();
+    for (size_t i = s0; samples && i < json_array_size(samples); i++) json_array_append(sm, json_array_get(samples, i));
+    return journal_put(st, json_pack("{s:s,s:i,s:s,s:o,s:o,s:o}", "phase", "generation", "unit", k, "label", label, "error",
+                                     jexact(*rate_err), "correct", jexact(*rate_ok), "samples", sm), err);
+}
+
 static int run_generation(study *st, const clens_pair *pairs, size_t np, json_t *out, clens_error *err)
 {
     const steer_study *s = st->s;
@@ -469,17 +593,18 @@ static int run_generation(study *st, const clens_pair *pairs, size_t np, json_t 
     json_object_set_new(o, "samples", samples);
     json_object_set_new(out, "generation", o);
     double re, ro;
-    if ((rc = gen_condition(st, ids, lens, is_err, n, NULL, 0, &re, &ro, samples, "unsteered", err))) goto end;
+    if ((rc = gen_unit(st, 0, ids, lens, is_err, n, NULL, 0, &re, &ro, samples, "unsteered", err))) goto end;
     json_object_set_new(o, "unsteered", json_pack("{s:o,s:o}", "error", num(re), "correct", num(ro)));
     progress(st, "steer: generation unsteered: correction rate %.3f after an error, %.3f after a correct step\n", re, ro);
-    if ((rc = gen_condition(st, ids, lens, is_err, n, NULL, 1, &re, &ro, samples, "ban", err))) goto end;
+    if ((rc = gen_unit(st, 1, ids, lens, is_err, n, NULL, 1, &re, &ro, samples, "ban", err))) goto end;
     json_object_set_new(o, "ban", json_pack("{s:o,s:o}", "error", num(re), "correct", num(ro)));
     for (int c = 0; c < st->n_cond; c++) {
         for (int a = 0; a < s->n_alpha; a++) {
             char label[64];
             if (c) snprintf(label, sizeof label, "random%d alpha=%g", c, s->alphas[a]);
             else snprintf(label, sizeof label, "direction alpha=%g", s->alphas[a]);
-            if ((rc = gen_condition(st, ids, lens, is_err, n, &st->specs[c * s->n_alpha + a], 0, &rer[a], &ror[a], c ? NULL : samples, label, err)))
+            if ((rc = gen_unit(st, 2 + c * s->n_alpha + a, ids, lens, is_err, n, &st->specs[c * s->n_alpha + a], 0, &rer[a], &ror[a],
+                               c ? NULL : samples, label, err)))
                 goto end;
             if (c) { mre[a] += rer[a] / (st->n_cond - 1); mro[a] += ror[a] / (st->n_cond - 1); }
         }
@@ -527,12 +652,22 @@ static int run_neutral(study *st, json_t *out, clens_error *err)
         goto end;
     }
     for (int j = 0; j < st->n_specs; j++) {
+        json_t *old = journal_take(st, "neutral", "spec", j, &rc, err);
+        if (rc) goto end;
+        if (old) {
+            kl[j] = jexact_get(json_object_get(old, "mean_kl"));
+            ag[j] = jexact_get(json_object_get(old, "top1_agree"));
+            continue;
+        }
         for (int i = 0; i < nt; i++) {
             double k, a;
             if ((rc = clens_steer_kl(st->m, ids[i], (int)lens[i], &st->specs[j], &k, &a, err))) goto end;
             kl[j] += k / nt;
             ag[j] += a / nt;
         }
+        if ((rc = journal_put(st, json_pack("{s:s,s:i,s:o,s:o}", "phase", "neutral", "spec", j, "mean_kl", jexact(kl[j]),
+                                            "top1_agree", jexact(ag[j])), err)))
+            goto end;
     }
     json_t *o = json_object();
     json_object_set_new(o, "n_texts", json_integer(nt));
@@ -680,6 +815,8 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
         snprintf(p, sizeof p, "%s/steer.json", s->out_dir);
         rc = clens_json_load_regular(p, 0, &res, &je, err);
         progress(&st, "steer: %s is complete with these settings\n", p);
+        snprintf(p, sizeof p, "%s/steer.partial.jsonl", s->out_dir);
+        unlink(p); /* a kill between steer.json and the journal's removal */
         goto end;
     }
     res = json_object();
@@ -708,12 +845,15 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
     json_object_set_new(res, "direction_norms", nrm);
     json_object_set_new(res, "n_random", json_integer(s->n_random));
     if (s->pairs && (rc = clens_pairs_read_jsonl(s->pairs, &pairs, &np, err))) goto end;
+    if ((rc = journal_open(&st, hash, err))) goto end;
     if (s->pairs && (rc = run_pairs(&st, pairs, np, res, err))) goto end;
     if ((s->prompts || s->pairs) && (rc = run_generation(&st, pairs, np, res, err))) goto end;
     if (s->neutral && (rc = run_neutral(&st, res, err))) goto end;
     if ((rc = write_svgs(s, res, err))) goto end;
     if ((rc = write_json(s->out_dir, "steer.json", res, err))) goto end;
+    unlink(st.journal); /* steer.json holds it all now */
 end:
+    json_decref(st.replay);
     if (rc) { json_decref(res); res = NULL; }
     *result = res;
     json_decref(doc);

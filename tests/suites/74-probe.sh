@@ -263,6 +263,50 @@ for bad in blocks.5.hook_resid_pre blocks.-5.hook_resid_post blocks.4.hook_mlp_o
   [ $? = 1 ] && grep -q "unknown hook" "$T/errs.txt" || { echo "FAIL: --sites $bad must be refused"; fail=1; }
 done
 
+# --- kill -9 mid-capture, rerun: the files of an uninterrupted capture, byte for byte. Each
+# pair is committed to a journal (capture.partial.*) as it is done; 600 pairs (the 40 above
+# under new ids) x every hook x every position keep the run long enough for the kill to land.
+$PY - "$T/pairs.jsonl" "$T/pairs-many.jsonl" <<'PYEOF'
+import json, sys
+src = [json.loads(l) for l in open(sys.argv[1])]
+with open(sys.argv[2], "w") as f:
+    for k in range(15):
+        for p in src:
+            f.write(json.dumps(dict(p, id=f"{p['id']}-r{k}")) + "\n")
+PYEOF
+CAPK=(--pairs "$T/pairs-many.jsonl" --prompt raw --positions all --sites all --threads 1 --quiet)
+check $CLENS capture "$T/a" "${CAPK[@]}" --out "$T/cap-full" >/dev/null
+$CLENS capture "$T/a" "${CAPK[@]}" --out "$T/cap-killed" >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 1 2000); do
+  [ -s "$T/cap-killed/capture.partial.jsonl" ] && [ "$(wc -l < "$T/cap-killed/capture.partial.jsonl")" -ge 3 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.01
+done
+kill -STOP $pid 2>/dev/null; alive=$?
+n_before=$(wc -l < "$T/cap-killed/capture.partial.jsonl" 2>/dev/null || echo 0)
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ $alive != 0 ] || [ -e "$T/cap-killed/index.json" ]; then
+  echo "FAIL: the kill did not land mid-capture ($n_before of 600 pairs committed)"; fail=1
+fi
+# a torn last line (a kill inside write()) is cut and that pair runs again
+printf '{"i": 99999, "pair": "torn' >> "$T/cap-killed/capture.partial.jsonl"
+$CLENS capture "$T/a" --pairs "$T/pairs-many.jsonl" --prompt raw --positions all --sites all --threads 1 \
+    --out "$T/cap-killed" >/dev/null 2>"$T/resume.txt"
+[ $? = 0 ] && grep -q "resuming from the journal" "$T/resume.txt" || { echo "FAIL: capture did not resume"; cat "$T/resume.txt"; fail=1; }
+same=1
+for f in "$T"/cap-full/*.npy "$T/cap-full/index.json"; do
+  cmp -s "$f" "$T/cap-killed/$(basename "$f")" || { echo "FAIL: resumed capture differs: $(basename "$f")"; fail=1; same=0; }
+done
+ls "$T/cap-killed" | grep -q partial && { echo "FAIL: the journal outlived index.json"; fail=1; }
+[ $same = 1 ] && echo "  capture: kill -9 after $n_before of 600 pairs, resumed: every array and index.json byte-identical"
+# a finished folder is left alone; a journal of other pairs is refused naming the file
+$CLENS capture "$T/a" "${CAPK[@]}" --out "$T/cap-killed" | grep -q "nothing recomputed" || { echo "FAIL: finished capture recomputed"; fail=1; }
+cp -r "$T/cap-killed" "$T/cap-foreign"; rm "$T/cap-foreign/index.json"
+printf '{"i":0,"pair":"someone-else","drop":"x"}\n' > "$T/cap-foreign/capture.partial.jsonl"
+$CLENS capture "$T/a" "${CAPK[@]}" --out "$T/cap-foreign" >/dev/null 2>"$T/err5.txt"
+[ $? = 1 ] && grep -q "capture.partial.jsonl:1: not the journal of this capture" "$T/err5.txt" || { echo "FAIL: foreign journal"; cat "$T/err5.txt"; fail=1; }
+
 # --- refusals and usage
 $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites "$SITES" --quiet --out "$T/cap-a" >/dev/null 2>"$T/err.txt"
 [ $? = 1 ] && grep -q "holds a result with other settings: settings.positions is" "$T/err.txt" || { echo "FAIL: rerun with other settings not refused naming the key"; fail=1; }

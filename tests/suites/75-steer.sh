@@ -215,6 +215,45 @@ for hook in resid_post resid_pre; do
   check $PY -c "$same_steer" "$T/probe3-$hook" "$T/npy3-$hook"
 done
 
+# kill -9 mid-run, rerun: steer.json and both curves byte-identical to an uninterrupted run's.
+# Each finished pair, generation condition and neutral direction is a line of the journal
+# (steer.partial.jsonl, fsync'd); 30 pairs (the 3 above under new ids) keep the run long enough.
+$PY -c '
+import json, sys
+src = [json.loads(l) for l in open(sys.argv[1])]
+with open(sys.argv[2], "w") as f:
+    for k in range(10):
+        for p in src: f.write(json.dumps(dict(p, id=p["id"] + "-r%d" % k)) + "\n")' "$T/pairs.jsonl" "$T/pairs-many.jsonl"
+KARGS=(--direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,1 --positions all --pairs "$T/pairs-many.jsonl"
+       --max-new 3 --k 2 --random 2 --samples 2 --neutral "$T/neutral.txt" --threads 1)
+check $CLENS steer "$M" "${KARGS[@]}" --quiet --out "$T/kfull" >/dev/null
+$CLENS steer "$M" "${KARGS[@]}" --quiet --out "$T/killed" >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 1 2000); do
+  [ -s "$T/killed/steer.partial.jsonl" ] && [ "$(wc -l < "$T/killed/steer.partial.jsonl")" -ge 4 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.01
+done
+kill -STOP $pid 2>/dev/null; alive=$?
+n_before=$(($(wc -l < "$T/killed/steer.partial.jsonl" 2>/dev/null || echo 1) - 1))
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ $alive != 0 ] || [ -e "$T/killed/steer.json" ]; then echo "FAIL: the kill did not land mid-run"; fail=1; fi
+$CLENS steer "$M" "${KARGS[@]}" --out "$T/killed" >/dev/null 2>"$T/resume.err"
+check test $? -eq 0
+check grep -q "steer: resuming: $n_before finished units" "$T/resume.err"
+same=1
+for f in steer.json steer_pairs.svg steer_generation.svg; do
+  cmp -s "$T/kfull/$f" "$T/killed/$f" || { echo "FAIL: resumed steer differs: $f"; fail=1; same=0; }
+done
+check test ! -e "$T/killed/steer.partial.jsonl"
+[ $same = 1 ] && echo "steer: kill -9 after $n_before of 44 units (30 pairs, 8 generation conditions, 6 neutral directions), resumed: steer.json and SVGs byte-identical"
+# a journal of other settings is refused naming the file
+mkdir -p "$T/kforeign"; cp "$T/killed/settings.json" "$T/kforeign/"
+echo '{"settings_hash":"0000"}' > "$T/kforeign/steer.partial.jsonl"
+$CLENS steer "$M" "${KARGS[@]}" --quiet --out "$T/kforeign" >/dev/null 2>"$T/kforeign.err"
+check test $? -eq 1
+check grep -q "steer.partial.jsonl: the journal of other settings" "$T/kforeign.err"
+
 # Folder rules and bad input.
 $CLENS steer "$M" --direction "$T/dir.npy" --layers 1 --mode ablate --alpha 0,0.5 --positions last $COMMON \
   --out "$T/fast" 2> "$T/refuse.err" && { echo "FAIL: other settings accepted"; fail=1; }
