@@ -29,9 +29,11 @@ extern kern_tune kern_tune_params;
 /* The AVX-512 dot form's register tile as built: rows of X, rows of W (kern_avx512.c). */
 extern const int kern_avx512_dot_tile[2];
 
-/* Thread-local growable scratch of the calling thread (slot 0..KERN_SCRATCH_SLOTS-1),
+/* Slots: 0 packed X / oneDNN weight panel, 1 bf16 X / oneDNN output, 2 the dot
+ * form's padded copy of X (kern_simd.inc x_block).
+ * Thread-local growable scratch of the calling thread (slot 0..KERN_SCRATCH_SLOTS-1),
  * 64-byte aligned; grows only, so steady state allocates nothing. NULL if out of memory. */
-#define KERN_SCRATCH_SLOTS 2
+#define KERN_SCRATCH_SLOTS 3
 void *kern_scratch_get(int slot, size_t bytes);
 /* The calling thread's packed-panel buffer, KERN_KCP_MAX * 32 floats, static
  * thread-local (no allocation). */

@@ -274,6 +274,7 @@ static void matmul_paths(void **state)
         check_matmul(65, 600, 1100, (clens_dtype)d, 1);
         check_matmul(4, 603, 1100, (clens_dtype)d, 0);
         check_matmul(7, 40, 1101, (clens_dtype)d, 1);
+        check_matmul(65, 40, 1024, (clens_dtype)d, 1); /* 4 kB rows: the dot form reads a padded copy of X */
     }
     /* the dot form's two loop orders (rows of W outer for a small X block, K
      * chunks outer for a large one) give the same bits: a row alone vs in a
@@ -317,8 +318,11 @@ static void matmul_paths(void **state)
 static void matmul_chunks_multi(void **state)
 {
     (void)state;
-    const int M = 300, K = 1100, Ns[3] = {601, 96, 96}; /* 300 x 793 x 1100: 2.6e8 multiply-adds */
-    for (int p = KERN_PATH_AVX2; p <= KERN_PATH_AVX512; p++) {
+    /* 300 x 793 x 1100: 2.6e8 multiply-adds; K = 1024 (4 kB rows): X read as a
+     * padded copy, 256 rows (kern_tune mdot) at a time, one region per block */
+    const int M = 300, Ks[2] = {1100, 1024}, Ns[3] = {601, 96, 96};
+    for (int pk = 0; pk < 2 * (KERN_PATH_AVX512 - KERN_PATH_AVX2 + 1); pk++) {
+        int p = KERN_PATH_AVX2 + pk / 2, K = Ks[pk % 2];
         if (!want_path(p) || M >= kern_exact_dnnl_m()) continue;
         float *X = malloc((size_t)M * K * 4), *wf[3], *Ym[3], *Ys[3], *Y1[3], *b[3];
         void *w[3];
@@ -351,13 +355,18 @@ static void matmul_chunks_multi(void **state)
                 fail_msg("matmul_multi %s job %d: 1 thread differs from %d threads", kern_path_name(p), j,
                          kern_get_threads());
         }
-        if (p == KERN_PATH_AVX512 && kern_matmul_rows_exact((kern_path)p, M)) {
-            kern_matmul(Y1[0], X + (size_t)123 * K, &W[0], b[0], 1, (kern_path)p);
-            if (memcmp(Y1[0], Ys[0] + (size_t)123 * Ns[0], (size_t)Ns[0] * 4) != 0)
-                fail_msg("matmul avx512 chunked M=%d: row 123 alone differs from in the batch", M);
-        }
-        printf("    %s: chunked product and 3-job multi product = alone, 1 thread = %d threads\n", kern_path_name(p),
-               kern_get_threads());
+        if (p == KERN_PATH_AVX512 && kern_matmul_rows_exact((kern_path)p, M))
+            for (int r = 123; r < M; r += 176) { /* 123, 299: both blocks of 256 rows */
+                kern_matmul(Y1[0], X + (size_t)r * K, &W[0], b[0], 1, (kern_path)p);
+                if (memcmp(Y1[0], Ys[0] + (size_t)r * Ns[0], (size_t)Ns[0] * 4) != 0)
+                    fail_msg("matmul avx512 chunked M=%d K=%d: row %d alone differs from in the batch", M, K, r);
+                kern_matmul_multi(X + (size_t)r * K, 1, one, 3, (kern_path)p);
+                for (int j = 0; j < 3; j++)
+                    if (memcmp(Y1[j], Ym[j] + (size_t)r * Ns[j], (size_t)Ns[j] * 4) != 0)
+                        fail_msg("matmul_multi avx512 M=%d K=%d job %d: row %d alone differs", M, K, j, r);
+            }
+        printf("    %s K=%d: chunked product and 3-job multi product = alone, 1 thread = %d threads\n",
+               kern_path_name(p), K, kern_get_threads());
         for (int j = 0; j < 3; j++) { free(wf[j]); free(w[j]); free(b[j]); free(Ym[j]); free(Ys[j]); free(Y1[j]); }
         free(X);
     }
