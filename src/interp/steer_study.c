@@ -320,18 +320,47 @@ static int journal_put(study *st, json_t *line, clens_error *err)
     return rc;
 }
 
-/* Reads the journal of an earlier run of these settings (first line: their
- * hash) into st->replay; a journal of other settings is refused. */
+/* What the journal's units were computed from: the settings (their hash) and
+ * the contents of the files they name (settings hold paths; a file rewritten
+ * between a kill and the rerun must not be mixed with the old results). */
+static int journal_identity(const steer_study *s, const char *hash, json_t **out, clens_error *err)
+{
+    json_t *id = json_pack("{s:s}", "settings_hash", hash), *files = json_object();
+    const char *paths[] = {s->direction, s->pairs, s->prompts, s->neutral};
+    int rc = CLENS_OK;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0] && !rc; i++) {
+        char hex[65];
+        if (paths[i] && !(rc = clens_sha256_file_hex(paths[i], hex, err)))
+            json_object_set_new(files, paths[i], json_string(hex));
+    }
+    for (int i = 0; i < s->n_cvec && !rc; i++) {
+        char hex[65];
+        if (!(rc = clens_sha256_file_hex(s->cvec_files[i], hex, err)))
+            json_object_set_new(files, s->cvec_files[i], json_string(hex));
+    }
+    json_object_set_new(id, "inputs_sha256", files);
+    if (rc) json_decref(id);
+    *out = rc ? NULL : id;
+    return rc;
+}
+
+/* Reads the journal of an earlier run of these settings and inputs (first
+ * line: journal_identity) into st->replay; another journal is refused. */
 static int journal_open(study *st, const char *hash, clens_error *err)
 {
     snprintf(st->journal, sizeof st->journal, "%s/steer.partial.jsonl", st->s->out_dir);
+    json_t *ident = NULL;
+    int rc = journal_identity(st->s, hash, &ident, err);
+    if (rc) return rc;
     char *data = NULL;
     size_t len = 0, torn = 0;
-    int rc = clens_appendlog_read(st->journal, &data, &len, &torn, err);
-    if (rc) return rc;
+    if ((rc = clens_appendlog_read(st->journal, &data, &len, &torn, err))) {
+        json_decref(ident);
+        return rc;
+    }
     if (!data || len == 0) {
         free(data);
-        return journal_put(st, json_pack("{s:s}", "settings_hash", hash), err);
+        return journal_put(st, ident, err);
     }
     st->replay = json_array();
     long lineno = 0;
@@ -347,6 +376,9 @@ static int journal_open(study *st, const char *hash, clens_error *err)
             if (!h || strcmp(h, hash) != 0)
                 rc = clens_err(err, CLENS_E_FORMAT, "%s: the journal of other settings (settings_hash %s, now %s); delete it to start over",
                                st->journal, h ? h : "missing", hash);
+            else if (!json_equal(json_object_get(o, "inputs_sha256"), json_object_get(ident, "inputs_sha256")))
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: the journal of other input files (a direction, pairs, prompts or "
+                               "neutral file changed since); delete it to start over", st->journal);
         } else {
             json_array_append(st->replay, o);
         }
@@ -354,6 +386,7 @@ static int journal_open(study *st, const char *hash, clens_error *err)
         lineno++;
     }
     free(data);
+    json_decref(ident);
     if (!rc) progress(st, "steer: resuming: %zu finished units in %s\n", json_array_size(st->replay), st->journal);
     return rc;
 }
@@ -386,7 +419,11 @@ static int run_pairs(study *st, const clens_pair *pairs, size_t np, json_t *out,
         json_t *old = journal_take(st, "pair", "i", (json_int_t)i, &rc, err);
         if (old) {
             json_t *v = json_object_get(old, "values");
-            if (json_array_size(v) != (size_t)W || !json_is_integer(json_object_get(old, "shared_prefix")))
+            const char *id = json_string_value(json_object_get(old, "id"));
+            if (!id || strcmp(id, pairs[i].id) != 0)
+                rc = clens_err(err, CLENS_E_FORMAT, "%s: pair %zu is '%s' there, '%s' in %s; delete it to start over",
+                               st->journal, i, id ? id : "?", pairs[i].id, s->pairs);
+            else if (json_array_size(v) != (size_t)W || !json_is_integer(json_object_get(old, "shared_prefix")))
                 rc = clens_err(err, CLENS_E_FORMAT, "%s: pair %zu: expected %d values and shared_prefix", st->journal, i, W);
             for (int k = 0; k < W && !rc; k++) vals[k] = jexact_get(json_array_get(v, k));
             P = (int)json_integer_value(json_object_get(old, "shared_prefix"));

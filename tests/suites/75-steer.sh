@@ -247,6 +247,22 @@ for f in steer.json steer_pairs.svg steer_generation.svg; do
 done
 check test ! -e "$T/killed/steer.partial.jsonl"
 [ $same = 1 ] && echo "steer: kill -9 after $n_before of 44 units (30 pairs, 8 generation conditions, 6 neutral directions), resumed: steer.json and SVGs byte-identical"
+# a journal whose input files changed since (same paths, other contents) is refused naming it
+cp "$T/neutral.txt" "$T/neutral2.txt"
+KARGS2=("${KARGS[@]/$T\/neutral.txt/$T/neutral2.txt}")
+$CLENS steer "$M" "${KARGS2[@]}" --quiet --out "$T/kedit" >/dev/null 2>&1 &
+pid=$!
+for i in $(seq 1 2000); do
+  [ -s "$T/kedit/steer.partial.jsonl" ] && [ "$(wc -l < "$T/kedit/steer.partial.jsonl")" -ge 3 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.01
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ -e "$T/kedit/steer.json" ]; then echo "FAIL: the kill did not land mid-run (edit)"; fail=1; fi
+echo "A third neutral text." >> "$T/neutral2.txt"
+$CLENS steer "$M" "${KARGS2[@]}" --quiet --out "$T/kedit" >/dev/null 2>"$T/kedit.err"
+check test $? -eq 1
+check grep -q "steer.partial.jsonl: the journal of other input files" "$T/kedit.err"
 # a journal of other settings is refused naming the file
 mkdir -p "$T/kforeign"; cp "$T/killed/settings.json" "$T/kforeign/"
 echo '{"settings_hash":"0000"}' > "$T/kforeign/steer.partial.jsonl"
