@@ -261,6 +261,28 @@ static void side_json(json_t *rows, json_t *seqs, const clens_tokenizer *tok, co
     }
 }
 
+/* How the capture renders a pair: tokens (the patch checks) and positions. */
+typedef struct pair_render {
+    const clens_tokenizer *tok;
+    const clens_chat_template *tmpl;
+    int chat, max_tokens;
+    clens_capture_positions positions;
+} pair_render;
+
+/* Pair p rendered: *reason (a drop) or both prompts' ids (T tokens each, the
+ * caller frees them) and the np positions captured (into pos). */
+static int render_pair(const pair_render *pr, const clens_pair *p, const char **reason, int32_t **ids, size_t *T,
+                       int *pos, int *np, clens_error *err)
+{
+    *np = 0;
+    int rc = clens_pair_token_check(pr->tok, pr->tmpl, pr->chat ? CLENS_PROMPT_CHAT : CLENS_PROMPT_RAW, p,
+                                    pr->max_tokens, reason, &ids[0], &ids[1], T, err);
+    if (rc) return rc;
+    *np = *reason ? 0 : pair_positions(pr->positions, ids[0], ids[1], (int)*T, pos);
+    if (!*reason && *np == 0) *reason = "identical";
+    return CLENS_OK;
+}
+
 /* The capture's journal (a killed capture resumes; docs/probe.md):
  * capture.partial.f32 holds each kept pair's rows, hook after hook, appended
  * and fdatasync'd before the pair's line in capture.partial.jsonl, the commit
@@ -303,7 +325,7 @@ static int journal_write_rows(capture_journal *j, float *const *arr, const clens
  * *start (the next pair to run). A journal that does not match the pairs or
  * the hooks is refused, naming the file. */
 static int journal_open(capture_journal *j, const char *out_dir, const clens_pair *pairs, size_t n_pairs,
-                        const clens_tokenizer *tok, const clens_cache *cache, float **arr, size_t *cap, json_t *rows,
+                        const pair_render *pr, const clens_cache *cache, float **arr, size_t *cap, json_t *rows,
                         json_t *seqs, json_t *drops, size_t *n_rows, long *kept, size_t *start, clens_error *err)
 {
     snprintf(j->log, sizeof j->log, "%s/capture.partial.jsonl", out_dir);
@@ -320,9 +342,10 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
         return clens_err(err, CLENS_E_IO, "%s: %s", j->data, strerror(errno));
     }
     char *blk = NULL;
-    int *pos = NULL;
+    int *pos = NULL, *want = malloc(sizeof(int) * (size_t)(pr->max_tokens > 0 ? pr->max_tokens : 1));
     int32_t *ids = NULL;
     long lineno = 0;
+    if (!want) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
     for (size_t at = 0; at < len && !rc;) {
         char *nl = memchr(data + at, '\n', len - at);
         size_t end = (size_t)(nl - data);
@@ -343,7 +366,30 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
                            "%s:%ld: not the journal of this capture (pair %zu of the pairs file is '%s'); "
                            "delete %s and %s to start over", j->log, lineno, next, next < n_pairs ? pairs[next].id : "-",
                            j->log, j->data);
-        else if (drop) {
+        else {
+            /* the line must say what rendering the pair says now (ids, positions,
+             * or the drop): a journal edited or written otherwise is refused */
+            const char *reason = NULL;
+            int32_t *rid[2] = {NULL, NULL};
+            size_t rT = 0;
+            int rnp = 0;
+            if (!(rc = render_pair(pr, &pairs[next], &reason, rid, &rT, want, &rnp, err))) {
+                int same = drop ? reason && strcmp(reason, drop) == 0 : !reason && rT == T && (size_t)rnp == np;
+                for (size_t k = 0; same && !drop && k < 2 * T; k++)
+                    same = json_is_integer(json_array_get(json_array_get(ji, k / T), k % T)) &&
+                           json_integer_value(json_array_get(json_array_get(ji, k / T), k % T)) == rid[k / T][k % T];
+                for (size_t k = 0; same && !drop && k < np; k++)
+                    same = json_integer_value(json_array_get(jp, k)) == want[k];
+                if (!same)
+                    rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: pair '%s' does not render as the journal says; "
+                                   "delete %s and %s to start over", j->log, lineno, pairs[next].id, j->log, j->data);
+            }
+            free(rid[0]);
+            free(rid[1]);
+        }
+        if (rc) {
+            /* refused above */
+        } else if (drop) {
             json_t *c = json_object_get(drops, drop);
             json_object_set_new(drops, drop, json_integer(c ? json_integer_value(c) + 1 : 1));
         } else if (off + bytes > (size_t)st.st_size) {
@@ -373,7 +419,7 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
             }
             if (!rc) {
                 for (int side = 0; side < 2; side++)
-                    side_json(rows, seqs, tok, &pairs[next], side, ids + side * T, T, pos, (int)np, *n_rows + side * np);
+                    side_json(rows, seqs, pr->tok, &pairs[next], side, ids + side * T, T, pos, (int)np, *n_rows + side * np);
                 *n_rows += 2 * np;
                 ++*kept;
                 off += bytes;
@@ -384,6 +430,7 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
     }
     free(blk);
     free(pos);
+    free(want);
     free(ids);
     free(data);
     if (rc) return rc;
@@ -448,7 +495,8 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
     long kept = 0;
     for (int e = 0; e < cache.n; e++) row_width += (size_t)cache.entries[e].width;
     size_t start = 0;
-    if ((rc = journal_open(&jr, out_dir, pairs, n_pairs, tok, &cache, arr, cap, rows, seqs, drops, &n_rows, &kept,
+    pair_render pr = {tok, tmpl, pp->prompt_chat, maxT, pp->positions};
+    if ((rc = journal_open(&jr, out_dir, pairs, n_pairs, &pr, &cache, arr, cap, rows, seqs, drops, &n_rows, &kept,
                            &start, err)))
         goto done;
     if (start && progress) progress(user, (long)start, (long)n_pairs, kept);
@@ -456,11 +504,8 @@ int clens_capture_pairs(clens_model *m, const clens_capture_params *pp, const ch
         const char *reason = NULL;
         int32_t *ids[2] = {NULL, NULL};
         size_t T = 0;
-        if ((rc = clens_pair_token_check(tok, tmpl, pp->prompt_chat ? CLENS_PROMPT_CHAT : CLENS_PROMPT_RAW, &pairs[i],
-                                         maxT, &reason, &ids[0], &ids[1], &T, err)))
-            goto done;
-        int np = reason ? 0 : pair_positions(pp->positions, ids[0], ids[1], (int)T, pos);
-        if (!reason && np == 0) reason = "identical";
+        int np = 0;
+        if ((rc = render_pair(&pr, &pairs[i], &reason, ids, &T, pos, &np, err))) goto done;
         json_t *line = json_object();
         json_object_set_new(line, "i", json_integer((json_int_t)i));
         json_object_set_new(line, "pair", json_string(pairs[i].id));

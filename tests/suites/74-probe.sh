@@ -289,6 +289,11 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 if [ $alive != 0 ] || [ -e "$T/cap-killed/index.json" ]; then
   echo "FAIL: the kill did not land mid-capture ($n_before of 600 pairs committed)"; fail=1
 fi
+# a journal line edited after the fact (a token id) no longer matches the pair's rendering: refused
+cp -r "$T/cap-killed" "$T/cap-tamper"
+sed -i '1s/"ids":\[\[[0-9]*/"ids":[[99999/' "$T/cap-tamper/capture.partial.jsonl"
+$CLENS capture "$T/a" "${CAPK[@]}" --out "$T/cap-tamper" >/dev/null 2>"$T/err6.txt"
+[ $? = 1 ] && grep -q "capture.partial.jsonl:1: pair '.*' does not render as the journal says" "$T/err6.txt" || { echo "FAIL: edited journal"; cat "$T/err6.txt"; fail=1; }
 # a torn last line (a kill inside write()) is cut and that pair runs again
 printf '{"i": 99999, "pair": "torn' >> "$T/cap-killed/capture.partial.jsonl"
 $CLENS capture "$T/a" --pairs "$T/pairs-many.jsonl" --prompt raw --positions all --sites all --threads 1 \
