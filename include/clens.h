@@ -1175,7 +1175,9 @@ typedef struct clens_cache {
 
 /* Resolves a comma-separated list of hook names into an empty cache (no
  * data yet): TransformerLens names ("blocks.3.hook_resid_pre",
- * "ln_final.hook_normalized"), "blocks.*.NAME" (every layer) and "all".
+ * "ln_final.hook_normalized"), "blocks.*.NAME" (every layer), a point's
+ * short name as `clens patch --sites` spells it ("resid_pre", "attn_out",
+ * "z", ...: every layer of it) and "all".
  * A negative block index counts from the end ("blocks.-1.hook_resid_post":
  * the output of the last block); "blocks.{n_layers}.hook_resid_pre" names the
  * same activation as blocks.{n_layers-1}.hook_resid_post and is stored under

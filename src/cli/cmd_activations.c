@@ -18,8 +18,9 @@ static void usage(FILE *f)
             "  --ids LIST        comma-separated token ids\n"
             "  --ids-file F      JSON array of ids\n"
             "  --out DIR         output folder (created)\n"
-            "  --hooks LIST      'all' (default) or comma-separated names; 'blocks.*.NAME' means every layer,\n"
-            "                    e.g. blocks.*.hook_resid_pre,ln_final.hook_normalized\n"
+            "  --hooks LIST      'all' (default) or comma-separated names; 'blocks.*.NAME' or a short name\n"
+            "                    (resid_pre, attn_out, ...) means every layer,\n"
+            "                    e.g. blocks.*.hook_resid_pre,ln_final.hook_normalized or resid_pre,ln_final\n"
             "  --matmul MODE     default | portable | bf16\n"
             "  --threads N       threads (default: all cores)\n\n"
             "example: clens activations ./qwen2-tiny --ids 5,6,7 --hooks blocks.*.hook_resid_post --out acts/\n");

@@ -94,6 +94,9 @@ int clens_hooks_resolve(const clens_model *m, const char *list, clens_cache *out
             snprintf(name, sizeof name, "blocks.0.%.200s", tok + 9);
             if (clens_hook_parse(name, &p, &layer, NULL)) rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s'", tok);
             for (int l = 0; l < L && !rc; l++) rc = add_entry(out, m, p, l, err);
+        } else if (clens_hook_short_parse(tok, &p, NULL) == CLENS_OK) {
+            /* a point's short name, as `clens patch --sites` spells it: every layer */
+            for (int l = is_global(p) ? -1 : 0; l < (is_global(p) ? 0 : L) && !rc; l++) rc = add_entry(out, m, p, l, err);
         } else if (final_alias(tok, L, &p, &layer) || layer >= L) {
             rc = clens_err(err, CLENS_E_ARG, "unknown hook '%s' (layers 0..%d, -1 = the last)", tok, L - 1);
         } else {

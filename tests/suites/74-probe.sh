@@ -241,6 +241,19 @@ PYEOF
 check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --quiet --out "$T/cap-default" >/dev/null
 check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites blocks.4.hook_resid_pre --quiet --out "$T/cap-l4" >/dev/null
 check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites blocks.-1.hook_resid_post,blocks.-4.hook_resid_pre --quiet --out "$T/cap-neg" >/dev/null
+# short names, as `clens patch --sites` spells them: every layer of the point
+check $CLENS capture "$T/a" --pairs "$T/pairs.jsonl" --prompt raw --positions final --sites resid_pre,mlp_out,ln_final --quiet --out "$T/cap-short" >/dev/null
+check $PY - "$T" <<'PYEOF'
+import json, sys
+import numpy as np
+T = sys.argv[1]
+got = [f["hook"] for f in json.load(open(f"{T}/cap-short/index.json"))["files"]]
+want = [f"blocks.{l}.hook_resid_pre" for l in range(4)] + [f"blocks.{l}.hook_mlp_out" for l in range(4)] + ["ln_final.hook_normalized"]
+assert got == want, got
+for l in range(4):
+    assert np.array_equal(np.load(f"{T}/cap-short/blocks.{l}.hook_resid_pre.npy"), np.load(f"{T}/cap-a-final/blocks.{l}.hook_resid_pre.npy")), l
+print("short site names: resid_pre,mlp_out,ln_final = every layer's blocks.L.hook_resid_pre, hook_mlp_out, ln_final")
+PYEOF
 check $PY - "$T" <<'PYEOF'
 import json, sys
 import numpy as np
