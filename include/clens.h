@@ -1292,11 +1292,14 @@ CLENS_API int clens_lens_write(clens_model *m, const clens_lens_params *p, const
  *
  * Steering edits the residual stream at chosen layers and positions through
  * the forward hook API: `add` adds alpha*v; `ablate` removes alpha times the
- * component along v, x - alpha*(x.u)u with u = v/|v|. The hook point is
+ * component along v, x - alpha*(x.u)u with u = v/|v|; `mean-ablate` moves
+ * the component to a reference mean instead of zero, x - alpha*(x.u - m)u
+ * with m = means[layer] (the mean of x.u over reference activations, e.g.
+ * error-free prompts: the model stays on its own distribution). The hook point is
  * blocks.{L}.hook_resid_post (what llama.cpp's control vectors edit: the
  * output of block L) or blocks.{L}.hook_resid_pre. */
 
-typedef enum { CLENS_STEER_ADD = 0, CLENS_STEER_ABLATE = 1 } clens_steer_mode;
+typedef enum { CLENS_STEER_ADD = 0, CLENS_STEER_ABLATE = 1, CLENS_STEER_MEAN_ABLATE = 2 } clens_steer_mode;
 /* Input positions p of a sequence whose prompt has n tokens: all; prompt
  * (p < n); generated (p >= n: tokens fed back in generation); last (p == n-1,
  * the position whose logits give the next token). */
@@ -1312,9 +1315,10 @@ typedef struct clens_steer {
     int n_layers;                    /* rows of vecs: the model's n_layers */
     const float *vecs;               /* [n_layers][d_model], read only at active layers */
     const unsigned char *active;     /* [n_layers] 1 = steer this layer; NULL = every layer */
+    const float *means;              /* [n_layers] mean-ablate: m per layer (NULL: 0, = ablate) */
 } clens_steer;
 
-/* Names: "add"/"ablate", "all"/"prompt"/"generated"/"last"; parse returns CLENS_OK or CLENS_E_ARG. */
+/* Names: "add"/"ablate"/"mean-ablate", "all"/"prompt"/"generated"/"last"; parse returns CLENS_OK or CLENS_E_ARG. */
 CLENS_API const char *clens_steer_mode_name(clens_steer_mode m);
 CLENS_API int clens_steer_mode_parse(const char *s, clens_steer_mode *m);
 CLENS_API const char *clens_steer_positions_name(clens_steer_positions p);

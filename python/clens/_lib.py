@@ -120,7 +120,7 @@ class CompareParams(Structure):
 
 class Steer(Structure):
     _fields_ = [("mode", c_int), ("point", c_int), ("positions", c_int), ("alpha", c_float), ("n_layers", c_int),
-                ("vecs", POINTER(c_float)), ("active", POINTER(ctypes.c_ubyte))]
+                ("vecs", POINTER(c_float)), ("active", POINTER(ctypes.c_ubyte)), ("means", POINTER(c_float))]
 
 
 PAIRS_CANDIDATE_FN = CFUNCTYPE(None, c_void_p, c_void_p)

@@ -127,8 +127,9 @@ def compare(inputs, out, resamples=2000, seed=0, labels=None, trainings=None, pr
 
 # -------------------------------------------------------------------- steer
 
-def _steer_spec(model, vector, alpha, mode, point, positions, layers):
-    """A clens_steer over vector ([d_model]: the same at every steered layer, or [n_layers, d_model])."""
+def _steer_spec(model, vector, alpha, mode, point, positions, layers, means=None):
+    """A clens_steer over vector ([d_model]: the same at every steered layer, or [n_layers, d_model]);
+    means ([n_layers] or a number): mean-ablate's reference mean of x.u per layer."""
     L, C = model.n_layers, model.d_model
     v = np.asarray(vector, dtype=np.float32)
     if v.shape == (C,):
@@ -139,7 +140,12 @@ def _steer_spec(model, vector, alpha, mode, point, positions, layers):
     v = np.ascontiguousarray(v)
     m, pos = c_int(), c_int()
     if lib.clens_steer_mode_parse(str(mode).encode(), byref(m)):
-        raise ArgError("mode must be add or ablate, got %r" % (mode,))
+        raise ArgError("mode must be add, ablate or mean-ablate, got %r" % (mode,))
+    mu = None
+    if mode == "mean-ablate":
+        if means is None:
+            raise ArgError("mode mean-ablate needs means= (the reference mean of x.u per layer)")
+        mu = np.ascontiguousarray(np.broadcast_to(np.asarray(means, dtype=np.float32), (L,)))
     if lib.clens_steer_positions_parse(str(positions).encode(), byref(pos)):
         raise ArgError("positions must be all, prompt, generated or last, got %r" % (positions,))
     pts = {"resid_post": 5, "resid_pre": 1}  # clens_hook_point
@@ -153,18 +159,20 @@ def _steer_spec(model, vector, alpha, mode, point, positions, layers):
                 raise ArgError("steering layer %d outside 0..%d" % (layer, L - 1))
             active[int(layer)] = 1
     spec = _lib.Steer(m.value, pts[point], pos.value, float(alpha), L, _ptr(v, ctypes.c_float),
-                      active.ctypes.data_as(POINTER(c_ubyte)) if active is not None else None)
-    return spec, (v, active)
+                      active.ctypes.data_as(POINTER(c_ubyte)) if active is not None else None,
+                      _ptr(mu, ctypes.c_float) if mu is not None else None)
+    return spec, (v, active, mu)
 
 
 def steer(model, prompts, vector, alpha=1.0, mode="add", point="resid_post", positions="all", layers=None,
-          max_new_tokens=32, ban=None, stop_ids=None):
+          max_new_tokens=32, ban=None, stop_ids=None, means=None):
     """Greedy generation with steering (clens_steer_generate; docs/steer.md): vector added
-    (mode "add") or ablated ("ablate") at the steered layers (all, or layers=[...]). prompts: one
+    (mode "add"), ablated ("ablate") or moved to means ("mean-ablate", means= per layer) at the
+    steered layers (all, or layers=[...]). prompts: one
     list of ids or a list of them. Returns the new ids (a list, or a list of lists)."""
     single = len(prompts) > 0 and np.isscalar(prompts[0])
     ps = [prompts] if single else list(prompts)
-    spec, keep = _steer_spec(model, vector, alpha, mode, point, positions, layers)
+    spec, keep = _steer_spec(model, vector, alpha, mode, point, positions, layers, means)
     arrs = [_i32(p) for p in ps]
     ptrs = (_lib.PI32 * len(arrs))(*[_ptr(a, c_int32) for a in arrs])
     lens = (c_int * len(arrs))(*[len(a) for a in arrs])
@@ -186,14 +194,14 @@ def steer(model, prompts, vector, alpha=1.0, mode="add", point="resid_post", pos
 
 
 def steer_pair(model, clean, corr, vector, tokens, alpha=1.0, mode="add", point="resid_post", positions="last",
-               layers=None, metric="logprob_mass", rerun=False):
+               layers=None, metric="logprob_mass", rerun=False, means=None):
     """Final-token metric of a pair with and without steering (clens_steer_pair): returns
     (clean, corrupted) unsteered and (clean, corrupted) steered. metric: logprob_mass / logit_mean
     over tokens."""
     from .patching import BUILTIN
     if metric not in BUILTIN:
         raise ArgError("metric must be logprob_mass or logit_mean, got %r" % (metric,))
-    spec, keep = _steer_spec(model, vector, alpha, mode, point, positions, layers)
+    spec, keep = _steer_spec(model, vector, alpha, mode, point, positions, layers, means)
     ids = _i32(tokens)
     mt = _lib.Metric(BUILTIN[metric], _ptr(ids, c_int32), len(ids), _lib.METRIC_FN(), None)
     a, b = _i32(clean), _i32(corr)

@@ -85,3 +85,29 @@ def test_steer_equals_hand_hook(org):
     assert c0 == r0 and abs(c1 - (x[5] + x[7]) / 2) < 1e-4
     with pytest.raises(clens.ArgError, match="steering vector of shape"):
         m.steer(ids, v[:3])
+
+
+def test_steer_mean_ablate_equals_hand_hook(org):
+    """mean-ablate: x - alpha (x.u - m) u at the steered layer, as a hand-written hook."""
+    m, _, _ = org
+    ids = m.to_tokens("12 + 30 = 42")
+    v = np.random.default_rng(5).standard_normal(m.d_model).astype(np.float32)
+    u = v.astype(np.float64) / np.linalg.norm(v)
+    mu = 0.75
+
+    def mean_ablate(act, hook):
+        x = act[-1].astype(np.float64)
+        act[-1] = (x - (x @ u - mu) * u).astype(np.float32)
+    logits = m.run_with_hooks(ids, fwd_hooks=[("blocks.1.hook_resid_post", mean_ablate)])
+    (_, r0), (_, r1) = m.steer_pair(ids, ids, v, tokens=[5, 7], mode="mean-ablate", means=mu, layers=[1],
+                                    positions="last", metric="logit_mean")
+    x = logits[-1].astype(np.float64)
+    assert abs(r1 - (x[5] + x[7]) / 2) < 1e-4 and abs(r1 - r0) > 1e-6
+    # means = 0 is the plain ablation
+    (_, a0), (_, a1) = m.steer_pair(ids, ids, v, tokens=[5, 7], mode="ablate", layers=[1], positions="last",
+                                    metric="logit_mean")
+    (_, z0), (_, z1) = m.steer_pair(ids, ids, v, tokens=[5, 7], mode="mean-ablate", means=0.0, layers=[1],
+                                    positions="last", metric="logit_mean")
+    assert z1 == a1
+    with pytest.raises(clens.ArgError, match="needs means="):
+        m.steer_pair(ids, ids, v, tokens=[5, 7], mode="mean-ablate")

@@ -27,7 +27,10 @@ static void usage(FILE *f)
             "  --control-vector-layer-range A B  layers A..B inclusive (ints, default 1 and n_layers)\n"
             "  --layers LIST        layers to steer, e.g. 1,2 (default: every layer the direction gives)\n"
             "  --alpha LIST         scales, e.g. 0,0.5,1 (default 1)\n"
-            "  --mode add|ablate    add alpha*v, or x - alpha*(x.u)u with u = v/|v| (default add)\n"
+            "  --mode add|ablate|mean-ablate  add alpha*v; or x - alpha*(x.u)u with u = v/|v|; or\n"
+            "                       x - alpha*(x.u - m)u, m the layer's mean of x.u over the clean prompts\n"
+            "                       of --pairs (else the \"correct\" --prompts) at the steered positions\n"
+            "                       (last / generated: the final prompt token) (default add)\n"
             "  --hook resid_post|resid_pre  hook point blocks.L.hook_* (default resid_post, llama.cpp's)\n"
             "  --positions P        all | prompt | generated | last (default last; control vectors: all)\n"
             "  --pairs FILE         pairs.jsonl (clens pairs): metric on pairs, and generation prompts\n"
@@ -131,7 +134,7 @@ int cmd_steer(int argc, char **argv)
         } else if (strcmp(a, "--alpha") == 0) {
             if (parse_list(v, alphas, &s.n_alpha)) { rc = cli_usage_error("steer", "--alpha expects numbers like 0,0.5,1"); goto done; }
         } else if (strcmp(a, "--mode") == 0) {
-            if (clens_steer_mode_parse(v, &s.mode)) { rc = cli_usage_error("steer", "--mode is add or ablate, got '%s'", v); goto done; }
+            if (clens_steer_mode_parse(v, &s.mode)) { rc = cli_usage_error("steer", "--mode is add, ablate or mean-ablate, got '%s'", v); goto done; }
         } else if (strcmp(a, "--positions") == 0) {
             if (clens_steer_positions_parse(v, &s.positions)) { rc = cli_usage_error("steer", "--positions is all, prompt, generated or last, got '%s'", v); goto done; }
             positions_set = 1;

@@ -19,15 +19,16 @@
 
 #include "base/base.h"
 
-static const char *mode_names[] = {"add", "ablate"};
+static const char *mode_names[] = {"add", "ablate", "mean-ablate"};
+#define N_MODES (int)(sizeof mode_names / sizeof mode_names[0])
 static const char *pos_names[] = {"all", "prompt", "generated", "last"};
 
-const char *clens_steer_mode_name(clens_steer_mode m) { return m >= 0 && m <= 1 ? mode_names[m] : "?"; }
+const char *clens_steer_mode_name(clens_steer_mode m) { return (int)m >= 0 && (int)m < N_MODES ? mode_names[m] : "?"; }
 const char *clens_steer_positions_name(clens_steer_positions p) { return p >= 0 && p <= 3 ? pos_names[p] : "?"; }
 
 int clens_steer_mode_parse(const char *s, clens_steer_mode *m)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < N_MODES; i++)
         if (strcmp(s, mode_names[i]) == 0) { *m = i; return CLENS_OK; }
     return CLENS_E_ARG;
 }
@@ -47,11 +48,13 @@ void clens_steer_apply(const clens_steer *s, clens_hook_point pt, int layer, flo
         for (int c = 0; c < C; c++) x[c] += s->alpha * v[c];
         return;
     }
-    /* x - alpha (x.u) u with u = v/|v|, in double: (x.v) v / |v|^2 */
+    /* x - alpha (x.u - m) u with u = v/|v|, in double: (x.v - m |v|) v / |v|^2;
+     * m = 0 (ablate) or the layer's reference mean of x.u (mean-ablate) */
     double vv = 0, xv = 0;
     for (int c = 0; c < C; c++) { vv += (double)v[c] * v[c]; xv += (double)x[c] * v[c]; }
     if (vv == 0) return;
-    double k = s->alpha * xv / vv;
+    double m = s->mode == CLENS_STEER_MEAN_ABLATE && s->means ? s->means[layer] : 0;
+    double k = s->alpha * (xv - m * sqrt(vv)) / vv;
     for (int c = 0; c < C; c++) x[c] = (float)(x[c] - k * v[c]);
 }
 

@@ -255,6 +255,8 @@ typedef struct {
     const steer_study *s;
     int L, C, n_cond, n_specs;   /* conditions: 0 direction, 1..n_random random draws */
     float *vecs;                 /* [n_cond][L][C] */
+    float *means;                /* [n_cond][L] mean-ablate: reference mean of x.u per layer */
+    long n_reference;            /* the rows those means are over */
     unsigned char *active;
     clens_steer *specs;          /* [n_cond][n_alpha] */
     clens_tokenizer *tok;
@@ -388,6 +390,132 @@ static int journal_open(study *st, const char *hash, clens_error *err)
     free(data);
     json_decref(ident);
     if (!rc) progress(st, "steer: resuming: %zu finished units in %s\n", json_array_size(st->replay), st->journal);
+    return rc;
+}
+
+/* mean-ablate's reference: per condition and steered layer, the mean of x.u
+ * (u = v/|v|) over the activations at the hook point of the clean prompts of
+ * the pairs (else the "correct" prompts of --prompts), at the positions the
+ * steering acts on within a prompt (all / prompt: every position; last /
+ * generated: the final prompt token), unsteered. One journal unit. */
+static int run_means(study *st, const clens_pair *pairs, size_t np, json_t *out, clens_error *err)
+{
+    const steer_study *s = st->s;
+    int L = st->L, C = st->C, rc = CLENS_OK;
+    json_t *old = journal_take(st, "means", "unit", 0, &rc, err);
+    if (rc) return rc;
+    double *sum = calloc((size_t)st->n_cond * L, sizeof(double)), *inv = calloc((size_t)st->n_cond * L, sizeof(double));
+    char *names = malloc((size_t)L * 48 + 1);
+    char **lines = NULL;
+    size_t nl = 0;
+    clens_cache cache = {0};
+    long rows = 0; /* activations per layer the means are over */
+    if (!sum || !inv || !names) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    if (old) {
+        json_t *m = json_object_get(old, "means");
+        if (json_array_size(m) != (size_t)st->n_cond * L) {
+            rc = clens_err(err, CLENS_E_FORMAT, "%s: the means unit holds %zu values, not %d", st->journal, json_array_size(m),
+                           st->n_cond * L);
+            goto end;
+        }
+        for (int k = 0; k < st->n_cond * L; k++) st->means[k] = (float)jexact_get(json_array_get(m, k));
+        rows = (long)json_integer_value(json_object_get(old, "rows"));
+        goto report;
+    }
+    /* the hooks of the steered layers; 1/|v| per condition and layer */
+    names[0] = 0;
+    for (int l = 0, n = 0; l < L; l++) {
+        if (!st->active[l]) continue;
+        char h[48];
+        clens_hook_name(s->point, l, h, sizeof h);
+        n += snprintf(names + n, 48, "%s%s", n ? "," : "", h);
+        for (int c = 0; c < st->n_cond; c++) {
+            const float *v = st->vecs + ((size_t)c * L + l) * C;
+            double vv = 0;
+            for (int k = 0; k < C; k++) vv += (double)v[k] * v[k];
+            inv[(size_t)c * L + l] = vv > 0 ? 1 / sqrt(vv) : 0;
+        }
+    }
+    if ((rc = clens_hooks_resolve(st->m, names, &cache, err))) goto end;
+    int maxT = clens_model_get_info(st->m)->max_pos, every = s->positions == CLENS_STEER_POS_ALL || s->positions == CLENS_STEER_POS_PROMPT;
+    if (s->prompts && !s->pairs && (rc = read_lines(s->prompts, &lines, &nl, err))) goto end;
+    long used = 0;
+    for (size_t i = 0; i < (s->pairs ? np : nl) && (s->limit <= 0 || used < s->limit) && !rc; i++) {
+        int32_t *ids = NULL, *other = NULL;
+        size_t T = 0;
+        const char *reason = NULL;
+        if (s->pairs) {
+            rc = clens_pair_token_check(st->tok, st->tmpl, s->prompt_chat ? CLENS_PROMPT_CHAT : CLENS_PROMPT_RAW, &pairs[i],
+                                        maxT, &reason, &ids, &other, &T, err);
+        } else {
+            json_t *o = json_loads(lines[i], 0, NULL);
+            const char *p = json_string_value(json_object_get(o, "prompt")), *k = json_string_value(json_object_get(o, "kind"));
+            if (!p || !k) rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: expected {\"prompt\": TEXT, \"kind\": ...}", s->prompts, i + 1);
+            else if (strcmp(k, "correct") == 0) rc = clens_prompt_tokenize(st->tok, p, 1, &ids, &T, err);
+            else reason = "error prompt";
+            json_decref(o);
+            if (!rc && !reason && (T == 0 || T > (size_t)maxT)) reason = "length";
+        }
+        free(other);
+        if (!rc && !reason) {
+            int last = (int)T - 1;
+            rc = clens_run_with_cache(st->m, ids, (int)T, every ? NULL : &last, every ? (int)T : 1, &cache, NULL, err);
+            for (int e = 0; e < cache.n && !rc; e++) {
+                int l = cache.entries[e].layer;
+                for (int r = 0; r < cache.n_pos; r++) {
+                    const float *x = cache.entries[e].data + (size_t)r * C;
+                    for (int c = 0; c < st->n_cond; c++) {
+                        const float *v = st->vecs + ((size_t)c * L + l) * C;
+                        double xv = 0;
+                        for (int k = 0; k < C; k++) xv += (double)x[k] * v[k];
+                        sum[(size_t)c * L + l] += xv * inv[(size_t)c * L + l];
+                    }
+                }
+            }
+            if (!rc) { rows += cache.n_pos; used++; }
+        }
+        free(ids);
+    }
+    if (rc) goto end;
+    if (used == 0) {
+        rc = clens_err(err, CLENS_E_ARG, "steer: --mode mean-ablate needs reference prompts: the clean prompts of --pairs "
+                       "or \"correct\" prompts in --prompts (none usable)");
+        goto end;
+    }
+    json_t *arr = json_array();
+    for (int k = 0; k < st->n_cond * L; k++) {
+        st->means[k] = (float)(sum[k] / (double)rows);
+        json_array_append_new(arr, jexact(st->means[k]));
+    }
+    if ((rc = journal_put(st, json_pack("{s:s,s:i,s:I,s:o}", "phase", "means", "unit", 0, "rows", (json_int_t)rows,
+                                        "means", arr), err)))
+        goto end;
+    progress(st, "steer: mean-ablate: reference means over %ld rows of %ld prompts\n", rows, used);
+report:;
+    json_t *m = json_object(), *ly = json_array(), *dir = json_array(), *rnd = json_array();
+    for (int l = 0; l < L; l++)
+        if (st->active[l]) {
+            json_array_append_new(ly, json_integer(l));
+            json_array_append_new(dir, json_real(st->means[l]));
+        }
+    for (int c = 1; c < st->n_cond; c++) {
+        json_t *r = json_array();
+        for (int l = 0; l < L; l++)
+            if (st->active[l]) json_array_append_new(r, json_real(st->means[(size_t)c * L + l]));
+        json_array_append_new(rnd, r);
+    }
+    json_object_set_new(m, "layers", ly);
+    json_object_set_new(m, "direction", dir);
+    json_object_set_new(m, "random_draws", rnd);
+    json_object_set_new(m, "rows_per_layer", json_integer(rows));
+    json_object_set_new(m, "reference", json_string(s->pairs ? "clean prompts of the pairs" : "correct prompts"));
+    json_object_set_new(out, "means", m);
+end:
+    clens_cache_free(&cache);
+    free_lines(lines, nl);
+    free(sum);
+    free(inv);
+    free(names);
     return rc;
 }
 
@@ -795,8 +923,9 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
     st.vecs = calloc(LC * st.n_cond, sizeof(float));
     st.active = calloc(st.L, 1);
     st.specs = calloc(st.n_specs, sizeof *st.specs);
+    st.means = calloc((size_t)st.n_cond * st.L, sizeof(float));
     unsigned char *has = calloc(st.L, 1);
-    if (!st.vecs || !st.active || !st.specs || !has) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
+    if (!st.vecs || !st.active || !st.specs || !st.means || !has) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
     if (s->n_alpha < 1) { rc = clens_err(err, CLENS_E_ARG, "steer: no alpha"); goto end; }
     /* The direction. */
     if (s->n_cvec) {
@@ -825,7 +954,7 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
     for (int c = 0; c < st.n_cond; c++)
         for (int a = 0; a < s->n_alpha; a++)
             st.specs[c * s->n_alpha + a] = (clens_steer){s->mode, s->point, s->positions, (float)s->alphas[a], st.L,
-                                                          st.vecs + LC * c, st.active};
+                                                          st.vecs + LC * c, st.active, st.means + (size_t)st.L * c};
     /* Tokenizer, correction ids. */
     if ((rc = clens_tokenizer_open(&st.tok, in->path, err))) goto end;
     if (s->prompt_chat && (rc = clens_chat_template_open(&st.tmpl, in->path, err))) goto end;
@@ -883,6 +1012,7 @@ int steer_study_run(clens_model *m, const steer_study *s, json_t **result, clens
     json_object_set_new(res, "n_random", json_integer(s->n_random));
     if (s->pairs && (rc = clens_pairs_read_jsonl(s->pairs, &pairs, &np, err))) goto end;
     if ((rc = journal_open(&st, hash, err))) goto end;
+    if (s->mode == CLENS_STEER_MEAN_ABLATE && (rc = run_means(&st, pairs, np, res, err))) goto end;
     if (s->pairs && (rc = run_pairs(&st, pairs, np, res, err))) goto end;
     if ((s->prompts || s->pairs) && (rc = run_generation(&st, pairs, np, res, err))) goto end;
     if (s->neutral && (rc = run_neutral(&st, res, err))) goto end;
@@ -902,6 +1032,7 @@ end:
     free(st.vecs);
     free(st.active);
     free(st.specs);
+    free(st.means);
     free(has);
     return rc;
 }

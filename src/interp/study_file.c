@@ -475,7 +475,7 @@ static int parse_steer(clens_study *s, const json_t *p, const char *path, clens_
 {
     static const char *const keys[] = {"mode", "alpha", "layers", "positions", "hook", "random", "seed", "neutral",
                                        "max_new", "k", "samples", "limit", NULL};
-    static const char *const modes[] = {"add", "ablate", NULL};
+    static const char *const modes[] = {"add", "ablate", "mean-ablate", NULL};
     static const char *const positions[] = {"all", "prompt", "generated", "last", NULL};
     static const char *const hooks[] = {"resid_pre", "resid_post", NULL};
     const char *w = "steer.";

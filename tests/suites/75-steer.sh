@@ -156,6 +156,47 @@ PYEOF
 check test -s "$T/ablate/steer_pairs.svg"
 check test -s "$T/ablate/steer_generation.svg"
 
+# mean-ablate: the component along u moves to its mean over the clean prompts (at the last
+# token) instead of 0. A direction with a non-zero clean mean (e0 + e1 + 0.5 e2), against the
+# same numpy reference: mu = mean over clean prompts of r.u, r <- r - (r.u - mu) u.
+$PY -c 'import numpy as np,sys; v=np.zeros(64,np.float32); v[0]=1; v[1]=1; v[2]=0.5; np.save(sys.argv[1], v)' "$T/dir2.npy"
+check $CLENS steer "$M" --direction "$T/dir2.npy" --layers 1 --mode mean-ablate --alpha 0,1 --positions last $COMMON \
+  --out "$T/mean" >> "$T/steer.out"
+check $PY - "$T" "$M" "$ids" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+T, M, wait = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
+res = json.load(open(f"{T}/mean/steer.json"))
+cfg = json.load(open(f"{M}/config.json")); eps = cfg["rms_norm_eps"]
+with open(f"{M}/model.safetensors", "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; hdr = json.loads(f.read(n)); raw = f.read()
+def t(name):
+    h = hdr[name]; s, e = h["data_offsets"]
+    return np.frombuffer(raw[s:e], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
+emb, head, wn = t("model.embed_tokens.weight"), t("lm_head.weight"), t("model.norm.weight")
+w0 = t("model.layers.0.input_layernorm.weight"); gain = t("model.layers.0.self_attn.o_proj.weight")[0, 0]
+def rms(x, w): return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+def resid(ids):
+    x = emb[ids]; r = x[-1].copy(); r[0] += gain * np.mean(rms(x, w0)[:, 0]); return r
+def metric(r):
+    lg = head @ rms(r, wn); m = lg.max(); ms = lg[wait].max()
+    return (ms + np.log(np.exp(lg[wait] - ms).sum())) - (m + np.log(np.exp(lg - m).sum()))
+def ids(i, k): return [int(x) for x in open(f"{T}/ids-{i}-{k}.txt").read().strip().split(",")]
+u = np.zeros(64); u[0] = 1; u[1] = 1; u[2] = 0.5; u /= np.linalg.norm(u)
+pp = res["pairs"]["per_pair"]
+mu = np.mean([resid(ids(i, "clean")) @ u for i in range(len(pp))])
+assert abs(res["means"]["direction"][0] - mu) < 1e-5 * max(1, abs(mu)), (res["means"], mu)
+assert abs(mu) > 0.1, mu  # not the plain ablation in disguise
+md = 0
+for i, p in enumerate(pp):
+    for k, side in enumerate(("clean", "corrupted")):
+        r = resid(ids(i, side)); want = metric(r - (r @ u - mu) * u)
+        md = max(md, abs(p["values"][4 + k] - want), abs(p["values"][2 + k] - metric(r)))  # alpha 1; alpha 0 = unsteered
+assert md < 1e-4, md
+P = res["pairs"]; gap = P["direction"]["corrupted"][1] - P["direction"]["clean"][1]
+print(f"steer mean-ablate: reference mean {mu:.4f} (clean prompts, last token) == numpy; metrics == numpy (max diff {md:.2g}); corrupted - clean {P['unsteered']['corrupted'] - P['unsteered']['clean']:.2f} -> {gap:.2g}")
+PYEOF
+
 # Control vectors: the independent writer's file == the same rows from a .npy.
 check $PY tools/gguf_write_ref.py "$T/rows.npy" "$T/ref.gguf" --alignment 64 --extra-kv
 CV="--mode add --alpha 1 --positions all --prompts $T/prompts.jsonl --max-new 4 --k 4 --random 0 --samples 2 --quiet"

@@ -269,7 +269,7 @@ static void test_steer_apply(void **state)
     enum { C = 6 };
     float v[2 * C] = {0}, x[C] = {1, -2, 3, 0.5f, 7, -1}, y[C];
     for (int c = 0; c < C; c++) v[C + c] = (float)(c - 2);
-    clens_steer s = {CLENS_STEER_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_ALL, 1.0f, 2, v, NULL};
+    clens_steer s = {CLENS_STEER_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_ALL, 1.0f, 2, v, NULL, NULL};
     memcpy(y, x, sizeof x);
     clens_steer_apply(&s, CLENS_HOOK_RESID_POST, 1, y, C);
     double dot = 0, vv = 0, xv = 0;
@@ -279,6 +279,28 @@ static void test_steer_apply(void **state)
     memcpy(y, x, sizeof x);
     clens_steer_apply(&s, CLENS_HOOK_RESID_PRE, 1, y, C); /* other hook point: untouched */
     assert_memory_equal(x, y, sizeof x);
+    /* mean-ablate: the component along u moves to m (alpha 1), or alpha of the way there */
+    float means[2] = {0, 0.7f};
+    clens_steer ma = s;
+    ma.mode = CLENS_STEER_MEAN_ABLATE;
+    ma.means = means;
+    for (int k = 0; k < 2; k++) {
+        ma.alpha = k ? 0.5f : 1.0f;
+        memcpy(y, x, sizeof x);
+        clens_steer_apply(&ma, CLENS_HOOK_RESID_POST, 1, y, C);
+        double yu = 0;
+        for (int c = 0; c < C; c++) yu += y[c] * v[C + c];
+        yu /= sqrt(vv);
+        double xu = xv / sqrt(vv), want = xu - ma.alpha * (xu - 0.7);
+        assert_true(fabs(yu - want) < 1e-5);
+        for (int c = 0; c < C; c++) /* only the component along u moves */
+            assert_true(fabs(y[c] - (x[c] - (xu - want) * v[C + c] / sqrt(vv))) < 1e-5);
+    }
+    assert_string_equal(clens_steer_mode_name(CLENS_STEER_MEAN_ABLATE), "mean-ablate");
+    clens_steer_mode pm;
+    assert_int_equal(clens_steer_mode_parse("mean-ablate", &pm), CLENS_OK);
+    assert_int_equal(pm, CLENS_STEER_MEAN_ABLATE);
+    memcpy(y, x, sizeof x);
     s.mode = CLENS_STEER_ADD;
     s.alpha = 2.5f;
     clens_steer_apply(&s, CLENS_HOOK_RESID_POST, 1, y, C);

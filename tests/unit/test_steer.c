@@ -1,7 +1,7 @@
 /*
  * test_steer.c: steering on every architecture's f32 test model
  * (tools/gen_model.py): the cached fast pair metric equals a plain rerun
- * with the steering hook at 1e-5 (rulings R3) for add and ablate at the
+ * with the steering hook at 1e-5 (rulings R3) for add, ablate and mean-ablate at the
  * last position, the unsteered columns equal a plain forward, a control
  * vector steers exactly as the equivalent add spec in generation, zero
  * steering has KL 0 and full top-1 agreement, and unsteered steered
@@ -50,22 +50,25 @@ static void test_fast_equals_rerun(void **state)
         fill_random(v, L * C, 7u + (uint32_t)a);
         act[1] = 1;
         act[L - 1] = 1;
-        clens_steer specs[6] = {
-            {CLENS_STEER_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_LAST, 1.0f, L, v, act},
-            {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_LAST, 3.0f, L, v, act},
-            {CLENS_STEER_ADD, CLENS_HOOK_RESID_PRE, CLENS_STEER_POS_LAST, -2.0f, L, v, act},
-            {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_ALL, 1.5f, L, v, act},
-            {CLENS_STEER_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_PROMPT, 0.5f, L, v, act},
-            {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_GENERATED, 4.0f, L, v, act},
+        float *means = malloc(sizeof(float) * (size_t)L);
+        for (int l = 0; l < L; l++) means[l] = 0.3f * (float)(l + 1);
+        clens_steer specs[7] = {
+            {CLENS_STEER_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_LAST, 1.0f, L, v, act, NULL},
+            {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_LAST, 3.0f, L, v, act, NULL},
+            {CLENS_STEER_ADD, CLENS_HOOK_RESID_PRE, CLENS_STEER_POS_LAST, -2.0f, L, v, act, NULL},
+            {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_ALL, 1.5f, L, v, act, NULL},
+            {CLENS_STEER_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_PROMPT, 0.5f, L, v, act, NULL},
+            {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_GENERATED, 4.0f, L, v, act, NULL},
+            {CLENS_STEER_MEAN_ABLATE, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_LAST, 1.0f, L, v, act, means},
         };
         int32_t ids[3] = {1, 2, 3};
         clens_metric met[2] = {{CLENS_METRIC_LOGPROB_MASS, ids, 3, NULL, NULL}, {CLENS_METRIC_LOGIT_MEAN, ids, 3, NULL, NULL}};
-        enum { W = 2 * 7 };
+        enum { W = 2 * 8 };
         double fast[2 * W], rerun[2 * W];
         int P = -1;
-        assert_int_equal(clens_steer_pair(m, clean, corr, T, specs, 6, met, 2, 0, fast, &P, &err), 0);
+        assert_int_equal(clens_steer_pair(m, clean, corr, T, specs, 7, met, 2, 0, fast, &P, &err), 0);
         assert_int_equal(P, 6);
-        assert_int_equal(clens_steer_pair(m, clean, corr, T, specs, 6, met, 2, 1, rerun, NULL, &err), 0);
+        assert_int_equal(clens_steer_pair(m, clean, corr, T, specs, 7, met, 2, 1, rerun, NULL, &err), 0);
         double md = 0, moved = 0;
         for (int i = 0; i < 2 * W; i++) md = fmax(md, fabs(fast[i] - rerun[i]));
         for (int j = 1; j <= 3; j++) moved = fmax(moved, fabs(fast[2 * j + 1] - fast[1]));
@@ -123,6 +126,7 @@ static void test_fast_equals_rerun(void **state)
             free(q);
         }
         free(v);
+        free(means);
         free(act);
         clens_model_free(m);
     }
@@ -157,7 +161,7 @@ static void test_cvec_generation_equals_add(void **state)
     only2[2] = 1;
     float *v2 = calloc((size_t)L * C, sizeof(float));
     memcpy(v2 + (size_t)2 * C, rows + (size_t)2 * C, sizeof(float) * C);
-    clens_steer add = {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_ALL, 2.5f, L, v2, only2};
+    clens_steer add = {CLENS_STEER_ADD, CLENS_HOOK_RESID_POST, CLENS_STEER_POS_ALL, 2.5f, L, v2, only2, NULL};
     int32_t p0[5] = {3, 1, 4, 1, 5}, p1[3] = {9, 2, 6};
     const int32_t *pr[2] = {p0, p1};
     int pl[2] = {5, 3};
