@@ -1363,6 +1363,12 @@ CLENS_API int clens_steer_kl(clens_model *m, const int32_t *ids, int n, const cl
 CLENS_API int clens_steer_generate(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
                                    const clens_steer *spec, const int32_t *ban, int n_ban, int max_new,
                                    const int32_t *stop_ids, int n_stop, int32_t **out, int *out_n, clens_error *err);
+/* clens_steer_generate with clens_generate's sampling (sp: temperature, top-k,
+ * top-p, seed, max_new_tokens, stop ids; one stream per prompt index, so a
+ * NULL spec and no ban give clens_generate's tokens for the same seed). */
+CLENS_API int clens_steer_generate_sampled(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+                                           const clens_steer *spec, const int32_t *ban, int n_ban,
+                                           const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err);
 
 /* llama.cpp control vectors (GGUF; docs/steer.md): tensors direction.N (F32,
  * 1-D, N >= 1) added to the output of block N (blocks.{N}.hook_resid_post)

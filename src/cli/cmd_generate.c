@@ -25,7 +25,8 @@ static void usage(FILE *f)
             "  --stop LIST          stop token ids (default: eos_token_id of generation_config.json,\n"
             "                       else of config.json; an int or a list)\n"
             "  --control-vector F[:S]  add llama.cpp control vector F scaled by S (float, default 1) to the output of\n"
-            "                       block N (direction.N) at every position; repeatable, summed (greedy only)\n"
+            "                       block N (direction.N) at every position; repeatable, summed; greedy or\n"
+            "                       sampled as without (the same seed gives the same draws)\n"
             "  --control-vector-layer-range A B  apply control vectors to blocks A..B only (default 1 and n_layers)\n"
             "  --matmul MODE        default | portable | bf16\n"
             "  --threads N          threads (default: all cores)\n\n"
@@ -58,8 +59,7 @@ static int generate_cvec(clens_model *m, const char *const *args, int n, const i
     }
     if (!rc) rc = clens_cvec_steer(&cv, in->n_layers, in->d_model, range[0], range[1], vecs, act, &spec, err);
     if (!rc)
-        rc = clens_steer_generate(m, (const int32_t *const *)seqs, lens, ns, &spec, NULL, 0, sp->max_new_tokens, sp->stop_ids,
-                                  sp->n_stop, out, out_n, err);
+        rc = clens_steer_generate_sampled(m, (const int32_t *const *)seqs, lens, ns, &spec, NULL, 0, sp, out, out_n, err);
     clens_cvec_free(&cv);
     free(vecs);
     free(act);
@@ -116,8 +116,6 @@ int cmd_generate(int argc, char **argv)
     if (!model) return cli_usage_error("generate", "missing MODEL");
     if (temp < 0 || top_p <= 0 || top_p > 1)
         return cli_usage_error("generate", "--temperature must be >= 0 and --top-p in (0, 1]");
-    if (n_cv && (temp > 0 || top_k > 0 || top_p < 1))
-        return cli_usage_error("generate", "--control-vector: only greedy generation is supported yet (no --temperature/--top-k/--top-p)");
     int32_t **seqs = NULL;
     int *lens = NULL, ns = 0, rc;
     clens_tokenizer *tok = NULL;

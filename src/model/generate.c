@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/rng.h"
+#include "base/sample.h"
 #include "base/base.h"
 #include "base/infile.h"
 #include "model/model.h"
@@ -25,69 +25,6 @@ clens_sample_params clens_sample_default_params(void)
     p.seed = 0;
     p.max_new_tokens = 64;
     return p;
-}
-
-typedef struct { uint64_t s[4]; } rng_t;
-
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t rng_next(rng_t *r)
-{
-    uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
-    return res;
-}
-
-static double rng_uniform(rng_t *r) { return (rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
-
-typedef struct { float p; int id; } cand;
-
-static int cmp_cand(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (x->p != y->p) return x->p > y->p ? -1 : 1;
-    return x->id - y->id;
-}
-
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
-/* Samples from logits (modified in place) with scratch c[V]. */
-static int sample(float *logits, int V, const clens_sample_params *sp, rng_t *r, cand *c)
-{
-    if (sp->temperature <= 0.0f) return argmax(logits, V);
-    float mx = logits[argmax(logits, V)];
-    double sum = 0;
-    for (int i = 0; i < V; i++) {
-        c[i].p = expf((logits[i] - mx) / sp->temperature);
-        c[i].id = i;
-        sum += c[i].p;
-    }
-    qsort(c, V, sizeof *c, cmp_cand);
-    int n = V;
-    if (sp->top_k > 0 && sp->top_k < n) n = sp->top_k;
-    if (sp->top_p < 1.0f) {
-        double acc = 0, tot = 0;
-        for (int i = 0; i < n; i++) tot += c[i].p;
-        for (int i = 0; i < n; i++) {
-            acc += c[i].p;
-            if (acc >= sp->top_p * tot) { n = i + 1; break; }
-        }
-    }
-    sum = 0;
-    for (int i = 0; i < n; i++) sum += c[i].p;
-    double u = rng_uniform(r) * sum, acc = 0;
-    for (int i = 0; i < n; i++) {
-        acc += c[i].p;
-        if (u < acc) return c[i].id;
-    }
-    return c[n - 1].id;
 }
 
 static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
@@ -129,8 +66,8 @@ static int generate_batch(clens_model *m, const int32_t *const *prompts, const i
     int rows_cap = np > 128 ? np : 128;
     clens_ctx *ctx = NULL;
     float *logits = malloc(sizeof(float) * V * (size_t)np);
-    cand *c = malloc(sizeof(cand) * V);
-    rng_t *rng = calloc(np, sizeof *rng);
+    void *c = malloc(clens_sample_scratch_bytes(V));
+    clens_rng *rng = calloc(np, sizeof *rng);
     int *done = calloc(np, sizeof(int)), *cur = calloc(np, sizeof(int));
     clens_row *rows = malloc(sizeof *rows * np);
     int *row_prompt = malloc(sizeof(int) * np);
@@ -141,8 +78,7 @@ static int generate_batch(clens_model *m, const int32_t *const *prompts, const i
     }
     if ((rc = clens_ctx_new(&ctx, m, np, n_ctx, rows_cap, err))) goto end;
     for (int i = 0; i < np; i++) {
-        uint64_t s = sp->seed ^ (0x51ed270b27bd3c1dULL * (uint64_t)(i + 1));
-        for (int k = 0; k < 4; k++) rng[i].s[k] = clens_splitmix64(&s);
+        clens_rng_stream(&rng[i], sp->seed, i);
         out[i] = malloc(sizeof(int32_t) * (sp->max_new_tokens > 0 ? sp->max_new_tokens : 1));
         if (!out[i]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
         if ((rc = clens_prefill(ctx, i, prompts[i], plen[i], NULL, logits + (size_t)i * V, NULL, err))) goto end;
@@ -151,7 +87,7 @@ static int generate_batch(clens_model *m, const int32_t *const *prompts, const i
         int nr = 0;
         for (int i = 0; i < np; i++) {
             if (done[i]) continue;
-            int t = sample(logits + (size_t)i * V, V, sp, &rng[i], c);
+            int t = clens_sample_next(logits + (size_t)i * V, V, sp->temperature, sp->top_k, sp->top_p, &rng[i], c);
             out[i][out_n[i]++] = t;
             for (int k = 0; k < sp->n_stop; k++) done[i] |= t == sp->stop_ids[k];
             if (plen[i] + out_n[i] >= n_ctx) done[i] = 1;

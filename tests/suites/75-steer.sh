@@ -326,8 +326,13 @@ check test $? -eq 1
 check grep -q "w63.npy: width 63" "$T/bad2.err"
 $CLENS steer "$M" --direction "$T/dir.npy" --mode sideways --neutral "$T/neutral.txt" --out "$T/bad3" 2>/dev/null
 check test $? -eq 2
-$CLENS generate "$M" --text hi --control-vector "$T/ref.gguf" --temperature 0.5 2>/dev/null
-check test $? -eq 2
+# sampling with a control vector: the same seed draws the same tokens (the library's own check of
+# draw-for-draw equality with clens_generate is tests/unit/test_steer.c)
+g1=$($CLENS generate "$M" --text hi --control-vector "$T/ref.gguf" --temperature 0.8 --top-k 20 --seed 3 --max-new 8 2>/dev/null)
+check test $? -eq 0
+g2=$($CLENS generate "$M" --text hi --control-vector "$T/ref.gguf" --temperature 0.8 --top-k 20 --seed 3 --max-new 8 2>/dev/null)
+check test "$g1" = "$g2"
+check test -n "$g1"
 # Organisms (trained by `make demo`; skipped when absent; docs/organism-results.md section 2). Per
 # organism: held-out pairs of its own distribution (the recipe's trace flags), the difference-of-
 # means direction of the final residual blocks.{L-1}.hook_resid_post (clens capture + probe: where

@@ -3,7 +3,8 @@
  * (tools/gen_model.py): the cached fast pair metric equals a plain rerun
  * with the steering hook at 1e-5 (rulings R3) for add, ablate and mean-ablate at the
  * last position, the unsteered columns equal a plain forward, a control
- * vector steers exactly as the equivalent add spec in generation, zero
+ * vector steers exactly as the equivalent add spec in generation (greedy
+ * and sampled; unsteered sampled == clens_generate's draws), zero
  * steering has KL 0 and full top-1 agreement, and unsteered steered
  * generation equals clens_generate.
  */
@@ -187,6 +188,33 @@ static void test_cvec_generation_equals_add(void **state)
         assert_int_equal(n3[i], n4[i]);
         assert_memory_equal(o3[i], o4[i], sizeof(int32_t) * n3[i]);
         free(o1[i]); free(o2[i]); free(o3[i]); free(o4[i]);
+    }
+    /* sampled (temperature 1.5, top-k 40, seed 7): unsteered == clens_generate draw for draw;
+     * the control vector == its add spec; and steering changes the draws */
+    sp.temperature = 1.5f;
+    sp.top_k = 40;
+    sp.seed = 7;
+    assert_int_equal(clens_generate(m, pr, pl, 2, &sp, o4, n4, &err), 0);
+    assert_int_equal(clens_steer_generate_sampled(m, pr, pl, 2, NULL, NULL, 0, &sp, o3, n3, &err), 0);
+    assert_int_equal(clens_steer_generate_sampled(m, pr, pl, 2, &cs, NULL, 0, &sp, o1, n1, &err), 0);
+    assert_int_equal(clens_steer_generate_sampled(m, pr, pl, 2, &add, NULL, 0, &sp, o2, n2, &err), 0);
+    differs = 0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(n3[i], n4[i]);
+        assert_memory_equal(o3[i], o4[i], sizeof(int32_t) * n3[i]);
+        assert_int_equal(n1[i], n2[i]);
+        assert_memory_equal(o1[i], o2[i], sizeof(int32_t) * n1[i]);
+        differs |= n1[i] != n3[i] || memcmp(o1[i], o3[i], sizeof(int32_t) * n1[i]);
+        free(o1[i]); free(o2[i]); free(o3[i]); free(o4[i]);
+    }
+    assert_true(differs);
+    sp.temperature = 0; /* greedy again: the sampled entry point is the greedy one */
+    assert_int_equal(clens_steer_generate_sampled(m, pr, pl, 2, &cs, NULL, 0, &sp, o3, n3, &err), 0);
+    assert_int_equal(clens_steer_generate(m, pr, pl, 2, &cs, NULL, 0, 8, NULL, 0, o4, n4, &err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(n3[i], n4[i]);
+        assert_memory_equal(o3[i], o4[i], sizeof(int32_t) * n3[i]);
+        free(o3[i]); free(o4[i]);
     }
     clens_cvec_free(&cv);
     free(rows); free(vecs); free(act); free(v2);
