@@ -258,6 +258,8 @@ PROTOTYPES = {
                                  POINTER(c_int), POINTER(Error_)]),
     "clens_steer_generate": (c_int, [P, POINTER(PI32), POINTER(c_int), c_int, POINTER(Steer), PI32, c_int, c_int,
                                      PI32, c_int, POINTER(PI32), POINTER(c_int), POINTER(Error_)]),
+    "clens_steer_generate_sampled": (c_int, [P, POINTER(PI32), POINTER(c_int), c_int, POINTER(Steer), PI32, c_int,
+                                             POINTER(SampleParams), POINTER(PI32), POINTER(c_int), POINTER(Error_)]),
 }
 
 

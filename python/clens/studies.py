@@ -165,10 +165,11 @@ def _steer_spec(model, vector, alpha, mode, point, positions, layers, means=None
 
 
 def steer(model, prompts, vector, alpha=1.0, mode="add", point="resid_post", positions="all", layers=None,
-          max_new_tokens=32, ban=None, stop_ids=None, means=None):
+          max_new_tokens=32, ban=None, stop_ids=None, means=None, temperature=0.0, top_k=0, top_p=1.0, seed=0):
     """Greedy generation with steering (clens_steer_generate; docs/steer.md): vector added
     (mode "add"), ablated ("ablate") or moved to means ("mean-ablate", means= per layer) at the
-    steered layers (all, or layers=[...]). prompts: one
+    steered layers (all, or layers=[...]); greedy, or sampled as model.generate samples (temperature,
+    top_k, top_p, seed: without steering the same draws). prompts: one
     list of ids or a list of them. Returns the new ids (a list, or a list of lists)."""
     single = len(prompts) > 0 and np.isscalar(prompts[0])
     ps = [prompts] if single else list(prompts)
@@ -181,8 +182,14 @@ def steer(model, prompts, vector, alpha=1.0, mode="add", point="resid_post", pos
     out = (_lib.PI32 * len(arrs))()
     out_n = (c_int * len(arrs))()
     err = _err()
-    rc = lib.clens_steer_generate(model._m, ptrs, lens, len(arrs), byref(spec), _ptr(b, c_int32), len(b),
-                                  int(max_new_tokens), _ptr(st, c_int32), len(st), out, out_n, byref(err))
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ArgError("temperature must be >= 0 and top_p in (0, 1]")
+    sp = lib.clens_sample_default_params()
+    sp.temperature, sp.top_p, sp.top_k, sp.seed = float(temperature), float(top_p), int(top_k), int(seed)
+    sp.max_new_tokens = int(max_new_tokens)
+    sp.stop_ids, sp.n_stop = _ptr(st, c_int32), len(st)
+    rc = lib.clens_steer_generate_sampled(model._m, ptrs, lens, len(arrs), byref(spec), _ptr(b, c_int32), len(b),
+                                          byref(sp), out, out_n, byref(err))
     res = []
     for i in range(len(arrs)):
         if out[i]:

@@ -111,3 +111,15 @@ def test_steer_mean_ablate_equals_hand_hook(org):
     assert z1 == a1
     with pytest.raises(clens.ArgError, match="needs means="):
         m.steer_pair(ids, ids, v, tokens=[5, 7], mode="mean-ablate")
+
+
+def test_steer_sampled(org):
+    """Sampled steering: alpha 0 draws model.generate's tokens for the same seed; a real vector changes them."""
+    m, _, _ = org
+    ids = m.to_tokens("12 + 30 = 42")
+    v = np.random.default_rng(7).standard_normal(m.d_model).astype(np.float32) * 4
+    kw = dict(max_new_tokens=6, temperature=1.3, top_k=30, seed=11)
+    assert m.steer(ids, v, alpha=0.0, **kw) == m.generate(ids, **kw)
+    a = m.steer(ids, v, alpha=3.0, **kw)
+    assert a == m.steer(ids, v, alpha=3.0, **kw)
+    assert a != m.generate(ids, **kw)
