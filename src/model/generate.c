@@ -27,7 +27,7 @@ clens_sample_params clens_sample_default_params(void)
     return p;
 }
 
-static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np, int first,
                           const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err);
 
 int clens_generate(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
@@ -39,7 +39,7 @@ int clens_generate(clens_model *m, const int32_t *const *prompts, const int *ple
     int per = clens_model_plan_seqs(m, maxlen + (sp->max_new_tokens > 0 ? sp->max_new_tokens : 0));
     for (int i = 0; i < np; i += per) {
         int k = np - i < per ? np - i : per;
-        int rc = generate_batch(m, prompts + i, plen + i, k, sp, out + i, out_n + i, err);
+        int rc = generate_batch(m, prompts + i, plen + i, k, i, sp, out + i, out_n + i, err);
         if (rc) {
             for (int j = 0; j < i; j++) { free(out[j]); out[j] = NULL; out_n[j] = 0; }
             return rc;
@@ -48,7 +48,9 @@ int clens_generate(clens_model *m, const int32_t *const *prompts, const int *ple
     return CLENS_OK;
 }
 
-static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np,
+/* Prompts first .. first + np - 1 of the call: prompt j draws from stream j
+ * whichever batch it falls in. */
+static int generate_batch(clens_model *m, const int32_t *const *prompts, const int *plen, int np, int first,
                           const clens_sample_params *sp, int32_t **out, int *out_n, clens_error *err)
 {
     int V = m->cfg.vocab, maxlen = 0, rc = 0;
@@ -78,7 +80,7 @@ static int generate_batch(clens_model *m, const int32_t *const *prompts, const i
     }
     if ((rc = clens_ctx_new(&ctx, m, np, n_ctx, rows_cap, err))) goto end;
     for (int i = 0; i < np; i++) {
-        clens_rng_stream(&rng[i], sp->seed, i);
+        clens_rng_stream(&rng[i], sp->seed, first + i);
         out[i] = malloc(sizeof(int32_t) * (sp->max_new_tokens > 0 ? sp->max_new_tokens : 1));
         if (!out[i]) { rc = clens_err(err, CLENS_E_NOMEM, "out of memory"); goto end; }
         if ((rc = clens_prefill(ctx, i, prompts[i], plen[i], NULL, logits + (size_t)i * V, NULL, err))) goto end;
