@@ -72,5 +72,42 @@ def main():
     return 0
 
 
+def reference(model, wait):
+    """The numpy reference of a planted model, read back from its file (float64), for the tests:
+    blocks 1.. and every MLP add nothing; block 0's attention is uniform and adds
+    gain * mean_s(norm(x_s)[0]) to dimension 0. Returns resid(ids), the final position's residual
+    after block 0 (= at every later layer), and metric(r), the log-probability mass of the wait
+    ids in the logits of residual r."""
+    import struct
+    import numpy as np
+    eps = json.load(open(os.path.join(model, "config.json")))["rms_norm_eps"]
+    with open(os.path.join(model, "model.safetensors"), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n))
+        raw = f.read()
+
+    def t(name):
+        h = hdr[name]
+        s, e = h["data_offsets"]
+        return np.frombuffer(raw[s:e], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
+    emb, head, wn = t("model.embed_tokens.weight"), t("lm_head.weight"), t("model.norm.weight")
+    w0, gain = t("model.layers.0.input_layernorm.weight"), t("model.layers.0.self_attn.o_proj.weight")[0, 0]
+
+    def rms(x, w):
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+
+    def resid(ids):
+        x = emb[ids]
+        r = x[-1].copy()
+        r[0] += gain * np.mean(rms(x, w0)[:, 0])
+        return r
+
+    def metric(r):
+        lg = head @ rms(r, wn)
+        m, ms = lg.max(), lg[wait].max()
+        return (ms + np.log(np.exp(lg[wait] - ms).sum())) - (m + np.log(np.exp(lg - m).sum()))
+    return resid, metric
+
+
 if __name__ == "__main__":
     sys.exit(main())

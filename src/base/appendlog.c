@@ -12,6 +12,15 @@
 
 #include "base/base.h"
 
+json_t *clens_appendlog_next_json(const char *data, size_t len, size_t *at)
+{
+    const char *nl = memchr(data + *at, '\n', len - *at);
+    size_t end = nl ? (size_t)(nl - data) : len;
+    json_t *o = json_loadb(data + *at, end - *at, 0, NULL);
+    *at = end + 1;
+    return o;
+}
+
 int clens_appendlog_read(const char *path, char **data, size_t *len, size_t *torn, clens_error *err)
 {
     *data = NULL;

@@ -8,6 +8,7 @@
 #ifndef CLENS_BASE_APPENDLOG_H
 #define CLENS_BASE_APPENDLOG_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "clens.h"
@@ -18,5 +19,10 @@
  * *torn (0 when none). An absent file: *data = NULL, *len = *torn = 0,
  * CLENS_OK. Errors (CLENS_E_IO, CLENS_E_NOMEM) name path. */
 int clens_appendlog_read(const char *path, char **data, size_t *len, size_t *torn, clens_error *err);
+
+/* The line of data[0..len) that starts at *at (lines as clens_appendlog_read
+ * returns them: each ends in '\n') parsed as JSON, or NULL when it is not
+ * JSON; *at moves past the line. Walks a log: for (at = 0; at < len;) ... */
+json_t *clens_appendlog_next_json(const char *data, size_t len, size_t *at);
 
 #endif

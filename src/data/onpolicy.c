@@ -115,12 +115,8 @@ static int gen_load(const char *path, const char *settings_sha, gen_file *g, int
     *exists = keep > 0;
     long lineno = 0;
     for (size_t pos = 0; pos < keep;) {
-        char *nl = memchr(data + pos, '\n', keep - pos);
-        size_t end = (size_t)(nl - data);
+        json_t *o = clens_appendlog_next_json(data, keep, &pos);
         lineno++;
-        json_error_t je;
-        json_t *o = json_loadb(data + pos, end - pos, 0, &je);
-        pos = end + 1;
         if (!json_is_object(o)) {
             json_decref(o);
             free(data);

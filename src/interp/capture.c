@@ -345,23 +345,22 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
         return clens_err(err, CLENS_E_IO, "%s: %s", j->data, strerror(errno));
     }
     char *blk = NULL;
-    int *pos = NULL, *want = malloc(sizeof(int) * (size_t)(pr->max_tokens > 0 ? pr->max_tokens : 1));
-    int32_t *ids = NULL;
+    int *want = malloc(sizeof(int) * (size_t)(pr->max_tokens > 0 ? pr->max_tokens : 1));
     long lineno = 0;
     if (!want) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
     for (size_t at = 0; at < len && !rc;) {
-        char *nl = memchr(data + at, '\n', len - at);
-        size_t end = (size_t)(nl - data);
+        json_t *o = clens_appendlog_next_json(data, len, &at);
         lineno++;
-        json_error_t je;
-        json_t *o = json_loadb(data + at, end - at, 0, &je);
-        at = end + 1;
         json_t *jp = json_object_get(o, "pos"), *ji = json_object_get(o, "ids");
         const char *id = json_string_value(json_object_get(o, "pair"));
         const char *drop = json_string_value(json_object_get(o, "drop"));
         json_int_t i = json_integer_value(json_object_get(o, "i"));
         size_t np = json_array_size(jp), T = json_array_size(json_array_get(ji, 0));
         size_t bytes = (size_t)json_integer_value(json_object_get(o, "bytes"));
+        const char *reason = NULL;
+        int32_t *rid[2] = {NULL, NULL};
+        size_t rT = 0;
+        int rnp = 0;
         if (!json_is_object(o) || i != (json_int_t)next || next >= n_pairs || !id || strcmp(id, pairs[next].id) != 0 ||
             (!drop && (np == 0 || np > T || json_array_size(ji) != 2 || json_array_size(json_array_get(ji, 1)) != T ||
                        bytes != 2 * np * width * sizeof(float))))
@@ -369,26 +368,19 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
                            "%s:%ld: not the journal of this capture (pair %zu of the pairs file is '%s'); "
                            "delete %s and %s to start over", j->log, lineno, next, next < n_pairs ? pairs[next].id : "-",
                            j->log, j->data);
-        else {
+        else if (!(rc = render_pair(pr, &pairs[next], &reason, rid, &rT, want, &rnp, err))) {
             /* the line must say what rendering the pair says now (ids, positions,
-             * or the drop): a journal edited or written otherwise is refused */
-            const char *reason = NULL;
-            int32_t *rid[2] = {NULL, NULL};
-            size_t rT = 0;
-            int rnp = 0;
-            if (!(rc = render_pair(pr, &pairs[next], &reason, rid, &rT, want, &rnp, err))) {
-                int same = drop ? reason && strcmp(reason, drop) == 0 : !reason && rT == T && (size_t)rnp == np;
-                for (size_t k = 0; same && !drop && k < 2 * T; k++)
-                    same = json_is_integer(json_array_get(json_array_get(ji, k / T), k % T)) &&
-                           json_integer_value(json_array_get(json_array_get(ji, k / T), k % T)) == rid[k / T][k % T];
-                for (size_t k = 0; same && !drop && k < np; k++)
-                    same = json_integer_value(json_array_get(jp, k)) == want[k];
-                if (!same)
-                    rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: pair '%s' does not render as the journal says; "
-                                   "delete %s and %s to start over", j->log, lineno, pairs[next].id, j->log, j->data);
-            }
-            free(rid[0]);
-            free(rid[1]);
+             * or the drop): a journal edited or written otherwise is refused; the
+             * replay then uses the rendering (rid, want) */
+            int same = drop ? reason && strcmp(reason, drop) == 0 : !reason && rT == T && (size_t)rnp == np;
+            for (size_t k = 0; same && !drop && k < 2 * T; k++)
+                same = json_is_integer(json_array_get(json_array_get(ji, k / T), k % T)) &&
+                       json_integer_value(json_array_get(json_array_get(ji, k / T), k % T)) == rid[k / T][k % T];
+            for (size_t k = 0; same && !drop && k < np; k++)
+                same = json_integer_value(json_array_get(jp, k)) == want[k];
+            if (!same)
+                rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: pair '%s' does not render as the journal says; "
+                               "delete %s and %s to start over", j->log, lineno, pairs[next].id, j->log, j->data);
         }
         if (rc) {
             /* refused above */
@@ -400,20 +392,9 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
                            j->data, (long long)st.st_size, j->log, off + bytes);
         } else {
             free(blk);
-            free(pos);
-            free(ids);
-            blk = malloc(bytes);
-            pos = malloc(np * sizeof *pos);
-            ids = malloc(2 * T * sizeof *ids);
-            if (!blk || !pos || !ids) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
+            if (!(blk = malloc(bytes))) rc = clens_err(err, CLENS_E_NOMEM, "out of memory");
             else if (pread(j->fd, blk, bytes, (off_t)off) != (ssize_t)bytes)
                 rc = clens_err(err, CLENS_E_IO, "%s: read failed", j->data);
-            for (size_t k = 0; k < np && !rc; k++) pos[k] = (int)json_integer_value(json_array_get(jp, k));
-            for (size_t k = 0; k < 2 * T && !rc; k++)
-                ids[k] = (int32_t)json_integer_value(json_array_get(json_array_get(ji, k / T), k % T));
-            for (size_t k = 0; k < np && !rc; k++)
-                if (pos[k] < 0 || (size_t)pos[k] >= T)
-                    rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: position %d outside the prompt", j->log, lineno, pos[k]);
             const float *src = (const float *)blk;
             for (int e = 0; e < cache->n && !rc; e++) {
                 if (grow_append(&arr[e], &cap[e], *n_rows, src, 2 * (int)np, cache->entries[e].width))
@@ -422,19 +403,19 @@ static int journal_open(capture_journal *j, const char *out_dir, const clens_pai
             }
             if (!rc) {
                 for (int side = 0; side < 2; side++)
-                    side_json(rows, seqs, pr->tok, &pairs[next], side, ids + side * T, T, pos, (int)np, *n_rows + side * np);
+                    side_json(rows, seqs, pr->tok, &pairs[next], side, rid[side], T, want, (int)np, *n_rows + side * np);
                 *n_rows += 2 * np;
                 ++*kept;
                 off += bytes;
             }
         }
+        free(rid[0]);
+        free(rid[1]);
         json_decref(o);
         next++;
     }
     free(blk);
-    free(pos);
     free(want);
-    free(ids);
     free(data);
     if (rc) return rc;
     /* rows of a pair whose line never landed: cut, that pair runs again */

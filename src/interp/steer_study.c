@@ -367,11 +367,7 @@ static int journal_open(study *st, const char *hash, clens_error *err)
     st->replay = json_array();
     long lineno = 0;
     for (size_t at = 0; at < len && !rc;) {
-        char *nl = memchr(data + at, '\n', len - at);
-        size_t end = (size_t)(nl - data);
-        json_error_t je;
-        json_t *o = json_loadb(data + at, end - at, 0, &je);
-        at = end + 1;
+        json_t *o = clens_appendlog_next_json(data, len, &at);
         if (!json_is_object(o)) rc = clens_err(err, CLENS_E_FORMAT, "%s:%ld: not a JSON object", st->journal, lineno + 1);
         else if (lineno == 0) {
             const char *h = json_string_value(json_object_get(o, "settings_hash"));
@@ -390,6 +386,32 @@ static int journal_open(study *st, const char *hash, clens_error *err)
     free(data);
     json_decref(ident);
     if (!rc) progress(st, "steer: resuming: %zu finished units in %s\n", json_array_size(st->replay), st->journal);
+    return rc;
+}
+
+/* Line lineno (1-based) of --prompts: its ids (special tokens on; caller
+ * frees) and kind (*is_err 1 "error", 0 "correct"). A line that is not
+ * {"prompt": TEXT, "kind": "error"|"correct"}, or encodes to no token, is
+ * refused naming it. */
+static int prompt_line(const study *st, const char *line, size_t lineno, int32_t **ids, size_t *n, int *is_err,
+                       clens_error *err)
+{
+    const char *path = st->s->prompts;
+    json_t *o = json_loads(line, 0, NULL);
+    const char *p = json_string_value(json_object_get(o, "prompt")), *k = json_string_value(json_object_get(o, "kind"));
+    int rc;
+    *ids = NULL;
+    if (!p || !k || (strcmp(k, "error") && strcmp(k, "correct")))
+        rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: expected {\"prompt\": TEXT, \"kind\": \"error\"|\"correct\"}", path,
+                       lineno);
+    else if (!(rc = clens_prompt_tokenize(st->tok, p, 1, ids, n, err)) && *n == 0)
+        rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: empty prompt", path, lineno);
+    if (!rc) *is_err = strcmp(k, "error") == 0;
+    json_decref(o);
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+    }
     return rc;
 }
 
@@ -448,13 +470,10 @@ static int run_means(study *st, const clens_pair *pairs, size_t np, json_t *out,
             rc = clens_pair_token_check(st->tok, st->tmpl, s->prompt_chat ? CLENS_PROMPT_CHAT : CLENS_PROMPT_RAW, &pairs[i],
                                         maxT, &reason, &ids, &other, &T, err);
         } else {
-            json_t *o = json_loads(lines[i], 0, NULL);
-            const char *p = json_string_value(json_object_get(o, "prompt")), *k = json_string_value(json_object_get(o, "kind"));
-            if (!p || !k) rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: expected {\"prompt\": TEXT, \"kind\": ...}", s->prompts, i + 1);
-            else if (strcmp(k, "correct") == 0) rc = clens_prompt_tokenize(st->tok, p, 1, &ids, &T, err);
-            else reason = "error prompt";
-            json_decref(o);
-            if (!rc && !reason && (T == 0 || T > (size_t)maxT)) reason = "length";
+            int is_err = 0;
+            rc = prompt_line(st, lines[i], i + 1, &ids, &T, &is_err, err);
+            if (!rc && is_err) reason = "error prompt";
+            else if (!rc && T > (size_t)maxT) reason = "length";
         }
         free(other);
         if (!rc && !reason) {
@@ -716,21 +735,10 @@ static int run_generation(study *st, const clens_pair *pairs, size_t np, json_t 
     if (s->prompts) {
         if ((rc = read_lines(s->prompts, &lines, &nl, err))) goto end;
         for (size_t i = 0; i < nl && (s->limit <= 0 || (long)n < 2 * s->limit); i++) {
-            json_error_t je;
-            json_t *o = json_loads(lines[i], 0, &je);
-            const char *p = json_string_value(json_object_get(o, "prompt")), *k = json_string_value(json_object_get(o, "kind"));
-            if (!p || !k || (strcmp(k, "error") && strcmp(k, "correct"))) {
-                json_decref(o);
-                rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: expected {\"prompt\": TEXT, \"kind\": \"error\"|\"correct\"}", s->prompts, i + 1);
-                goto end;
-            }
             int32_t *v = NULL;
             size_t vn = 0;
-            rc = clens_prompt_tokenize(st->tok, p, 1, &v, &vn, err);
-            int e = strcmp(k, "error") == 0;
-            json_decref(o);
-            if (rc) goto end;
-            if (vn == 0) { free(v); rc = clens_err(err, CLENS_E_FORMAT, "%s:%zu: empty prompt", s->prompts, i + 1); goto end; }
+            int e = 0;
+            if ((rc = prompt_line(st, lines[i], i + 1, &v, &vn, &e, err))) goto end;
             PUSH(v, vn, e);
         }
     } else {

@@ -87,31 +87,19 @@ print("Solve this math problem step by step:\n\n" + p["problem"] + "\n\nSolution
 done
 
 check $PY - "$T" "$M" "$ids" <<'PYEOF'
-import json, struct, sys
+import json, sys
 import numpy as np
 T, M, wait = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
 ab, fa, rr, ad = (json.load(open(f"{T}/{d}/steer.json")) for d in ("ablate", "fast", "rerun", "add"))
 
-# numpy reference of the planted model (see tools/plant_steer.py): blocks 1.. and every MLP add
-# nothing; block 0's attention is uniform and adds gain * mean_s(norm(x_s)[0]) to dimension 0.
-cfg = json.load(open(f"{M}/config.json"))
-eps = cfg["rms_norm_eps"]
-with open(f"{M}/model.safetensors", "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]; hdr = json.loads(f.read(n)); raw = f.read()
-def t(name):
-    h = hdr[name]; s, e = h["data_offsets"]
-    return np.frombuffer(raw[s:e], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
-emb, head, wn = t("model.embed_tokens.weight"), t("lm_head.weight"), t("model.norm.weight")
-w0 = t("model.layers.0.input_layernorm.weight"); gain = t("model.layers.0.self_attn.o_proj.weight")[0, 0]
-def rms(x, w): return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+# numpy reference of the planted model (tools/plant_steer.py reference(): blocks 1.. and every
+# MLP add nothing; block 0's attention is uniform and adds gain * mean_s(norm(x_s)[0]) to dim 0)
+sys.path.insert(0, "tools")
+from plant_steer import reference
+resid, metric_r = reference(M, wait)
 def metric(ids, edit=None):
-    x = emb[ids]
-    r = x[-1].copy()
-    r[0] += gain * np.mean(rms(x, w0)[:, 0])
-    if edit: r = edit(r)
-    lg = head @ rms(r, wn)
-    m = lg.max(); ms = lg[wait].max()
-    return (ms + np.log(np.exp(lg[wait] - ms).sum())) - (m + np.log(np.exp(lg - m).sum()))
+    r = resid(ids)
+    return metric_r(edit(r) if edit else r)
 def ids(i, k): return [int(x) for x in open(f"{T}/ids-{i}-{k}.txt").read().strip().split(",")]
 def abl(r): r = r.copy(); r[0] = 0; return r
 def add3(r): r = r.copy(); r[0] += 3; return r
@@ -163,24 +151,13 @@ $PY -c 'import numpy as np,sys; v=np.zeros(64,np.float32); v[0]=1; v[1]=1; v[2]=
 check $CLENS steer "$M" --direction "$T/dir2.npy" --layers 1 --mode mean-ablate --alpha 0,1 --positions last $COMMON \
   --out "$T/mean" >> "$T/steer.out"
 check $PY - "$T" "$M" "$ids" <<'PYEOF'
-import json, struct, sys
+import json, sys
 import numpy as np
 T, M, wait = sys.argv[1], sys.argv[2], [int(x) for x in sys.argv[3].split(",")]
 res = json.load(open(f"{T}/mean/steer.json"))
-cfg = json.load(open(f"{M}/config.json")); eps = cfg["rms_norm_eps"]
-with open(f"{M}/model.safetensors", "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]; hdr = json.loads(f.read(n)); raw = f.read()
-def t(name):
-    h = hdr[name]; s, e = h["data_offsets"]
-    return np.frombuffer(raw[s:e], dtype=np.float32).reshape(h["shape"]).astype(np.float64)
-emb, head, wn = t("model.embed_tokens.weight"), t("lm_head.weight"), t("model.norm.weight")
-w0 = t("model.layers.0.input_layernorm.weight"); gain = t("model.layers.0.self_attn.o_proj.weight")[0, 0]
-def rms(x, w): return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
-def resid(ids):
-    x = emb[ids]; r = x[-1].copy(); r[0] += gain * np.mean(rms(x, w0)[:, 0]); return r
-def metric(r):
-    lg = head @ rms(r, wn); m = lg.max(); ms = lg[wait].max()
-    return (ms + np.log(np.exp(lg[wait] - ms).sum())) - (m + np.log(np.exp(lg - m).sum()))
+sys.path.insert(0, "tools")
+from plant_steer import reference
+resid, metric = reference(M, wait)
 def ids(i, k): return [int(x) for x in open(f"{T}/ids-{i}-{k}.txt").read().strip().split(",")]
 u = np.zeros(64); u[0] = 1; u[1] = 1; u[2] = 0.5; u /= np.linalg.norm(u)
 pp = res["pairs"]["per_pair"]
